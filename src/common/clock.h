@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace feilong {
 
@@ -16,6 +17,9 @@ class Clock {
   virtual ~Clock() = default;
   // Monotonic time. Thread-safe.
   virtual TimePoint Now() const = 0;
+  // Wall-clock time in seconds since the Unix epoch (for timestamps stored
+  // on disk or shown to users; never for measuring intervals). Thread-safe.
+  virtual int64_t NowUnixSeconds() const = 0;
   // Blocks the calling thread for `d` (FakeClock: advances its time instead).
   virtual void SleepFor(Duration d) = 0;
 };
@@ -24,6 +28,7 @@ class Clock {
 class SteadyClock final : public Clock {
  public:
   TimePoint Now() const override;
+  int64_t NowUnixSeconds() const override;
   void SleepFor(Duration d) override;
   static SteadyClock& Default();
 };
@@ -32,11 +37,14 @@ class SteadyClock final : public Clock {
 class FakeClock final : public Clock {
  public:
   TimePoint Now() const override { return TimePoint(Duration(now_ns_.load())); }
+  // Starts at 1,700,000,000 (2023-11-14) and moves with Advance().
+  int64_t NowUnixSeconds() const override { return kUnixStart + now_ns_.load() / 1'000'000'000; }
   void SleepFor(Duration d) override { Advance(d); }
   void Advance(Duration d) { now_ns_ += d.count(); }
 
  private:
-  std::atomic<int64_t> now_ns_{1'000'000'000};
+  static constexpr int64_t kUnixStart = 1'700'000'000;
+  std::atomic<int64_t> now_ns_{0};
 };
 
 }  // namespace feilong

@@ -13,6 +13,7 @@
 //   kIOError           a local read or write failed
 //   kFailedPrecondition the system is not in a state that allows the call
 //   kAlreadyExists     creating something that exists
+//   kPermissionDenied  the caller may not do this (401/403 at an origin, EACCES)
 //   kCancelled         the caller or a shutdown stopped the operation
 //   kInternal          a bug or an unexpected library error
 //
@@ -39,6 +40,7 @@ enum class StatusCode : uint8_t {
   kIOError,
   kFailedPrecondition,
   kAlreadyExists,
+  kPermissionDenied,
   kCancelled,
   kInternal,
 };
@@ -61,6 +63,7 @@ class [[nodiscard]] Status {
   static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   // An IOError (or ResourceExhausted for ENOSPC/EDQUOT) naming `what` and strerror(err).
