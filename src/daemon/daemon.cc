@@ -1,0 +1,304 @@
+#include "daemon/daemon.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "common/metrics.h"
+#include "common/metrics_server.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/piece_hub.h"
+#include "daemon/piece_server.h"
+#include "daemon/scheduler_connection.h"
+#include "daemon/services.h"
+#include "daemon/task_manager.h"
+#include "daemon/transfer_pool.h"
+#include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+namespace sv1 = feilong::scheduler::v1;
+
+namespace {
+
+// Splits "host:port" or "[v6]:port". InvalidArgument naming `what` otherwise.
+Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address,
+                                                       std::string_view what) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return Status::InvalidArgument(fmt::format("{}: '{}' is not host:port", what, address));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoi(address.substr(colon + 1), &used);
+    if (used != address.size() - colon - 1) {
+      port = -1;
+    }
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return Status::InvalidArgument(fmt::format("{}: bad port in '{}'", what, address));
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+// True if something accepts connections on the unix socket.
+bool SocketInUse(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  bool in_use = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return in_use;
+}
+
+}  // namespace
+
+class Daemon::Impl {
+ public:
+  explicit Impl(const DaemonConfig& config) : config_(config), metrics_(registry_) {}
+  Status Start();
+  void Stop();
+  sv1::Host HostInfo() const;
+
+  DaemonConfig config_;
+  metrics::Registry registry_;
+  DaemonMetrics metrics_;
+  std::unique_ptr<storage::PieceStore> store_;
+  std::unique_ptr<TransferPool> pool_;
+  std::unique_ptr<PieceServer> piece_server_;
+  PieceHub hub_;
+  SchedulerChannels channels_;
+  std::unique_ptr<TaskManager> tasks_;
+  std::unique_ptr<LocalService> local_service_;
+  std::unique_ptr<PeerService> peer_service_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  std::unique_ptr<grpc::Server> local_server_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  int peer_port_ = 0;
+  std::jthread announcer_;
+  std::jthread gc_;
+  bool stopped_ = false;
+
+ private:
+  void AnnounceLoop(std::stop_token stop);
+  void GcLoop(std::stop_token stop);
+  void AnnounceHost(std::chrono::milliseconds timeout);
+};
+
+Status Daemon::Impl::Start() {
+  // Piece store.
+  storage::StoreOptions store_options;
+  store_options.dir = config_.data_dir;
+  store_options.fsync_pieces = config_.fsync_pieces;
+  store_options.task_ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.task_ttl);
+  store_options.high_watermark = config_.disk_high_watermark;
+  store_options.low_watermark = config_.disk_low_watermark;
+  FL_ASSIGN_OR_RETURN(store_, storage::PieceStore::Open(store_options));
+
+  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, PieceClientOptions{});
+
+  // Piece server (data plane).
+  FL_ASSIGN_OR_RETURN(auto piece_addr, SplitHostPort(config_.piece_listen, "server.piece_listen"));
+  PieceServerOptions piece_options;
+  piece_options.host = piece_addr.first;
+  piece_options.port = piece_addr.second;
+  FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
+
+  tasks_ = std::make_unique<TaskManager>(DownloadDeps{
+      *store_, *pool_, hub_, channels_, config_, metrics_, [this] { return HostInfo(); }});
+
+  // Peer API on TCP.
+  peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_);
+  {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config_.peer_listen, grpc::InsecureServerCredentials(), &peer_port_);
+    builder.RegisterService(peer_service_.get());
+    peer_server_ = builder.BuildAndStart();
+    if (!peer_server_ || peer_port_ == 0) {
+      return Status::IOError("cannot listen on " + config_.peer_listen + " (server.peer_listen)");
+    }
+  }
+
+  // Local API on a unix socket.
+  if (SocketInUse(config_.socket_path)) {
+    return Status::AlreadyExists("another daemon is serving " + config_.socket_path);
+  }
+  ::unlink(config_.socket_path.c_str());
+  local_service_ = std::make_unique<LocalService>(*tasks_, *store_, config_);
+  {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + config_.socket_path, grpc::InsecureServerCredentials());
+    builder.RegisterService(local_service_.get());
+    local_server_ = builder.BuildAndStart();
+    if (!local_server_) {
+      return Status::IOError("cannot listen on unix socket " + config_.socket_path);
+    }
+    ::chmod(config_.socket_path.c_str(), 0660);
+  }
+
+  if (!config_.metrics_listen.empty()) {
+    FL_ASSIGN_OR_RETURN(auto metrics_addr,
+                        SplitHostPort(config_.metrics_listen, "server.metrics_listen"));
+    FL_ASSIGN_OR_RETURN(metrics_server_, metrics::MetricsServer::Start(
+                                             metrics_addr.first, metrics_addr.second, registry_));
+  }
+
+  if (!config_.schedulers.empty()) {
+    announcer_ = std::jthread([this](std::stop_token stop) { AnnounceLoop(stop); });
+  }
+  gc_ = std::jthread([this](std::stop_token stop) { GcLoop(stop); });
+  return Status::Ok();
+}
+
+sv1::Host Daemon::Impl::HostInfo() const {
+  sv1::Host host;
+  host.set_id(config_.host_id);
+  host.set_hostname(config_.hostname);
+  host.set_ip(config_.advertise_ip);
+  host.set_piece_port(piece_server_ ? piece_server_->port() : 0);
+  host.set_peer_port(static_cast<uint32_t>(peer_port_));
+  host.set_type(config_.seed ? sv1::HOST_TYPE_SEED : sv1::HOST_TYPE_NORMAL);
+  host.set_idc(config_.idc);
+  host.set_location(config_.location);
+  host.set_upload_capacity_bps(config_.upload_capacity_bps);
+  host.set_concurrent_uploads(piece_server_ ? piece_server_->active_uploads() : 0);
+  host.set_max_concurrent_uploads(config_.max_concurrent_uploads);
+  return host;
+}
+
+void Daemon::Impl::AnnounceHost(std::chrono::milliseconds timeout) {
+  sv1::AnnounceHostRequest request;
+  *request.mutable_host() = HostInfo();
+  for (const auto& address : config_.schedulers) {
+    auto stub = sv1::Scheduler::NewStub(channels_.Get(address));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    sv1::AnnounceHostResponse response;
+    grpc::Status status = stub->AnnounceHost(&context, request, &response);
+    if (!status.ok()) {
+      spdlog::debug("announce_host_failed scheduler={} error=\"{}\"", address,
+                    status.error_message());
+    }
+  }
+}
+
+void Daemon::Impl::AnnounceLoop(std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    AnnounceHost(config_.scheduler_connect_timeout);
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, stop, config_.announce_host_interval, [] { return false; });
+  }
+}
+
+void Daemon::Impl::GcLoop(std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    std::unique_lock lock(mutex);
+    if (cv.wait_for(lock, stop, config_.gc_interval, [] { return false; })) {
+      break;
+    }
+    if (stop.stop_requested()) {
+      break;
+    }
+    auto report = store_->Gc();
+    if (!report.ok()) {
+      spdlog::warn("gc_failed error=\"{}\"", report.status().ToString());
+    } else if (report->tasks_removed > 0) {
+      spdlog::info("gc tasks_removed={} bytes_freed={}", report->tasks_removed,
+                   report->bytes_freed);
+    }
+  }
+}
+
+void Daemon::Impl::Stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  if (announcer_.joinable()) {
+    announcer_.request_stop();
+    announcer_.join();
+  }
+  if (gc_.joinable()) {
+    gc_.request_stop();
+    gc_.join();
+  }
+  // Tell the schedulers first, so no child is sent to a peer that is leaving.
+  if (store_ && piece_server_) {
+    for (const auto& address : config_.schedulers) {
+      auto stub = sv1::Scheduler::NewStub(channels_.Get(address));
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      sv1::LeaveHostRequest request;
+      request.set_host_id(config_.host_id);
+      sv1::LeaveHostResponse response;
+      stub->LeaveHost(&context, request, &response).ok();
+    }
+  }
+  if (tasks_) {
+    tasks_->Stop();
+  }
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (local_server_) {
+    local_server_->Shutdown(deadline);
+  }
+  if (peer_server_) {
+    peer_server_->Shutdown(deadline);
+  }
+  if (piece_server_) {
+    piece_server_->Stop();
+  }
+  if (pool_) {
+    pool_->Stop();
+  }
+  if (metrics_server_) {
+    metrics_server_->Stop();
+  }
+  if (!config_.socket_path.empty() && local_server_) {
+    ::unlink(config_.socket_path.c_str());
+  }
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+  auto impl = std::make_unique<Impl>(config);
+  Status s = impl->Start();
+  if (!s.ok()) {
+    impl->Stop();
+    return s;
+  }
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() { Stop(); }
+void Daemon::Stop() { impl_->Stop(); }
+uint16_t Daemon::peer_port() const { return static_cast<uint16_t>(impl_->peer_port_); }
+uint16_t Daemon::piece_port() const { return impl_->piece_server_->port(); }
+uint16_t Daemon::metrics_port() const {
+  return impl_->metrics_server_ ? impl_->metrics_server_->port() : 0;
+}
+const DaemonConfig& Daemon::config() const { return impl_->config_; }
+
+}  // namespace feilong::daemon

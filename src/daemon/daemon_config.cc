@@ -1,0 +1,110 @@
+#include "daemon/daemon_config.h"
+
+#include <unistd.h>
+
+#include "common/config.h"
+
+namespace feilong::daemon {
+
+namespace {
+
+Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
+  ConfigReader host = root.Child("host");
+  FL_RETURN_IF_ERROR(host.Read("id", c.host_id));
+  FL_RETURN_IF_ERROR(host.Read("hostname", c.hostname));
+  FL_RETURN_IF_ERROR(host.Read("advertise_ip", c.advertise_ip));
+  FL_RETURN_IF_ERROR(host.Read("idc", c.idc));
+  FL_RETURN_IF_ERROR(host.Read("location", c.location));
+  FL_RETURN_IF_ERROR(host.Read("seed", c.seed));
+
+  ConfigReader server = root.Child("server");
+  FL_RETURN_IF_ERROR(server.Read("socket_path", c.socket_path));
+  FL_RETURN_IF_ERROR(server.Read("peer_listen", c.peer_listen));
+  FL_RETURN_IF_ERROR(server.Read("piece_listen", c.piece_listen));
+  FL_RETURN_IF_ERROR(server.Read("metrics_listen", c.metrics_listen));
+
+  ConfigReader scheduler = root.Child("scheduler");
+  FL_RETURN_IF_ERROR(scheduler.Read("addresses", c.schedulers));
+  FL_RETURN_IF_ERROR(scheduler.Read("connect_timeout", c.scheduler_connect_timeout));
+  FL_RETURN_IF_ERROR(scheduler.Read("announce_host_interval", c.announce_host_interval));
+
+  ConfigReader download = root.Child("download");
+  FL_RETURN_IF_ERROR(download.Read("concurrent_pieces", c.concurrent_pieces));
+  FL_RETURN_IF_ERROR(download.Read("back_to_source_concurrency", c.back_to_source_concurrency));
+  FL_RETURN_IF_ERROR(download.Read("transfer_threads", c.transfer_threads));
+  FL_RETURN_IF_ERROR(download.Read("p2p_stall_timeout", c.p2p_stall_timeout));
+  FL_RETURN_IF_ERROR(download.Read("max_reschedules", c.max_reschedules));
+  FL_RETURN_IF_ERROR(download.Read("timeout", c.download_timeout));
+  FL_RETURN_IF_ERROR(download.Read("back_to_source", c.back_to_source));
+
+  ConfigReader upload = root.Child("upload");
+  FL_RETURN_IF_ERROR(upload.ReadBitRate("capacity", c.upload_capacity_bps));
+  FL_RETURN_IF_ERROR(upload.Read("max_concurrent", c.max_concurrent_uploads));
+
+  ConfigReader storage = root.Child("storage");
+  FL_RETURN_IF_ERROR(storage.Read("data_dir", c.data_dir));
+  FL_RETURN_IF_ERROR(storage.Read("fsync_pieces", c.fsync_pieces));
+  FL_RETURN_IF_ERROR(storage.Read("task_ttl", c.task_ttl));
+  FL_RETURN_IF_ERROR(storage.Read("disk_high_watermark", c.disk_high_watermark));
+  FL_RETURN_IF_ERROR(storage.Read("disk_low_watermark", c.disk_low_watermark));
+  FL_RETURN_IF_ERROR(storage.Read("gc_interval", c.gc_interval));
+
+  FL_RETURN_IF_ERROR(root.Read("log_level", c.log_level));
+  return root.CheckNoUnknownKeys();
+}
+
+Status InRange(std::string_view key, double value, double lo, double hi) {
+  if (value < lo || value > hi) {
+    return Status::InvalidArgument(fmt::format("config key '{}': {} is outside [{}, {}]", key,
+                                               value, lo, hi));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+  FL_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::FromFile(path));
+  DaemonConfig config;
+  FL_RETURN_IF_ERROR(ReadConfig(reader, config).WithContext(path));
+  return config;
+}
+
+Result<DaemonConfig> ParseDaemonConfig(std::string_view yaml) {
+  FL_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::FromString(yaml));
+  DaemonConfig config;
+  FL_RETURN_IF_ERROR(ReadConfig(reader, config));
+  return config;
+}
+
+Status FinalizeDaemonConfig(DaemonConfig& c) {
+  if (c.hostname.empty()) {
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0) {
+      return Status::FromErrno(errno, "gethostname");
+    }
+    c.hostname = name;
+  }
+  if (c.host_id.empty()) {
+    c.host_id = c.advertise_ip + "-" + c.hostname;
+  }
+  if (c.socket_path.empty()) {
+    c.socket_path = c.data_dir + "/fld.sock";
+  }
+  if (c.max_concurrent_uploads == 0) {
+    c.max_concurrent_uploads = c.seed ? 2000 : 200;
+  }
+  if (c.data_dir.empty()) {
+    return Status::InvalidArgument("config key 'storage.data_dir' must not be empty");
+  }
+  FL_RETURN_IF_ERROR(InRange("download.concurrent_pieces", c.concurrent_pieces, 1, 256));
+  FL_RETURN_IF_ERROR(
+      InRange("download.back_to_source_concurrency", c.back_to_source_concurrency, 1, 64));
+  FL_RETURN_IF_ERROR(InRange("download.transfer_threads", c.transfer_threads, 1, 1024));
+  FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
+  FL_RETURN_IF_ERROR(
+      InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));
+  return Status::Ok();
+}
+
+}  // namespace feilong::daemon

@@ -1,0 +1,95 @@
+// Configuration of the peer daemon (fld), loaded from YAML. Every field has
+// its default here; docs/configuration.md shows the YAML form.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace feilong::daemon {
+
+struct DaemonConfig {
+  // --- host identity -------------------------------------------------------
+  // Stable host id. Default: "<advertise_ip>-<hostname>".
+  std::string host_id;
+  // Default: gethostname().
+  std::string hostname;
+  // Address other peers and the scheduler reach this daemon at. Default: 127.0.0.1.
+  std::string advertise_ip = "127.0.0.1";
+  std::string idc;
+  // "country|region|zone"
+  std::string location;
+  // A seed peer: the scheduler triggers it to fetch tasks from the origin. Default: false.
+  bool seed = false;
+
+  // --- listeners -----------------------------------------------------------
+  // Root of the piece store and the default socket. Default: /var/lib/feilong.
+  std::string data_dir = "/var/lib/feilong";
+  // Local API socket for flget. Default: <data_dir>/fld.sock.
+  std::string socket_path;
+  // Bind address of the peer gRPC service. Port 0 picks a free port. Default: 0.0.0.0:4000.
+  std::string peer_listen = "0.0.0.0:4000";
+  // Bind address of the HTTP piece server. Default: 0.0.0.0:4005.
+  std::string piece_listen = "0.0.0.0:4005";
+  // Prometheus metrics; empty disables. Default: 127.0.0.1:4002.
+  std::string metrics_listen = "127.0.0.1:4002";
+
+  // --- scheduling ----------------------------------------------------------
+  // Scheduler addresses (host:port). Tasks are spread over them by
+  // rendezvous hashing of the task id. Empty: every download goes to the
+  // origin directly. Default: empty.
+  std::vector<std::string> schedulers;
+  // Deadline for reaching a scheduler. Default: 2 s.
+  std::chrono::milliseconds scheduler_connect_timeout{2000};
+  // How often host load is announced to the schedulers. Default: 30 s.
+  std::chrono::milliseconds announce_host_interval{30000};
+
+  // --- download ------------------------------------------------------------
+  // Pieces fetched at once per download. Default: 8.
+  uint32_t concurrent_pieces = 8;
+  // Pieces fetched at once from the origin per download. Default: 4.
+  uint32_t back_to_source_concurrency = 4;
+  // Threads doing piece transfers, shared by all downloads. Default: 16.
+  uint32_t transfer_threads = 16;
+  // A download with no finished piece for this long asks for other parents,
+  // and after `max_reschedules` goes to the origin. Default: 10 s.
+  std::chrono::milliseconds p2p_stall_timeout{10000};
+  // Default: 3.
+  uint32_t max_reschedules = 3;
+  // Whole-download deadline when the request sets none. Default: 1 h.
+  std::chrono::milliseconds download_timeout{3600 * 1000};
+  // Going to the origin is allowed when P2P cannot serve. Default: true.
+  bool back_to_source = true;
+
+  // --- upload --------------------------------------------------------------
+  // Upload capacity announced to the scheduler, bytes/s (0 = unknown). Default: 0.
+  uint64_t upload_capacity_bps = 0;
+  // Concurrent piece uploads announced as the limit. Default: 200 (2000 for seeds).
+  uint32_t max_concurrent_uploads = 0;
+
+  // --- storage -------------------------------------------------------------
+  // Default: false (crash-safe against process kills, not power loss).
+  bool fsync_pieces = false;
+  // Default: 6 h.
+  std::chrono::milliseconds task_ttl{6 * 3600 * 1000};
+  // Default: 0.80 / 0.60.
+  double disk_high_watermark = 0.80;
+  double disk_low_watermark = 0.60;
+  // Default: 15 min.
+  std::chrono::milliseconds gc_interval{15 * 60 * 1000};
+
+  std::string log_level = "info";
+};
+
+// Reads a YAML file over the defaults. InvalidArgument naming the key for a
+// bad value or an unknown key; NotFound / IOError naming the file.
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+Result<DaemonConfig> ParseDaemonConfig(std::string_view yaml);
+
+// Fills derived defaults (socket path, host id, hostname) and checks ranges.
+Status FinalizeDaemonConfig(DaemonConfig& config);
+
+}  // namespace feilong::daemon

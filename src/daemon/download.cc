@@ -1,0 +1,1084 @@
+#include "daemon/download.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "daemon/daemon_config.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/event_queue.h"
+#include "daemon/output.h"
+#include "daemon/parent_watcher.h"
+#include "daemon/piece_hub.h"
+#include "daemon/scheduler_connection.h"
+#include "daemon/transfer_pool.h"
+#include "source/url.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+namespace cv1 = feilong::common::v1;
+namespace sv1 = feilong::scheduler::v1;
+using std::chrono::steady_clock;
+
+namespace {
+
+// How often a download with fewer than two usable parents asks for more.
+constexpr auto kMoreParentsInterval = std::chrono::seconds(3);
+// Attempts per piece at the origin before the download fails.
+constexpr uint32_t kOriginAttemptsPerPiece = 3;
+// A parent is dropped after this many failed pieces (a bad digest drops it at once).
+constexpr uint32_t kParentFailureLimit = 2;
+
+// --- events processed by the conductor ------------------------------------
+struct SchedulerMessage {
+  sv1::AnnouncePeerResponse message;
+};
+struct SchedulerClosed {
+  Status status;
+};
+struct PieceResult {
+  uint32_t number = 0;
+  std::string parent_id;  // empty: from the origin
+  Status status;
+  Sha256Digest digest{};
+  uint64_t bytes = 0;
+  std::chrono::microseconds cost{0};
+};
+struct ParentPieces {
+  std::string parent_id;
+  std::vector<uint32_t> numbers;
+};
+struct ParentEnded {
+  std::string parent_id;
+  Status status;
+};
+struct ProbeResult {
+  Status status;
+  uint64_t content_length = 0;
+  bool range_supported = true;
+};
+struct WaiterAttached {
+  DownloadWaiter waiter;
+};
+using Event = std::variant<SchedulerMessage, SchedulerClosed, PieceResult, ParentPieces,
+                           ParentEnded, ProbeResult, WaiterAttached>;
+
+// Shared by the conductor and the transfer jobs it submits, so a job that
+// outlives its download still has somewhere to post.
+struct Mailbox {
+  EventQueue<Event> queue;
+  std::atomic<bool> cancelled{false};
+};
+
+// Fails writes once the download is cancelled, so transfers stop promptly.
+class CancellableWriter final : public storage::PieceWriter {
+ public:
+  CancellableWriter(storage::PieceWriter& inner, const std::atomic<bool>& cancelled)
+      : inner_(inner), cancelled_(cancelled) {}
+  Status Append(std::span<const uint8_t> data) override {
+    if (cancelled_.load()) {
+      return Status::Cancelled("download cancelled");
+    }
+    return inner_.Append(data);
+  }
+  uint64_t written() const override { return inner_.written(); }
+  Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override {
+    return inner_.Commit(expected);
+  }
+
+ private:
+  storage::PieceWriter& inner_;
+  const std::atomic<bool>& cancelled_;
+};
+
+const char* FailureKind(const Status& s) {
+  if (s.IsCorruption()) return "corruption";
+  if (s.code() == StatusCode::kDeadlineExceeded) return "timeout";
+  return "unavailable";
+}
+
+const char* ReasonLabel(cv1::BackToSourceReason reason) {
+  switch (reason) {
+    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER: return "no_scheduler";
+    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT: return "no_parent";
+    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES: return "parent_failures";
+    case cv1::BACK_TO_SOURCE_REASON_SEED: return "seed";
+    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED: return "cap_reached";
+    default: return "none";
+  }
+}
+
+std::string NewPeerId(const std::string& host_id) {
+  std::random_device rd;
+  uint64_t bits = (uint64_t{rd()} << 32) ^ rd();
+  return fmt::format("{}-{:016x}", host_id, bits);
+}
+
+}  // namespace
+
+class Download::Impl {
+ public:
+  Impl(DownloadDeps& deps, DownloadRequestOptions& options)
+      : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
+    peer_id_ = NewPeerId(deps_.config.host_id);
+  }
+
+  std::shared_ptr<Mailbox> mailbox() { return mailbox_; }
+  void Run(std::stop_token stop, const std::function<void()>& close_door);
+
+ private:
+  struct Parent {
+    std::string peer_id;
+    std::string ip;
+    uint16_t piece_port = 0;
+    std::vector<bool> has;
+    uint32_t in_flight = 0;
+    uint32_t failures = 0;
+    std::unique_ptr<ParentWatcher> watcher;
+  };
+
+  // setup and scheduler
+  void Begin();
+  void ConnectScheduler();
+  void Send(const sv1::AnnouncePeerRequest& request);
+  void OnSchedulerMessage(const sv1::AnnouncePeerResponse& message);
+  void OnDecision(const sv1::ScheduleDecision& decision);
+  void RequestMoreParents(bool after_failure);
+  void GoBackToSource(cv1::BackToSourceReason reason);
+  Status LearnGeometry(uint64_t content_length, uint32_t piece_length);
+
+  // pieces
+  void Handle(Event& event);
+  void OnPieceResult(PieceResult& result);
+  void OnProbeResult(const ProbeResult& result);
+  void AddParent(const sv1::CandidateParent& candidate);
+  void DropParent(const std::string& parent_id, bool block);
+  uint32_t UsableParents() const;
+  void Dispatch();
+  void SubmitParentFetch(uint32_t number, Parent& parent);
+  void SubmitOriginFetch(uint32_t number);
+  void SubmitProbe();
+  void SubmitWholeBodyFetch();
+  void CheckStall();
+
+  // ending
+  void Finish(Status status);
+  void ServeWaiter(DownloadWaiter& waiter);
+  void NotifyAll();
+  DownloadProgress Snapshot() const;
+
+  DownloadDeps& deps_;
+  DownloadRequestOptions& options_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::string peer_id_;
+  std::vector<DownloadWaiter> waiters_;
+
+  std::unique_ptr<SchedulerConnection> scheduler_;
+  bool scheduler_tried_reconnect_ = false;
+  bool first_decision_seen_ = false;
+  bool reschedule_pending_ = false;
+  uint32_t reschedules_ = 0;
+  steady_clock::time_point last_more_parents_request_{};
+
+  bool geometry_known_ = false;
+  storage::TaskMeta meta_;
+  std::unique_ptr<storage::TaskPin> pin_;
+  std::vector<bool> held_;
+  std::vector<bool> in_flight_;
+  std::vector<uint32_t> origin_attempts_;
+  std::vector<std::optional<Sha256Digest>> digests_;
+  uint32_t held_count_ = 0;
+  uint32_t in_flight_count_ = 0;
+  uint32_t origin_in_flight_ = 0;
+
+  std::map<std::string, Parent> parents_;
+  std::set<std::string> blocked_parents_;
+
+  bool origin_mode_ = false;
+  bool probing_ = false;
+  bool whole_body_mode_ = false;
+  cv1::BackToSourceReason reason_ = cv1::BACK_TO_SOURCE_REASON_NONE;
+
+  uint64_t completed_length_ = 0;
+  uint64_t from_cache_ = 0;
+  uint64_t from_peers_ = 0;
+  uint64_t from_origin_ = 0;
+  steady_clock::time_point last_progress_ = steady_clock::now();
+
+  bool done_ = false;
+  Status final_status_;
+};
+
+// ---------------------------------------------------------------------------
+
+void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
+  auto deadline = steady_clock::now() + options_.timeout;
+  deps_.hub.BeginTask(options_.task_id);
+  Begin();
+  while (!done_) {
+    if (stop.stop_requested() || mailbox_->cancelled.load()) {
+      Finish(Status::Cancelled("download of task " + options_.task_id + " cancelled"));
+      break;
+    }
+    if (steady_clock::now() > deadline) {
+      Finish(Status::DeadlineExceeded(
+          fmt::format("download did not finish within {} s", options_.timeout.count() / 1000)));
+      break;
+    }
+    if (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(100))) {
+      Handle(*event);
+    }
+    if (done_) {
+      break;
+    }
+    Dispatch();
+    CheckStall();
+    if (geometry_known_ && held_count_ == held_.size()) {
+      Finish(Status::Ok());
+    }
+  }
+  // Stop transfers still running for us; their results are dropped.
+  mailbox_->cancelled = true;
+  parents_.clear();
+  // Waiters that attached while we were finishing are served now.
+  close_door();
+  while (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(0))) {
+    if (auto* attached = std::get_if<WaiterAttached>(&*event)) {
+      waiters_.push_back(std::move(attached->waiter));
+      ServeWaiter(waiters_.back());
+    }
+  }
+}
+
+void Download::Impl::Begin() {
+  auto existing = deps_.store.GetTask(options_.task_id);
+  if (existing.ok()) {
+    Status s = LearnGeometry(existing->content_length, existing->piece_length);
+    if (!s.ok()) {
+      Finish(s);
+      return;
+    }
+    from_cache_ = completed_length_;
+    if (held_count_ == held_.size()) {
+      deps_.metrics.cache_hits.Increment();
+      deps_.store.Touch(options_.task_id).ok();
+      Finish(Status::Ok());
+      return;
+    }
+  }
+  if (deps_.config.schedulers.empty()) {
+    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+    return;
+  }
+  ConnectScheduler();
+}
+
+void Download::Impl::ConnectScheduler() {
+  sv1::Register reg;
+  reg.set_task_id(options_.task_id);
+  reg.set_peer_id(peer_id_);
+  *reg.mutable_host() = deps_.host_info();
+  *reg.mutable_spec() = options_.spec;
+  for (uint32_t n = 0; n < held_.size(); ++n) {
+    if (held_[n]) {
+      reg.add_held_pieces(n);
+    }
+  }
+  auto mailbox = mailbox_;
+  auto conn = SchedulerConnection::Open(
+      deps_.channels, RankSchedulers(deps_.config.schedulers, options_.task_id), reg,
+      deps_.config.scheduler_connect_timeout,
+      [mailbox](sv1::AnnouncePeerResponse m) { mailbox->queue.Push(SchedulerMessage{std::move(m)}); },
+      [mailbox](Status s) { mailbox->queue.Push(SchedulerClosed{std::move(s)}); });
+  if (!conn.ok()) {
+    spdlog::warn("scheduler_unreachable task={} error=\"{}\"", options_.task_id,
+                 conn.status().message());
+    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+    return;
+  }
+  scheduler_ = std::move(conn).value();
+  spdlog::debug("registered task={} peer={} scheduler={}", options_.task_id, peer_id_,
+                scheduler_->address());
+  if (origin_mode_) {
+    // Reconnected while already fetching from the origin: keep the new
+    // scheduler informed so it counts us and can use us as a parent.
+    sv1::AnnouncePeerRequest req;
+    req.mutable_back_to_source_started()->set_reason(reason_);
+    Send(req);
+    if (geometry_known_) {
+      sv1::AnnouncePeerRequest known;
+      known.mutable_content_length_known()->set_content_length(meta_.content_length);
+      known.mutable_content_length_known()->set_piece_length(meta_.piece_length);
+      Send(known);
+    }
+  }
+}
+
+void Download::Impl::Send(const sv1::AnnouncePeerRequest& request) {
+  if (scheduler_) {
+    scheduler_->Send(request);
+  }
+}
+
+void Download::Impl::Handle(Event& event) {
+  std::visit(
+      [&](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, SchedulerMessage>) {
+          OnSchedulerMessage(e.message);
+        } else if constexpr (std::is_same_v<T, SchedulerClosed>) {
+          spdlog::warn("scheduler_stream_closed task={} error=\"{}\"", options_.task_id,
+                       e.status.message());
+          scheduler_.reset();
+          if (!scheduler_tried_reconnect_) {
+            scheduler_tried_reconnect_ = true;
+            ConnectScheduler();
+          } else {
+            GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+          }
+        } else if constexpr (std::is_same_v<T, PieceResult>) {
+          OnPieceResult(e);
+        } else if constexpr (std::is_same_v<T, ParentPieces>) {
+          auto it = parents_.find(e.parent_id);
+          if (it != parents_.end() && geometry_known_) {
+            for (uint32_t n : e.numbers) {
+              if (n < it->second.has.size()) {
+                it->second.has[n] = true;
+              }
+            }
+          }
+        } else if constexpr (std::is_same_v<T, ParentEnded>) {
+          if (e.status.ok()) {
+            auto it = parents_.find(e.parent_id);
+            if (it != parents_.end()) {
+              it->second.watcher.reset();  // it holds all it will; keep using it
+            }
+          } else {
+            spdlog::info("parent_lost task={} parent={} error=\"{}\"", options_.task_id,
+                         e.parent_id, e.status.message());
+            DropParent(e.parent_id, /*block=*/true);
+          }
+        } else if constexpr (std::is_same_v<T, ProbeResult>) {
+          OnProbeResult(e);
+        } else if constexpr (std::is_same_v<T, WaiterAttached>) {
+          waiters_.push_back(std::move(e.waiter));
+          waiters_.back().on_progress(Snapshot());
+        }
+      },
+      event);
+}
+
+void Download::Impl::OnSchedulerMessage(const sv1::AnnouncePeerResponse& message) {
+  if (message.has_decision()) {
+    OnDecision(message.decision());
+    return;
+  }
+  if (message.has_piece_digests()) {
+    for (const auto& piece : message.piece_digests().pieces()) {
+      if (piece.sha256().size() != 32) {
+        continue;
+      }
+      if (digests_.size() <= piece.number()) {
+        if (geometry_known_) {
+          continue;  // out of range for this task: ignore
+        }
+        digests_.resize(piece.number() + 1);
+      }
+      Sha256Digest d{};
+      std::copy(piece.sha256().begin(), piece.sha256().end(), d.begin());
+      digests_[piece.number()] = d;
+    }
+  }
+}
+
+void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
+  first_decision_seen_ = true;
+  reschedule_pending_ = false;
+  last_progress_ = steady_clock::now();
+  switch (decision.kind()) {
+    case sv1::ScheduleDecision::KIND_EMPTY:
+    case sv1::ScheduleDecision::KIND_NORMAL: {
+      if (!geometry_known_) {
+        Status s = LearnGeometry(decision.content_length(), decision.piece_length());
+        if (!s.ok()) {
+          Finish(s);
+          return;
+        }
+      }
+      for (const auto& candidate : decision.parents()) {
+        AddParent(candidate);
+      }
+      if (decision.kind() == sv1::ScheduleDecision::KIND_NORMAL && UsableParents() == 0 &&
+          !origin_mode_) {
+        RequestMoreParents(/*after_failure=*/true);
+      }
+      return;
+    }
+    case sv1::ScheduleDecision::KIND_BACK_TO_SOURCE:
+      GoBackToSource(decision.reason() == cv1::BACK_TO_SOURCE_REASON_NONE
+                         ? cv1::BACK_TO_SOURCE_REASON_NO_PARENT
+                         : decision.reason());
+      return;
+    default:
+      return;
+  }
+}
+
+Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_length) {
+  if (piece_length == 0) {
+    piece_length = options_.spec.piece_length() != 0
+                       ? options_.spec.piece_length()
+                       : source::DefaultPieceLength(content_length);
+  }
+  storage::TaskMeta meta;
+  meta.task_id = options_.task_id;
+  meta.url = source::RedactUrl(options_.spec.url());
+  meta.content_length = content_length;
+  meta.piece_length = piece_length;
+  FL_RETURN_IF_ERROR(deps_.store.CreateTask(meta));
+  FL_ASSIGN_OR_RETURN(meta_, deps_.store.GetTask(options_.task_id));
+  FL_ASSIGN_OR_RETURN(pin_, deps_.store.Pin(options_.task_id));
+  uint32_t count = meta_.PieceCount();
+  held_.assign(count, false);
+  in_flight_.assign(count, false);
+  origin_attempts_.assign(count, 0);
+  digests_.resize(count);
+  for (auto& [id, parent] : parents_) {
+    parent.has.resize(count, false);
+  }
+  FL_ASSIGN_OR_RETURN(auto pieces, deps_.store.ListPieces(options_.task_id));
+  for (const auto& piece : pieces) {
+    if (piece.number < count && !held_[piece.number]) {
+      held_[piece.number] = true;
+      ++held_count_;
+      completed_length_ += piece.length;
+      digests_[piece.number] = piece.digest;
+    }
+  }
+  geometry_known_ = true;
+  return Status::Ok();
+}
+
+void Download::Impl::GoBackToSource(cv1::BackToSourceReason reason) {
+  if (origin_mode_) {
+    return;
+  }
+  if (!options_.allow_back_to_source) {
+    Finish(Status::Unavailable(fmt::format(
+        "P2P could not serve task {} ({}) and back-to-source is disabled", options_.task_id,
+        ReasonLabel(reason))));
+    return;
+  }
+  origin_mode_ = true;
+  reason_ = reason;
+  deps_.metrics.back_to_source.WithLabels({ReasonLabel(reason)}).Increment();
+  spdlog::info("back_to_source task={} reason={}", options_.task_id, ReasonLabel(reason));
+  sv1::AnnouncePeerRequest req;
+  req.mutable_back_to_source_started()->set_reason(reason);
+  Send(req);
+  if (!geometry_known_) {
+    SubmitProbe();
+  }
+}
+
+void Download::Impl::RequestMoreParents(bool after_failure) {
+  if (origin_mode_ && !after_failure) {
+    return;
+  }
+  if (!scheduler_) {
+    if (after_failure && UsableParents() == 0) {
+      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+    }
+    return;
+  }
+  if (after_failure) {
+    if (reschedules_ >= deps_.config.max_reschedules) {
+      if (UsableParents() == 0) {
+        GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
+      }
+      return;
+    }
+    ++reschedules_;
+  }
+  if (reschedule_pending_) {
+    return;
+  }
+  reschedule_pending_ = true;
+  last_more_parents_request_ = steady_clock::now();
+  sv1::AnnouncePeerRequest req;
+  for (const auto& id : blocked_parents_) {
+    req.mutable_reschedule()->add_blocked_parent_ids(id);
+  }
+  req.mutable_reschedule();
+  Send(req);
+}
+
+void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
+  const std::string& id = candidate.peer_id();
+  if (id == peer_id_ || blocked_parents_.count(id) || parents_.count(id)) {
+    return;
+  }
+  Parent parent;
+  parent.peer_id = id;
+  parent.ip = candidate.host().ip();
+  parent.piece_port = static_cast<uint16_t>(candidate.host().piece_port());
+  parent.has.assign(held_.size(), false);
+  auto mailbox = mailbox_;
+  std::string address = fmt::format("{}:{}", candidate.host().ip(), candidate.host().peer_port());
+  if (candidate.host().ip().find(':') != std::string::npos) {
+    address = fmt::format("[{}]:{}", candidate.host().ip(), candidate.host().peer_port());
+  }
+  parent.watcher = std::make_unique<ParentWatcher>(
+      address, options_.task_id, peer_id_,
+      [mailbox, id](std::vector<uint32_t> numbers) {
+        mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
+      },
+      [mailbox, id](Status s) { mailbox->queue.Push(ParentEnded{id, std::move(s)}); });
+  spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
+  parents_.emplace(id, std::move(parent));
+}
+
+void Download::Impl::DropParent(const std::string& parent_id, bool block) {
+  if (block) {
+    blocked_parents_.insert(parent_id);
+  }
+  auto it = parents_.find(parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  if (it->second.in_flight == 0) {
+    parents_.erase(it);
+  } else {
+    // Results of its in-flight pieces still arrive; stop following it now.
+    it->second.watcher.reset();
+    std::fill(it->second.has.begin(), it->second.has.end(), false);
+  }
+  if (UsableParents() == 0 && !origin_mode_) {
+    RequestMoreParents(/*after_failure=*/true);
+  }
+}
+
+uint32_t Download::Impl::UsableParents() const {
+  uint32_t n = 0;
+  for (const auto& [id, parent] : parents_) {
+    if (!blocked_parents_.count(id)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+void Download::Impl::Dispatch() {
+  if (!geometry_known_ || done_ || whole_body_mode_) {
+    return;
+  }
+  const uint32_t limit = deps_.config.concurrent_pieces;
+  const uint32_t count = static_cast<uint32_t>(held_.size());
+  while (in_flight_count_ < limit) {
+    // From parents: the rarest piece whose digest is known, from the parent
+    // with the fewest pieces in flight.
+    int best_piece = -1;
+    uint32_t best_holders = UINT32_MAX;
+    for (uint32_t n = 0; n < count; ++n) {
+      if (held_[n] || in_flight_[n] || !digests_[n].has_value()) {
+        continue;
+      }
+      uint32_t holders = 0;
+      for (const auto& [id, parent] : parents_) {
+        if (!blocked_parents_.count(id) && parent.has[n]) {
+          ++holders;
+        }
+      }
+      if (holders > 0 && holders < best_holders) {
+        best_holders = holders;
+        best_piece = static_cast<int>(n);
+        if (holders == 1) {
+          break;
+        }
+      }
+    }
+    if (best_piece >= 0) {
+      Parent* chosen = nullptr;
+      for (auto& [id, parent] : parents_) {
+        if (blocked_parents_.count(id) || !parent.has[best_piece]) {
+          continue;
+        }
+        if (!chosen || parent.in_flight < chosen->in_flight) {
+          chosen = &parent;
+        }
+      }
+      SubmitParentFetch(static_cast<uint32_t>(best_piece), *chosen);
+      continue;
+    }
+    if (!origin_mode_ || origin_in_flight_ >= deps_.config.back_to_source_concurrency) {
+      return;
+    }
+    // From the origin: the first missing piece no parent can give.
+    int origin_piece = -1;
+    for (uint32_t n = 0; n < count; ++n) {
+      if (held_[n] || in_flight_[n]) {
+        continue;
+      }
+      bool parent_has = false;
+      for (const auto& [id, parent] : parents_) {
+        if (!blocked_parents_.count(id) && parent.has[n] && digests_[n].has_value()) {
+          parent_has = true;
+          break;
+        }
+      }
+      if (!parent_has) {
+        origin_piece = static_cast<int>(n);
+        break;
+      }
+    }
+    if (origin_piece < 0) {
+      return;
+    }
+    SubmitOriginFetch(static_cast<uint32_t>(origin_piece));
+  }
+}
+
+void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent) {
+  in_flight_[number] = true;
+  ++in_flight_count_;
+  ++parent.in_flight;
+  auto mailbox = mailbox_;
+  auto& store = deps_.store;
+  std::string task_id = options_.task_id;
+  std::string parent_id = parent.peer_id;
+  std::string ip = parent.ip;
+  uint16_t port = parent.piece_port;
+  uint32_t size = meta_.PieceSize(number);
+  Sha256Digest expected = *digests_[number];
+  deps_.pool.Submit([=, &store](TransferContext& ctx) {
+    PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
+    auto start = steady_clock::now();
+    auto writer = store.OpenPieceWriter(task_id, number);
+    if (!writer.ok()) {
+      result.status = writer.status();
+    } else {
+      CancellableWriter guarded(**writer, mailbox->cancelled);
+      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
+      if (!fetched.ok()) {
+        result.status = fetched.status();
+      } else {
+        auto committed = (*writer)->Commit(expected);
+        if (committed.ok()) {
+          result.digest = *committed;
+          result.bytes = size;
+        } else {
+          result.status = committed.status();
+        }
+      }
+    }
+    result.cost =
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
+    mailbox->queue.Push(std::move(result));
+  });
+}
+
+void Download::Impl::SubmitOriginFetch(uint32_t number) {
+  in_flight_[number] = true;
+  ++in_flight_count_;
+  ++origin_in_flight_;
+  ++origin_attempts_[number];
+  auto mailbox = mailbox_;
+  auto& store = deps_.store;
+  std::string task_id = options_.task_id;
+  source::SourceRequest request;
+  request.url = options_.spec.url();
+  for (const auto& [k, v] : options_.spec.request_headers()) {
+    request.headers.emplace_back(k, v);
+  }
+  uint64_t offset = meta_.PieceOffset(number);
+  uint32_t size = meta_.PieceSize(number);
+  deps_.pool.Submit([=, &store](TransferContext& ctx) {
+    PieceResult result{number, "", Status::Ok(), {}, 0, {}};
+    auto start = steady_clock::now();
+    auto writer = store.OpenPieceWriter(task_id, number);
+    auto client = ctx.SourceFor(request.url);
+    if (!writer.ok()) {
+      result.status = writer.status();
+    } else if (!client.ok()) {
+      result.status = client.status();
+    } else {
+      CancellableWriter guarded(**writer, mailbox->cancelled);
+      Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
+        return guarded.Append(data);
+      });
+      if (s.ok()) {
+        auto committed = (*writer)->Commit(std::nullopt);
+        if (committed.ok()) {
+          result.digest = *committed;
+          result.bytes = size;
+        } else {
+          s = committed.status();
+        }
+      }
+      result.status = s;
+    }
+    result.cost =
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
+    mailbox->queue.Push(std::move(result));
+  });
+}
+
+void Download::Impl::SubmitProbe() {
+  if (probing_) {
+    return;
+  }
+  probing_ = true;
+  auto mailbox = mailbox_;
+  source::SourceRequest request;
+  request.url = options_.spec.url();
+  for (const auto& [k, v] : options_.spec.request_headers()) {
+    request.headers.emplace_back(k, v);
+  }
+  deps_.pool.Submit([=](TransferContext& ctx) {
+    ProbeResult result;
+    auto client = ctx.SourceFor(request.url);
+    if (!client.ok()) {
+      result.status = client.status();
+    } else {
+      auto info = (*client)->Probe(request);
+      if (!info.ok()) {
+        result.status = info.status();
+      } else {
+        result.content_length = info->content_length;
+        result.range_supported = info->range_supported;
+      }
+    }
+    mailbox->queue.Push(std::move(result));
+  });
+}
+
+void Download::Impl::OnProbeResult(const ProbeResult& result) {
+  probing_ = false;
+  if (!result.status.ok()) {
+    Finish(result.status.WithContext("origin " + source::RedactUrl(options_.spec.url())));
+    return;
+  }
+  if (!geometry_known_) {
+    Status s = LearnGeometry(result.content_length, 0);
+    if (!s.ok()) {
+      Finish(s);
+      return;
+    }
+  } else if (meta_.content_length != result.content_length) {
+    Finish(Status::FailedPrecondition(fmt::format(
+        "origin content length {} differs from the task's {}; the content changed",
+        result.content_length, meta_.content_length)));
+    return;
+  }
+  sv1::AnnouncePeerRequest req;
+  req.mutable_content_length_known()->set_content_length(meta_.content_length);
+  req.mutable_content_length_known()->set_piece_length(meta_.piece_length);
+  Send(req);
+  if (!result.range_supported && held_count_ < held_.size()) {
+    SubmitWholeBodyFetch();
+  }
+}
+
+void Download::Impl::SubmitWholeBodyFetch() {
+  // The origin ignores Range: read the body once, cutting it into pieces.
+  whole_body_mode_ = true;
+  auto mailbox = mailbox_;
+  auto& store = deps_.store;
+  storage::TaskMeta meta = meta_;
+  std::vector<bool> held = held_;
+  for (uint32_t n = 0; n < held_.size(); ++n) {
+    if (!held_[n]) {
+      in_flight_[n] = true;
+      ++in_flight_count_;
+      ++origin_in_flight_;
+    }
+  }
+  source::SourceRequest request;
+  request.url = options_.spec.url();
+  for (const auto& [k, v] : options_.spec.request_headers()) {
+    request.headers.emplace_back(k, v);
+  }
+  deps_.pool.Submit([=, &store](TransferContext& ctx) {
+    auto client = ctx.SourceFor(request.url);
+    uint32_t number = 0;
+    std::unique_ptr<storage::PieceWriter> writer;
+    auto start = steady_clock::now();
+    auto finish_piece = [&]() -> Status {
+      PieceResult result{number, "", Status::Ok(), {}, 0, {}};
+      if (writer) {
+        auto committed = writer->Commit(std::nullopt);
+        result.status = committed.status();
+        if (committed.ok()) {
+          result.digest = *committed;
+          result.bytes = meta.PieceSize(number);
+        }
+        writer.reset();
+        result.cost =
+            std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
+        start = steady_clock::now();
+        Status s = result.status;
+        mailbox->queue.Push(std::move(result));
+        return s;
+      }
+      return Status::Ok();
+    };
+    Status status = client.status();
+    if (client.ok()) {
+      status = (*client)->FetchRange(request, 0, meta.content_length,
+                                     [&](std::span<const uint8_t> data) -> Status {
+        while (!data.empty()) {
+          if (mailbox->cancelled) {
+            return Status::Cancelled("download cancelled");
+          }
+          if (!writer) {
+            auto w = store.OpenPieceWriter(meta.task_id, number);
+            if (!w.ok()) {
+              return w.status();
+            }
+            writer = std::move(w).value();
+          }
+          uint64_t room = meta.PieceSize(number) - writer->written();
+          size_t take = static_cast<size_t>(std::min<uint64_t>(room, data.size()));
+          FL_RETURN_IF_ERROR(writer->Append(data.first(take)));
+          data = data.subspan(take);
+          if (writer->written() == meta.PieceSize(number)) {
+            if (held[number]) {
+              writer.reset();
+            } else {
+              FL_RETURN_IF_ERROR(finish_piece());
+            }
+            ++number;
+          }
+        }
+        return Status::Ok();
+      });
+    }
+    if (!status.ok()) {
+      // Fail every piece not delivered so the conductor sees the error.
+      for (uint32_t n = number; n < meta.PieceCount(); ++n) {
+        if (!held[n]) {
+          mailbox->queue.Push(PieceResult{n, "", status, {}, 0, {}});
+        }
+      }
+    }
+  });
+}
+
+void Download::Impl::OnPieceResult(PieceResult& result) {
+  if (result.number >= held_.size()) {
+    return;
+  }
+  in_flight_[result.number] = false;
+  --in_flight_count_;
+  const bool from_origin = result.parent_id.empty();
+  if (from_origin) {
+    --origin_in_flight_;
+  } else if (auto it = parents_.find(result.parent_id); it != parents_.end()) {
+    --it->second.in_flight;
+  }
+  if (result.status.ok()) {
+    if (!held_[result.number]) {
+      held_[result.number] = true;
+      ++held_count_;
+      completed_length_ += result.bytes;
+      (from_origin ? from_origin_ : from_peers_) += result.bytes;
+      deps_.metrics.download_bytes.WithLabels({from_origin ? "origin" : "peer"})
+          .Increment(result.bytes);
+      digests_[result.number] = result.digest;
+      deps_.hub.PublishPiece(options_.task_id, result.number);
+    }
+    last_progress_ = steady_clock::now();
+    sv1::AnnouncePeerRequest req;
+    auto* finished = req.mutable_piece_finished();
+    finished->set_number(result.number);
+    finished->set_parent_id(result.parent_id);
+    finished->set_sha256(std::string(result.digest.begin(), result.digest.end()));
+    finished->set_cost_us(static_cast<uint64_t>(result.cost.count()));
+    Send(req);
+    NotifyAll();
+    return;
+  }
+  if (result.status.code() == StatusCode::kCancelled || mailbox_->cancelled) {
+    return;
+  }
+  deps_.metrics.piece_failures
+      .WithLabels({from_origin ? "origin" : "peer", FailureKind(result.status)})
+      .Increment();
+  if (from_origin) {
+    spdlog::warn("origin_piece_failed task={} piece={} error=\"{}\"", options_.task_id,
+                 result.number, result.status.ToString());
+    bool retryable = result.status.IsRetryable() || result.status.IsCorruption();
+    if (!retryable || origin_attempts_[result.number] >= kOriginAttemptsPerPiece ||
+        result.status.code() == StatusCode::kResourceExhausted) {
+      Finish(result.status.WithContext(fmt::format("piece {} from origin {}", result.number,
+                                                   source::RedactUrl(options_.spec.url()))));
+    }
+    if (whole_body_mode_ && !done_) {
+      whole_body_mode_ = false;  // fall back to per-piece requests for the rest
+    }
+    return;
+  }
+  if (result.status.code() == StatusCode::kResourceExhausted ||
+      result.status.code() == StatusCode::kIOError) {
+    // Local disk trouble is not the parent's fault.
+    Finish(result.status.WithContext("storing piece " + std::to_string(result.number)));
+    return;
+  }
+  spdlog::info("parent_piece_failed task={} piece={} parent={} error=\"{}\"", options_.task_id,
+               result.number, result.parent_id, result.status.ToString());
+  sv1::AnnouncePeerRequest req;
+  auto* failed = req.mutable_piece_failed();
+  failed->set_number(result.number);
+  failed->set_parent_id(result.parent_id);
+  failed->set_kind(result.status.IsCorruption() ? sv1::PieceFailed::KIND_CORRUPTION
+                   : result.status.code() == StatusCode::kDeadlineExceeded
+                       ? sv1::PieceFailed::KIND_TIMEOUT
+                       : sv1::PieceFailed::KIND_UNAVAILABLE);
+  Send(req);
+  auto it = parents_.find(result.parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  ++it->second.failures;
+  if (result.status.IsCorruption() || it->second.failures >= kParentFailureLimit) {
+    DropParent(result.parent_id, /*block=*/true);
+  } else if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
+    parents_.erase(it);
+  }
+}
+
+void Download::Impl::CheckStall() {
+  if (done_ || !first_decision_seen_ || origin_mode_) {
+    return;
+  }
+  auto now = steady_clock::now();
+  if (now - last_progress_ > deps_.config.p2p_stall_timeout) {
+    spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
+    last_progress_ = now;
+    reschedule_pending_ = false;
+    if (reschedules_ >= deps_.config.max_reschedules) {
+      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
+    } else {
+      RequestMoreParents(/*after_failure=*/true);
+    }
+    return;
+  }
+  if (geometry_known_ && UsableParents() < 2 && !reschedule_pending_ &&
+      now - last_more_parents_request_ > kMoreParentsInterval) {
+    RequestMoreParents(/*after_failure=*/false);
+  }
+}
+
+void Download::Impl::Finish(Status status) {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  final_status_ = status;
+  if (status.ok() && geometry_known_) {
+    Status marked = deps_.store.MarkComplete(options_.task_id);
+    if (!marked.ok()) {
+      final_status_ = marked;
+    }
+  }
+  sv1::AnnouncePeerRequest req;
+  if (final_status_.ok()) {
+    req.mutable_download_finished();
+  } else {
+    req.mutable_download_failed()->set_message(final_status_.message());
+  }
+  Send(req);
+  if (scheduler_) {
+    scheduler_->Close();
+    scheduler_.reset();
+  }
+  deps_.hub.EndTask(options_.task_id);
+  const char* result = final_status_.ok() ? "ok"
+                       : final_status_.code() == StatusCode::kCancelled ? "cancelled"
+                                                                        : "error";
+  deps_.metrics.downloads.WithLabels({result}).Increment();
+  spdlog::info(
+      "download_ended task={} result={} bytes={} from_cache={} from_peers={} from_origin={} "
+      "back_to_source_reason={}{}",
+      options_.task_id, result, meta_.content_length, from_cache_, from_peers_, from_origin_,
+      ReasonLabel(reason_),
+      final_status_.ok() ? "" : " error=\"" + final_status_.ToString() + "\"");
+  for (auto& waiter : waiters_) {
+    ServeWaiter(waiter);
+  }
+}
+
+void Download::Impl::ServeWaiter(DownloadWaiter& waiter) {
+  DownloadProgress progress = Snapshot();
+  progress.done = true;
+  progress.status = final_status_;
+  if (final_status_.ok() && !waiter.output_path.empty()) {
+    progress.status = WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path,
+                                  waiter.digest);
+  }
+  waiter.on_progress(progress);
+}
+
+void Download::Impl::NotifyAll() {
+  if (waiters_.empty()) {
+    return;
+  }
+  DownloadProgress progress = Snapshot();
+  for (auto& waiter : waiters_) {
+    waiter.on_progress(progress);
+  }
+}
+
+DownloadProgress Download::Impl::Snapshot() const {
+  DownloadProgress p;
+  p.task_id = options_.task_id;
+  p.content_length = meta_.content_length;
+  p.content_length_known = geometry_known_;
+  p.completed_length = completed_length_;
+  p.bytes_from_cache = from_cache_;
+  p.bytes_from_peers = from_peers_;
+  p.bytes_from_origin = from_origin_;
+  p.back_to_source_reason = reason_;
+  p.parent_count = UsableParents();
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+
+Download::Download(DownloadDeps deps, DownloadRequestOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {
+  impl_ = std::make_unique<Impl>(deps_, options_);
+}
+
+Download::~Download() = default;
+
+bool Download::Attach(DownloadWaiter waiter) {
+  std::lock_guard lock(attach_mutex_);
+  if (!accepting_) {
+    return false;
+  }
+  impl_->mailbox()->queue.Push(WaiterAttached{std::move(waiter)});
+  return true;
+}
+
+void Download::Cancel() { impl_->mailbox()->cancelled = true; }
+
+void Download::Run(std::stop_token stop) {
+  deps_.metrics.active_downloads.Add(1);
+  impl_->Run(stop, [this] {
+    std::lock_guard lock(attach_mutex_);
+    accepting_ = false;
+  });
+  deps_.metrics.active_downloads.Add(-1);
+  ended_ = true;
+}
+
+}  // namespace feilong::daemon

@@ -1,0 +1,47 @@
+// ParentWatcher: follows one parent's piece availability for one task over
+// the parent's SyncPieces stream, on its own thread, and reports what it
+// learns through callbacks (run on that thread).
+//
+// Thread rule: construct and destroy from the owning conductor thread; the
+// destructor cancels the stream and joins.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/status.h"
+
+namespace feilong::daemon {
+
+class ParentWatcher {
+ public:
+  using OnPieces = std::function<void(std::vector<uint32_t> numbers)>;
+  // OK when the parent ended the stream normally (it holds all it will).
+  using OnEnd = std::function<void(Status)>;
+
+  ParentWatcher(std::string address, std::string task_id, std::string my_peer_id,
+                OnPieces on_pieces, OnEnd on_end);
+  ~ParentWatcher();
+  ParentWatcher(const ParentWatcher&) = delete;
+  ParentWatcher& operator=(const ParentWatcher&) = delete;
+
+ private:
+  void Run();
+
+  std::string address_;
+  std::string task_id_;
+  std::string my_peer_id_;
+  OnPieces on_pieces_;
+  OnEnd on_end_;
+  grpc::ClientContext context_;
+  std::atomic<bool> stopping_{false};
+  std::jthread thread_;
+};
+
+}  // namespace feilong::daemon

@@ -1,0 +1,168 @@
+#include <mutex>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/piece_hub.h"
+#include "daemon/services.h"
+#include "daemon/task_manager.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+namespace dv1 = feilong::daemon::v1;
+
+namespace {
+
+// Streams a task's piece numbers to one child: what is held now, then each
+// new piece, until the task's download ends. Pieces that arrive while a
+// write is in flight are batched into the next message.
+class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvailability> {
+ public:
+  SyncPiecesReactor(storage::PieceStore& store, PieceHub& hub, std::string task_id)
+      : store_(store), hub_(hub), task_id_(std::move(task_id)) {}
+
+  void Begin() {
+    // Subscribe before listing so no piece falls between the two.
+    auto state = state_;
+    subscription_ = hub_.Subscribe(task_id_, PieceHub::Listener{
+        [state](uint32_t n) { state->Add(n); },
+        [state]() { state->End(); },
+    });
+    bool active = hub_.IsActive(task_id_);
+    auto meta = store_.GetTask(task_id_);
+    if (!meta.ok() && !active) {
+      std::lock_guard lock(state_->mutex);
+      state_->finished = true;
+      Finish(ToGrpc(meta.status()));
+      return;
+    }
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->reactor = this;
+      if (meta.ok()) {
+        state_->content_length = meta->content_length;
+        state_->piece_length = meta->piece_length;
+        auto pieces = store_.ListPieces(task_id_);
+        if (pieces.ok()) {
+          for (const auto& p : *pieces) {
+            state_->pending.push_back(p.number);
+          }
+        }
+      }
+      if (!active || (meta.ok() && meta->complete)) {
+        state_->ended = true;
+      }
+      state_->ready = true;
+      state_->FlushLocked();
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(state_->mutex);
+    state_->writing = false;
+    if (!ok) {
+      state_->finished = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "child went away"));
+      return;
+    }
+    state_->FlushLocked();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->reactor = nullptr;
+    }
+    subscription_.reset();
+    delete this;
+  }
+
+ private:
+  struct State {
+    std::recursive_mutex mutex;
+    SyncPiecesReactor* reactor = nullptr;
+    bool ready = false;
+    bool writing = false;
+    bool ended = false;
+    bool finished = false;
+    uint64_t content_length = 0;
+    uint32_t piece_length = 0;
+    std::vector<uint32_t> pending;
+    dv1::PieceAvailability current;
+
+    void Add(uint32_t n) {
+      std::lock_guard lock(mutex);
+      pending.push_back(n);
+      FlushLocked();
+    }
+    void End() {
+      std::lock_guard lock(mutex);
+      ended = true;
+      FlushLocked();
+    }
+    void FlushLocked() {
+      if (!ready || reactor == nullptr || writing || finished) {
+        return;
+      }
+      if (!pending.empty()) {
+        current.Clear();
+        current.mutable_numbers()->Add(pending.begin(), pending.end());
+        current.set_content_length(content_length);
+        current.set_piece_length(piece_length);
+        pending.clear();
+        writing = true;
+        reactor->StartWrite(&current);
+        return;
+      }
+      if (ended) {
+        finished = true;
+        reactor->Finish(grpc::Status::OK);
+      }
+    }
+  };
+
+  storage::PieceStore& store_;
+  PieceHub& hub_;
+  std::string task_id_;
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::unique_ptr<PieceHub::Subscription> subscription_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
+    grpc::CallbackServerContext* /*context*/, const dv1::SyncPiecesRequest* request) {
+  auto* reactor = new SyncPiecesReactor(store_, hub_, request->task_id());
+  reactor->Begin();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PeerService::TriggerDownload(
+    grpc::CallbackServerContext* context, const dv1::TriggerDownloadRequest* request,
+    dv1::TriggerDownloadResponse* /*response*/) {
+  auto* reactor = context->DefaultReactor();
+  auto task_id = TaskIdForSpec(request->spec());
+  if (!task_id.ok()) {
+    reactor->Finish(ToGrpc(task_id.status()));
+    return reactor;
+  }
+  if (*task_id != request->task_id()) {
+    reactor->Finish(ToGrpc(Status::InvalidArgument(
+        "task id " + request->task_id() + " does not match the spec (expected " + *task_id + ")")));
+    return reactor;
+  }
+  DownloadRequestOptions options;
+  options.task_id = *task_id;
+  options.spec = request->spec();
+  options.allow_back_to_source = true;
+  DownloadWaiter waiter;
+  waiter.on_progress = [](const DownloadProgress&) {};
+  Status started = tasks_.Start(options, std::move(waiter));
+  spdlog::info("seed_triggered task={} started={}", *task_id, started.ok());
+  reactor->Finish(ToGrpc(started));
+  return reactor;
+}
+
+}  // namespace feilong::daemon

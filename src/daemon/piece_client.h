@@ -1,0 +1,78 @@
+// PieceClient: fetches one piece from a parent's piece server
+// (GET http://<host>:<port>/pieces/<task_id>/<number>, see piece_server.h)
+// and streams the body into a storage::PieceWriter. The caller then commits
+// the writer with the digest it expects; the parent's claimed digest is only
+// reported, never trusted.
+//
+// Errors (messages name "parent <host>:<port> piece <number>"):
+//   InvalidArgument   a malformed task id, expected_length 0, or a 400/4xx
+//   NotFound          the parent does not have the task or piece (404)
+//   Unavailable       connection refused or reset, 5xx, or the parent closed
+//                     the connection before sending the whole piece
+//   DeadlineExceeded  connect timeout, or no byte for `stall_timeout`
+//   Corruption        the parent declared or sent a length other than
+//                     expected_length, or a malformed digest header
+//   (writer's error)  an Append error, returned unchanged
+// After an error the writer holds a partial piece; the caller discards it.
+//
+// Thread rule: not thread-safe. Use one PieceClient per worker thread; it
+// keeps one libcurl handle, so consecutive fetches from the same parent reuse
+// the keep-alive connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/digest.h"
+#include "common/status.h"
+#include "storage/piece_store.h"
+
+namespace feilong::source {
+class CurlHandle;
+}  // namespace feilong::source
+
+namespace feilong::daemon {
+
+struct PieceClientOptions {
+  // Time to establish the TCP connection to a parent. Default: 2 s.
+  std::chrono::milliseconds connect_timeout{2000};
+  // A fetch fails with DeadlineExceeded when no byte arrives for this long.
+  // Default: 10 s.
+  std::chrono::milliseconds stall_timeout{10000};
+};
+
+struct PieceFetchResult {
+  uint64_t bytes = 0;                 // body bytes appended to the writer
+  std::chrono::nanoseconds elapsed{};  // from request start to the last byte
+  // The digest the parent claims (X-Feilong-Piece-Digest); unset if the
+  // parent sent none. Advisory: verify with the writer's Commit().
+  std::optional<Sha256Digest> parent_digest;
+};
+
+class PieceClient {
+ public:
+  // `clock` measures `elapsed` and the stall timeout; it must outlive the
+  // client.
+  explicit PieceClient(PieceClientOptions options, Clock& clock = SteadyClock::Default());
+  ~PieceClient();
+  PieceClient(const PieceClient&) = delete;
+  PieceClient& operator=(const PieceClient&) = delete;
+
+  // Fetches piece `number` of `task_id` from the parent at host:port (an IP
+  // address or a host name; IPv6 with or without brackets) and appends
+  // exactly `expected_length` bytes to `writer`. Errors as listed above.
+  Result<PieceFetchResult> Fetch(const std::string& host, uint16_t port, const std::string& task_id,
+                                 uint32_t number, uint32_t expected_length,
+                                 storage::PieceWriter& writer);
+
+ private:
+  PieceClientOptions options_;
+  Clock& clock_;
+  std::unique_ptr<source::CurlHandle> handle_;
+};
+
+}  // namespace feilong::daemon

@@ -1,0 +1,90 @@
+// PieceServer: the peer-facing HTTP/1.1 server that hands out piece bytes.
+//
+//   GET  /pieces/<task_id>/<number>   200, body = the piece's bytes
+//   HEAD /pieces/<task_id>/<number>   200, headers only
+//
+// A 200 carries Content-Length (the piece's length) and
+// "X-Feilong-Piece-Digest: sha256:<hex>" (the digest recorded in the store).
+// The body goes out with sendfile(2) straight from the content file.
+// Other answers (each with a short text body):
+//   400  a malformed path under /pieces/, a task id that is not 64 lowercase
+//        hex characters, a number that is not decimal or is not a piece of
+//        the task; also a malformed request (then the connection closes)
+//   404  an unknown task, a piece the store does not hold, any other path
+//   405  a method other than GET and HEAD
+//   413  a request with a body (not accepted; the connection closes)
+//   431  request headers over 8 KiB (the connection closes)
+//   500  a store error other than NotFound
+// Keep-alive follows HTTP/1.1 rules (Connection: close, HTTP/1.0). A
+// connection idle (no byte read or written) for `idle_timeout` is closed. Any
+// error closes only its connection. The server serves pieces of tasks in the
+// store, never a path.
+//
+// Concurrency: one Boost.Asio io_context run by `threads` std::jthreads; each
+// connection is one C++20 coroutine on its own strand. Store calls (OpenPiece,
+// GetTask) run on those threads; they are short metadata lookups.
+//
+// Thread rule: all methods are thread-safe. Stop() (also run by the
+// destructor) is idempotent: it closes the listening socket and every
+// connection and joins the threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+struct PieceServerOptions {
+  // Address to listen on (numeric IPv4/IPv6 or a host name). Default: all
+  // IPv4 interfaces.
+  std::string host = "0.0.0.0";
+  // TCP port; 0 picks a free ephemeral port (see PieceServer::port()).
+  // Default: 0.
+  uint16_t port = 0;
+  // Threads running the event loop. Default: 2. REQUIRES: >= 1.
+  uint32_t threads = 2;
+  // Open connections at most; further connections are accepted and closed at
+  // once. Default: 512.
+  uint32_t max_connections = 512;
+  // A connection with no byte read or written for this long is closed.
+  // Default: 60 s.
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+class PieceServer {
+ public:
+  // Binds, listens and starts serving `store`, which must outlive the server.
+  // InvalidArgument for bad options (threads 0, a host that does not
+  // resolve); IOError naming the address when it cannot bind or listen.
+  static Result<std::unique_ptr<PieceServer>> Start(const PieceServerOptions& options,
+                                                    storage::PieceStore& store);
+
+  ~PieceServer();
+  PieceServer(const PieceServer&) = delete;
+  PieceServer& operator=(const PieceServer&) = delete;
+
+  // The bound port (the ephemeral one when options.port was 0).
+  uint16_t port() const;
+
+  // Closes the acceptor and every connection, joins the threads. Idempotent.
+  void Stop();
+
+  // Piece body bytes sent since Start (GET bodies only).
+  uint64_t bytes_served() const;
+  // Piece bodies being sent right now.
+  uint32_t active_uploads() const;
+  // Open connections right now.
+  uint32_t active_connections() const;
+
+ private:
+  struct Impl;
+  explicit PieceServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace feilong::daemon

@@ -1,0 +1,70 @@
+// The daemon's gRPC services: the local API (flget, over a unix socket) and
+// the peer API (other daemons and the scheduler, over TCP). Both use the
+// gRPC callback API; handlers never block a gRPC thread on a download.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "feilong/daemon/v1/daemon.grpc.pb.h"
+
+namespace feilong::storage {
+class PieceStore;
+}
+
+namespace feilong::daemon {
+
+class TaskManager;
+class PieceHub;
+struct DaemonConfig;
+
+// Computes a task id from a spec, validating the URL. InvalidArgument for a
+// malformed URL or an unsupported scheme.
+Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec);
+
+// The gRPC status carrying the same code and message.
+grpc::Status ToGrpc(const Status& status);
+
+class LocalService final : public v1::Daemon::CallbackService {
+ public:
+  LocalService(TaskManager& tasks, storage::PieceStore& store, const DaemonConfig& config)
+      : tasks_(tasks), store_(store), config_(config) {}
+
+  grpc::ServerWriteReactor<v1::DownloadProgress>* Download(
+      grpc::CallbackServerContext* context, const v1::DownloadRequest* request) override;
+  grpc::ServerUnaryReactor* StatTask(grpc::CallbackServerContext* context,
+                                     const v1::StatTaskRequest* request,
+                                     v1::TaskInfo* response) override;
+  grpc::ServerUnaryReactor* DeleteTask(grpc::CallbackServerContext* context,
+                                       const v1::DeleteTaskRequest* request,
+                                       v1::DeleteTaskResponse* response) override;
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* context,
+                                      const v1::ListTasksRequest* request,
+                                      v1::ListTasksResponse* response) override;
+
+ private:
+  TaskManager& tasks_;
+  storage::PieceStore& store_;
+  const DaemonConfig& config_;
+};
+
+class PeerService final : public v1::Peer::CallbackService {
+ public:
+  PeerService(TaskManager& tasks, storage::PieceStore& store, PieceHub& hub)
+      : tasks_(tasks), store_(store), hub_(hub) {}
+
+  grpc::ServerWriteReactor<v1::PieceAvailability>* SyncPieces(
+      grpc::CallbackServerContext* context, const v1::SyncPiecesRequest* request) override;
+  grpc::ServerUnaryReactor* TriggerDownload(grpc::CallbackServerContext* context,
+                                            const v1::TriggerDownloadRequest* request,
+                                            v1::TriggerDownloadResponse* response) override;
+
+ private:
+  TaskManager& tasks_;
+  storage::PieceStore& store_;
+  PieceHub& hub_;
+};
+
+}  // namespace feilong::daemon

@@ -1,0 +1,74 @@
+#include "daemon/transfer_pool.h"
+
+namespace feilong::daemon {
+
+Result<source::SourceClient*> TransferContext::SourceFor(const std::string& url) {
+  std::string scheme = url.substr(0, url.find(':'));
+  auto it = sources_.find(scheme);
+  if (it == sources_.end()) {
+    FL_ASSIGN_OR_RETURN(auto client, source::NewSourceClient(url));
+    it = sources_.emplace(scheme, std::move(client)).first;
+  }
+  return it->second.get();
+}
+
+TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options)
+    : options_(options) {
+  threads_.reserve(threads);
+  for (uint32_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      TransferContext context(options_);
+      Run(context);
+    });
+  }
+}
+
+TransferPool::~TransferPool() { Stop(); }
+
+bool TransferPool::Submit(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return false;
+    }
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void TransferPool::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) {
+      return;
+    }
+    stopping_ = true;
+    jobs_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  threads_.clear();
+}
+
+void TransferPool::Run(TransferContext& context) {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) {
+        return;
+      }
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job(context);
+  }
+}
+
+}  // namespace feilong::daemon

@@ -1,0 +1,63 @@
+// TransferPool: a fixed set of threads that run blocking piece transfers
+// (from parents over HTTP, from the origin via libcurl) for all downloads.
+// Each thread keeps its own clients so connections are reused per thread.
+//
+// Thread rule: Submit is thread-safe. Stop (also run by the destructor)
+// refuses new jobs, lets running jobs finish and joins the threads; queued
+// jobs that never started are destroyed without running.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/piece_client.h"
+#include "source/source_client.h"
+
+namespace feilong::daemon {
+
+// Per-thread state handed to every job run on that thread.
+class TransferContext {
+ public:
+  explicit TransferContext(const PieceClientOptions& options) : piece_client_(options) {}
+  PieceClient& piece_client() { return piece_client_; }
+  // A client for the URL's scheme, created on first use and kept.
+  Result<source::SourceClient*> SourceFor(const std::string& url);
+
+ private:
+  PieceClient piece_client_;
+  std::map<std::string, std::unique_ptr<source::SourceClient>> sources_;
+};
+
+class TransferPool {
+ public:
+  using Job = std::function<void(TransferContext&)>;
+
+  TransferPool(uint32_t threads, const PieceClientOptions& options);
+  ~TransferPool();
+  TransferPool(const TransferPool&) = delete;
+  TransferPool& operator=(const TransferPool&) = delete;
+
+  // False once Stop() was called (the job is dropped).
+  bool Submit(Job job);
+  void Stop();
+
+ private:
+  void Run(TransferContext& context);
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  PieceClientOptions options_;
+  std::vector<std::jthread> threads_;
+};
+
+}  // namespace feilong::daemon

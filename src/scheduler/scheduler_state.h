@@ -1,0 +1,269 @@
+// SchedulerState: every host, task and peer the scheduler knows, in memory,
+// and the rules that decide where each peer fetches from.
+//
+// The service layer feeds it what peers and hosts say and executes the
+// Actions it returns (messages to peer streams, seed triggers, log lines)
+// outside its lock. Time comes from the injected Clock; Tick() is called
+// periodically by the owner.
+//
+// Decision rules, for a peer without a decision (after Register, after a
+// Reschedule, and on every re-evaluation while it waits):
+//   1. The task's content length is known and 0: KIND_EMPTY.
+//   2. Candidate parents exist (see parent_selector.h; the peer's blocked
+//      and failed parents excluded): KIND_NORMAL with up to
+//      candidate_parent_limit parents, the content and piece length, then
+//      one PieceDigests message with every digest known so far.
+//   3. The peer runs on a seed host: KIND_BACK_TO_SOURCE, reason SEED. Seed
+//      peers are never refused by the cap but count toward it.
+//   4. No seed peer of the task is alive and no trigger is pending: trigger
+//      one live seed host (with a peer port), chosen by rendezvous hashing of
+//      the task id over seed hosts that have not failed this task.
+//   5. While a parent may still appear (a seed trigger is pending, or another
+//      running / back-to-source / succeeded peer of the task on another host
+//      is not excluded) and the peer has waited less than schedule_wait: it
+//      keeps waiting.
+//   6. Otherwise, if fewer than max_back_to_source_peers_per_task peers of the
+//      task are back to source: KIND_BACK_TO_SOURCE, reason NO_PARENT (at
+//      once when nothing could appear, else after schedule_wait).
+//   7. Otherwise it keeps waiting until max_schedule_wait from the start of
+//      its wait, then KIND_BACK_TO_SOURCE, reason CAP_REACHED.
+// Waiting peers are re-evaluated at once when the task's content length
+// becomes known or a seed trigger fails, and on every Tick when something in
+// the task or any host changed or a wait deadline passed.
+//
+// Reschedule{blocked}: the blocked ids join the peer's excluded set (as do
+// parents named in PieceFailed) and the peer gets a fresh decision by the
+// rules above (it may wait). A Reschedule with no blocked id from a running
+// peer asks for more parents: KIND_NORMAL listing new parents first, then
+// its current parents that are still usable; with none at all, the rules
+// above. A Reschedule from a peer that is already waiting only updates its
+// excluded set; the pending decision answers it.
+//
+// Digests: the first SHA-256 reported for a piece fetched from the origin
+// (PieceFinished without parent) is recorded and pushed to the task's
+// running and back-to-source peers; a later different report keeps the first,
+// is counted and is returned as a DigestConflict.
+//
+// Lifetime: a peer lives while its stream is open. StreamClosed removes it
+// (succeeded peers serve as parents until then); LeaveHost removes a host
+// and its peers. A seed peer that fails or goes away before succeeding marks
+// its host failed for the task. A task with no peer and no pending trigger
+// is dropped on Tick. A host not announced for host_ttl and with no peer is
+// dropped on Tick.
+//
+// Thread rule: thread-safe; every method takes one internal mutex and never
+// blocks or performs I/O while holding it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "feilong/scheduler/v1/scheduler.pb.h"
+#include "scheduler/parent_selector.h"
+#include "scheduler/scheduler_config.h"
+
+namespace feilong::scheduler {
+
+// Identifies one AnnouncePeer stream; chosen by the caller, unique per stream.
+using SessionId = uint64_t;
+
+// A message for the peer on stream `session`.
+struct OutboundMessage {
+  SessionId session = 0;
+  std::string peer_id;
+  v1::AnnouncePeerResponse response;
+};
+
+// Ask the seed host `host_id` at `address` ("ip:peer_port") to download a
+// task; report the outcome with SeedTriggerDone.
+struct SeedTrigger {
+  std::string task_id;
+  std::string host_id;
+  std::string address;
+  common::v1::TaskSpec spec;
+};
+
+struct DigestConflict {
+  std::string task_id;
+  uint32_t piece = 0;
+  std::string peer_id;  // who reported the conflicting digest
+};
+
+// What the caller must do after a state change, in order.
+struct Actions {
+  std::vector<OutboundMessage> messages;  // in order for each session
+  std::vector<SeedTrigger> seed_triggers;
+  std::vector<DigestConflict> digest_conflicts;
+  std::vector<std::string> warnings;  // to log
+
+  bool empty() const {
+    return messages.empty() && seed_triggers.empty() && digest_conflicts.empty() &&
+           warnings.empty();
+  }
+};
+
+struct StateCounts {
+  size_t hosts = 0;
+  size_t tasks = 0;
+  size_t peers = 0;
+};
+
+class SchedulerState {
+ public:
+  // `clock` must outlive the state.
+  SchedulerState(const SchedulerConfig& config, Clock& clock);
+  SchedulerState(const SchedulerState&) = delete;
+  SchedulerState& operator=(const SchedulerState&) = delete;
+
+  // Records a host's identity and load. InvalidArgument when the id is empty.
+  Status AnnounceHost(const v1::Host& host);
+  // Removes the host and its peers. Unknown hosts are ignored.
+  Actions LeaveHost(std::string_view host_id);
+
+  // Registers the peer of stream `session` and decides for it. A peer id
+  // already registered for the task replaces the old one (whose stream is
+  // then ignored). InvalidArgument when ids are missing, the session is
+  // already registered or a held piece is out of range.
+  Result<Actions> Register(SessionId session, const v1::Register& registration);
+
+  // Everything a registered stream sends after Register. Errors:
+  // NotFound when the session's peer is gone (host left, replaced);
+  // InvalidArgument for a malformed message (bad piece number, digest not
+  // 32 bytes, zero piece length, a second Register); FailedPrecondition
+  // when the message makes no sense in the peer's phase (ignored).
+  Result<Actions> Handle(SessionId session, const v1::AnnouncePeerRequest& request);
+
+  // The stream ended: the peer is removed. Unknown sessions are ignored.
+  Actions StreamClosed(SessionId session);
+
+  // The outcome of a SeedTrigger. A failure marks the seed failed for the
+  // task and re-evaluates the task's waiting peers at once.
+  Actions SeedTriggerDone(std::string_view task_id, std::string_view host_id,
+                          const Status& status);
+
+  // Re-evaluates waiting peers, times out seed triggers, drops empty tasks
+  // and expired hosts.
+  Actions Tick();
+
+  // NotFound for an unknown task.
+  Result<v1::StatTaskResponse> StatTask(std::string_view task_id) const;
+  StateCounts Counts() const;
+  // Conflicting origin digests seen since start.
+  uint64_t digest_conflicts() const;
+  // The phase of a peer of a task; NotFound when there is no such peer.
+  Result<PeerPhase> PhaseOf(std::string_view task_id, std::string_view peer_id) const;
+  // Whether the host is known.
+  bool HasHost(std::string_view host_id) const;
+
+ private:
+  enum class TriggerState : uint8_t { kNone, kInFlight, kAccepted };
+
+  struct Host {
+    v1::Host info;
+    HostProfile profile;
+    Clock::TimePoint last_seen;
+    uint32_t peer_count = 0;
+  };
+
+  struct Peer {
+    std::string id;
+    SessionId session = 0;
+    Host* host = nullptr;  // stable: a host outlives its peers
+    bool seed = false;
+    PeerPhase phase = PeerPhase::kWaiting;
+    bool knows_content_length = false;
+    std::vector<bool> pieces;
+    uint32_t finished_pieces = 0;
+    std::vector<std::string> parents;  // from the last KIND_NORMAL
+    uint32_t children = 0;
+    std::unordered_set<std::string> excluded;  // blocked or failed parents
+    Clock::TimePoint wait_started;
+    Clock::TimePoint evaluated_at;
+    uint64_t evaluated_version = 0;
+  };
+
+  struct Task {
+    std::string id;
+    common::v1::TaskSpec spec;
+    bool content_length_known = false;
+    uint64_t content_length = 0;
+    uint32_t piece_length = 0;
+    std::map<uint32_t, std::string> digests;  // piece -> raw SHA-256
+    std::map<std::string, Peer> peers;        // by peer id
+    uint32_t back_to_source = 0;              // peers in kBackToSource
+    std::set<std::string> failed_seeds;       // host ids
+    TriggerState trigger = TriggerState::kNone;
+    std::string trigger_host;
+    Clock::TimePoint trigger_at;
+    uint64_t version = 1;  // bumped on every change that may affect decisions
+  };
+
+  struct SessionRef {
+    std::string task_id;
+    std::string peer_id;
+  };
+
+  // All private methods require mutex_ held.
+  Host& UpsertHost(const v1::Host& info, bool with_stats);
+  Result<std::pair<Task*, Peer*>> Lookup(SessionId session);
+  uint32_t TotalPieces(const Task& task) const;
+  uint64_t VersionOf(const Task& task) const { return task.version + hosts_version_; }
+
+  void SetPhase(Task& task, Peer& peer, PeerPhase phase);
+  void SetParents(Task& task, Peer& peer, std::vector<std::string> parents);
+  void StartWaiting(Task& task, Peer& peer);
+  void RemovePeer(Task& task, const std::string& peer_id);
+  void MarkSeedFailed(Task& task, const std::string& host_id);
+
+  // Selected parents for `peer`, best first; `extra_excluded` may be null.
+  std::vector<std::string> SelectFor(const Task& task, const Peer& peer,
+                                     const std::unordered_set<std::string>* extra_excluded,
+                                     size_t limit) const;
+  bool ParentMayAppear(const Task& task, const Peer& peer) const;
+  void MaybeTriggerSeed(Task& task, const Peer& requester, Actions& out);
+  void Decide(Task& task, Peer& peer, Actions& out);
+  void EvaluateWaiting(Task& task, bool force, Actions& out);
+
+  void SendNormal(Task& task, Peer& peer, std::vector<std::string> parents, Actions& out);
+  void SendBackToSource(Task& task, Peer& peer, common::v1::BackToSourceReason reason,
+                        Actions& out);
+  void SendEmpty(Task& task, Peer& peer, Actions& out);
+  void PushDigest(Task& task, const Peer& reporter, uint32_t piece, const std::string& sha256,
+                  Actions& out);
+
+  Result<Actions> OnContentLengthKnown(Task& task, Peer& peer, const v1::ContentLengthKnown& m);
+  Result<Actions> OnPieceFinished(Task& task, Peer& peer, const v1::PieceFinished& m);
+  Result<Actions> OnPieceFailed(Task& task, Peer& peer, const v1::PieceFailed& m);
+  Result<Actions> OnReschedule(Task& task, Peer& peer, const v1::Reschedule& m);
+  Result<Actions> OnBackToSourceStarted(Task& task, Peer& peer);
+  Result<Actions> OnDownloadFinished(Task& task, Peer& peer);
+  Result<Actions> OnDownloadFailed(Task& task, Peer& peer, const v1::DownloadFailed& m);
+
+  const SchedulerConfig config_;
+  Clock& clock_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Host> hosts_;  // node-based: Host* stay valid
+  std::map<std::string, Task> tasks_;
+  std::unordered_map<SessionId, SessionRef> sessions_;
+  uint64_t hosts_version_ = 0;
+  uint64_t digest_conflicts_ = 0;
+};
+
+// The peer-service address of a host: "ip:port", "[ip]:port" for IPv6.
+std::string PeerServiceAddress(const v1::Host& host);
+
+// Rendezvous weight of (task, host): the seed with the highest weight is
+// asked first. Stable across processes.
+uint64_t RendezvousWeight(std::string_view task_id, std::string_view host_id);
+
+}  // namespace feilong::scheduler

@@ -1,0 +1,118 @@
+// A thin layer over one libcurl easy transfer, shared by the origin client
+// (HttpSource) and the peer piece client (daemon/PieceClient): one GET with
+// optional Range, the final response head (after redirects) handed to a
+// callback before the first body byte, body bytes to a second callback, and
+// a stall watchdog (no byte for `stall_timeout` aborts the transfer).
+//
+// libcurl stays out of this header.
+//
+// Thread rule: CurlHandle and PerformGet are not thread-safe per handle; use
+// one handle per thread at a time. EnsureCurlGlobalInit() is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace feilong::source {
+
+// Calls curl_global_init once per process. Thread-safe; every libcurl user in
+// Feilong calls it before creating a handle (CurlHandle does).
+void EnsureCurlGlobalInit();
+
+// Owns one libcurl easy handle. Keeping a handle across transfers keeps its
+// connection cache: the next request to the same host reuses the connection.
+class CurlHandle {
+ public:
+  CurlHandle();  // aborts if libcurl cannot allocate a handle
+  ~CurlHandle();
+  CurlHandle(const CurlHandle&) = delete;
+  CurlHandle& operator=(const CurlHandle&) = delete;
+
+  void* get() const { return handle_; }  // the CURL*
+
+ private:
+  void* handle_;
+};
+
+struct CurlRequest {
+  std::string url;  // full URL, as sent
+  std::vector<std::pair<std::string, std::string>> headers;
+  // "first-last" for a Range header ("bytes=first-last"); empty: none.
+  std::string range;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds stall_timeout{30000};
+  // Redirects followed (http and https only). 0: a 3xx is the final answer.
+  long max_redirects = 0;
+  // PEM CA bundle for https; empty: the system default.
+  std::string ca_file;
+};
+
+// The final response's status line and headers.
+struct CurlResponseHead {
+  long status = 0;
+  // Header names lowercased, values trimmed, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The first value of header `lower_name`, or nullptr.
+  const std::string* Find(std::string_view lower_name) const;
+};
+
+// What happened to a transfer.
+struct CurlOutcome {
+  int curl_code = 0;         // CURLcode; 0 (CURLE_OK) when the transfer completed
+  bool stalled = false;      // the stall watchdog aborted the transfer
+  Status callback_status;    // the first non-OK status a callback returned
+  bool head_complete = false;
+  CurlResponseHead head;
+  uint64_t body_bytes = 0;   // bytes handed to on_body
+  std::string error;         // libcurl's error text with query strings removed
+};
+
+using CurlHeadCallback = std::function<Status(const CurlResponseHead&)>;
+using CurlBodyCallback = std::function<Status(std::span<const uint8_t>)>;
+
+// Performs a GET on `handle` (its options are reset first; its connection
+// cache is kept). `on_head` is called exactly once when a complete final
+// head arrived: before the first body byte, or after the transfer when there
+// was no body. A non-OK status from either callback stops the transfer and
+// is kept in `callback_status`.
+CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
+                       const CurlHeadCallback& on_head, const CurlBodyCallback& on_body,
+                       Clock& clock);
+
+// The Status for a transfer that failed in transport (curl_code != 0 and no
+// callback status): connect failures and resets -> Unavailable, timeouts and
+// stalls -> DeadlineExceeded, bad URLs, protocols and redirect loops ->
+// InvalidArgument. `what` prefixes the message (e.g. "origin http://h/f").
+Status TransportStatus(const CurlOutcome& outcome, std::string_view what,
+                       std::chrono::milliseconds stall_timeout);
+
+// True if libcurl reported a body shorter than the declared Content-Length
+// or a connection closed mid-body.
+bool IsTruncatedTransfer(const CurlOutcome& outcome);
+
+// Removes query strings ("?..." up to whitespace or a quote) from `text`.
+std::string ScrubQueryStrings(std::string_view text);
+
+// Parses "bytes first-last/total" (total may be "*": returns total
+// UINT64_MAX) or "bytes */total" (first = last = UINT64_MAX). False on any
+// other form.
+struct ContentRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  uint64_t total = 0;
+};
+bool ParseContentRange(std::string_view value, ContentRange* out);
+// Parses a decimal uint64 with no sign, spaces or overflow.
+bool ParseUint64(std::string_view text, uint64_t* out);
+
+}  // namespace feilong::source

@@ -1,0 +1,83 @@
+// URLs of origins: parsing, the normalized form a task id is computed from,
+// redaction for logs, task ids and the default piece length.
+//
+// Query strings of origin URLs often carry signatures and tokens (pre-signed
+// object store URLs). They must never reach a log line or an error message:
+// use RedactUrl() for anything shown, and NormalizeUrlForTaskId() for what
+// identifies the content.
+//
+// Thread rule: free functions on values; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace feilong::source {
+
+// An absolute URL split into its parts, as written (no decoding).
+struct ParsedUrl {
+  std::string scheme;    // lowercased
+  std::string userinfo;  // before '@' in the authority; empty if none
+  std::string host;      // as written; an IPv6 literal keeps its brackets
+  std::optional<uint16_t> port;
+  std::string path;      // from the first '/' after the authority; may be empty
+  std::optional<std::string> query;     // after '?', without it
+  std::optional<std::string> fragment;  // after '#', without it
+};
+
+// Parses "scheme://[userinfo@]host[:port][/path][?query][#fragment]".
+// InvalidArgument (naming the redacted URL) for: no "scheme://", a bad
+// scheme, an empty or malformed host, a port that is not 1..65535, and
+// whitespace or control characters anywhere.
+Result<ParsedUrl> ParseUrl(std::string_view url);
+
+// The form of `url` that identifies its content:
+//   - scheme and host lowercased, the default port (80 for http, 443 for
+//     https) dropped, userinfo and fragment dropped;
+//   - path: empty becomes "/", dot segments ("." and "..") resolved,
+//     percent escapes uppercased ("%2f" -> "%2F");
+//   - query: signature parameters removed, the remaining parameters sorted
+//     (byte order of "name=value"), empty parameters dropped, no '?' left
+//     when nothing remains.
+// Signature parameters (names compared case-insensitively):
+//   X-Amz-*            AWS SigV4 (S3 and S3-compatible stores)
+//   X-Goog-*           Google Cloud Storage V4 signing
+//   X-Obs-*            Huawei OBS
+//   q-sign-*, q-ak, q-key-time, q-header-list, q-url-param-list, q-signature
+//                      Tencent COS
+//   Expires, Signature, OSSAccessKeyId, AWSAccessKeyId
+//                      AWS SigV2, Aliyun OSS
+//   ns                 added by containerd to registry mirror requests
+// InvalidArgument for a URL ParseUrl() rejects.
+Result<std::string> NormalizeUrlForTaskId(std::string_view url);
+
+// True if `name` (a query parameter name) is one of the signature parameters
+// listed above.
+bool IsSignatureQueryParameter(std::string_view name);
+
+// `url` without userinfo, query and fragment: safe for logs and errors.
+// Best effort on malformed input (still cuts at the first '?' or '#').
+std::string RedactUrl(std::string_view url);
+
+// Hex SHA-256 of "<normalized_url>\n<tag>\n<application>\n<piece_length>",
+// piece_length in decimal (0: the default rule, DefaultPieceLength()).
+// 64 lowercase hex characters.
+std::string TaskId(std::string_view normalized_url, std::string_view tag,
+                   std::string_view application, uint32_t piece_length);
+
+// True if `id` has the form of a task id: 64 lowercase hex characters.
+bool IsValidTaskId(std::string_view id);
+
+constexpr uint32_t kMinPieceLength = 4u << 20;   // 4 MiB
+constexpr uint32_t kMaxPieceLength = 64u << 20;  // 64 MiB
+
+// The piece length for a content length when none is requested: the next
+// power of two of content_length / 500, clamped to [4 MiB, 64 MiB]. A file
+// under 4 MiB is one piece.
+uint32_t DefaultPieceLength(uint64_t content_length);
+
+}  // namespace feilong::source
