@@ -42,14 +42,18 @@ std::string KeyText(const YAML::Node& key) {
   return "<non-scalar key>";
 }
 
-// How a value is shown in an error: the scalar quoted (shortened), or its kind.
+// A value quoted for an error message, shortened if long.
+std::string Quote(std::string_view text) {
+  if (text.size() > 80) {
+    return "'" + std::string(text.substr(0, 77)) + "...'";
+  }
+  return "'" + std::string(text) + "'";
+}
+
+// How a value is shown in an error: the scalar quoted, or its kind.
 std::string Describe(const YAML::Node& value) {
   if (value.IsScalar()) {
-    std::string s = value.Scalar();
-    if (s.size() > 80) {
-      s = s.substr(0, 77) + "...";
-    }
-    return "'" + s + "'";
+    return Quote(value.Scalar());
   }
   if (value.IsMap()) {
     return "a map";
@@ -298,10 +302,11 @@ Result<ConfigReader> ConfigReader::FromFile(const std::string& path) {
 }
 
 ConfigReader ConfigReader::Child(std::string_view key) const {
-  static const auto kEmpty = std::make_shared<const Node>(Node{YAML::Node(YAML::NodeType::Map)});
+  // Not a shared static: readers of different documents may live on different threads.
+  auto empty = std::make_shared<const Node>(Node{YAML::Node(YAML::NodeType::Map)});
   std::string child_path = JoinPath(path_, key);
   if (!error_.ok()) {
-    return ConfigReader(shared_, kEmpty, child_path, error_);
+    return ConfigReader(shared_, empty, child_path, error_);
   }
   std::optional<YAML::Node> value;
   try {
@@ -310,7 +315,7 @@ ConfigReader ConfigReader::Child(std::string_view key) const {
     value.reset();
   }
   if (!value) {
-    return ConfigReader(shared_, kEmpty, child_path, Status::Ok());
+    return ConfigReader(shared_, empty, child_path, Status::Ok());
   }
   shared_->child_keys.insert(child_path);
   if (value->IsMap()) {
@@ -318,13 +323,13 @@ ConfigReader ConfigReader::Child(std::string_view key) const {
                         Status::Ok());
   }
   if (value->IsNull()) {
-    return ConfigReader(shared_, kEmpty, child_path, Status::Ok());
+    return ConfigReader(shared_, empty, child_path, Status::Ok());
   }
   Status error = Expected(child_path, "a map", *value);
   if (shared_->first_child_error.ok()) {
     shared_->first_child_error = error;
   }
-  return ConfigReader(shared_, kEmpty, child_path, error);
+  return ConfigReader(shared_, empty, child_path, error);
 }
 
 bool ConfigReader::Has(std::string_view key) const {
@@ -352,12 +357,8 @@ namespace {
 
 // "config key 'a.b': expected <what>, got '<text>'" for a scalar value.
 Status ExpectedText(std::string_view path, std::string_view what, std::string_view text) {
-  std::string shown(text.substr(0, 80));
-  if (text.size() > 80) {
-    shown = shown.substr(0, 77) + "...";
-  }
   return Status::InvalidArgument("config key '" + std::string(path) + "': expected " +
-                                 std::string(what) + ", got '" + shown + "'");
+                                 std::string(what) + ", got " + Quote(text));
 }
 
 template <typename T>

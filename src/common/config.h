@@ -75,7 +75,8 @@ class ConfigReader {
 
   // A size in bytes: a bare integer (bytes) or a number with a unit:
   // B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of
-  // 1000), e.g. "4KiB", "1.5GiB", "10MB". Rounded to whole bytes.
+  // 1000), e.g. "4KiB", "1.5GiB", "10MB" (a space before the unit is
+  // allowed; units are case-sensitive). Rounded to whole bytes.
   Status ReadBytes(std::string_view key, uint64_t& out) const;
   // A bandwidth, stored in bytes per second: bits per second with
   // bit/kbit/Mbit/Gbit/Tbit (powers of 1000; "bps", "kbps", "Mbps", "Gbps"

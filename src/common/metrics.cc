@@ -225,6 +225,9 @@ struct Registry::Entry {
   }
 };
 
+Registry::Registry() = default;
+Registry::~Registry() = default;
+
 namespace {
 
 // Aborts when `name` is already registered. (Entries is Registry's private

@@ -86,7 +86,9 @@ class Family {
 
 class Registry {
  public:
-  Registry() = default;
+  // Out of line because Entry is complete only in metrics.cc.
+  Registry();
+  ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -27,6 +28,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
 constexpr uint64_t kMaxRequestBytes = 16 * 1024;  // headers; GETs carry no body
 
 http::response<http::string_body> Respond(const http::request<http::string_body>& req,
@@ -94,7 +96,10 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor acceptor, const Registry& registr
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
         break;
       }
+      // E.g. out of file descriptors: pause instead of spinning on the error.
       spdlog::warn("metrics_accept_failed error=\"{}\"", ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), kAcceptErrorPause);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     asio::co_spawn(acceptor.get_executor(), Session(std::move(socket), registry), asio::detached);

@@ -9,6 +9,10 @@ namespace feilong {
 
 namespace {
 
+// Floating-point slack: a request short by less than this many tokens is
+// granted, so rounding never costs an extra wait step.
+constexpr double kSlack = 1e-9;
+
 // Validates the arguments and resolves a burst of 0 to one second of rate.
 double CheckedBurst(double rate, double burst) {
   if (!std::isfinite(rate) || rate < 0 || !std::isfinite(burst) || burst < 0) {
@@ -42,7 +46,7 @@ bool TokenBucket::TryAcquireLocked(double n) {
     return true;
   }
   RefillLocked();
-  if (tokens_ < std::min(n, burst_)) {
+  if (tokens_ + kSlack < std::min(n, burst_)) {
     return false;
   }
   tokens_ -= n;
@@ -54,7 +58,7 @@ Clock::Duration TokenBucket::DelayLocked(double n) const {
     return Clock::Duration::zero();
   }
   double missing = std::min(n, burst_) - tokens_;
-  if (missing <= 0) {
+  if (missing <= kSlack) {
     return Clock::Duration::zero();
   }
   double ns = std::ceil(missing / rate_ * 1e9);

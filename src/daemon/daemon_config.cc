@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "common/config.h"
 
 namespace feilong::daemon {

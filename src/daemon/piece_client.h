@@ -40,8 +40,8 @@ namespace feilong::daemon {
 struct PieceClientOptions {
   // Time to establish the TCP connection to a parent. Default: 2 s.
   std::chrono::milliseconds connect_timeout{2000};
-  // A fetch fails with DeadlineExceeded when no byte arrives for this long.
-  // Default: 10 s.
+  // A fetch fails with DeadlineExceeded when no byte arrives for this long
+  // (detected within about a second past it). Default: 10 s.
   std::chrono::milliseconds stall_timeout{10000};
 };
 

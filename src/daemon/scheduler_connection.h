@@ -9,7 +9,11 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>

@@ -170,7 +170,7 @@ FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candid
   if (candidate.host->id == request.host->id) {
     return FilterReason::kSameHost;
   }
-  if (request.excluded != nullptr &&
+  if (request.excluded != nullptr && !request.excluded->empty() &&
       request.excluded->contains(std::string(candidate.peer_id))) {
     return FilterReason::kBlocked;
   }
@@ -200,12 +200,25 @@ double Score(const SelectionRequest& request, const CandidatePeer& candidate) {
          kHistoryWeight * HistoryScore(host);
 }
 
+bool IsTransient(FilterReason reason) {
+  return reason == FilterReason::kContentLengthUnknown || reason == FilterReason::kNoUploadSlot;
+}
+
 std::vector<ScoredCandidate> SelectParents(const SelectionRequest& request,
-                                           const std::vector<CandidatePeer>& candidates) {
+                                           const std::vector<CandidatePeer>& candidates,
+                                           std::vector<FilterReason>* reasons) {
   std::unordered_set<std::string_view> descendants = Descendants(request.peer_id, candidates);
   std::vector<ScoredCandidate> kept;
+  if (reasons != nullptr) {
+    reasons->clear();
+    reasons->reserve(candidates.size());
+  }
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (Filter(request, candidates[i], descendants) == FilterReason::kKept) {
+    FilterReason reason = Filter(request, candidates[i], descendants);
+    if (reasons != nullptr) {
+      reasons->push_back(reason);
+    }
+    if (reason == FilterReason::kKept) {
       kept.push_back({i, Score(request, candidates[i])});
     }
   }

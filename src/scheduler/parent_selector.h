@@ -127,9 +127,15 @@ FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candid
 double Score(const SelectionRequest& request, const CandidatePeer& candidate);
 
 // The kept candidates with the highest scores, best first, at most
-// request.limit; ties go to the smaller peer id.
+// request.limit; ties go to the smaller peer id. When `reasons` is not null
+// it receives the filter verdict of every candidate, in input order.
 std::vector<ScoredCandidate> SelectParents(const SelectionRequest& request,
-                                           const std::vector<CandidatePeer>& candidates);
+                                           const std::vector<CandidatePeer>& candidates,
+                                           std::vector<FilterReason>* reasons = nullptr);
+
+// True for verdicts that may change without the requester doing anything: the
+// candidate may learn the content length or free an upload slot.
+bool IsTransient(FilterReason reason);
 
 // Shared leading elements of two '|'-separated locations over the longer
 // one's element count; 0 when either is empty.

@@ -6,7 +6,7 @@ namespace feilong::scheduler {
 namespace {
 
 bool IsLogLevel(const std::string& level) {
-  for (const char* name : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+  for (const char* name : {"trace", "debug", "info", "warn", "error", "off"}) {
     if (level == name) {
       return true;
     }
@@ -43,6 +43,7 @@ Result<SchedulerConfig> ReadConfig(const ConfigReader& root) {
   FL_RETURN_IF_ERROR(root.Read("max_schedule_wait", config.max_schedule_wait));
   FL_RETURN_IF_ERROR(root.Read("seed_trigger_timeout", config.seed_trigger_timeout));
   FL_RETURN_IF_ERROR(root.Read("host_ttl", config.host_ttl));
+  FL_RETURN_IF_ERROR(root.Read("finished_peer_ttl", config.finished_peer_ttl));
   FL_RETURN_IF_ERROR(root.Read("tick_interval", config.tick_interval));
   FL_RETURN_IF_ERROR(root.CheckNoUnknownKeys());
   FL_RETURN_IF_ERROR(config.Validate());
@@ -60,7 +61,7 @@ Status SchedulerConfig::Validate() const {
     return KeyError("metrics_listen", "expected host:port or empty, got '" + metrics_listen + "'");
   }
   if (!IsLogLevel(log_level)) {
-    return KeyError("log_level", "expected trace, debug, info, warn, error, critical or off, got '" +
+    return KeyError("log_level", "expected trace, debug, info, warn, error or off, got '" +
                                      log_level + "'");
   }
   if (candidate_parent_limit == 0) {
@@ -80,6 +81,9 @@ Status SchedulerConfig::Validate() const {
   }
   if (host_ttl <= milliseconds::zero()) {
     return KeyError("host_ttl", "must be positive");
+  }
+  if (finished_peer_ttl < milliseconds::zero()) {
+    return KeyError("finished_peer_ttl", "must not be negative");
   }
   if (tick_interval <= milliseconds::zero()) {
     return KeyError("tick_interval", "must be positive");

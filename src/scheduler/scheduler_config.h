@@ -12,6 +12,7 @@
 //   max_schedule_wait: 30s
 //   seed_trigger_timeout: 5s
 //   host_ttl: 120s
+//   finished_peer_ttl: 1h
 //   tick_interval: 100ms
 //
 // Durations need a unit ("250ms", "2s", "1m"). Unknown keys and bad values
@@ -34,7 +35,7 @@ struct SchedulerConfig {
   std::string listen = "0.0.0.0:8002";
   // Prometheus metrics endpoint "host:port"; empty turns it off.
   std::string metrics_listen = "127.0.0.1:8003";
-  // spdlog level name: trace, debug, info, warn, error, critical, off.
+  // Log level: trace, debug, info, warn, error or off.
   std::string log_level = "info";
   // Most parents offered in one decision. >= 1.
   uint32_t candidate_parent_limit = 3;
@@ -54,6 +55,10 @@ struct SchedulerConfig {
   // A host not announced (AnnounceHost or Register) for this long and with
   // no open peer stream is forgotten. > 0.
   std::chrono::milliseconds host_ttl{120000};
+  // How long a peer that finished its download (DownloadFinished) and then
+  // closed its stream is still offered as a parent, while its host is known
+  // (LeaveHost and host expiry remove it sooner). 0 = removed with its stream.
+  std::chrono::milliseconds finished_peer_ttl{3600 * 1000};
   // Period of the thread that re-evaluates waiting peers and expires hosts. > 0.
   std::chrono::milliseconds tick_interval{100};
 

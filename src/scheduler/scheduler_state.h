@@ -18,10 +18,10 @@
 //   4. No seed peer of the task is alive and no trigger is pending: trigger
 //      one live seed host (with a peer port), chosen by rendezvous hashing of
 //      the task id over seed hosts that have not failed this task.
-//   5. While a parent may still appear (a seed trigger is pending, or another
-//      running / back-to-source / succeeded peer of the task on another host
-//      is not excluded) and the peer has waited less than schedule_wait: it
-//      keeps waiting.
+//   5. While a parent may still appear (a seed trigger is pending, or a peer
+//      of the task is kept out only because it does not know the content
+//      length yet or has no free upload slot) and the peer has waited less
+//      than schedule_wait: it keeps waiting.
 //   6. Otherwise, if fewer than max_back_to_source_peers_per_task peers of the
 //      task are back to source: KIND_BACK_TO_SOURCE, reason NO_PARENT (at
 //      once when nothing could appear, else after schedule_wait).
@@ -31,25 +31,30 @@
 // becomes known or a seed trigger fails, and on every Tick when something in
 // the task or any host changed or a wait deadline passed.
 //
-// Reschedule{blocked}: the blocked ids join the peer's excluded set (as do
-// parents named in PieceFailed) and the peer gets a fresh decision by the
-// rules above (it may wait). A Reschedule with no blocked id from a running
-// peer asks for more parents: KIND_NORMAL listing new parents first, then
-// its current parents that are still usable; with none at all, the rules
-// above. A Reschedule from a peer that is already waiting only updates its
-// excluded set; the pending decision answers it.
+// Reschedule: the blocked ids join the peer's excluded set (as do parents
+// named in PieceFailed). A running or back-to-source peer then gets
+// KIND_NORMAL listing new parents first (not excluded, not already its
+// parents), then its current parents that are not excluded (at most twice
+// candidate_parent_limit in all); with no parent at all, it waits and is
+// decided by the rules above. So a Reschedule with no
+// blocked id from a running peer is a request for more parents, and one that
+// blocks parents is answered without them; neither demotes a peer that still
+// has a usable parent. A Reschedule from a waiting peer updates its excluded
+// set and re-evaluates it; the one decision it gets answers both.
 //
 // Digests: the first SHA-256 reported for a piece fetched from the origin
 // (PieceFinished without parent) is recorded and pushed to the task's
 // running and back-to-source peers; a later different report keeps the first,
 // is counted and is returned as a DigestConflict.
 //
-// Lifetime: a peer lives while its stream is open. StreamClosed removes it
-// (succeeded peers serve as parents until then); LeaveHost removes a host
-// and its peers. A seed peer that fails or goes away before succeeding marks
-// its host failed for the task. A task with no peer and no pending trigger
-// is dropped on Tick. A host not announced for host_ttl and with no peer is
-// dropped on Tick.
+// Lifetime: a peer lives while its stream is open. A stream that ends
+// without DownloadFinished removes its peer. A peer that succeeded and then
+// closes its stream stays a parent (detached) for finished_peer_ttl, unless
+// its host leaves or expires first. LeaveHost removes a host and all its
+// peers. A host not announced for host_ttl and with no open stream is dropped
+// on Tick with its detached peers. A seed peer that fails or goes away before
+// succeeding marks its host failed for the task. A task with no peer and no
+// pending trigger is dropped on Tick.
 //
 // Thread rule: thread-safe; every method takes one internal mutex and never
 // blocks or performs I/O while holding it.
@@ -79,6 +84,7 @@ using SessionId = uint64_t;
 // A message for the peer on stream `session`.
 struct OutboundMessage {
   SessionId session = 0;
+  std::string task_id;  // for logs
   std::string peer_id;
   v1::AnnouncePeerResponse response;
 };
@@ -103,7 +109,7 @@ struct Actions {
   std::vector<OutboundMessage> messages;  // in order for each session
   std::vector<SeedTrigger> seed_triggers;
   std::vector<DigestConflict> digest_conflicts;
-  std::vector<std::string> warnings;  // to log
+  std::vector<std::string> warnings;  // log lines (event key=value) for warn level
 
   bool empty() const {
     return messages.empty() && seed_triggers.empty() && digest_conflicts.empty() &&
@@ -142,7 +148,8 @@ class SchedulerState {
   // when the message makes no sense in the peer's phase (ignored).
   Result<Actions> Handle(SessionId session, const v1::AnnouncePeerRequest& request);
 
-  // The stream ended: the peer is removed. Unknown sessions are ignored.
+  // The stream ended: the peer is removed, or detached if it succeeded (see
+  // Lifetime). Unknown sessions are ignored.
   Actions StreamClosed(SessionId session);
 
   // The outcome of a SeedTrigger. A failure marks the seed failed for the
@@ -150,12 +157,13 @@ class SchedulerState {
   Actions SeedTriggerDone(std::string_view task_id, std::string_view host_id,
                           const Status& status);
 
-  // Re-evaluates waiting peers, times out seed triggers, drops empty tasks
-  // and expired hosts.
+  // Re-evaluates waiting peers, times out seed triggers, drops expired
+  // detached peers, empty tasks and expired hosts.
   Actions Tick();
 
   // NotFound for an unknown task.
   Result<v1::StatTaskResponse> StatTask(std::string_view task_id) const;
+  // peers: peers with an open stream.
   StateCounts Counts() const;
   // Conflicting origin digests seen since start.
   uint64_t digest_conflicts() const;
@@ -171,12 +179,14 @@ class SchedulerState {
     v1::Host info;
     HostProfile profile;
     Clock::TimePoint last_seen;
-    uint32_t peer_count = 0;
+    uint32_t peer_count = 0;    // peers on this host, detached ones included
+    uint32_t live_streams = 0;  // peers on this host with an open stream
   };
 
   struct Peer {
     std::string id;
-    SessionId session = 0;
+    SessionId session = 0;  // 0 once detached
+    Clock::TimePoint detached_at;
     Host* host = nullptr;  // stable: a host outlives its peers
     bool seed = false;
     PeerPhase phase = PeerPhase::kWaiting;
@@ -221,14 +231,19 @@ class SchedulerState {
   void SetPhase(Task& task, Peer& peer, PeerPhase phase);
   void SetParents(Task& task, Peer& peer, std::vector<std::string> parents);
   void StartWaiting(Task& task, Peer& peer);
-  void RemovePeer(Task& task, const std::string& peer_id);
+  // A removed seed peer that had not succeeded marks its host failed for the
+  // task, unless it is being `replaced` by a new stream of the same peer.
+  void RemovePeer(Task& task, const std::string& peer_id, bool replaced = false);
   void MarkSeedFailed(Task& task, const std::string& host_id);
 
-  // Selected parents for `peer`, best first; `extra_excluded` may be null.
-  std::vector<std::string> SelectFor(const Task& task, const Peer& peer,
-                                     const std::unordered_set<std::string>* extra_excluded,
-                                     size_t limit) const;
-  bool ParentMayAppear(const Task& task, const Peer& peer) const;
+  struct Selection {
+    std::vector<std::string> parents;  // best first
+    // Some peer is kept out only for a transient reason (see IsTransient).
+    bool parent_may_appear = false;
+  };
+  // Parents for `peer`; `extra_excluded` may be null.
+  Selection SelectFor(const Task& task, const Peer& peer,
+                      const std::unordered_set<std::string>* extra_excluded, size_t limit) const;
   void MaybeTriggerSeed(Task& task, const Peer& requester, Actions& out);
   void Decide(Task& task, Peer& peer, Actions& out);
   void EvaluateWaiting(Task& task, bool force, Actions& out);

@@ -5,6 +5,8 @@
 //   200 + Content-Length N             -> length N, ranges not supported (the
 //                                         body is not read)
 //   416 + Content-Range "bytes */0"    -> length 0 (an empty file)
+// (nginx answers an empty file with 200 and Content-Length 0: length 0,
+// range_supported false, which means nothing for empty content.)
 // FetchRange sends "Range: bytes=offset-(offset+length-1)" and accepts a 206
 // whose Content-Range is exactly that range, or a 200 only when offset is 0
 // and its Content-Length equals `length` (the whole content of an origin

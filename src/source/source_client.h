@@ -41,7 +41,8 @@ struct SourceRequest {
   // Time to establish the connection (TCP and TLS). Default: 5 s.
   std::chrono::milliseconds connect_timeout{5000};
   // The call fails with DeadlineExceeded when no byte arrives for this long
-  // (a stalled origin). Default: 30 s.
+  // (a stalled origin); detected within about a second past the timeout.
+  // Default: 30 s.
   std::chrono::milliseconds stall_timeout{30000};
 };
 

@@ -51,7 +51,8 @@ struct StoreOptions {
   // fdatasync the content file before a piece is recorded. Protects against
   // power loss, not only process crashes. Default: false.
   bool fsync_pieces = false;
-  // A finished task not accessed for this long is removed by Gc(). Default: 6 h.
+  // A task not accessed (created or touched) for this long is removed by
+  // Gc(), finished or not, unless pinned. Default: 6 h.
   std::chrono::seconds task_ttl{6 * 3600};
   // When the store's file system is fuller than `high_watermark` (fraction of
   // capacity), Gc() evicts least recently used tasks until it is at most

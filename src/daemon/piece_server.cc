@@ -1,0 +1,532 @@
+#include "daemon/piece_server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <spdlog/spdlog.h>
+
+#include "source/url.h"
+
+namespace feilong::daemon {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr size_t kHeaderLimit = 8 * 1024;
+constexpr size_t kSendfileChunk = 1 << 20;
+// After this many bytes sent without the socket filling up, a connection
+// yields its thread to the others.
+constexpr uint64_t kYieldEvery = 8u << 20;
+constexpr std::string_view kPiecePrefix = "/pieces/";
+
+// A counted slot in the connection limit; released when the coroutine ends
+// (or its frame is destroyed at shutdown).
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::atomic<uint32_t>& count) : count_(&count) { ++*count_; }
+  ConnectionSlot(ConnectionSlot&& other) noexcept : count_(std::exchange(other.count_, nullptr)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (count_ != nullptr) {
+      --*count_;
+    }
+  }
+
+ private:
+  std::atomic<uint32_t>* count_;
+};
+
+// One client connection. All members are used only on the socket's strand.
+struct Connection {
+  Connection(tcp::socket s, std::chrono::milliseconds idle)
+      : socket(std::move(s)), timer(socket.get_executor()), idle_timeout(idle) {}
+
+  void Touch() { deadline = std::chrono::steady_clock::now() + idle_timeout; }
+
+  void Close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    timer.cancel();
+    ErrorCode ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
+  tcp::socket socket;
+  asio::steady_timer timer;
+  std::chrono::milliseconds idle_timeout;
+  std::chrono::steady_clock::time_point deadline;
+  bool closed = false;
+};
+
+// A decided answer to one request.
+struct Reply {
+  unsigned status = 200;
+  std::string text;                           // body of a non-200 answer
+  std::vector<std::string> extra_headers;     // "Name: value"
+  std::optional<storage::PieceReadHandle> piece;  // set for a 200
+  bool close = false;                         // close the connection afterwards
+};
+
+std::string_view Reason(unsigned status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    default: return "Error";
+  }
+}
+
+Reply Error(unsigned status, std::string text, bool close = false) {
+  Reply reply;
+  reply.status = status;
+  reply.text = std::move(text) + "\n";
+  reply.close = close;
+  return reply;
+}
+
+std::string ResponseHead(const Reply& reply, uint64_t content_length, bool keep_alive) {
+  std::string head = "HTTP/1.1 " + std::to_string(reply.status) + " " +
+                     std::string(Reason(reply.status)) + "\r\nServer: feilong\r\n";
+  head += reply.piece.has_value() ? "Content-Type: application/octet-stream\r\n"
+                                  : "Content-Type: text/plain\r\n";
+  head += "Content-Length: " + std::to_string(content_length) + "\r\n";
+  for (const std::string& header : reply.extra_headers) {
+    head += header + "\r\n";
+  }
+  head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return head;
+}
+
+// Parses a piece number: decimal digits only, fitting in uint32.
+bool ParsePieceNumber(std::string_view text, uint32_t* out) {
+  if (text.empty() || text.size() > 10) {
+    return false;
+  }
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value > UINT32_MAX) {
+    return false;
+  }
+  *out = static_cast<uint32_t>(value);
+  return true;
+}
+
+void SetCork(tcp::socket& socket, bool on) {
+  int value = on ? 1 : 0;
+  (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+}
+
+// sendfile(2) cannot suppress SIGPIPE per call; the server's threads block it
+// so a peer that hangs up gives EPIPE instead of killing the process.
+void BlockSigpipeInThisThread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// Discards a SIGPIPE left pending on this thread by a failed sendfile.
+void ClearPendingSigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  timespec zero{};
+  while (sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+  }
+}
+
+// A parse error in what the peer sent (not the peer closing or a socket error).
+bool IsMalformedRequest(const ErrorCode& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+void LogException(std::string_view where, const std::exception_ptr& error) {
+  if (!error) {
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::warn("piece server: {} failed error=\"{}\"", where, e.what());
+  } catch (...) {
+    spdlog::warn("piece server: {} failed with an unknown exception", where);
+  }
+}
+
+}  // namespace
+
+struct PieceServer::Impl {
+  Impl(const PieceServerOptions& o, storage::PieceStore& s) : options(o), store(s) {}
+
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Serve(tcp::socket socket, ConnectionSlot slot);
+  asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
+  Reply Decide(const http::request<http::empty_body>& request);
+  asio::awaitable<bool> SendPiece(Connection& connection, const storage::PieceReadHandle& piece);
+
+  const PieceServerOptions options;
+  storage::PieceStore& store;
+  std::atomic<uint64_t> bytes_served{0};
+  std::atomic<uint32_t> active_uploads{0};
+  std::atomic<uint32_t> active_connections{0};
+  uint16_t port = 0;
+
+  std::mutex stop_mutex;
+  bool stopped = false;  // guarded by stop_mutex
+  // Declared last: destroyed first (frames of pending coroutines refer to the
+  // fields above). Reset by Stop().
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
+  std::unique_ptr<tcp::acceptor> acceptor = std::make_unique<tcp::acceptor>(*io);
+  std::vector<std::jthread> threads;
+};
+
+asio::awaitable<void> PieceServer::Impl::AcceptLoop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*io), kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+        co_return;
+      }
+      spdlog::warn("piece server: accept failed error=\"{}\"", ec.message());
+      // Out of descriptors and similar: back off instead of spinning.
+      asio::steady_timer pause(*io, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    if (active_connections.load() >= options.max_connections) {
+      spdlog::warn("piece server: connection limit reached limit={}", options.max_connections);
+      ErrorCode ignored;
+      socket.close(ignored);
+      continue;
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, Serve(std::move(socket), ConnectionSlot(active_connections)),
+                   [](const std::exception_ptr& e) { LogException("connection", e); });
+  }
+}
+
+asio::awaitable<void> PieceServer::Impl::Watchdog(std::shared_ptr<Connection> connection) {
+  while (!connection->closed) {
+    connection->timer.expires_at(connection->deadline);
+    co_await connection->timer.async_wait(kNoThrow);
+    if (connection->closed) {
+      co_return;
+    }
+    if (connection->deadline <= std::chrono::steady_clock::now()) {
+      spdlog::debug("piece server: closing idle connection");
+      connection->Close();
+      co_return;
+    }
+  }
+}
+
+Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) {
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    Reply reply = Error(405, "only GET and HEAD are supported");
+    reply.extra_headers.emplace_back("Allow: GET, HEAD");
+    return reply;
+  }
+  std::string_view target(request.target().data(), request.target().size());
+  target = target.substr(0, target.find('?'));
+  if (!target.starts_with(kPiecePrefix)) {
+    if (!target.starts_with("/") || target.find("..") != std::string_view::npos) {
+      return Error(400, "malformed path");
+    }
+    return Error(404, "no such resource");
+  }
+  std::string_view rest = target.substr(kPiecePrefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) {
+    return Error(400, "expected /pieces/<task_id>/<number>");
+  }
+  std::string task_id(rest.substr(0, slash));
+  if (!source::IsValidTaskId(task_id)) {
+    return Error(400, "task id must be 64 lowercase hex characters");
+  }
+  uint32_t number = 0;
+  if (!ParsePieceNumber(rest.substr(slash + 1), &number)) {
+    return Error(400, "piece number must be a decimal uint32");
+  }
+
+  Result<storage::PieceReadHandle> piece = store.OpenPiece(task_id, number);
+  if (!piece.ok()) {
+    if (piece.status().IsNotFound()) {
+      Result<storage::TaskMeta> task = store.GetTask(task_id);
+      if (task.ok() && number >= task->PieceCount()) {
+        return Error(400, "piece number out of range");
+      }
+      return Error(404, task.ok() ? "piece not held" : "unknown task");
+    }
+    if (piece.status().IsInvalidArgument()) {
+      return Error(400, "bad request");
+    }
+    spdlog::warn("piece server: store error task={} piece={} error=\"{}\"", task_id, number,
+                 piece.status().ToString());
+    return Error(500, "store error");
+  }
+  Reply reply;
+  reply.extra_headers.push_back("X-Feilong-Piece-Digest: " + Sha256String(piece->digest));
+  reply.piece = std::move(piece).value();
+  return reply;
+}
+
+asio::awaitable<bool> PieceServer::Impl::SendPiece(Connection& connection,
+                                                   const storage::PieceReadHandle& piece) {
+  const int out = connection.socket.native_handle();
+  auto offset = static_cast<off_t>(piece.offset);
+  uint64_t remaining = piece.length;
+  uint64_t since_yield = 0;
+  while (remaining > 0) {
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(remaining, kSendfileChunk));
+    ssize_t sent = ::sendfile(out, piece.fd, &offset, chunk);
+    if (sent > 0) {
+      auto n = static_cast<uint64_t>(sent);
+      remaining -= n;
+      since_yield += n;
+      bytes_served += n;
+      connection.Touch();
+      if (since_yield >= kYieldEvery && remaining > 0) {
+        since_yield = 0;
+        co_await asio::post(connection.socket.get_executor(), asio::use_awaitable);
+        if (connection.closed) {
+          co_return false;
+        }
+      }
+      continue;
+    }
+    if (sent == 0) {
+      spdlog::warn("piece server: content file ended inside a piece offset={}", offset);
+      co_return false;
+    }
+    int err = errno;
+    if (err == EINTR) {
+      continue;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      since_yield = 0;
+      auto [ec] = co_await connection.socket.async_wait(tcp::socket::wait_write, kNoThrow);
+      if (ec || connection.closed) {
+        co_return false;
+      }
+      continue;
+    }
+    if (err == EPIPE) {
+      ClearPendingSigpipe();
+    }
+    spdlog::debug("piece server: sendfile failed error=\"{}\"", std::strerror(err));
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlot slot) {
+  (void)slot;  // held for the life of the coroutine
+  auto connection = std::make_shared<Connection>(std::move(socket), options.idle_timeout);
+  ErrorCode ec;
+  connection->socket.set_option(tcp::no_delay(true), ec);
+  connection->socket.native_non_blocking(true, ec);
+  if (ec) {
+    connection->Close();
+    co_return;
+  }
+  connection->Touch();
+  asio::co_spawn(connection->socket.get_executor(), Watchdog(connection), asio::detached);
+
+  boost::beast::flat_buffer buffer;
+  while (!connection->closed) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(kHeaderLimit);
+    connection->Touch();
+    auto [read_error, read_bytes] =
+        co_await http::async_read_header(connection->socket, buffer, parser, kNoThrow);
+    (void)read_bytes;
+    Reply reply;
+    bool keep_alive = false;
+    bool is_head = false;
+    if (read_error) {
+      if (read_error == http::error::header_limit) {
+        reply = Error(431, "request headers exceed 8 KiB", true);
+      } else if (IsMalformedRequest(read_error)) {
+        reply = Error(400, "malformed request", true);
+      } else {
+        break;  // the peer closed, reset, or the watchdog closed an idle connection
+      }
+    } else if (!parser.is_done()) {
+      reply = Error(413, "request bodies are not accepted", true);
+    } else {
+      const auto& request = parser.get();
+      keep_alive = request.keep_alive();
+      is_head = request.method() == http::verb::head;
+      reply = Decide(request);
+    }
+    keep_alive = keep_alive && !reply.close;
+
+    uint64_t content_length = reply.piece ? reply.piece->length : reply.text.size();
+    std::string head = ResponseHead(reply, content_length, keep_alive);
+    bool send_piece = reply.piece.has_value() && !is_head;
+    if (send_piece) {
+      SetCork(connection->socket, true);
+    }
+    std::vector<asio::const_buffer> buffers{asio::buffer(head)};
+    if (!is_head && !reply.piece.has_value()) {
+      buffers.push_back(asio::buffer(reply.text));
+    }
+    connection->Touch();
+    auto [write_error, written] = co_await asio::async_write(connection->socket, buffers, kNoThrow);
+    (void)written;
+    if (write_error) {
+      break;
+    }
+    if (send_piece) {
+      ++active_uploads;
+      bool sent = co_await SendPiece(*connection, *reply.piece);
+      --active_uploads;
+      if (!sent) {
+        break;
+      }
+      SetCork(connection->socket, false);
+    }
+    if (!keep_alive) {
+      break;
+    }
+  }
+  connection->Close();
+}
+
+PieceServer::PieceServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+PieceServer::~PieceServer() { Stop(); }
+
+Result<std::unique_ptr<PieceServer>> PieceServer::Start(const PieceServerOptions& options,
+                                                       storage::PieceStore& store) {
+  if (options.threads == 0) {
+    return Status::InvalidArgument("piece server: threads must be at least 1");
+  }
+  auto impl = std::make_unique<Impl>(options, store);
+  ErrorCode ec;
+  tcp::endpoint endpoint;
+  asio::ip::address address = asio::ip::make_address(options.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options.port);
+  } else {
+    tcp::resolver resolver(*impl->io);
+    auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec || results.empty()) {
+      return Status::InvalidArgument("piece server: cannot resolve host '" + options.host +
+                                     "': " + ec.message());
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  const std::string where =
+      "piece server " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  tcp::acceptor& acceptor = *impl->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return Status::IOError(where + ": " + ec.message());
+  }
+  impl->port = acceptor.local_endpoint(ec).port();
+
+  Impl* raw = impl.get();
+  asio::co_spawn(*raw->io, raw->AcceptLoop(),
+                 [](const std::exception_ptr& e) { LogException("accept loop", e); });
+  for (uint32_t i = 0; i < options.threads; ++i) {
+    raw->threads.emplace_back([raw] {
+      BlockSigpipeInThisThread();
+      for (;;) {
+        try {
+          raw->io->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("piece server: event loop error=\"{}\"", e.what());
+        }
+      }
+    });
+  }
+  spdlog::info("piece server: listening address={}:{} threads={}", endpoint.address().to_string(),
+               raw->port, options.threads);
+  return std::unique_ptr<PieceServer>(new PieceServer(std::move(impl)));
+}
+
+void PieceServer::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mutex);
+  if (impl_->stopped) {
+    return;
+  }
+  impl_->stopped = true;
+  impl_->io->stop();
+  impl_->threads.clear();  // joins
+  ErrorCode ignored;
+  impl_->acceptor->close(ignored);
+  impl_->acceptor.reset();
+  // Destroying the io_context destroys every suspended connection coroutine,
+  // which closes its socket and releases its piece handle.
+  impl_->io.reset();
+}
+
+uint16_t PieceServer::port() const { return impl_->port; }
+
+uint64_t PieceServer::bytes_served() const { return impl_->bytes_served.load(); }
+
+uint32_t PieceServer::active_uploads() const { return impl_->active_uploads.load(); }
+
+uint32_t PieceServer::active_connections() const { return impl_->active_connections.load(); }
+
+}  // namespace feilong::daemon

@@ -1,0 +1,10 @@
+# Data plane between peers: the HTTP piece server (Asio + Beast, sendfile)
+# and the piece client (libcurl). Included from src/daemon/CMakeLists.txt.
+add_library(feilong_transfer STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/piece_client.cc
+  ${CMAKE_CURRENT_LIST_DIR}/piece_server.cc
+)
+target_include_directories(feilong_transfer PUBLIC ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(feilong_transfer
+  PUBLIC feilong_storage feilong_source feilong_common
+  PRIVATE Boost::headers spdlog::spdlog Threads::Threads)

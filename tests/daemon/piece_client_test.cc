@@ -1,0 +1,180 @@
+#include "daemon/piece_client.h"
+
+#include <gtest/gtest.h>
+
+#include "common/digest.h"
+#include "daemon/piece_server.h"
+#include "support/fake_piece_store.h"
+#include "support/misbehaving_origin.h"
+#include "support/temp_dir.h"
+
+namespace feilong::daemon {
+namespace {
+
+using test::MemoryPieceWriter;
+using test::MisbehavingOrigin;
+
+constexpr uint32_t kPieceLength = 128 * 1024;
+const std::string kTask = std::string(60, '0') + "beef";
+
+class PieceClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    content_ = test::RandomBytes(2 * kPieceLength + 17, 9);  // 3 pieces
+    store_.AddTask(kTask, content_, kPieceLength, std::vector<uint32_t>{0, 2});
+    PieceServerOptions options;
+    options.host = "127.0.0.1";
+    options.threads = 1;
+    Result<std::unique_ptr<PieceServer>> server = PieceServer::Start(options, store_);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+
+  std::string Piece(uint32_t number) const {
+    return content_.substr(uint64_t{number} * kPieceLength, kPieceLength);
+  }
+
+  std::unique_ptr<MisbehavingOrigin> StartParent(MisbehavingOrigin::Behavior behavior,
+                                                 std::string body) {
+    MisbehavingOrigin::Options options;
+    options.behavior = behavior;
+    options.body = std::move(body);
+    options.status = 404;
+    options.stall_after = 100;
+    Result<std::unique_ptr<MisbehavingOrigin>> parent = MisbehavingOrigin::Start(options);
+    EXPECT_TRUE(parent.ok());
+    return parent.ok() ? std::move(parent).value() : nullptr;
+  }
+
+  test::TempDir dir_;
+  test::FakePieceStore store_{dir_.path()};
+  std::string content_;
+  std::unique_ptr<PieceServer> server_;
+  PieceClient client_{PieceClientOptions{}};
+};
+
+TEST_F(PieceClientTest, FetchesAPieceIntoTheWriter) {
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->bytes, kPieceLength);
+  EXPECT_GT(result->elapsed.count(), 0);
+  ASSERT_TRUE(result->parent_digest.has_value());
+  EXPECT_EQ(*result->parent_digest, Sha256(Piece(0)));
+  EXPECT_TRUE(writer.data() == Piece(0));
+  Result<Sha256Digest> committed = writer.Commit(Sha256(Piece(0)));
+  EXPECT_TRUE(committed.ok());
+}
+
+TEST_F(PieceClientTest, ReusesTheConnectionAcrossFetches) {
+  for (uint32_t number : {0u, 2u, 0u}) {
+    uint32_t length = number == 2 ? 17 : kPieceLength;
+    MemoryPieceWriter writer(length);
+    Result<PieceFetchResult> result =
+        client_.Fetch("127.0.0.1", server_->port(), kTask, number, length, writer);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_TRUE(writer.data() == Piece(number));
+    EXPECT_EQ(server_->active_connections(), 1u);
+  }
+}
+
+TEST_F(PieceClientTest, MissingPieceIsNotFound) {
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", server_->port(), kTask, 1, kPieceLength, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kNotFound) << result.status().ToString();
+  EXPECT_EQ(writer.written(), 0u);
+  std::string other_task(64, 'f');
+  result = client_.Fetch("127.0.0.1", server_->port(), other_task, 0, kPieceLength, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(PieceClientTest, WrongExpectedLengthIsCorruption) {
+  MemoryPieceWriter writer(kPieceLength + 1);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength + 1, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << result.status().ToString();
+  EXPECT_EQ(writer.written(), 0u);
+}
+
+TEST_F(PieceClientTest, ParentDownIsUnavailable) {
+  uint16_t port = server_->port();
+  server_->Stop();
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result = client_.Fetch("127.0.0.1", port, kTask, 0, kPieceLength, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("parent 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << result.status().message();
+}
+
+TEST_F(PieceClientTest, TruncatedBodyIsAnError) {
+  auto parent = StartParent(MisbehavingOrigin::Behavior::kShortBody, Piece(0));
+  ASSERT_NE(parent, nullptr);
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("of 131072 bytes"), std::string::npos)
+      << result.status().message();
+  EXPECT_LT(writer.written(), kPieceLength);
+  EXPECT_FALSE(writer.Commit(std::nullopt).ok());
+}
+
+TEST_F(PieceClientTest, ParentSendingAnotherLengthIsCorruption) {
+  auto parent = StartParent(MisbehavingOrigin::Behavior::kHonest, Piece(0) + "extra");
+  ASSERT_NE(parent, nullptr);
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << result.status().ToString();
+}
+
+TEST_F(PieceClientTest, ParentStatusesAreMapped) {
+  auto parent = StartParent(MisbehavingOrigin::Behavior::kFixedStatus, "");
+  ASSERT_NE(parent, nullptr);
+  MemoryPieceWriter writer(kPieceLength);
+  EXPECT_EQ(client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer)
+                .status()
+                .code(),
+            StatusCode::kNotFound);
+}
+
+TEST_F(PieceClientTest, StalledParentIsDeadlineExceeded) {
+  auto parent = StartParent(MisbehavingOrigin::Behavior::kStall, Piece(0));
+  ASSERT_NE(parent, nullptr);
+  PieceClient client(PieceClientOptions{std::chrono::milliseconds(1000),
+                                        std::chrono::milliseconds(300)});
+  MemoryPieceWriter writer(kPieceLength);
+  auto start = std::chrono::steady_clock::now();
+  Result<PieceFetchResult> result =
+      client.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+  EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded) << result.status().ToString();
+  EXPECT_EQ(writer.written(), 100u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST_F(PieceClientTest, WriterErrorIsReturned) {
+  MemoryPieceWriter writer(kPieceLength, /*fail_after=*/1000);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
+  EXPECT_EQ(result.status(), Status::IOError("injected write failure"));
+  // The client recovers on the next fetch (a new connection if needed).
+  MemoryPieceWriter good(kPieceLength);
+  EXPECT_TRUE(client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, good).ok());
+}
+
+TEST_F(PieceClientTest, RejectsBadArguments) {
+  MemoryPieceWriter writer(kPieceLength);
+  EXPECT_EQ(client_.Fetch("127.0.0.1", server_->port(), "../etc", 0, kPieceLength, writer)
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_.Fetch("127.0.0.1", server_->port(), kTask, 0, 0, writer).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace feilong::daemon

@@ -1,0 +1,5 @@
+# Data plane tests: piece server and piece client (included from
+# tests/daemon/CMakeLists.txt).
+feilong_test(transfer_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/piece_server_test.cc ${CMAKE_CURRENT_LIST_DIR}/piece_client_test.cc
+  LIBS feilong_transfer feilong_test_support)

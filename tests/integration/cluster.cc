@@ -1,0 +1,119 @@
+#include "integration/cluster.h"
+
+#include <sys/stat.h>
+
+#include <regex>
+#include <thread>
+
+namespace feilong::testing {
+
+Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {}
+
+Cluster::~Cluster() {
+  for (auto& p : peers_) {
+    p->process.reset();
+  }
+  if (seed_) {
+    seed_->process.reset();
+  }
+  scheduler_.reset();
+}
+
+::testing::AssertionResult Cluster::Start() {
+  if (options_.scheduler) {
+    scheduler_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{BinaryPath("flsched"), "--listen", "127.0.0.1:0",
+                                 "--metrics-listen", ""},
+        dir_.Path("flsched.log"));
+    auto line = scheduler_->WaitForLine("listening on", std::chrono::seconds(15));
+    if (!line) {
+      return ::testing::AssertionFailure() << "flsched did not start:\n" << scheduler_->Log();
+    }
+    scheduler_address_ = line->substr(line->rfind(' ') + 1);
+  }
+  auto make_node = [&](const std::string& name, bool seed) {
+    auto node = std::make_unique<Node>();
+    node->name = name;
+    node->dir = dir_.Path(name);
+    ::mkdir(node->dir.c_str(), 0755);
+    node->socket = node->dir + "/fld.sock";
+    node->args = {BinaryPath("fld"),  "--data-dir",     node->dir,       "--host-id",
+                  name,               "--peer-listen",  "127.0.0.1:0",   "--piece-listen",
+                  "127.0.0.1:0",      "--metrics-listen", "off",        "--log-level",
+                  "debug"};
+    if (!scheduler_address_.empty()) {
+      node->args.push_back("--scheduler");
+      node->args.push_back(scheduler_address_);
+    }
+    if (seed) {
+      node->args.push_back("--seed");
+    }
+    for (const auto& a : options_.fld_args) {
+      node->args.push_back(a);
+    }
+    return node;
+  };
+  if (options_.seed) {
+    seed_ = make_node("seed", true);
+    if (auto r = StartNode(*seed_); !r) {
+      return r;
+    }
+  }
+  for (int i = 0; i < options_.peers; ++i) {
+    peers_.push_back(make_node("peer" + std::to_string(i), false));
+    if (auto r = StartNode(*peers_.back()); !r) {
+      return r;
+    }
+  }
+  // Give the daemons' first host announcements time to reach the scheduler.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult Cluster::StartNode(Node& node) {
+  node.process = std::make_unique<ChildProcess>(
+      node.args, node.dir + "/../" + node.name + "-" + std::to_string(++flget_runs_) + ".log");
+  if (!node.process->WaitForLine("fld ready", std::chrono::seconds(15))) {
+    return ::testing::AssertionFailure() << node.name << " did not start:\n" << node.process->Log();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+FlgetSummary Cluster::Flget(const Node& node, const std::string& url, const std::string& output,
+                            const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {BinaryPath("flget"), "--socket", node.socket, "-v",
+                                   "--no-progress", url, "-O", output};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  auto result = RunCommand(argv, dir_.Path("flget-" + std::to_string(++flget_runs_) + ".log"));
+  FlgetSummary summary;
+  summary.exit_code = result.exit_code;
+  summary.output = result.output;
+  std::smatch m;
+  static const std::regex kLine(
+      R"(bytes from cache (\d+), from peers (\d+), from origin (\d+))");
+  if (std::regex_search(result.output, m, kLine)) {
+    summary.from_cache = std::stoull(m[1]);
+    summary.from_peers = std::stoull(m[2]);
+    summary.from_origin = std::stoull(m[3]);
+  }
+  return summary;
+}
+
+void Cluster::StopNode(Node& node, int signal) {
+  if (node.process) {
+    node.process->Stop(signal);
+  }
+}
+
+::testing::AssertionResult Cluster::RestartNode(Node& node) {
+  StopNode(node);
+  return StartNode(node);
+}
+
+void Cluster::StopScheduler() {
+  if (scheduler_) {
+    scheduler_->Stop();
+  }
+}
+
+}  // namespace feilong::testing

@@ -1,0 +1,77 @@
+// Cluster: a scheduler, a seed peer and N peers started as real processes
+// on loopback, each daemon with its own data directory, for integration
+// tests. Everything is stopped and removed by the destructor.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "integration/process.h"
+#include "support/temp_dir.h"
+
+namespace feilong::testing {
+
+struct ClusterOptions {
+  int peers = 3;
+  bool seed = true;
+  bool scheduler = true;
+  // Extra flags for every fld.
+  std::vector<std::string> fld_args;
+};
+
+// Numbers flget -v reports.
+struct FlgetSummary {
+  int exit_code = -1;
+  uint64_t from_cache = 0;
+  uint64_t from_peers = 0;
+  uint64_t from_origin = 0;
+  std::string output;  // flget's stderr and stdout
+};
+
+class Cluster {
+ public:
+  struct Node {
+    std::string name;
+    std::string dir;
+    std::string socket;
+    std::vector<std::string> args;
+    std::unique_ptr<ChildProcess> process;
+  };
+
+  explicit Cluster(ClusterOptions options = {});
+  ~Cluster();
+
+  // Starts every process and waits until each is ready.
+  ::testing::AssertionResult Start();
+
+  Node& seed() { return *seed_; }
+  Node& peer(int i) { return *peers_.at(i); }
+  int peer_count() const { return static_cast<int>(peers_.size()); }
+  const std::string& scheduler_address() const { return scheduler_address_; }
+  const std::string& dir() const { return dir_.path(); }
+
+  // Runs flget against `node`'s daemon.
+  FlgetSummary Flget(const Node& node, const std::string& url, const std::string& output,
+                     const std::vector<std::string>& extra_args = {});
+
+  // Stops a daemon (SIGTERM) / starts it again with the same data directory.
+  void StopNode(Node& node, int signal = 15);
+  ::testing::AssertionResult RestartNode(Node& node);
+  void StopScheduler();
+
+ private:
+  ::testing::AssertionResult StartNode(Node& node);
+
+  ClusterOptions options_;
+  test::TempDir dir_;
+  std::unique_ptr<ChildProcess> scheduler_;
+  std::string scheduler_address_;
+  std::unique_ptr<Node> seed_;
+  std::vector<std::unique_ptr<Node>> peers_;
+  int flget_runs_ = 0;
+};
+
+}  // namespace feilong::testing

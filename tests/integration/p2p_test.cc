@@ -1,0 +1,223 @@
+// P2P distribution end to end: flsched, seed and peer fld processes, flget,
+// and a real nginx origin, all on loopback.
+#include <sys/stat.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/digest.h"
+#include "integration/cluster.h"
+#include "support/misbehaving_origin.h"
+#include "support/nginx_origin.h"
+#include "support/temp_dir.h"
+
+namespace feilong::testing {
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+std::string FileDigest(const std::string& path) {
+  auto d = Sha256File(path);
+  return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
+}
+
+class P2PTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::NginxOrigin::Options options;
+    options.root = www_.path();
+    auto origin = test::NginxOrigin::Start(options);
+    ASSERT_TRUE(origin.ok()) << origin.status().ToString();
+    origin_ = std::move(origin).value();
+  }
+
+  // Writes a random file of `size` bytes to the origin; returns its digest.
+  std::string Publish(const std::string& name, uint64_t size, uint64_t seed = 1) {
+    EXPECT_TRUE(test::WriteRandomFile(www_.Path(name), size, seed).ok());
+    return FileDigest(www_.Path(name));
+  }
+
+  test::TempDir www_;
+  test::TempDir out_;
+  std::unique_ptr<test::NginxOrigin> origin_;
+};
+
+class P2PSizeTest : public P2PTest, public ::testing::WithParamInterface<uint64_t> {};
+
+TEST_P(P2PSizeTest, EveryPeerAndTheSeedGetTheExactBytes) {
+  const uint64_t size = GetParam();
+  std::string want = Publish("f.bin", size);
+  Cluster cluster({.peers = 2});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/f.bin");
+  for (int i = 0; i < cluster.peer_count(); ++i) {
+    std::string out = out_.Path("peer" + std::to_string(i));
+    FlgetSummary r = cluster.Flget(cluster.peer(i), url, out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(FileDigest(out), want) << "peer " << i;
+    EXPECT_EQ(r.from_cache + r.from_peers + r.from_origin, size) << r.output;
+  }
+  // The seed fetched the task from the origin when triggered; asking it now
+  // is served from its cache.
+  std::string seed_out = out_.Path("seed");
+  FlgetSummary r = cluster.Flget(cluster.seed(), url, seed_out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(FileDigest(seed_out), want);
+  if (size > 0) {
+    EXPECT_EQ(r.from_cache, size) << r.output;
+    // Peers took their bytes from other peers, not the origin.
+    EXPECT_LE(origin_->BytesServed("/f.bin"), size + size / 20 + 64);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, P2PSizeTest,
+                         ::testing::Values(0, 1, 4 * kMiB - 1, 4 * kMiB + 1, 100 * kMiB),
+                         [](const auto& info) { return "bytes_" + std::to_string(info.param); });
+
+TEST_F(P2PTest, EightPeersAtOnceTheOriginServesTheFileAboutOnce) {
+  const uint64_t size = 64 * kMiB;
+  std::string want = Publish("eight.bin", size);
+  Cluster cluster({.peers = 8});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/eight.bin");
+  std::vector<FlgetSummary> results(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = cluster.Flget(cluster.peer(i), url, out_.Path("p" + std::to_string(i)));
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  uint64_t from_peers = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(results[i].exit_code, 0) << results[i].output;
+    EXPECT_EQ(FileDigest(out_.Path("p" + std::to_string(i))), want) << "peer " << i;
+    from_peers += results[i].from_peers;
+  }
+  uint64_t served = origin_->BytesServed("/eight.bin");
+  EXPECT_LE(served, size * 105 / 100) << "origin served " << served << " bytes";
+  EXPECT_EQ(from_peers, 8 * size) << "every peer byte should come from a peer (the seed included)";
+}
+
+TEST_F(P2PTest, SecondDownloadOfACachedTaskUsesNoNetwork) {
+  const uint64_t size = 10 * kMiB + 7;
+  std::string want = Publish("again.bin", size);
+  Cluster cluster({.peers = 1});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/again.bin");
+  ASSERT_EQ(cluster.Flget(cluster.peer(0), url, out_.Path("first")).exit_code, 0);
+  uint64_t requests = origin_->RequestCount("/again.bin");
+  // With the scheduler and the seed gone, only the local cache can answer.
+  cluster.StopScheduler();
+  cluster.StopNode(cluster.seed());
+  FlgetSummary r = cluster.Flget(cluster.peer(0), url, out_.Path("second"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.from_cache, size);
+  EXPECT_EQ(r.from_peers + r.from_origin, 0u);
+  EXPECT_EQ(origin_->RequestCount("/again.bin"), requests);
+  EXPECT_EQ(FileDigest(out_.Path("second")), want);
+}
+
+TEST_F(P2PTest, WithoutSchedulerThePeerDownloadsFromTheOriginAndSaysWhy) {
+  const uint64_t size = 9 * kMiB;
+  std::string want = Publish("direct.bin", size);
+  Cluster cluster({.peers = 1, .seed = false, .scheduler = false,
+                   .fld_args = {"--scheduler", "127.0.0.1:1"}});
+  ASSERT_TRUE(cluster.Start());
+  FlgetSummary r = cluster.Flget(cluster.peer(0), origin_->Url("/direct.bin"), out_.Path("d"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.from_origin, size);
+  EXPECT_NE(r.output.find("no scheduler reachable"), std::string::npos) << r.output;
+  EXPECT_EQ(FileDigest(out_.Path("d")), want);
+
+  FlgetSummary strict = cluster.Flget(cluster.peer(0), origin_->Url("/direct.bin?v=2"),
+                                      out_.Path("strict"), {"--no-back-to-source"});
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.output.find("back-to-source is disabled"), std::string::npos) << strict.output;
+}
+
+TEST_F(P2PTest, DigestIsVerified) {
+  std::string want = Publish("d.bin", 5 * kMiB);
+  Cluster cluster({.peers = 1});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/d.bin");
+  FlgetSummary ok = cluster.Flget(cluster.peer(0), url, out_.Path("ok"), {"--digest", want});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  std::string wrong = Sha256String(Sha256(std::string_view("something else")));
+  FlgetSummary bad = cluster.Flget(cluster.peer(0), url, out_.Path("bad"), {"--digest", wrong});
+  EXPECT_EQ(bad.exit_code, 6) << bad.output;
+  struct stat st{};
+  EXPECT_NE(::stat(out_.Path("bad").c_str(), &st), 0) << "a mismatching output must not stay";
+  FlgetSummary malformed =
+      cluster.Flget(cluster.peer(0), url, out_.Path("m"), {"--digest", "sha256:xyz"});
+  EXPECT_EQ(malformed.exit_code, 2) << malformed.output;
+}
+
+TEST_F(P2PTest, BadInputGivesClearErrorsAndTheDaemonKeepsServing) {
+  std::string want = Publish("good.bin", 6 * kMiB);
+  Cluster cluster({.peers = 1});
+  ASSERT_TRUE(cluster.Start());
+  auto& peer = cluster.peer(0);
+
+  FlgetSummary scheme = cluster.Flget(peer, "ftp://127.0.0.1/x", out_.Path("a"));
+  EXPECT_EQ(scheme.exit_code, 2) << scheme.output;
+  EXPECT_NE(scheme.output.find("unsupported URL scheme"), std::string::npos) << scheme.output;
+
+  FlgetSummary missing = cluster.Flget(peer, origin_->Url("/missing.bin"), out_.Path("b"));
+  EXPECT_EQ(missing.exit_code, 4) << missing.output;
+
+  FlgetSummary no_dir = cluster.Flget(peer, origin_->Url("/good.bin"), "/nonexistent/dir/out");
+  EXPECT_EQ(no_dir.exit_code, 4) << no_dir.output;
+  EXPECT_NE(no_dir.output.find("/nonexistent/dir"), std::string::npos) << no_dir.output;
+
+  test::MisbehavingOrigin::Options failing;
+  failing.behavior = test::MisbehavingOrigin::Behavior::kFixedStatus;
+  failing.status = 500;
+  auto five_hundred = test::MisbehavingOrigin::Start(failing);
+  ASSERT_TRUE(five_hundred.ok());
+  FlgetSummary server_error = cluster.Flget(peer, (*five_hundred)->Url("/x.bin"), out_.Path("c"));
+  EXPECT_EQ(server_error.exit_code, 1) << server_error.output;
+  EXPECT_NE(server_error.output.find("500"), std::string::npos) << server_error.output;
+
+  test::MisbehavingOrigin::Options liar;
+  liar.behavior = test::MisbehavingOrigin::Behavior::kShortBody;
+  liar.body = test::RandomBytes(5 * kMiB, 3);
+  auto lying = test::MisbehavingOrigin::Start(liar);
+  ASSERT_TRUE(lying.ok());
+  FlgetSummary short_body = cluster.Flget(peer, (*lying)->Url("/liar.bin"), out_.Path("e"));
+  EXPECT_NE(short_body.exit_code, 0) << short_body.output;
+  struct stat st{};
+  EXPECT_NE(::stat(out_.Path("e").c_str(), &st), 0) << "no output from a lying origin";
+
+  // Nothing above harmed the daemon or its cache.
+  FlgetSummary good = cluster.Flget(peer, origin_->Url("/good.bin"), out_.Path("good"));
+  ASSERT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_EQ(FileDigest(out_.Path("good")), want);
+}
+
+TEST(DaemonStartupTest, UnusableStoreDirectoryIsAClearError) {
+  test::TempDir dir;
+  ASSERT_TRUE(test::WriteFile(dir.Path("file"), "x").ok());
+  std::string bad = dir.Path("file") + "/store";
+  CommandResult r = RunCommand({BinaryPath("fld"), "--data-dir", bad, "--peer-listen",
+                                "127.0.0.1:0", "--piece-listen", "127.0.0.1:0",
+                                "--metrics-listen", "off"},
+                               dir.Path("fld.log"), std::chrono::seconds(20));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;
+}
+
+TEST(FlgetTest, NoDaemonIsExitCodeThree) {
+  test::TempDir dir;
+  CommandResult r = RunCommand({BinaryPath("flget"), "--socket", dir.Path("none.sock"),
+                                "http://127.0.0.1:1/x", "-O", dir.Path("x")},
+                               dir.Path("flget.log"), std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("no daemon"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace feilong::testing

@@ -1,0 +1,615 @@
+#include "scheduler/scheduler_state.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+
+namespace feilong::scheduler {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Kind = v1::ScheduleDecision;
+using common::v1::BACK_TO_SOURCE_REASON_CAP_REACHED;
+using common::v1::BACK_TO_SOURCE_REASON_NO_PARENT;
+using common::v1::BACK_TO_SOURCE_REASON_SEED;
+
+constexpr char kTask[] = "task-1";
+constexpr uint64_t kLength = 10 * 1024 * 1024;  // 3 pieces of 4 MiB
+constexpr uint32_t kPieceLength = 4 * 1024 * 1024;
+
+v1::Host MakeHost(const std::string& id, v1::HostType type = v1::HOST_TYPE_NORMAL) {
+  v1::Host host;
+  host.set_id(id);
+  host.set_hostname(id);
+  host.set_ip("10.0.0." + std::to_string(id.size()));
+  host.set_peer_port(65000);
+  host.set_piece_port(65001);
+  host.set_type(type);
+  return host;
+}
+
+std::string Sha(char fill) { return std::string(32, fill); }
+
+class SchedulerStateTest : public ::testing::Test {
+ protected:
+  SchedulerStateTest() { Reset(SchedulerConfig{}); }
+
+  void Reset(const SchedulerConfig& config) {
+    config_ = config;
+    state_ = std::make_unique<SchedulerState>(config_, clock_);
+  }
+
+  // Registers peer `peer_id` of `task` on `host` on stream `session`.
+  Actions Register(SessionId session, const std::string& peer_id, const v1::Host& host,
+                   const std::string& task = kTask) {
+    v1::Register registration;
+    registration.set_task_id(task);
+    registration.set_peer_id(peer_id);
+    *registration.mutable_host() = host;
+    registration.mutable_spec()->set_url("http://origin/file");
+    Result<Actions> actions = state_->Register(session, registration);
+    EXPECT_TRUE(actions.ok()) << actions.status().ToString();
+    return actions.ok() ? std::move(actions).value() : Actions{};
+  }
+
+  Actions Send(SessionId session, const v1::AnnouncePeerRequest& request) {
+    Result<Actions> actions = state_->Handle(session, request);
+    EXPECT_TRUE(actions.ok()) << actions.status().ToString();
+    return actions.ok() ? std::move(actions).value() : Actions{};
+  }
+
+  Actions ContentLength(SessionId session, uint64_t length = kLength,
+                        uint32_t piece_length = kPieceLength) {
+    v1::AnnouncePeerRequest request;
+    request.mutable_content_length_known()->set_content_length(length);
+    request.mutable_content_length_known()->set_piece_length(piece_length);
+    return Send(session, request);
+  }
+
+  Actions Piece(SessionId session, uint32_t number, const std::string& sha,
+                const std::string& parent = "") {
+    v1::AnnouncePeerRequest request;
+    request.mutable_piece_finished()->set_number(number);
+    request.mutable_piece_finished()->set_sha256(sha);
+    request.mutable_piece_finished()->set_parent_id(parent);
+    return Send(session, request);
+  }
+
+  Actions Reschedule(SessionId session, const std::vector<std::string>& blocked) {
+    v1::AnnouncePeerRequest request;
+    for (const std::string& id : blocked) {
+      request.mutable_reschedule()->add_blocked_parent_ids(id);
+    }
+    request.mutable_reschedule();
+    return Send(session, request);
+  }
+
+  Actions Finished(SessionId session) {
+    v1::AnnouncePeerRequest request;
+    request.mutable_download_finished();
+    return Send(session, request);
+  }
+
+  Actions Failed(SessionId session) {
+    v1::AnnouncePeerRequest request;
+    request.mutable_download_failed()->set_message("boom");
+    return Send(session, request);
+  }
+
+  // Advances the clock and ticks.
+  Actions After(Clock::Duration d) {
+    clock_.Advance(d);
+    return state_->Tick();
+  }
+
+  PeerPhase Phase(const std::string& peer_id) {
+    Result<PeerPhase> phase = state_->PhaseOf(kTask, peer_id);
+    EXPECT_TRUE(phase.ok()) << phase.status().ToString();
+    return phase.value_or(PeerPhase::kLeft);
+  }
+
+  v1::StatTaskResponse Stat() {
+    Result<v1::StatTaskResponse> stat = state_->StatTask(kTask);
+    EXPECT_TRUE(stat.ok()) << stat.status().ToString();
+    return stat.value_or(v1::StatTaskResponse{});
+  }
+
+  // A seed peer "seed" (session 100) that has the content length and pieces:
+  // the usual parent for the tests that need one.
+  void StartSeedWithContent() {
+    ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-host", v1::HOST_TYPE_SEED)).ok());
+    Actions seed = Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED));
+    ASSERT_EQ(Decisions(seed, 100).size(), 1u);
+    ContentLength(100);
+  }
+
+  static std::vector<v1::ScheduleDecision> Decisions(const Actions& actions, SessionId session) {
+    std::vector<v1::ScheduleDecision> out;
+    for (const OutboundMessage& m : actions.messages) {
+      if (m.session == session && m.response.has_decision()) {
+        out.push_back(m.response.decision());
+      }
+    }
+    return out;
+  }
+
+  static std::vector<common::v1::PieceDigest> Digests(const Actions& actions, SessionId session) {
+    std::vector<common::v1::PieceDigest> out;
+    for (const OutboundMessage& m : actions.messages) {
+      if (m.session == session && m.response.has_piece_digests()) {
+        for (const auto& d : m.response.piece_digests().pieces()) {
+          out.push_back(d);
+        }
+      }
+    }
+    return out;
+  }
+
+  static std::vector<std::string> ParentIds(const v1::ScheduleDecision& decision) {
+    std::vector<std::string> ids;
+    for (const auto& parent : decision.parents()) {
+      ids.push_back(parent.peer_id());
+    }
+    return ids;
+  }
+
+  FakeClock clock_;
+  SchedulerConfig config_;
+  std::unique_ptr<SchedulerState> state_;
+};
+
+TEST_F(SchedulerStateTest, FirstPeerTriggersSeedChosenByRendezvousAndWaits) {
+  std::vector<std::string> seeds = {"seed-a", "seed-b", "seed-c"};
+  for (const std::string& id : seeds) {
+    ASSERT_TRUE(state_->AnnounceHost(MakeHost(id, v1::HOST_TYPE_SEED)).ok());
+  }
+  std::sort(seeds.begin(), seeds.end(), [](const std::string& a, const std::string& b) {
+    return RendezvousWeight(kTask, a) > RendezvousWeight(kTask, b);
+  });
+
+  Actions actions = Register(1, "a", MakeHost("host-a"));
+  EXPECT_TRUE(Decisions(actions, 1).empty());
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_EQ(actions.seed_triggers[0].task_id, kTask);
+  EXPECT_EQ(actions.seed_triggers[0].host_id, seeds[0]);
+  EXPECT_EQ(actions.seed_triggers[0].address, "10.0.0.6:65000");
+  EXPECT_EQ(actions.seed_triggers[0].spec.url(), "http://origin/file");
+  EXPECT_EQ(Phase("a"), PeerPhase::kWaiting);
+
+  // A second peer while the trigger is pending does not trigger again.
+  EXPECT_TRUE(Register(2, "b", MakeHost("host-b")).seed_triggers.empty());
+
+  // The chosen seed fails: the next one by rendezvous order is asked.
+  actions = state_->SeedTriggerDone(kTask, seeds[0], Status::Unavailable("down"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_EQ(actions.seed_triggers[0].host_id, seeds[1]);
+  EXPECT_TRUE(Decisions(actions, 1).empty());
+  // A stale report about the first seed changes nothing.
+  EXPECT_TRUE(state_->SeedTriggerDone(kTask, seeds[0], Status::Ok()).empty());
+
+  actions = state_->SeedTriggerDone(kTask, seeds[1], Status::DeadlineExceeded("slow"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_EQ(actions.seed_triggers[0].host_id, seeds[2]);
+
+  // With every seed failed and nothing else running, "a" goes to the origin at
+  // once; "b" then waits for "a".
+  actions = state_->SeedTriggerDone(kTask, seeds[2], Status::Unavailable("down"));
+  EXPECT_TRUE(actions.seed_triggers.empty());
+  auto decisions = Decisions(actions, 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);
+  EXPECT_EQ(Phase("b"), PeerPhase::kWaiting);
+}
+
+TEST_F(SchedulerStateTest, WaitingPeerGetsSeedAsParentWhenContentLengthKnown) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-host", v1::HOST_TYPE_SEED)).ok());
+  Actions actions = Register(1, "a", MakeHost("host-a"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_TRUE(state_->SeedTriggerDone(kTask, "seed-host", Status::Ok()).empty());
+
+  // The seed registers: nothing better exists, so it goes to the origin.
+  actions = Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED));
+  auto seed_decisions = Decisions(actions, 100);
+  ASSERT_EQ(seed_decisions.size(), 1u);
+  EXPECT_EQ(seed_decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(seed_decisions[0].reason(), BACK_TO_SOURCE_REASON_SEED);
+  EXPECT_TRUE(Decisions(actions, 1).empty());  // the seed does not know the length yet
+
+  actions = ContentLength(100);
+  auto decisions = Decisions(actions, 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  EXPECT_EQ(decisions[0].parents(0).host().id(), "seed-host");
+  EXPECT_EQ(decisions[0].content_length(), kLength);
+  EXPECT_EQ(decisions[0].piece_length(), kPieceLength);
+  EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
+  EXPECT_EQ(Stat().back_to_source_peer_count(), 1u);
+}
+
+TEST_F(SchedulerStateTest, OriginDigestsArePushedAndSentWithDecisions) {
+  StartSeedWithContent();
+  Actions actions = Register(1, "a", MakeHost("host-a"));
+  ASSERT_EQ(Decisions(actions, 1).size(), 1u);
+  EXPECT_TRUE(Digests(actions, 1).empty());  // none known yet
+
+  actions = Piece(100, 0, Sha('x'));
+  auto pushed = Digests(actions, 1);
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].number(), 0u);
+  EXPECT_EQ(pushed[0].sha256(), Sha('x'));
+  EXPECT_TRUE(Digests(actions, 100).empty());  // not to the reporter
+  Piece(100, 2, Sha('z'));
+
+  // A piece a child got from a parent is not an origin digest.
+  EXPECT_TRUE(Piece(1, 1, Sha('q'), "seed").messages.empty());
+  EXPECT_EQ(Stat().known_piece_digests(), 2u);
+
+  // A newcomer gets its decision, then every digest known so far.
+  actions = Register(2, "b", MakeHost("host-b"));
+  ASSERT_EQ(actions.messages.size(), 2u);
+  EXPECT_TRUE(actions.messages[0].response.has_decision());
+  auto all = Digests(actions, 2);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].number(), 0u);
+  EXPECT_EQ(all[1].number(), 2u);
+}
+
+TEST_F(SchedulerStateTest, DigestFirstReportWinsAndConflictsAreCounted) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  v1::AnnouncePeerRequest b2s;
+  b2s.mutable_back_to_source_started();
+  Send(1, b2s);
+  Piece(100, 0, Sha('x'));
+  Actions actions = Piece(1, 0, Sha('y'));  // "a" fetched piece 0 from the origin too
+  ASSERT_EQ(actions.digest_conflicts.size(), 1u);
+  EXPECT_EQ(actions.digest_conflicts[0].piece, 0u);
+  EXPECT_EQ(actions.digest_conflicts[0].peer_id, "a");
+  EXPECT_EQ(state_->digest_conflicts(), 1u);
+  EXPECT_TRUE(Piece(1, 0, Sha('x')).digest_conflicts.empty());  // agreeing report
+  EXPECT_EQ(state_->digest_conflicts(), 1u);
+
+  actions = Register(2, "b", MakeHost("host-b"));
+  auto digests = Digests(actions, 2);
+  ASSERT_EQ(digests.size(), 1u);
+  EXPECT_EQ(digests[0].sha256(), Sha('x'));
+}
+
+TEST_F(SchedulerStateTest, BackToSourceAfterScheduleWait) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-host", v1::HOST_TYPE_SEED)).ok());
+  Register(1, "a", MakeHost("host-a"));
+  EXPECT_TRUE(state_->SeedTriggerDone(kTask, "seed-host", Status::Ok()).empty());
+  Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED));  // slow origin: no length yet
+
+  EXPECT_TRUE(Decisions(After(milliseconds(1900)), 1).empty());
+  auto decisions = Decisions(After(milliseconds(100)), 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);
+  EXPECT_EQ(Stat().back_to_source_peer_count(), 2u);
+}
+
+TEST_F(SchedulerStateTest, WithoutSeedsFirstPeerGoesToOriginAndOthersWaitForIt) {
+  auto decisions = Decisions(Register(1, "a", MakeHost("host-a")), 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);
+
+  EXPECT_TRUE(Decisions(Register(2, "b", MakeHost("host-b")), 2).empty());
+  // A second peer on the same host as "a" cannot use it and has nothing to wait for.
+  decisions = Decisions(Register(3, "a2", MakeHost("host-a")), 3);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+
+  decisions = Decisions(ContentLength(1), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  // "a2" is back to source on another host, but does not know the length yet.
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"a"});
+}
+
+TEST_F(SchedulerStateTest, CapIsEnforcedAndCapReachedAfterMaxWait) {
+  SchedulerConfig config;
+  config.max_back_to_source_peers_per_task = 2;
+  Reset(config);
+  Register(1, "a", MakeHost("host-a"));  // back to source at once (1/2)
+  Register(2, "b", MakeHost("host-b"));  // waits for "a"
+  auto decisions = Decisions(After(seconds(2)), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);  // 2/2
+  EXPECT_EQ(Stat().back_to_source_peer_count(), 2u);
+
+  Register(3, "c", MakeHost("host-c"));
+  Register(4, "d", MakeHost("host-d"));
+  clock_.Advance(seconds(1));
+  Register(5, "e", MakeHost("host-e"));
+  EXPECT_TRUE(After(seconds(2)).messages.empty());  // cap full: c, d, e keep waiting
+  EXPECT_EQ(Phase("c"), PeerPhase::kWaiting);
+
+  // "a" fails: one slot frees, and the first waiter past schedule_wait takes it.
+  Actions actions = Failed(1);
+  decisions = Decisions(actions, 3);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);
+  EXPECT_EQ(Phase("d"), PeerPhase::kWaiting);
+
+  // At max_schedule_wait from their start, d and then e go anyway.
+  EXPECT_TRUE(After(seconds(26)).messages.empty());  // "d" has waited 29 s
+  decisions = Decisions(After(seconds(1)), 4);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_CAP_REACHED);
+  EXPECT_EQ(Phase("e"), PeerPhase::kWaiting);
+  decisions = Decisions(After(seconds(1)), 5);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_CAP_REACHED);
+}
+
+TEST_F(SchedulerStateTest, SeedPeerGoesToOriginEvenWhenCapIsFull) {
+  SchedulerConfig config;
+  config.max_back_to_source_peers_per_task = 1;
+  Reset(config);
+  Register(1, "a", MakeHost("host-a"));  // takes the only slot
+  auto decisions = Decisions(Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED)), 100);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_SEED);
+  EXPECT_EQ(Stat().back_to_source_peer_count(), 2u);
+}
+
+TEST_F(SchedulerStateTest, EmptyContentGivesEmptyDecisions) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-host", v1::HOST_TYPE_SEED)).ok());
+  Register(1, "a", MakeHost("host-a"));
+  Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED));
+  auto decisions = Decisions(ContentLength(100, 0, 0), 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_EMPTY);
+  EXPECT_EQ(decisions[0].content_length(), 0u);
+  decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_EMPTY);
+}
+
+TEST_F(SchedulerStateTest, RescheduleExcludesBlockedAndFailedParents) {
+  StartSeedWithContent();
+  Register(1, "n1", MakeHost("host-1"));
+  Finished(1);
+  Register(2, "n2", MakeHost("host-2"));
+  Finished(2);
+  auto decisions = Decisions(Register(3, "a", MakeHost("host-a")), 3);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].parents_size(), 3);
+
+  decisions = Decisions(Reschedule(3, {"seed"}), 3);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  auto ids = ParentIds(decisions[0]);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"n1", "n2"}));
+
+  // A failed piece from n1 excludes it from later decisions too.
+  v1::AnnouncePeerRequest failed;
+  failed.mutable_piece_failed()->set_number(1);
+  failed.mutable_piece_failed()->set_parent_id("n1");
+  failed.mutable_piece_failed()->set_kind(v1::PieceFailed::KIND_CORRUPTION);
+  EXPECT_TRUE(Send(3, failed).empty());
+  decisions = Decisions(Reschedule(3, {"n2"}), 3);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].reason(), BACK_TO_SOURCE_REASON_NO_PARENT);
+}
+
+TEST_F(SchedulerStateTest, RescheduleWithoutBlockedAddsNewParentsFirst) {
+  SchedulerConfig config;
+  config.candidate_parent_limit = 1;
+  Reset(config);
+  StartSeedWithContent();
+  auto decisions = Decisions(Register(1, "a", MakeHost("host-a")), 1);
+  ASSERT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  Register(2, "b", MakeHost("host-b"));
+  Finished(2);
+
+  decisions = Decisions(Reschedule(1, {}), 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  EXPECT_EQ(ParentIds(decisions[0]), (std::vector<std::string>{"b", "seed"}));
+  EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
+}
+
+TEST_F(SchedulerStateTest, RescheduleNeverDemotesAPeerThatStillHasAParent) {
+  StartSeedWithContent();
+  Register(1, "n1", MakeHost("host-1"));
+  Finished(1);
+  auto decisions = Decisions(Register(2, "a", MakeHost("host-a")), 2);
+  ASSERT_EQ(decisions[0].parents_size(), 2);
+  // The daemon repeats every blocked id in later requests for more parents.
+  decisions = Decisions(Reschedule(2, {"n1"}), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  decisions = Decisions(Reschedule(2, {"n1"}), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
+}
+
+TEST_F(SchedulerStateTest, ParentsThatDescendFromThePeerAreNotOffered) {
+  StartSeedWithContent();
+  auto decisions = Decisions(Register(1, "a", MakeHost("host-a")), 1);
+  ASSERT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  auto b_parents = ParentIds(decisions[0]);
+  ASSERT_NE(std::find(b_parents.begin(), b_parents.end(), "a"), b_parents.end());
+  decisions = Decisions(Register(3, "c", MakeHost("host-c")), 3);  // child of a and b
+
+  // "a" drops the seed: b and c are its descendants, so nothing is left.
+  decisions = Decisions(Reschedule(1, {"seed"}), 1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+}
+
+TEST_F(SchedulerStateTest, PeerWhoseStreamEndsUnfinishedIsRemoved) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
+  state_->StreamClosed(1);
+  EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
+  EXPECT_EQ(Stat().peer_count(), 1u);
+  auto decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  // Messages on the closed stream are refused.
+  v1::AnnouncePeerRequest finished;
+  finished.mutable_download_finished();
+  EXPECT_TRUE(state_->Handle(1, finished).status().IsNotFound());
+  EXPECT_EQ(state_->Counts().peers, 2u);
+}
+
+TEST_F(SchedulerStateTest, FinishedPeerStaysAParentAfterItsStreamClosesUntilTtl) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  Finished(1);
+  state_->StreamClosed(1);
+  EXPECT_EQ(Phase("a"), PeerPhase::kSucceeded);
+  EXPECT_EQ(state_->Counts().peers, 1u);  // open streams
+  EXPECT_EQ(Stat().peer_count(), 2u);
+  auto decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  auto ids = ParentIds(decisions[0]);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "a"), ids.end());
+
+  // host-a keeps announcing, so only finished_peer_ttl ends it.
+  for (int i = 0; i < 59; ++i) {
+    clock_.Advance(seconds(60));
+    ASSERT_TRUE(state_->AnnounceHost(MakeHost("host-a")).ok());
+    state_->Tick();
+  }
+  EXPECT_TRUE(state_->PhaseOf(kTask, "a").ok());
+  After(seconds(60));
+  EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
+}
+
+TEST_F(SchedulerStateTest, FinishedDetachedPeerGoesWithItsExpiredHost) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  Finished(1);
+  state_->StreamClosed(1);
+  After(seconds(119));
+  EXPECT_TRUE(state_->PhaseOf(kTask, "a").ok());
+  After(seconds(1));
+  EXPECT_FALSE(state_->HasHost("host-a"));
+  EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
+}
+
+TEST_F(SchedulerStateTest, FinishedPeerIsRemovedWithItsStreamWhenTtlIsZero) {
+  SchedulerConfig config;
+  config.finished_peer_ttl = milliseconds(0);
+  Reset(config);
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  Finished(1);
+  state_->StreamClosed(1);
+  EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
+}
+
+TEST_F(SchedulerStateTest, LeaveHostRemovesItsPeers) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  Finished(1);
+  state_->LeaveHost("host-a");
+  EXPECT_FALSE(state_->HasHost("host-a"));
+  EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
+  auto decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
+  EXPECT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
+  state_->StreamClosed(1);  // the stream ends later: nothing happens
+  EXPECT_EQ(state_->Counts().peers, 2u);
+}
+
+TEST_F(SchedulerStateTest, HostsExpireAfterTtlUnlessAPeerStreamIsOpen) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("idle")).ok());
+  Register(1, "a", MakeHost("busy"));  // back to source, stream open
+  After(seconds(119));
+  EXPECT_TRUE(state_->HasHost("idle"));
+  After(seconds(1));
+  EXPECT_FALSE(state_->HasHost("idle"));
+  EXPECT_TRUE(state_->HasHost("busy"));
+  After(seconds(300));
+  EXPECT_TRUE(state_->HasHost("busy"));
+  state_->StreamClosed(1);
+  After(milliseconds(100));
+  EXPECT_FALSE(state_->HasHost("busy"));
+  EXPECT_EQ(state_->Counts().tasks, 0u);  // the empty task is dropped too
+}
+
+TEST_F(SchedulerStateTest, AcceptedSeedThatNeverRegistersIsReplaced) {
+  SchedulerConfig config;
+  config.schedule_wait = seconds(10);  // "a" keeps waiting past the seed timeout
+  Reset(config);
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-a", v1::HOST_TYPE_SEED)).ok());
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-bb", v1::HOST_TYPE_SEED)).ok());
+  Actions actions = Register(1, "a", MakeHost("host-a"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  std::string first = actions.seed_triggers[0].host_id;
+  EXPECT_TRUE(state_->SeedTriggerDone(kTask, first, Status::Ok()).empty());
+  EXPECT_TRUE(After(milliseconds(4900)).seed_triggers.empty());
+  actions = After(milliseconds(100));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_NE(actions.seed_triggers[0].host_id, first);
+  EXPECT_EQ(actions.warnings.size(), 1u);
+}
+
+TEST_F(SchedulerStateTest, FailedSeedPeerIsReplacedByAnotherSeed) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-a", v1::HOST_TYPE_SEED)).ok());
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-bb", v1::HOST_TYPE_SEED)).ok());
+  Actions actions = Register(1, "a", MakeHost("host-a"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  std::string first = actions.seed_triggers[0].host_id;
+  Register(100, "seed", MakeHost(first, v1::HOST_TYPE_SEED));
+  actions = Failed(100);
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  EXPECT_NE(actions.seed_triggers[0].host_id, first);
+  EXPECT_EQ(Phase("a"), PeerPhase::kWaiting);
+}
+
+TEST_F(SchedulerStateTest, MalformedMessagesAreRejected) {
+  v1::Register registration;
+  registration.set_task_id(kTask);
+  EXPECT_TRUE(state_->Register(1, registration).status().IsInvalidArgument());
+  StartSeedWithContent();
+  v1::AnnouncePeerRequest request;
+  request.mutable_piece_finished()->set_number(3);  // 3 pieces: 0..2
+  EXPECT_TRUE(state_->Handle(100, request).status().IsInvalidArgument());
+  request.mutable_piece_finished()->set_number(0);
+  request.mutable_piece_finished()->set_sha256("short");
+  EXPECT_TRUE(state_->Handle(100, request).status().IsInvalidArgument());
+  request.mutable_register_()->set_task_id(kTask);
+  EXPECT_TRUE(state_->Handle(100, request).status().IsInvalidArgument());
+  EXPECT_TRUE(state_->Handle(100, v1::AnnouncePeerRequest{}).status().IsInvalidArgument());
+  registration.set_peer_id("x");
+  *registration.mutable_host() = MakeHost("host-x");
+  EXPECT_TRUE(state_->Register(100, registration).status().IsInvalidArgument());  // same stream
+  EXPECT_TRUE(state_->StatTask("nope").status().IsNotFound());
+}
+
+TEST_F(SchedulerStateTest, SamePeerOnANewStreamReplacesTheOld) {
+  StartSeedWithContent();
+  Register(1, "a", MakeHost("host-a"));
+  auto decisions = Decisions(Register(2, "a", MakeHost("host-a")), 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  EXPECT_TRUE(state_->Handle(1, v1::AnnouncePeerRequest{}).status().IsNotFound());
+  state_->StreamClosed(1);  // the old stream's end does not remove the new peer
+  EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
+  EXPECT_EQ(Stat().peer_count(), 2u);
+}
+
+}  // namespace
+}  // namespace feilong::scheduler

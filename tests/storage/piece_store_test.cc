@@ -1,0 +1,997 @@
+#include "storage/piece_store.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "common/digest.h"
+#include "storage/piece_store_file.h"
+#include "storage/sqlite_db.h"
+#include "storage/test_util.h"
+
+namespace feilong::storage {
+namespace {
+
+using testing::IsOk;
+using testing::TempDir;
+using testing::TestBytes;
+
+std::string TaskId(int n) { return HexEncode(Sha256("task-" + std::to_string(n))); }
+
+TaskMeta Meta(const std::string& id, uint64_t content_length, uint32_t piece_length) {
+  TaskMeta meta;
+  meta.task_id = id;
+  meta.url = "https://example.com/" + id.substr(0, 8);
+  meta.content_length = content_length;
+  meta.piece_length = piece_length;
+  return meta;
+}
+
+// Writes `data` as piece `number` in appends of at most `chunk` bytes and commits.
+Result<Sha256Digest> WritePiece(PieceStore& store, const std::string& id, uint32_t number,
+                                const std::vector<uint8_t>& data,
+                                std::optional<Sha256Digest> expected = std::nullopt,
+                                size_t chunk = 1000) {
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<PieceWriter> writer, store.OpenPieceWriter(id, number));
+  std::span<const uint8_t> rest(data);
+  while (!rest.empty()) {
+    size_t n = std::min(chunk, rest.size());
+    FL_RETURN_IF_ERROR(writer->Append(rest.first(n)));
+    rest = rest.subspan(n);
+  }
+  return writer->Commit(expected);
+}
+
+// The bytes of a recorded piece, read with pread from OpenPiece's handle.
+Result<std::vector<uint8_t>> ReadPiece(PieceStore& store, const std::string& id, uint32_t number) {
+  FL_ASSIGN_OR_RETURN(PieceReadHandle handle, store.OpenPiece(id, number));
+  std::vector<uint8_t> out(handle.length);
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(handle.fd, out.data() + done, out.size() - done,
+                        static_cast<off_t>(handle.offset + done));
+    if (n <= 0) {
+      return Status::IOError("pread failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (Sha256(out) != handle.digest) {
+    return Status::Corruption("read bytes do not match the handle's digest");
+  }
+  return out;
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return 0;
+  }
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+class PieceStoreTest : public ::testing::Test {
+ protected:
+  PieceStoreTest() {
+    options_.dir = tmp_.path() + "/store";
+    // Never depend on the real disk: report an almost empty file system.
+    options_.disk_usage = []() -> Result<DiskUsage> { return DiskUsage{1ull << 40, 0}; };
+  }
+
+  std::unique_ptr<PieceStore> OpenStore() {
+    auto store = PieceStore::Open(options_, clock_);
+    EXPECT_TRUE(IsOk(store));
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  TempDir tmp_;
+  FakeClock clock_;
+  StoreOptions options_;
+};
+
+TEST_F(PieceStoreTest, CreateGetListDeleteTask) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string a = TaskId(1);
+  std::string b = TaskId(2);
+  FL_ASSERT_OK(store->CreateTask(Meta(a, 10000, 4096)));
+  clock_.Advance(std::chrono::seconds(5));
+  FL_ASSERT_OK(store->CreateTask(Meta(b, 1, 4096)));
+
+  auto meta = store->GetTask(a);
+  FL_ASSERT_OK(meta);
+  EXPECT_EQ(meta->task_id, a);
+  EXPECT_EQ(meta->url, Meta(a, 0, 1).url);
+  EXPECT_EQ(meta->content_length, 10000u);
+  EXPECT_EQ(meta->piece_length, 4096u);
+  EXPECT_EQ(meta->PieceCount(), 3u);
+  EXPECT_FALSE(meta->complete);
+  EXPECT_EQ(meta->created_at_unix, clock_.NowUnixSeconds() - 5);
+  EXPECT_EQ(meta->accessed_at_unix, meta->created_at_unix);
+
+  // The content file is sparse and sized to the content length.
+  std::string path = store->ContentPath(a);
+  EXPECT_EQ(path, options_.dir + "/content/" + a.substr(0, 2) + "/" + a);
+  EXPECT_EQ(std::filesystem::file_size(path), 10000u);
+
+  auto tasks = store->ListTasks();
+  FL_ASSERT_OK(tasks);
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ((*tasks)[0].task_id, std::min(a, b));
+  EXPECT_EQ((*tasks)[1].task_id, std::max(a, b));
+
+  FL_ASSERT_OK(store->DeleteTask(a));
+  EXPECT_TRUE(store->GetTask(a).status().IsNotFound());
+  EXPECT_FALSE(FileExists(path));
+  EXPECT_TRUE(store->DeleteTask(a).IsNotFound());
+  tasks = store->ListTasks();
+  FL_ASSERT_OK(tasks);
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].task_id, b);
+}
+
+TEST_F(PieceStoreTest, CreateTaskIsIdempotentAndRejectsOtherGeometry) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 10000, 4096)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(4096, 1)));
+  // Same geometry: nothing changes, the recorded piece stays.
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 10000, 4096)));
+  EXPECT_TRUE(store->HasPiece(id, 0));
+
+  Status s = store->CreateTask(Meta(id, 10001, 4096));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  s = store->CreateTask(Meta(id, 10000, 8192));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(store->GetTask(id)->content_length, 10000u);
+}
+
+TEST_F(PieceStoreTest, CreateTaskRejectsBadGeometry) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->CreateTask(Meta(TaskId(1), 100, 0)).IsInvalidArgument());
+  // More than 2^32-1 pieces.
+  EXPECT_TRUE(store->CreateTask(Meta(TaskId(2), 1ull << 33, 1)).IsInvalidArgument());
+  EXPECT_TRUE(store->GetTask(TaskId(1)).status().IsNotFound());
+}
+
+TEST_F(PieceStoreTest, WritesPieceInSeveralAppendsAndReadsItBack) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 3 * 4096, 4096)));
+  std::vector<uint8_t> data = TestBytes(4096, 7);
+
+  auto writer = store->OpenPieceWriter(id, 1);
+  FL_ASSERT_OK(writer);
+  FL_ASSERT_OK((*writer)->Append(std::span(data).first(100)));
+  FL_ASSERT_OK((*writer)->Append(std::span(data).subspan(100, 3000)));
+  FL_ASSERT_OK((*writer)->Append(std::span<const uint8_t>()));
+  FL_ASSERT_OK((*writer)->Append(std::span(data).subspan(3100)));
+  EXPECT_EQ((*writer)->written(), 4096u);
+  EXPECT_FALSE(store->HasPiece(id, 1));  // not before Commit
+  auto digest = (*writer)->Commit(Sha256(data));
+  FL_ASSERT_OK(digest);
+  EXPECT_EQ(*digest, Sha256(data));
+  // Commit is final.
+  EXPECT_EQ((*writer)->Commit(std::nullopt).status().code(), StatusCode::kFailedPrecondition);
+  writer->reset();
+
+  EXPECT_TRUE(store->HasPiece(id, 1));
+  EXPECT_FALSE(store->HasPiece(id, 0));
+  auto read = ReadPiece(*store, id, 1);
+  FL_ASSERT_OK(read);
+  EXPECT_EQ(*read, data);
+
+  auto handle = store->OpenPiece(id, 1);
+  FL_ASSERT_OK(handle);
+  EXPECT_EQ(handle->offset, 4096u);
+  EXPECT_EQ(handle->length, 4096u);
+  EXPECT_EQ(handle->digest, Sha256(data));
+  EXPECT_NE(fcntl(handle->fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(fcntl(handle->fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+
+  auto pieces = store->ListPieces(id);
+  FL_ASSERT_OK(pieces);
+  ASSERT_EQ(pieces->size(), 1u);
+  EXPECT_EQ((*pieces)[0].number, 1u);
+  EXPECT_EQ((*pieces)[0].offset, 4096u);
+  EXPECT_EQ((*pieces)[0].length, 4096u);
+  EXPECT_EQ((*pieces)[0].digest, Sha256(data));
+
+  EXPECT_TRUE(store->OpenPiece(id, 0).status().IsNotFound());
+}
+
+TEST_F(PieceStoreTest, ReadHandleMovesAndClosesItsFd) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 100, 100)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(100, 1)));
+  auto handle = store->OpenPiece(id, 0);
+  FL_ASSERT_OK(handle);
+  int fd = handle->fd;
+  PieceReadHandle moved(std::move(*handle));
+  EXPECT_EQ(handle->fd, -1);
+  EXPECT_EQ(moved.fd, fd);
+  PieceReadHandle assigned;
+  assigned = std::move(moved);
+  EXPECT_EQ(moved.fd, -1);
+  EXPECT_EQ(assigned.fd, fd);
+  EXPECT_EQ(assigned.length, 100u);
+  {
+    PieceReadHandle gone(std::move(assigned));
+  }
+  EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // closed
+}
+
+TEST_F(PieceStoreTest, OverLengthAppendIsInvalidArgument) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 8192, 4096)));
+  std::vector<uint8_t> data = TestBytes(4097, 3);
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  FL_ASSERT_OK((*writer)->Append(std::span(data).first(4000)));
+  Status s = (*writer)->Append(std::span(data).subspan(4000));
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_EQ((*writer)->written(), 4000u);  // nothing of the rejected append
+  // The writer is still usable with the right bytes.
+  FL_ASSERT_OK((*writer)->Append(std::span(data).subspan(4000, 96)));
+  FL_ASSERT_OK((*writer)->Commit(Sha256(std::span(data).first(4096))));
+  EXPECT_TRUE(store->HasPiece(id, 0));
+}
+
+TEST_F(PieceStoreTest, CommitWithWrongDigestIsCorruptionAndRecordsNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 8192, 4096)));
+  auto result = WritePiece(*store, id, 0, TestBytes(4096, 1), Sha256("something else"));
+  EXPECT_TRUE(result.status().IsCorruption()) << result.status().ToString();
+  EXPECT_FALSE(store->HasPiece(id, 0));
+  EXPECT_TRUE(store->OpenPiece(id, 0).status().IsNotFound());
+  EXPECT_TRUE(store->ListPieces(id)->empty());
+  // The piece can be written again, correctly.
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(4096, 1), Sha256(TestBytes(4096, 1))));
+  EXPECT_TRUE(store->HasPiece(id, 0));
+}
+
+TEST_F(PieceStoreTest, CommitBeforeAllBytesIsInvalidArgument) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 8192, 4096)));
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  FL_ASSERT_OK((*writer)->Append(TestBytes(4095, 1)));
+  EXPECT_TRUE((*writer)->Commit(std::nullopt).status().IsInvalidArgument());
+  EXPECT_FALSE(store->HasPiece(id, 0));
+}
+
+TEST_F(PieceStoreTest, UncommittedWriterRecordsNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 8192, 4096)));
+  {
+    auto writer = store->OpenPieceWriter(id, 0);
+    FL_ASSERT_OK(writer);
+    FL_ASSERT_OK((*writer)->Append(TestBytes(4096, 1)));
+  }
+  EXPECT_FALSE(store->HasPiece(id, 0));
+  EXPECT_TRUE(store->ListPieces(id)->empty());
+  // Its slot is free again.
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(4096, 1)));
+}
+
+TEST_F(PieceStoreTest, LastPieceIsShorter) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 2 * 4096 + 10, 4096)));
+  auto writer = store->OpenPieceWriter(id, 2);
+  FL_ASSERT_OK(writer);
+  EXPECT_TRUE((*writer)->Append(TestBytes(11, 1)).IsInvalidArgument());
+  FL_ASSERT_OK((*writer)->Append(TestBytes(10, 1)));
+  FL_ASSERT_OK((*writer)->Commit(Sha256(TestBytes(10, 1))));
+  auto read = ReadPiece(*store, id, 2);
+  FL_ASSERT_OK(read);
+  EXPECT_EQ(*read, TestBytes(10, 1));
+  auto handle = store->OpenPiece(id, 2);
+  FL_ASSERT_OK(handle);
+  EXPECT_EQ(handle->offset, 8192u);
+  EXPECT_EQ(handle->length, 10u);
+}
+
+TEST_F(PieceStoreTest, EmptyTaskHasNoPiecesAndCompletes) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 0, 4096)));
+  EXPECT_EQ(store->GetTask(id)->PieceCount(), 0u);
+  EXPECT_EQ(std::filesystem::file_size(store->ContentPath(id)), 0u);
+  EXPECT_TRUE(store->OpenPieceWriter(id, 0).status().IsInvalidArgument());
+  FL_ASSERT_OK(store->MarkComplete(id));
+  EXPECT_TRUE(store->GetTask(id)->complete);
+}
+
+TEST_F(PieceStoreTest, MarkCompleteNeedsEveryPiece) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 3 * 1000 - 1, 1000)));
+  EXPECT_EQ(store->MarkComplete(id).code(), StatusCode::kFailedPrecondition);
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(1000, 0)));
+  FL_ASSERT_OK(WritePiece(*store, id, 2, TestBytes(999, 2)));
+  Status s = store->MarkComplete(id);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("2 of 3"), std::string::npos) << s.message();
+  EXPECT_FALSE(store->GetTask(id)->complete);
+  FL_ASSERT_OK(WritePiece(*store, id, 1, TestBytes(1000, 1)));
+  FL_ASSERT_OK(store->MarkComplete(id));
+  FL_ASSERT_OK(store->MarkComplete(id));  // idempotent
+  EXPECT_TRUE(store->GetTask(id)->complete);
+  EXPECT_TRUE(store->MarkComplete(TaskId(9)).IsNotFound());
+}
+
+TEST_F(PieceStoreTest, UnknownTaskAndOutOfRangePiece) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  EXPECT_TRUE(store->OpenPieceWriter(id, 0).status().IsNotFound());
+  EXPECT_TRUE(store->OpenPiece(id, 0).status().IsNotFound());
+  EXPECT_TRUE(store->ListPieces(id).status().IsNotFound());
+  EXPECT_TRUE(store->Touch(id).IsNotFound());
+  EXPECT_TRUE(store->Pin(id).status().IsNotFound());
+  EXPECT_FALSE(store->HasPiece(id, 0));
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 8192, 4096)));
+  EXPECT_TRUE(store->OpenPieceWriter(id, 2).status().IsInvalidArgument());
+  FL_EXPECT_OK(store->OpenPieceWriter(id, 1));
+}
+
+TEST_F(PieceStoreTest, TouchUpdatesAccessTime) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 1, 1)));
+  int64_t created = clock_.NowUnixSeconds();
+  clock_.Advance(std::chrono::seconds(42));
+  FL_ASSERT_OK(store->Touch(id));
+  auto meta = store->GetTask(id);
+  FL_ASSERT_OK(meta);
+  EXPECT_EQ(meta->created_at_unix, created);
+  EXPECT_EQ(meta->accessed_at_unix, created + 42);
+}
+
+TEST_F(PieceStoreTest, PersistsAcrossReopen) {
+  std::string id = TaskId(1);
+  std::vector<uint8_t> p0 = TestBytes(4096, 10);
+  std::vector<uint8_t> p2 = TestBytes(5, 12);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 2 * 4096 + 5, 4096)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, p0));
+    FL_ASSERT_OK(WritePiece(*store, id, 2, p2));
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto meta = store->GetTask(id);
+  FL_ASSERT_OK(meta);
+  EXPECT_EQ(meta->content_length, 2u * 4096 + 5);
+  auto pieces = store->ListPieces(id);
+  FL_ASSERT_OK(pieces);
+  ASSERT_EQ(pieces->size(), 2u);
+  EXPECT_EQ((*pieces)[0].number, 0u);
+  EXPECT_EQ((*pieces)[1].number, 2u);
+  EXPECT_EQ((*pieces)[1].digest, Sha256(p2));
+  EXPECT_EQ(*ReadPiece(*store, id, 0), p0);
+  EXPECT_EQ(*ReadPiece(*store, id, 2), p2);
+  EXPECT_FALSE(store->HasPiece(id, 1));
+}
+
+TEST_F(PieceStoreTest, FsyncPiecesWritesAndPersists) {
+  options_.fsync_pieces = true;
+  std::string id = TaskId(1);
+  std::vector<uint8_t> data = TestBytes(4096, 3);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, data, Sha256(data)));
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*ReadPiece(*store, id, 0), data);
+}
+
+TEST_F(PieceStoreTest, KillDuringWriteKeepsOnlyCompletePieces) {
+  std::string id = TaskId(1);
+  std::vector<uint8_t> p0 = TestBytes(65536, 1);
+  std::vector<uint8_t> p1 = TestBytes(65536, 2);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: no gtest assertions; exit codes tell the parent what failed.
+    auto store = PieceStore::Open(options_, clock_);
+    if (!store.ok() || !(*store)->CreateTask(Meta(id, 3 * 65536, 65536)).ok()) {
+      ::_exit(2);
+    }
+    if (!WritePiece(**store, id, 0, p0, Sha256(p0)).ok()) {
+      ::_exit(3);
+    }
+    auto writer = (*store)->OpenPieceWriter(id, 1);
+    if (!writer.ok() || !(*writer)->Append(std::span(p1).first(p1.size() / 2)).ok()) {
+      ::_exit(4);
+    }
+    ::raise(SIGKILL);
+    ::_exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+
+  auto store = OpenStore();  // the lock died with the child
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->HasPiece(id, 0));
+  auto read = ReadPiece(*store, id, 0);
+  FL_ASSERT_OK(read);
+  EXPECT_EQ(*read, p0);
+  EXPECT_FALSE(store->HasPiece(id, 1));
+  auto pieces = store->ListPieces(id);
+  FL_ASSERT_OK(pieces);
+  EXPECT_EQ(pieces->size(), 1u);
+  // The interrupted piece can be written again.
+  FL_ASSERT_OK(WritePiece(*store, id, 1, p1, Sha256(p1)));
+}
+
+// Kills a child at many points of a stream of appends and commits: every
+// piece recorded afterwards must hold exactly its bytes.
+TEST_F(PieceStoreTest, KillAtAnyPointNeverExposesIncompletePieces) {
+  constexpr uint32_t kPieces = 6;
+  constexpr uint32_t kPieceLength = 16384;
+  constexpr size_t kChunk = 4096;
+  std::string id = TaskId(1);
+  const int total_steps = static_cast<int>(kPieces * (kPieceLength / kChunk + 1));
+  for (int kill_at = 0; kill_at <= total_steps; kill_at += 3) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = PieceStore::Open(options_, clock_);
+      if (!store.ok() || !(*store)->CreateTask(Meta(id, kPieces * kPieceLength, kPieceLength)).ok()) {
+        ::_exit(2);
+      }
+      int step = 0;
+      for (uint32_t n = 0; n < kPieces; ++n) {
+        std::vector<uint8_t> data = TestBytes(kPieceLength, n);
+        auto writer = (*store)->OpenPieceWriter(id, n);
+        if (!writer.ok()) {
+          ::_exit(3);
+        }
+        for (size_t off = 0; off < data.size(); off += kChunk) {
+          if (step++ == kill_at) {
+            ::raise(SIGKILL);
+          }
+          if (!(*writer)->Append(std::span(data).subspan(off, kChunk)).ok()) {
+            ::_exit(4);
+          }
+        }
+        if (step++ == kill_at) {
+          ::raise(SIGKILL);
+        }
+        // A recorded piece (from an earlier round) is only verified.
+        if (!(*writer)->Commit(Sha256(data)).ok()) {
+          ::_exit(5);
+        }
+      }
+      ::raise(SIGKILL);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "kill_at " << kill_at << ": exit " << WEXITSTATUS(status);
+
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    auto pieces = store->ListPieces(id);
+    FL_ASSERT_OK(pieces);
+    for (const PieceRecord& piece : *pieces) {
+      auto read = ReadPiece(*store, id, piece.number);
+      FL_ASSERT_OK(read);
+      EXPECT_EQ(*read, TestBytes(kPieceLength, piece.number)) << "kill_at " << kill_at;
+    }
+    // Kills are cumulative over the rounds: pieces only ever accumulate.
+    EXPECT_GE(pieces->size(), std::min<size_t>(kPieces, kill_at / (kPieceLength / kChunk + 1)));
+  }
+}
+
+TEST_F(PieceStoreTest, InvalidTaskIdsAreRejected) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string valid = TaskId(1);
+  std::string upper = valid;
+  for (char& c : upper) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  std::string with_slash = valid;
+  with_slash[10] = '/';
+  const std::vector<std::string> bad = {
+      "",
+      "../etc",
+      "../../../../../../etc/passwd",
+      upper,
+      valid.substr(0, 63),
+      valid + "0",
+      with_slash,
+      std::string(62, 'a') + "..",
+      std::string(63, 'a') + std::string(1, '\0'),
+      std::string(64, 'g'),
+  };
+  for (const std::string& id : bad) {
+    SCOPED_TRACE("id '" + id + "'");
+    EXPECT_TRUE(store->CreateTask(Meta(id, 10, 10)).IsInvalidArgument());
+    EXPECT_TRUE(store->GetTask(id).status().IsInvalidArgument());
+    EXPECT_TRUE(store->DeleteTask(id).IsInvalidArgument());
+    EXPECT_TRUE(store->Touch(id).IsInvalidArgument());
+    EXPECT_TRUE(store->MarkComplete(id).IsInvalidArgument());
+    EXPECT_TRUE(store->ListPieces(id).status().IsInvalidArgument());
+    EXPECT_TRUE(store->OpenPieceWriter(id, 0).status().IsInvalidArgument());
+    EXPECT_TRUE(store->OpenPiece(id, 0).status().IsInvalidArgument());
+    EXPECT_TRUE(store->Pin(id).status().IsInvalidArgument());
+    EXPECT_FALSE(store->HasPiece(id, 0));
+    EXPECT_EQ(store->ContentPath(id), "");
+  }
+  EXPECT_TRUE(store->ListTasks()->empty());
+  // Nothing was created outside the content tree.
+  EXPECT_FALSE(FileExists(options_.dir + "/etc"));
+  FL_EXPECT_OK(ValidateTaskId(valid));
+}
+
+TEST_F(PieceStoreTest, OpenUnderARegularFileNamesThePath) {
+  std::string file = tmp_.path() + "/file";
+  std::ofstream(file) << "not a directory";
+  options_.dir = file + "/sub";
+  auto store = PieceStore::Open(options_, clock_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(options_.dir), std::string::npos)
+      << store.status().ToString();
+  EXPECT_NE(store.status().message().find("Not a directory"), std::string::npos)
+      << store.status().ToString();
+}
+
+TEST_F(PieceStoreTest, OpenUnwritableDirectoryNamesThePath) {
+  std::string dir = tmp_.path() + "/readonly";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0500), 0);
+  // Root ignores permission bits.
+  if (::access(dir.c_str(), W_OK) == 0) {
+    ::chmod(dir.c_str(), 0700);
+    GTEST_SKIP() << "running with privileges that bypass permission bits";
+  }
+  options_.dir = dir + "/store";
+  auto store = PieceStore::Open(options_, clock_);
+  ::chmod(dir.c_str(), 0700);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(options_.dir), std::string::npos)
+      << store.status().ToString();
+  EXPECT_NE(store.status().message().find("Permission denied"), std::string::npos)
+      << store.status().ToString();
+}
+
+TEST_F(PieceStoreTest, OpenRejectsBadOptions) {
+  StoreOptions options = options_;
+  options.dir = "";
+  EXPECT_TRUE(PieceStore::Open(options, clock_).status().IsInvalidArgument());
+  options = options_;
+  options.low_watermark = 0.9;
+  options.high_watermark = 0.8;
+  EXPECT_TRUE(PieceStore::Open(options, clock_).status().IsInvalidArgument());
+  options = options_;
+  options.high_watermark = 1.5;
+  EXPECT_TRUE(PieceStore::Open(options, clock_).status().IsInvalidArgument());
+}
+
+TEST_F(PieceStoreTest, SecondOpenOfTheSameDirectoryFails) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto second = PieceStore::Open(options_, clock_);
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+  store.reset();
+  FL_EXPECT_OK(PieceStore::Open(options_, clock_));
+}
+
+TEST_F(PieceStoreTest, NewerSchemaVersionIsRefused) {
+  ASSERT_NE(OpenStore(), nullptr);
+  {
+    auto db = SqliteDb::Open(options_.dir + "/metadata.db");
+    FL_ASSERT_OK(db);
+    FL_ASSERT_OK(db->SetUserVersion(1000));
+  }
+  auto store = PieceStore::Open(options_, clock_);
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("1000"), std::string::npos);
+}
+
+TEST_F(PieceStoreTest, OpenRemovesLeftoversOfInterruptedCreatesAndDeletes) {
+  std::string kept = TaskId(1);
+  std::string orphan = TaskId(2);
+  std::string lost = TaskId(3);
+  std::string orphan_path;
+  std::string lost_path;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(kept, 10, 10)));
+    FL_ASSERT_OK(store->CreateTask(Meta(lost, 10, 10)));
+    orphan_path = store->ContentPath(orphan);
+    lost_path = store->ContentPath(lost);
+  }
+  // A content file whose row never made it, and a row whose file is gone.
+  std::filesystem::create_directories(std::filesystem::path(orphan_path).parent_path());
+  std::ofstream(orphan_path) << "junk";
+  std::filesystem::remove(lost_path);
+  std::ofstream(options_.dir + "/trash/" + kept + ".7") << "junk";
+  std::string unrelated = options_.dir + "/content/README";
+  std::ofstream(unrelated) << "not ours";
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(FileExists(orphan_path));
+  EXPECT_TRUE(store->GetTask(lost).status().IsNotFound());
+  FL_EXPECT_OK(store->GetTask(kept));
+  EXPECT_TRUE(FileExists(store->ContentPath(kept)));
+  EXPECT_TRUE(std::filesystem::is_empty(options_.dir + "/trash"));
+  EXPECT_TRUE(FileExists(unrelated));
+}
+
+TEST_F(PieceStoreTest, PinsBlockDeleteUntilTheLastIsReleased) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 10, 10)));
+  auto pin1 = store->Pin(id);
+  FL_ASSERT_OK(pin1);
+  auto pin2 = store->Pin(id);
+  FL_ASSERT_OK(pin2);
+  EXPECT_EQ(store->DeleteTask(id).code(), StatusCode::kFailedPrecondition);
+  pin1->reset();
+  EXPECT_EQ(store->DeleteTask(id).code(), StatusCode::kFailedPrecondition);
+  pin2->reset();
+  FL_ASSERT_OK(store->DeleteTask(id));
+  EXPECT_TRUE(store->GetTask(id).status().IsNotFound());
+}
+
+TEST_F(PieceStoreTest, PinAndWriterMayOutliveTheStore) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 10, 10)));
+  auto pin = store->Pin(id);
+  FL_ASSERT_OK(pin);
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  store.reset();
+  FL_EXPECT_OK((*writer)->Append(TestBytes(10, 1)));
+  FL_EXPECT_OK((*writer)->Commit(std::nullopt));
+  writer->reset();
+  pin->reset();
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->HasPiece(id, 0));
+}
+
+TEST_F(PieceStoreTest, OnlyOneWriterPerPieceAtATime) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 20, 10)));
+  auto first = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(first);
+  EXPECT_EQ(store->OpenPieceWriter(id, 0).status().code(), StatusCode::kFailedPrecondition);
+  FL_EXPECT_OK(store->OpenPieceWriter(id, 1));  // another piece is fine
+  first->reset();
+  FL_EXPECT_OK(store->OpenPieceWriter(id, 0));
+}
+
+TEST_F(PieceStoreTest, RewritingARecordedPieceChangesNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  std::vector<uint8_t> data = TestBytes(4096, 1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, data));
+  // Same bytes: success, no change.
+  auto again = WritePiece(*store, id, 0, data);
+  FL_ASSERT_OK(again);
+  EXPECT_EQ(*again, Sha256(data));
+  // Other bytes: Corruption, and the recorded bytes are untouched.
+  auto other = WritePiece(*store, id, 0, TestBytes(4096, 2));
+  EXPECT_TRUE(other.status().IsCorruption()) << other.status().ToString();
+  EXPECT_EQ(*ReadPiece(*store, id, 0), data);
+  EXPECT_EQ(store->ListPieces(id)->at(0).digest, Sha256(data));
+}
+
+TEST_F(PieceStoreTest, CommitAfterDeleteIsNotFoundAndRecreatedTaskIsClean) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  FL_ASSERT_OK((*writer)->Append(TestBytes(4096, 1)));
+  FL_ASSERT_OK(store->DeleteTask(id));
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  EXPECT_TRUE((*writer)->Commit(std::nullopt).status().IsNotFound());
+  EXPECT_FALSE(store->HasPiece(id, 0));
+  // The new incarnation accepts a writer for the same piece even while the
+  // old one is alive.
+  FL_EXPECT_OK(WritePiece(*store, id, 0, TestBytes(4096, 2)));
+  EXPECT_EQ(*ReadPiece(*store, id, 0), TestBytes(4096, 2));
+}
+
+TEST_F(PieceStoreTest, ReadHandleSurvivesDelete) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  std::vector<uint8_t> data = TestBytes(4096, 1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, data));
+  auto handle = store->OpenPiece(id, 0);
+  FL_ASSERT_OK(handle);
+  FL_ASSERT_OK(store->DeleteTask(id));
+  std::vector<uint8_t> out(4096);
+  ASSERT_EQ(::pread(handle->fd, out.data(), out.size(), 0), 4096);
+  EXPECT_EQ(out, data);
+}
+
+TEST_F(PieceStoreTest, AppendOnAFullDiskIsResourceExhaustedNamingTheFile) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  // /dev/full fails every write with ENOSPC.
+  std::string path = store->ContentPath(id);
+  std::filesystem::remove(path);
+  std::filesystem::create_symlink("/dev/full", path);
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  Status s = (*writer)->Append(TestBytes(100, 1));
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
+  EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
+  // The writer stays failed.
+  EXPECT_EQ((*writer)->Append(TestBytes(1, 1)).code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE((*writer)->Commit(std::nullopt).ok());
+  EXPECT_FALSE(store->HasPiece(id, 0));
+}
+
+TEST_F(PieceStoreTest, GcRemovesTasksNotAccessedWithinTheTtl) {
+  options_.task_ttl = std::chrono::hours(1);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string old_task = TaskId(1);
+  std::string touched = TaskId(2);
+  std::string pinned = TaskId(3);
+  FL_ASSERT_OK(store->CreateTask(Meta(old_task, 4096, 4096)));
+  FL_ASSERT_OK(WritePiece(*store, old_task, 0, TestBytes(4096, 1)));
+  FL_ASSERT_OK(store->CreateTask(Meta(touched, 10, 10)));
+  FL_ASSERT_OK(store->CreateTask(Meta(pinned, 10, 10)));
+  auto pin = store->Pin(pinned);
+  FL_ASSERT_OK(pin);
+
+  clock_.Advance(std::chrono::minutes(30));
+  FL_ASSERT_OK(store->Touch(touched));
+  auto report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 0u);
+
+  clock_.Advance(std::chrono::minutes(30));  // old_task: exactly the TTL
+  std::string old_path = store->ContentPath(old_task);
+  uint64_t old_bytes = AllocatedBytes(old_path);
+  report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 1u);
+  EXPECT_EQ(report->bytes_freed, old_bytes);
+  EXPECT_TRUE(store->GetTask(old_task).status().IsNotFound());
+  EXPECT_FALSE(FileExists(old_path));
+  FL_EXPECT_OK(store->GetTask(touched));
+  FL_EXPECT_OK(store->GetTask(pinned));  // expired but pinned
+
+  clock_.Advance(std::chrono::minutes(31));
+  report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 1u);
+  EXPECT_TRUE(store->GetTask(touched).status().IsNotFound());
+  FL_EXPECT_OK(store->GetTask(pinned));
+
+  pin->reset();
+  report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 1u);
+  EXPECT_TRUE(store->ListTasks()->empty());
+  EXPECT_TRUE(std::filesystem::is_empty(options_.dir + "/trash"));
+}
+
+TEST_F(PieceStoreTest, GcSkipsTasksWithALiveWriter) {
+  options_.task_ttl = std::chrono::hours(1);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
+  auto writer = store->OpenPieceWriter(id, 0);
+  FL_ASSERT_OK(writer);
+  clock_.Advance(std::chrono::hours(2));
+  EXPECT_EQ(store->Gc()->tasks_removed, 0u);
+  writer->reset();
+  EXPECT_EQ(store->Gc()->tasks_removed, 1u);
+}
+
+class WatermarkGcTest : public PieceStoreTest {
+ protected:
+  static constexpr uint32_t kSize = 4 * 4096;
+
+  // Creates tasks 1..count with increasing access times, each fully written.
+  void CreateTasks(PieceStore& store, int count) {
+    for (int i = 1; i <= count; ++i) {
+      std::string id = TaskId(i);
+      FL_ASSERT_OK(store.CreateTask(Meta(id, kSize, 4096)));
+      for (uint32_t n = 0; n < 4; ++n) {
+        FL_ASSERT_OK(WritePiece(store, id, n, TestBytes(4096, n)));
+      }
+      clock_.Advance(std::chrono::seconds(1));
+    }
+  }
+
+  DiskUsage usage_;
+};
+
+TEST_F(WatermarkGcTest, EvictsLeastRecentlyUsedFirstAndNeverPinned) {
+  options_.high_watermark = 0.75;
+  options_.low_watermark = 0.5;
+  options_.disk_usage = [this]() -> Result<DiskUsage> { return usage_; };
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  CreateTasks(*store, 5);  // 1 is the least recently used, 5 the most
+  // Task 2 becomes the most recently used.
+  FL_ASSERT_OK(store->Touch(TaskId(2)));
+  const uint64_t s = AllocatedBytes(store->ContentPath(TaskId(1)));
+  ASSERT_GT(s, 0u);
+  for (int i = 2; i <= 5; ++i) {
+    ASSERT_EQ(AllocatedBytes(store->ContentPath(TaskId(i))), s);
+  }
+  auto pin = store->Pin(TaskId(1));  // the LRU task, pinned
+  FL_ASSERT_OK(pin);
+
+  // 7/8 full: above 0.75; getting to 0.5 (4s) needs 3s freed.
+  usage_ = {8 * s, 7 * s};
+  auto report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 3u);
+  EXPECT_EQ(report->bytes_freed, 3 * s);
+  // LRU order without the pinned task 1: 3, 4, 5, 2.
+  FL_EXPECT_OK(store->GetTask(TaskId(1)));
+  FL_EXPECT_OK(store->GetTask(TaskId(2)));
+  EXPECT_TRUE(store->GetTask(TaskId(3)).status().IsNotFound());
+  EXPECT_TRUE(store->GetTask(TaskId(4)).status().IsNotFound());
+  EXPECT_TRUE(store->GetTask(TaskId(5)).status().IsNotFound());
+
+  // Still "full" (the seam does not move): only unpinned task 2 can go.
+  report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 1u);
+  FL_EXPECT_OK(store->GetTask(TaskId(1)));
+  EXPECT_EQ(store->ListTasks()->size(), 1u);
+}
+
+TEST_F(WatermarkGcTest, NothingIsEvictedAtOrBelowTheHighWatermark) {
+  options_.high_watermark = 0.75;
+  options_.low_watermark = 0.5;
+  options_.disk_usage = [this]() -> Result<DiskUsage> { return usage_; };
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  CreateTasks(*store, 3);
+  usage_ = {100, 75};
+  auto report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 0u);
+  EXPECT_EQ(store->ListTasks()->size(), 3u);
+
+  // A failing usage probe fails Gc and removes nothing.
+  store.reset();
+  options_.disk_usage = []() -> Result<DiskUsage> { return Status::IOError("probe broke"); };
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto failed = store->Gc();
+  EXPECT_EQ(failed.status().code(), StatusCode::kIOError);
+  EXPECT_EQ(store->ListTasks()->size(), 3u);
+}
+
+TEST_F(PieceStoreTest, GcWithRealStatvfsRuns) {
+  options_.disk_usage = nullptr;
+  options_.high_watermark = 1.0;  // never evict the test's tasks for real
+  options_.low_watermark = 1.0;
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  FL_ASSERT_OK(store->CreateTask(Meta(TaskId(1), 10, 10)));
+  auto report = store->Gc();
+  FL_ASSERT_OK(report);
+  EXPECT_EQ(report->tasks_removed, 0u);
+}
+
+TEST_F(PieceStoreTest, ConcurrentWritersOfDifferentPieces) {
+  constexpr int kThreads = 4;
+  constexpr uint32_t kPieces = 32;
+  constexpr uint32_t kPieceLength = 16384;
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, kPieces * kPieceLength - 100, kPieceLength)));
+  const TaskMeta meta = *store->GetTask(id);
+
+  std::atomic<int> failures{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint32_t n = static_cast<uint32_t>(t); n < kPieces; n += kThreads) {
+        std::vector<uint8_t> data = TestBytes(meta.PieceSize(n), n);
+        if (!WritePiece(*store, id, n, data, Sha256(data), 1000 + 37 * t).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  // A reader racing the writers sees only complete pieces.
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto pieces = store->ListPieces(id);
+      if (!pieces.ok()) {
+        ++failures;
+        continue;
+      }
+      for (const PieceRecord& p : *pieces) {
+        auto read = ReadPiece(*store, id, p.number);
+        if (!read.ok() || *read != TestBytes(meta.PieceSize(p.number), p.number)) {
+          ++failures;
+        }
+      }
+    }
+  });
+  for (auto& th : threads) {
+    th.join();
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  auto pieces = store->ListPieces(id);
+  FL_ASSERT_OK(pieces);
+  ASSERT_EQ(pieces->size(), kPieces);
+  for (uint32_t n = 0; n < kPieces; ++n) {
+    EXPECT_EQ((*pieces)[n].number, n);
+    EXPECT_EQ(*ReadPiece(*store, id, n), TestBytes(meta.PieceSize(n), n));
+  }
+  FL_EXPECT_OK(store->MarkComplete(id));
+}
+
+}  // namespace
+}  // namespace feilong::storage
