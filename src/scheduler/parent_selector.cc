@@ -26,8 +26,8 @@ double LoadScore(const CandidatePeer& candidate) {
   const HostProfile& host = *candidate.host;
   double bandwidth = 0.5;
   if (host.upload_capacity_bps > 0) {
-    double used = static_cast<double>(host.upload_rate_bps) /
-                  static_cast<double>(host.upload_capacity_bps);
+    double used =
+        static_cast<double>(host.upload_rate_bps) / static_cast<double>(host.upload_capacity_bps);
     bandwidth = std::clamp(1.0 - used, 0.0, 1.0);
   }
   double slots;
@@ -229,7 +229,8 @@ std::vector<ScoredCandidate> SelectParents(const SelectionRequest& request,
     return candidates[a.index].peer_id < candidates[b.index].peer_id;
   };
   size_t n = std::min(request.limit, kept.size());
-  std::partial_sort(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(n), kept.end(), better);
+  std::partial_sort(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(n), kept.end(),
+                    better);
   kept.resize(n);
   return kept;
 }

@@ -62,7 +62,7 @@ struct HostProfile {
   std::string id;
   bool seed = false;
   std::string idc;
-  std::string location;  // "country|region|zone"
+  std::string location;              // "country|region|zone"
   uint64_t upload_capacity_bps = 0;  // 0 = unknown
   uint64_t upload_rate_bps = 0;
   uint32_t concurrent_uploads = 0;
@@ -79,7 +79,7 @@ struct CandidatePeer {
   PeerPhase phase = PeerPhase::kWaiting;
   bool knows_content_length = false;
   uint32_t finished_pieces = 0;
-  uint32_t children = 0;  // peers currently given this peer as a parent
+  uint32_t children = 0;                              // peers currently given this peer as a parent
   const std::vector<std::string>* parents = nullptr;  // its parents' peer ids; may be null
 };
 

@@ -12,10 +12,10 @@
 // reactions are called by gRPC.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <mutex>
-
-#include <grpcpp/grpcpp.h>
 
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "scheduler/scheduler_state.h"

@@ -61,8 +61,8 @@ Status SchedulerConfig::Validate() const {
     return KeyError("metrics_listen", "expected host:port or empty, got '" + metrics_listen + "'");
   }
   if (!IsLogLevel(log_level)) {
-    return KeyError("log_level", "expected trace, debug, info, warn, error or off, got '" +
-                                     log_level + "'");
+    return KeyError("log_level",
+                    "expected trace, debug, info, warn, error or off, got '" + log_level + "'");
   }
   if (candidate_parent_limit == 0) {
     return KeyError("candidate_parent_limit", "must be at least 1");

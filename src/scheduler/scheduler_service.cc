@@ -169,8 +169,7 @@ grpc::Status SchedulerService::OnRequest(SessionId session, bool registered,
                    actions.status().message());
       return grpc::Status::OK;
     }
-    spdlog::warn("peer_stream_error session={} error=\"{}\"", session,
-                 actions.status().ToString());
+    spdlog::warn("peer_stream_error session={} error=\"{}\"", session, actions.status().ToString());
     return ToGrpcStatus(actions.status());
   }
   Execute(std::move(actions).value());

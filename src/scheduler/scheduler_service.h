@@ -20,14 +20,14 @@
 // never block: state calls are short and sends are queued.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
 #include "common/metrics.h"

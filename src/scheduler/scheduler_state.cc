@@ -217,7 +217,7 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
     return Status::InvalidArgument("Register needs task_id, peer_id and host.id");
   }
   std::lock_guard lock(mutex_);
-  if (sessions_.contains(session)) {
+  if (session == 0 || sessions_.contains(session)) {
     return Status::InvalidArgument("stream " + std::to_string(session) + " already registered");
   }
   auto [task_it, task_created] = tasks_.try_emplace(registration.task_id());

@@ -36,11 +36,11 @@
 // KIND_NORMAL listing new parents first (not excluded, not already its
 // parents), then its current parents that are not excluded (at most twice
 // candidate_parent_limit in all); with no parent at all, it waits and is
-// decided by the rules above. So a Reschedule with no
-// blocked id from a running peer is a request for more parents, and one that
-// blocks parents is answered without them; neither demotes a peer that still
-// has a usable parent. A Reschedule from a waiting peer updates its excluded
-// set and re-evaluates it; the one decision it gets answers both.
+// decided by the rules above. So a Reschedule with no blocked id from a
+// running peer is a request for more parents, one that blocks parents is
+// answered without them, and neither demotes a peer that still has a usable
+// parent. A Reschedule from a waiting peer updates its excluded set and
+// re-evaluates it; the one decision it gets answers both.
 //
 // Digests: the first SHA-256 reported for a piece fetched from the origin
 // (PieceFinished without parent) is recorded and pushed to the task's
@@ -78,7 +78,8 @@
 
 namespace feilong::scheduler {
 
-// Identifies one AnnouncePeer stream; chosen by the caller, unique per stream.
+// Identifies one AnnouncePeer stream; chosen by the caller, unique per stream,
+// never 0 (0 marks a detached peer).
 using SessionId = uint64_t;
 
 // A message for the peer on stream `session`.
@@ -154,8 +155,7 @@ class SchedulerState {
 
   // The outcome of a SeedTrigger. A failure marks the seed failed for the
   // task and re-evaluates the task's waiting peers at once.
-  Actions SeedTriggerDone(std::string_view task_id, std::string_view host_id,
-                          const Status& status);
+  Actions SeedTriggerDone(std::string_view task_id, std::string_view host_id, const Status& status);
 
   // Re-evaluates waiting peers, times out seed triggers, drops expired
   // detached peers, empty tasks and expired hosts.

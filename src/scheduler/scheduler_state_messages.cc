@@ -6,8 +6,7 @@
 
 namespace feilong::scheduler {
 
-Result<Actions> SchedulerState::Handle(SessionId session,
-                                       const v1::AnnouncePeerRequest& request) {
+Result<Actions> SchedulerState::Handle(SessionId session, const v1::AnnouncePeerRequest& request) {
   std::lock_guard lock(mutex_);
   FL_ASSIGN_OR_RETURN(auto found, Lookup(session));
   Task& task = *found.first;
@@ -46,14 +45,12 @@ Result<Actions> SchedulerState::OnContentLengthKnown(Task& task, Peer& peer,
     task.content_length_known = true;
     task.content_length = m.content_length();
     task.piece_length = m.piece_length();
-  } else if (task.content_length != m.content_length() ||
-             task.piece_length != m.piece_length()) {
+  } else if (task.content_length != m.content_length() || task.piece_length != m.piece_length()) {
     // The peer is not offered as a parent: its content differs.
-    out.warnings.push_back("content_length_mismatch task=" + task.id + " peer=" + peer.id +
-                           " reported=" + std::to_string(m.content_length()) + "/" +
-                           std::to_string(m.piece_length()) +
-                           " known=" + std::to_string(task.content_length) + "/" +
-                           std::to_string(task.piece_length));
+    out.warnings.push_back(
+        "content_length_mismatch task=" + task.id + " peer=" + peer.id +
+        " reported=" + std::to_string(m.content_length()) + "/" + std::to_string(m.piece_length()) +
+        " known=" + std::to_string(task.content_length) + "/" + std::to_string(task.piece_length));
     return out;
   }
   peer.knows_content_length = true;
@@ -67,8 +64,7 @@ Result<Actions> SchedulerState::OnPieceFinished(Task& task, Peer& peer,
   uint32_t total = TotalPieces(task);
   if (total > 0 && m.number() >= total) {
     return Status::InvalidArgument("PieceFinished: piece " + std::to_string(m.number()) +
-                                   " out of range (task has " + std::to_string(total) +
-                                   " pieces)");
+                                   " out of range (task has " + std::to_string(total) + " pieces)");
   }
   if (!m.sha256().empty() && m.sha256().size() != 32) {
     return Status::InvalidArgument("PieceFinished: sha256 has " +

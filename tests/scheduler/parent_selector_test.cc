@@ -1,10 +1,10 @@
 #include "scheduler/parent_selector.h"
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace feilong::scheduler {
 namespace {
@@ -38,7 +38,8 @@ TEST(ParentSelectorTest, FilterTable) {
          excluded.insert("c");
        },
        FilterReason::kBlocked},
-      {"waiting", [](auto&, auto&, CandidatePeer& c, auto&, auto&) { c.phase = PeerPhase::kWaiting; },
+      {"waiting",
+       [](auto&, auto&, CandidatePeer& c, auto&, auto&) { c.phase = PeerPhase::kWaiting; },
        FilterReason::kNotServing},
       {"failed", [](auto&, auto&, CandidatePeer& c, auto&, auto&) { c.phase = PeerPhase::kFailed; },
        FilterReason::kNotServing},
@@ -148,31 +149,35 @@ TEST(ParentSelectorTest, ScorePreferenceTable) {
          bh.concurrent_uploads = 1;
          wh.concurrent_uploads = 8;
        }},
-      {"fewer children", [](auto&, CandidatePeer& b, auto&, CandidatePeer& w) {
+      {"fewer children",
+       [](auto&, CandidatePeer& b, auto&, CandidatePeer& w) {
          b.children = 0;
          w.children = 20;
        }},
-      {"more pieces held", [](auto&, CandidatePeer& b, auto&, CandidatePeer& w) {
+      {"more pieces held",
+       [](auto&, CandidatePeer& b, auto&, CandidatePeer& w) {
          b.finished_pieces = 9;
          w.finished_pieces = 1;
        }},
-      {"succeeded over running", [](auto&, CandidatePeer& b, auto&, CandidatePeer&) {
-         b.phase = PeerPhase::kSucceeded;
-       }},
+      {"succeeded over running",
+       [](auto&, CandidatePeer& b, auto&, CandidatePeer&) { b.phase = PeerPhase::kSucceeded; }},
       {"filling seed over normal",
        [](HostProfile& bh, CandidatePeer& b, auto&, auto&) {
          bh.seed = true;
          b.phase = PeerPhase::kBackToSource;
        }},
-      {"same IDC", [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
+      {"same IDC",
+       [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
          bh.idc = "idc-a";
          wh.idc = "idc-b";
        }},
-      {"closer location", [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
+      {"closer location",
+       [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
          bh.location = "cn|sh|z1";
          wh.location = "cn|bj|z1";
        }},
-      {"fewer upload failures", [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
+      {"fewer upload failures",
+       [](HostProfile& bh, auto&, HostProfile& wh, auto&) {
          bh.upload_successes = wh.upload_successes = 10;
          wh.upload_failures = 5;
        }},
@@ -231,8 +236,8 @@ TEST(ParentSelectorTest, SelectReturnsTopNBestFirstWithIdTieBreak) {
   for (int i = 0; i < 5; ++i) {
     all.push_back({ids[i], &hosts[i], PeerPhase::kRunning, true, 0, 0, nullptr});
   }
-  all[3].finished_pieces = 10;  // best
-  all[1].finished_pieces = 5;   // second
+  all[3].finished_pieces = 10;         // best
+  all[1].finished_pieces = 5;          // second
   all[4].phase = PeerPhase::kWaiting;  // filtered
   SelectionRequest request{"req", &mine, nullptr, 10, 3};
   auto chosen = SelectParents(request, all);

@@ -1,10 +1,10 @@
 #include "scheduler/scheduler_config.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace feilong::scheduler {
 namespace {
@@ -21,6 +21,7 @@ TEST(SchedulerConfigTest, DefaultsAreDocumentedValues) {
   EXPECT_EQ(config.max_schedule_wait, milliseconds(30000));
   EXPECT_EQ(config.seed_trigger_timeout, milliseconds(5000));
   EXPECT_EQ(config.host_ttl, milliseconds(120000));
+  EXPECT_EQ(config.finished_peer_ttl, milliseconds(3600000));
   EXPECT_EQ(config.tick_interval, milliseconds(100));
   EXPECT_TRUE(config.Validate().ok());
   Result<SchedulerConfig> empty = ParseSchedulerConfig("");
@@ -39,6 +40,7 @@ schedule_wait: 500ms
 max_schedule_wait: 1m
 seed_trigger_timeout: 2s
 host_ttl: 10m
+finished_peer_ttl: 30m
 tick_interval: 50ms
 )");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -51,6 +53,7 @@ tick_interval: 50ms
   EXPECT_EQ(config->max_schedule_wait, milliseconds(60000));
   EXPECT_EQ(config->seed_trigger_timeout, milliseconds(2000));
   EXPECT_EQ(config->host_ttl, milliseconds(600000));
+  EXPECT_EQ(config->finished_peer_ttl, milliseconds(1800000));
   EXPECT_EQ(config->tick_interval, milliseconds(50));
 }
 
@@ -73,6 +76,7 @@ TEST(SchedulerConfigTest, ErrorsNameTheKey) {
       {"seed_trigger_timeout: 0s", "seed_trigger_timeout"},
       {"host_ttl: 0s", "host_ttl"},
       {"tick_interval: 0ms", "tick_interval"},
+      {"finished_peer_ttl: -1s", "finished_peer_ttl"},
       {"scheduel_wait: 1s", "scheduel_wait"},
   };
   for (const Case& tc : cases) {

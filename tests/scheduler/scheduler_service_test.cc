@@ -2,18 +2,19 @@
 // daemon Peer service that records seed triggers.
 #include "scheduler/scheduler_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
 
@@ -208,12 +209,11 @@ class SchedulerServiceTest : public ::testing::Test {
     return response;
   }
 
-  // Polls StatTask until peer_count == n (or kWait passes).
-  bool WaitForPeerCount(uint32_t n) {
+  // Polls StatTask until `done` holds for its result (or kWait passes).
+  bool WaitForStat(const std::function<bool(const Result<v1::StatTaskResponse>&)>& done) {
     auto deadline = std::chrono::steady_clock::now() + kWait;
     while (std::chrono::steady_clock::now() < deadline) {
-      Result<v1::StatTaskResponse> stat = Stat();
-      if (stat.ok() && stat->peer_count() == n) {
+      if (done(Stat())) {
         return true;
       }
       std::this_thread::sleep_for(milliseconds(10));
@@ -221,16 +221,12 @@ class SchedulerServiceTest : public ::testing::Test {
     return false;
   }
 
-  // Polls StatTask until the task is unknown (or kWait passes).
+  bool WaitForPeerCount(uint32_t n) {
+    return WaitForStat([n](const auto& stat) { return stat.ok() && stat->peer_count() == n; });
+  }
+
   bool WaitForTaskGone() {
-    auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!Stat().ok()) {
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return false;
+    return WaitForStat([](const auto& stat) { return !stat.ok(); });
   }
 
   FakePeerService fake_peer_;
@@ -319,8 +315,7 @@ TEST_F(SchedulerServiceTest, SeedIsTriggeredAndBecomesTheParent) {
   EXPECT_FALSE(Contains(ParentIds(decision), "peer-a"));
 
   std::string metrics = server_->registry().Render();
-  EXPECT_NE(metrics.find("feilong_scheduler_decisions_total{kind=\"normal\"} 3"),
-            std::string::npos)
+  EXPECT_NE(metrics.find("feilong_scheduler_decisions_total{kind=\"normal\"} 3"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("feilong_scheduler_back_to_source_total{reason=\"seed\"} 1"),
             std::string::npos);
@@ -362,8 +357,9 @@ TEST_F(SchedulerServiceTest, FinishedPeerStaysAParentAfterItsStreamEnds) {
   done.mutable_download_finished();
   ASSERT_TRUE(a.Send(done));
   // A finished peer stays (as a parent) while its stream is open...
-  ASSERT_TRUE(WaitForPeerCount(1));
-  EXPECT_EQ(Stat()->succeeded_peer_count(), 1u);
+  ASSERT_TRUE(WaitForStat([](const auto& stat) {
+    return stat.ok() && stat->peer_count() == 1 && stat->succeeded_peer_count() == 1;
+  }));
   // ...and after it half-closes (the stream then ends OK), until its host leaves.
   EXPECT_TRUE(a.CloseWrites().ok());
   EXPECT_EQ(Stat()->succeeded_peer_count(), 1u);
@@ -373,7 +369,6 @@ TEST_F(SchedulerServiceTest, FinishedPeerStaysAParentAfterItsStreamEnds) {
   v1::LeaveHostResponse response;
   ASSERT_TRUE(stub_->LeaveHost(&context, leave, &response).ok());
   EXPECT_TRUE(WaitForTaskGone());  // with its last peer, on the next tick
-
 }
 
 TEST_F(SchedulerServiceTest, UnaryCalls) {

@@ -1,11 +1,11 @@
 #include "scheduler/scheduler_state.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/clock.h"
 

@@ -8,12 +8,10 @@
 // shutdown, 1 when the server cannot start, 2 for bad flags or config.
 #include <signal.h>
 
-#include <cstdio>
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "common/log.h"
 #include "scheduler/scheduler_config.h"
