@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <random>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -25,14 +26,41 @@ Status CopyFile(const std::string& from, const std::string& to) {
     return Status::FromErrno(err, "create " + to);
   }
   Status status;
+  bool fallback = false;
   while (true) {
     ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      // Not supported between these file systems: copy through a buffer.
+      if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+        fallback = true;
+        break;
+      }
       status = Status::FromErrno(errno, "copy to " + to);
       break;
     }
     if (n == 0) break;
+  }
+  if (fallback) {
+    std::vector<char> buf(1 << 20);
+    while (status.ok()) {
+      ssize_t n = ::read(in, buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        status = Status::FromErrno(errno, "read " + from);
+        break;
+      }
+      if (n == 0) break;
+      for (ssize_t done = 0; done < n;) {
+        ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          status = Status::FromErrno(errno, "write " + to);
+          break;
+        }
+        done += w;
+      }
+    }
   }
   ::close(in);
   if (::close(out) != 0 && status.ok()) {

@@ -1,0 +1,79 @@
+#include "daemon/daemon_config.h"
+
+#include <gtest/gtest.h>
+
+namespace feilong::daemon {
+namespace {
+
+TEST(DaemonConfigTest, DefaultsWhenEmpty) {
+  auto config = ParseDaemonConfig("");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->concurrent_pieces, 8u);
+  EXPECT_EQ(config->data_dir, "/var/lib/feilong");
+  EXPECT_TRUE(config->back_to_source);
+  EXPECT_TRUE(config->schedulers.empty());
+}
+
+TEST(DaemonConfigTest, ReadsNestedKeys) {
+  auto config = ParseDaemonConfig(R"(
+host: {id: h1, seed: true, advertise_ip: 10.0.0.5}
+scheduler: {addresses: ["10.0.0.1:8002", "10.0.0.2:8002"], connect_timeout: 500ms}
+download: {concurrent_pieces: 16, back_to_source: false}
+upload: {capacity: 1Gbit}
+storage: {data_dir: /data/fl, task_ttl: 2h}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->host_id, "h1");
+  EXPECT_TRUE(config->seed);
+  EXPECT_EQ(config->schedulers.size(), 2u);
+  EXPECT_EQ(config->scheduler_connect_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(config->concurrent_pieces, 16u);
+  EXPECT_FALSE(config->back_to_source);
+  EXPECT_EQ(config->upload_capacity_bps, 125'000'000u);
+  EXPECT_EQ(config->task_ttl, std::chrono::hours(2));
+}
+
+TEST(DaemonConfigTest, UnknownKeyIsNamed) {
+  auto config = ParseDaemonConfig("download: {concurent_pieces: 3}\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("download.concurent_pieces"), std::string::npos)
+      << config.status().ToString();
+}
+
+TEST(DaemonConfigTest, BadValueIsNamed) {
+  auto config = ParseDaemonConfig("download: {concurrent_pieces: many}\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("download.concurrent_pieces"), std::string::npos);
+}
+
+TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
+  DaemonConfig config;
+  config.data_dir = "/tmp/x";
+  config.advertise_ip = "10.1.1.1";
+  config.hostname = "node7";
+  ASSERT_TRUE(FinalizeDaemonConfig(config).ok());
+  EXPECT_EQ(config.socket_path, "/tmp/x/fld.sock");
+  EXPECT_EQ(config.host_id, "10.1.1.1-node7");
+  EXPECT_EQ(config.max_concurrent_uploads, 200u);
+
+  DaemonConfig seed;
+  seed.seed = true;
+  seed.hostname = "s";
+  ASSERT_TRUE(FinalizeDaemonConfig(seed).ok());
+  EXPECT_EQ(seed.max_concurrent_uploads, 2000u);
+
+  DaemonConfig bad;
+  bad.hostname = "b";
+  bad.concurrent_pieces = 0;
+  Status s = FinalizeDaemonConfig(bad);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("download.concurrent_pieces"), std::string::npos);
+
+  DaemonConfig marks;
+  marks.hostname = "m";
+  marks.disk_low_watermark = 0.9;
+  EXPECT_FALSE(FinalizeDaemonConfig(marks).ok());
+}
+
+}  // namespace
+}  // namespace feilong::daemon
