@@ -13,11 +13,13 @@
 #include "common/clock.h"
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
-#include "daemon/event_queue.h"
+#include "daemon/download_events.h"
 #include "daemon/output.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/piece_hub.h"
+#include "daemon/piece_picker.h"
 #include "daemon/scheduler_connection.h"
+#include "daemon/transfer_jobs.h"
 #include "daemon/transfer_pool.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
@@ -28,6 +30,8 @@ namespace cv1 = feilong::common::v1;
 namespace sv1 = feilong::scheduler::v1;
 using std::chrono::steady_clock;
 
+using namespace conductor;  // NOLINT(google-build-using-namespace): the conductor's own events
+
 namespace {
 
 // How often a download with fewer than two usable parents asks for more.
@@ -36,68 +40,6 @@ constexpr auto kMoreParentsInterval = std::chrono::seconds(3);
 constexpr uint32_t kOriginAttemptsPerPiece = 3;
 // A parent is dropped after this many failed pieces (a bad digest drops it at once).
 constexpr uint32_t kParentFailureLimit = 2;
-
-// --- events processed by the conductor ------------------------------------
-struct SchedulerMessage {
-  sv1::AnnouncePeerResponse message;
-};
-struct SchedulerClosed {
-  Status status;
-};
-struct PieceResult {
-  uint32_t number = 0;
-  std::string parent_id;  // empty: from the origin
-  Status status;
-  Sha256Digest digest{};
-  uint64_t bytes = 0;
-  std::chrono::microseconds cost{0};
-};
-struct ParentPieces {
-  std::string parent_id;
-  std::vector<uint32_t> numbers;
-};
-struct ParentEnded {
-  std::string parent_id;
-  Status status;
-};
-struct ProbeResult {
-  Status status;
-  uint64_t content_length = 0;
-  bool range_supported = true;
-};
-struct WaiterAttached {
-  DownloadWaiter waiter;
-};
-using Event = std::variant<SchedulerMessage, SchedulerClosed, PieceResult, ParentPieces,
-                           ParentEnded, ProbeResult, WaiterAttached>;
-
-// Shared by the conductor and the transfer jobs it submits, so a job that
-// outlives its download still has somewhere to post.
-struct Mailbox {
-  EventQueue<Event> queue;
-  std::atomic<bool> cancelled{false};
-};
-
-// Fails writes once the download is cancelled, so transfers stop promptly.
-class CancellableWriter final : public storage::PieceWriter {
- public:
-  CancellableWriter(storage::PieceWriter& inner, const std::atomic<bool>& cancelled)
-      : inner_(inner), cancelled_(cancelled) {}
-  Status Append(std::span<const uint8_t> data) override {
-    if (cancelled_.load()) {
-      return Status::Cancelled("download cancelled");
-    }
-    return inner_.Append(data);
-  }
-  uint64_t written() const override { return inner_.written(); }
-  Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override {
-    return inner_.Commit(expected);
-  }
-
- private:
-  storage::PieceWriter& inner_;
-  const std::atomic<bool>& cancelled_;
-};
 
 const char* FailureKind(const Status& s) {
   if (s.IsCorruption()) return "corruption";
@@ -167,6 +109,7 @@ class Download::Impl {
   void SubmitOriginFetch(uint32_t number);
   void SubmitProbe();
   void SubmitWholeBodyFetch();
+  source::SourceRequest OriginRequest() const;
   void CheckStall();
 
   // ending
@@ -580,69 +523,34 @@ void Download::Impl::Dispatch() {
   if (!geometry_known_ || done_ || whole_body_mode_) {
     return;
   }
-  const uint32_t limit = deps_.config.concurrent_pieces;
-  const uint32_t count = static_cast<uint32_t>(held_.size());
-  while (in_flight_count_ < limit) {
-    // From parents: the rarest piece whose digest is known, from the parent
-    // with the fewest pieces in flight.
-    int best_piece = -1;
-    uint32_t best_holders = UINT32_MAX;
-    for (uint32_t n = 0; n < count; ++n) {
-      if (held_[n] || in_flight_[n] || !digests_[n].has_value()) {
-        continue;
-      }
-      uint32_t holders = 0;
-      for (const auto& [id, parent] : parents_) {
-        if (!blocked_parents_.count(id) && parent.has[n]) {
-          ++holders;
-        }
-      }
-      if (holders > 0 && holders < best_holders) {
-        best_holders = holders;
-        best_piece = static_cast<int>(n);
-        if (holders == 1) {
-          break;
-        }
-      }
+  std::vector<bool> verifiable(digests_.size());
+  for (size_t n = 0; n < digests_.size(); ++n) {
+    verifiable[n] = digests_[n].has_value();
+  }
+  std::vector<Parent*> usable;
+  for (auto& [id, parent] : parents_) {
+    if (!blocked_parents_.count(id)) {
+      usable.push_back(&parent);
     }
-    if (best_piece >= 0) {
-      Parent* chosen = nullptr;
-      for (auto& [id, parent] : parents_) {
-        if (blocked_parents_.count(id) || !parent.has[best_piece]) {
-          continue;
-        }
-        if (!chosen || parent.in_flight < chosen->in_flight) {
-          chosen = &parent;
-        }
-      }
-      SubmitParentFetch(static_cast<uint32_t>(best_piece), *chosen);
+  }
+  while (in_flight_count_ < deps_.config.concurrent_pieces) {
+    std::vector<PickerParent> views;
+    for (Parent* parent : usable) {
+      views.push_back({&parent->has, parent->in_flight});
+    }
+    PickerInput input{held_, in_flight_, verifiable, views};
+    if (auto pick = PickFromParents(input)) {
+      SubmitParentFetch(pick->piece, *usable[pick->parent]);
       continue;
     }
     if (!origin_mode_ || origin_in_flight_ >= deps_.config.back_to_source_concurrency) {
       return;
     }
-    // From the origin: the first missing piece no parent can give.
-    int origin_piece = -1;
-    for (uint32_t n = 0; n < count; ++n) {
-      if (held_[n] || in_flight_[n]) {
-        continue;
-      }
-      bool parent_has = false;
-      for (const auto& [id, parent] : parents_) {
-        if (!blocked_parents_.count(id) && parent.has[n] && digests_[n].has_value()) {
-          parent_has = true;
-          break;
-        }
-      }
-      if (!parent_has) {
-        origin_piece = static_cast<int>(n);
-        break;
-      }
-    }
-    if (origin_piece < 0) {
+    auto piece = PickFromOrigin(input);
+    if (!piece) {
       return;
     }
-    SubmitOriginFetch(static_cast<uint32_t>(origin_piece));
+    SubmitOriginFetch(*piece);
   }
 }
 
@@ -650,39 +558,9 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent) {
   in_flight_[number] = true;
   ++in_flight_count_;
   ++parent.in_flight;
-  auto mailbox = mailbox_;
-  auto& store = deps_.store;
-  std::string task_id = options_.task_id;
-  std::string parent_id = parent.peer_id;
-  std::string ip = parent.ip;
-  uint16_t port = parent.piece_port;
-  uint32_t size = meta_.PieceSize(number);
-  Sha256Digest expected = *digests_[number];
-  deps_.pool.Submit([=, &store](TransferContext& ctx) {
-    PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
-    auto start = steady_clock::now();
-    auto writer = store.OpenPieceWriter(task_id, number);
-    if (!writer.ok()) {
-      result.status = writer.status();
-    } else {
-      CancellableWriter guarded(**writer, mailbox->cancelled);
-      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
-      if (!fetched.ok()) {
-        result.status = fetched.status();
-      } else {
-        auto committed = (*writer)->Commit(expected);
-        if (committed.ok()) {
-          result.digest = *committed;
-          result.bytes = size;
-        } else {
-          result.status = committed.status();
-        }
-      }
-    }
-    result.cost =
-        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
-    mailbox->queue.Push(std::move(result));
-  });
+  deps_.pool.Submit(conductor::ParentFetchJob(mailbox_, deps_.store, options_.task_id,
+                                              parent.peer_id, parent.ip, parent.piece_port, number,
+                                              meta_.PieceSize(number), *digests_[number]));
 }
 
 void Download::Impl::SubmitOriginFetch(uint32_t number) {
@@ -690,45 +568,9 @@ void Download::Impl::SubmitOriginFetch(uint32_t number) {
   ++in_flight_count_;
   ++origin_in_flight_;
   ++origin_attempts_[number];
-  auto mailbox = mailbox_;
-  auto& store = deps_.store;
-  std::string task_id = options_.task_id;
-  source::SourceRequest request;
-  request.url = options_.spec.url();
-  for (const auto& [k, v] : options_.spec.request_headers()) {
-    request.headers.emplace_back(k, v);
-  }
-  uint64_t offset = meta_.PieceOffset(number);
-  uint32_t size = meta_.PieceSize(number);
-  deps_.pool.Submit([=, &store](TransferContext& ctx) {
-    PieceResult result{number, "", Status::Ok(), {}, 0, {}};
-    auto start = steady_clock::now();
-    auto writer = store.OpenPieceWriter(task_id, number);
-    auto client = ctx.SourceFor(request.url);
-    if (!writer.ok()) {
-      result.status = writer.status();
-    } else if (!client.ok()) {
-      result.status = client.status();
-    } else {
-      CancellableWriter guarded(**writer, mailbox->cancelled);
-      Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
-        return guarded.Append(data);
-      });
-      if (s.ok()) {
-        auto committed = (*writer)->Commit(std::nullopt);
-        if (committed.ok()) {
-          result.digest = *committed;
-          result.bytes = size;
-        } else {
-          s = committed.status();
-        }
-      }
-      result.status = s;
-    }
-    result.cost =
-        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
-    mailbox->queue.Push(std::move(result));
-  });
+  deps_.pool.Submit(conductor::OriginFetchJob(mailbox_, deps_.store, options_.task_id,
+                                              OriginRequest(), number, meta_.PieceOffset(number),
+                                              meta_.PieceSize(number)));
 }
 
 void Download::Impl::SubmitProbe() {
@@ -736,28 +578,16 @@ void Download::Impl::SubmitProbe() {
     return;
   }
   probing_ = true;
-  auto mailbox = mailbox_;
+  deps_.pool.Submit(conductor::ProbeJob(mailbox_, OriginRequest()));
+}
+
+source::SourceRequest Download::Impl::OriginRequest() const {
   source::SourceRequest request;
   request.url = options_.spec.url();
-  for (const auto& [k, v] : options_.spec.request_headers()) {
-    request.headers.emplace_back(k, v);
+  for (const auto& [name, value] : options_.spec.request_headers()) {
+    request.headers.emplace_back(name, value);
   }
-  deps_.pool.Submit([=](TransferContext& ctx) {
-    ProbeResult result;
-    auto client = ctx.SourceFor(request.url);
-    if (!client.ok()) {
-      result.status = client.status();
-    } else {
-      auto info = (*client)->Probe(request);
-      if (!info.ok()) {
-        result.status = info.status();
-      } else {
-        result.content_length = info->content_length;
-        result.range_supported = info->range_supported;
-      }
-    }
-    mailbox->queue.Push(std::move(result));
-  });
+  return request;
 }
 
 void Download::Impl::OnProbeResult(const ProbeResult& result) {
@@ -790,10 +620,6 @@ void Download::Impl::OnProbeResult(const ProbeResult& result) {
 void Download::Impl::SubmitWholeBodyFetch() {
   // The origin ignores Range: read the body once, cutting it into pieces.
   whole_body_mode_ = true;
-  auto mailbox = mailbox_;
-  auto& store = deps_.store;
-  storage::TaskMeta meta = meta_;
-  std::vector<bool> held = held_;
   for (uint32_t n = 0; n < held_.size(); ++n) {
     if (!held_[n]) {
       in_flight_[n] = true;
@@ -801,75 +627,8 @@ void Download::Impl::SubmitWholeBodyFetch() {
       ++origin_in_flight_;
     }
   }
-  source::SourceRequest request;
-  request.url = options_.spec.url();
-  for (const auto& [k, v] : options_.spec.request_headers()) {
-    request.headers.emplace_back(k, v);
-  }
-  deps_.pool.Submit([=, &store](TransferContext& ctx) {
-    auto client = ctx.SourceFor(request.url);
-    uint32_t number = 0;
-    std::unique_ptr<storage::PieceWriter> writer;
-    auto start = steady_clock::now();
-    auto finish_piece = [&]() -> Status {
-      PieceResult result{number, "", Status::Ok(), {}, 0, {}};
-      if (writer) {
-        auto committed = writer->Commit(std::nullopt);
-        result.status = committed.status();
-        if (committed.ok()) {
-          result.digest = *committed;
-          result.bytes = meta.PieceSize(number);
-        }
-        writer.reset();
-        result.cost =
-            std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
-        start = steady_clock::now();
-        Status s = result.status;
-        mailbox->queue.Push(std::move(result));
-        return s;
-      }
-      return Status::Ok();
-    };
-    Status status = client.status();
-    if (client.ok()) {
-      status = (*client)->FetchRange(request, 0, meta.content_length,
-                                     [&](std::span<const uint8_t> data) -> Status {
-        while (!data.empty()) {
-          if (mailbox->cancelled) {
-            return Status::Cancelled("download cancelled");
-          }
-          if (!writer) {
-            auto w = store.OpenPieceWriter(meta.task_id, number);
-            if (!w.ok()) {
-              return w.status();
-            }
-            writer = std::move(w).value();
-          }
-          uint64_t room = meta.PieceSize(number) - writer->written();
-          size_t take = static_cast<size_t>(std::min<uint64_t>(room, data.size()));
-          FL_RETURN_IF_ERROR(writer->Append(data.first(take)));
-          data = data.subspan(take);
-          if (writer->written() == meta.PieceSize(number)) {
-            if (held[number]) {
-              writer.reset();
-            } else {
-              FL_RETURN_IF_ERROR(finish_piece());
-            }
-            ++number;
-          }
-        }
-        return Status::Ok();
-      });
-    }
-    if (!status.ok()) {
-      // Fail every piece not delivered so the conductor sees the error.
-      for (uint32_t n = number; n < meta.PieceCount(); ++n) {
-        if (!held[n]) {
-          mailbox->queue.Push(PieceResult{n, "", status, {}, 0, {}});
-        }
-      }
-    }
-  });
+  deps_.pool.Submit(
+      conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest()));
 }
 
 void Download::Impl::OnPieceResult(PieceResult& result) {

@@ -1,0 +1,161 @@
+#include "daemon/transfer_jobs.h"
+
+#include <algorithm>
+
+namespace feilong::daemon::conductor {
+
+namespace {
+
+using std::chrono::steady_clock;
+
+std::chrono::microseconds Since(steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
+}
+
+}  // namespace
+
+TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
+                                 std::string task_id, std::string parent_id, std::string ip,
+                                 uint16_t port, uint32_t number, uint32_t size,
+                                 Sha256Digest expected) {
+  return [=, &store](TransferContext& ctx) {
+    PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
+    auto start = steady_clock::now();
+    auto writer = store.OpenPieceWriter(task_id, number);
+    if (!writer.ok()) {
+      result.status = writer.status();
+    } else {
+      CancellableWriter guarded(**writer, mailbox->cancelled);
+      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
+      if (!fetched.ok()) {
+        result.status = fetched.status();
+      } else {
+        auto committed = (*writer)->Commit(expected);
+        if (committed.ok()) {
+          result.digest = *committed;
+          result.bytes = size;
+        } else {
+          result.status = committed.status();
+        }
+      }
+    }
+    result.cost = Since(start);
+    mailbox->queue.Push(std::move(result));
+  };
+}
+
+TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
+                                 std::string task_id, source::SourceRequest request,
+                                 uint32_t number, uint64_t offset, uint32_t size) {
+  return [=, &store](TransferContext& ctx) {
+    PieceResult result{number, "", Status::Ok(), {}, 0, {}};
+    auto start = steady_clock::now();
+    auto writer = store.OpenPieceWriter(task_id, number);
+    auto client = ctx.SourceFor(request.url);
+    if (!writer.ok()) {
+      result.status = writer.status();
+    } else if (!client.ok()) {
+      result.status = client.status();
+    } else {
+      CancellableWriter guarded(**writer, mailbox->cancelled);
+      Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
+        return guarded.Append(data);
+      });
+      if (s.ok()) {
+        auto committed = (*writer)->Commit(std::nullopt);
+        if (committed.ok()) {
+          result.digest = *committed;
+          result.bytes = size;
+        } else {
+          s = committed.status();
+        }
+      }
+      result.status = s;
+    }
+    result.cost = Since(start);
+    mailbox->queue.Push(std::move(result));
+  };
+}
+
+TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request) {
+  return [=](TransferContext& ctx) {
+    ProbeResult result;
+    auto client = ctx.SourceFor(request.url);
+    if (!client.ok()) {
+      result.status = client.status();
+    } else {
+      auto info = (*client)->Probe(request);
+      if (!info.ok()) {
+        result.status = info.status();
+      } else {
+        result.content_length = info->content_length;
+        result.range_supported = info->range_supported;
+      }
+    }
+    mailbox->queue.Push(std::move(result));
+  };
+}
+
+TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
+                               storage::TaskMeta meta, std::vector<bool> held,
+                               source::SourceRequest request) {
+  return [=, &store](TransferContext& ctx) {
+    auto client = ctx.SourceFor(request.url);
+    uint32_t number = 0;
+    std::unique_ptr<storage::PieceWriter> writer;
+    auto start = steady_clock::now();
+    // Records the piece just written and posts its result.
+    auto finish_piece = [&]() -> Status {
+      PieceResult result{number, "", Status::Ok(), {}, 0, {}};
+      auto committed = writer->Commit(std::nullopt);
+      writer.reset();
+      result.status = committed.status();
+      if (committed.ok()) {
+        result.digest = *committed;
+        result.bytes = meta.PieceSize(number);
+      }
+      result.cost = Since(start);
+      start = steady_clock::now();
+      Status s = result.status;
+      mailbox->queue.Push(std::move(result));
+      return s;
+    };
+    Status status = client.status();
+    if (client.ok()) {
+      status = (*client)->FetchRange(
+          request, 0, meta.content_length, [&](std::span<const uint8_t> data) -> Status {
+            while (!data.empty()) {
+              if (mailbox->cancelled) {
+                return Status::Cancelled("download cancelled");
+              }
+              if (!writer) {
+                FL_ASSIGN_OR_RETURN(writer, store.OpenPieceWriter(meta.task_id, number));
+              }
+              uint64_t room = meta.PieceSize(number) - writer->written();
+              size_t take = static_cast<size_t>(std::min<uint64_t>(room, data.size()));
+              FL_RETURN_IF_ERROR(writer->Append(data.first(take)));
+              data = data.subspan(take);
+              if (writer->written() == meta.PieceSize(number)) {
+                if (held[number]) {
+                  writer.reset();
+                } else {
+                  FL_RETURN_IF_ERROR(finish_piece());
+                }
+                ++number;
+              }
+            }
+            return Status::Ok();
+          });
+    }
+    if (!status.ok()) {
+      // Every piece not delivered fails, so the conductor sees the error.
+      for (uint32_t n = number; n < meta.PieceCount(); ++n) {
+        if (!held[n]) {
+          mailbox->queue.Push(PieceResult{n, "", status, {}, 0, {}});
+        }
+      }
+    }
+  };
+}
+
+}  // namespace feilong::daemon::conductor

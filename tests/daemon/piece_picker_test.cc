@@ -1,0 +1,83 @@
+#include "daemon/piece_picker.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace feilong::daemon {
+namespace {
+
+// One character per piece; '1' means true.
+std::vector<bool> Bits(const std::string& s) {
+  std::vector<bool> v;
+  for (char c : s) {
+    v.push_back(c == '1');
+  }
+  return v;
+}
+
+struct Case {
+  std::string held, in_flight, verifiable;
+  std::vector<std::string> parents;  // each parent's pieces
+  std::vector<uint32_t> parent_in_flight;
+  int want_piece;   // -1: none
+  int want_parent;  // index
+  int want_origin;  // -1: none
+};
+
+class PiecePickerTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PiecePickerTest, Picks) {
+  const Case& c = GetParam();
+  auto held = Bits(c.held);
+  auto in_flight = Bits(c.in_flight);
+  auto verifiable = Bits(c.verifiable);
+  std::vector<std::vector<bool>> has;
+  for (const auto& p : c.parents) {
+    has.push_back(Bits(p));
+  }
+  std::vector<PickerParent> parents;
+  for (size_t i = 0; i < has.size(); ++i) {
+    parents.push_back({&has[i], c.parent_in_flight.empty() ? 0 : c.parent_in_flight[i]});
+  }
+  PickerInput input{held, in_flight, verifiable, parents};
+  auto pick = PickFromParents(input);
+  if (c.want_piece < 0) {
+    EXPECT_FALSE(pick.has_value());
+  } else {
+    ASSERT_TRUE(pick.has_value());
+    EXPECT_EQ(pick->piece, static_cast<uint32_t>(c.want_piece));
+    EXPECT_EQ(pick->parent, static_cast<size_t>(c.want_parent));
+  }
+  auto origin = PickFromOrigin(input);
+  if (c.want_origin < 0) {
+    EXPECT_FALSE(origin.has_value());
+  } else {
+    ASSERT_TRUE(origin.has_value());
+    EXPECT_EQ(*origin, static_cast<uint32_t>(c.want_origin));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, PiecePickerTest,
+    ::testing::Values(
+        // One parent with everything: pieces in order; the origin would take piece 0 too
+        // only if no parent had it.
+        Case{"0000", "0000", "1111", {"1111"}, {}, 0, 0, -1},
+        // Held and in-flight pieces are skipped.
+        Case{"1100", "0010", "1111", {"1111"}, {}, 3, 0, -1},
+        // Rarest first: piece 2 is held by one parent only.
+        Case{"0000", "0000", "1111", {"1111", "1101"}, {}, 2, 0, -1},
+        // Among holders, the parent with fewer pieces in flight.
+        Case{"0000", "0000", "1111", {"1000", "1000"}, {3, 1}, 0, 1, 1},
+        // A piece whose digest is unknown is not fetched from parents; the origin may take it.
+        Case{"0000", "0000", "0111", {"1111"}, {}, 1, 0, 0},
+        // No parent has anything: nothing from parents, the origin takes the first missing.
+        Case{"1000", "0000", "1111", {"0000"}, {}, -1, 0, 1},
+        // No parents at all.
+        Case{"0100", "1000", "1111", {}, {}, -1, 0, 2},
+        // Everything held.
+        Case{"111", "000", "111", {"111"}, {}, -1, 0, -1}));
+
+}  // namespace
+}  // namespace feilong::daemon
