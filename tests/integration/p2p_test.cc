@@ -1,5 +1,6 @@
 // P2P distribution end to end: flsched, seed and peer fld processes, flget,
 // and a real nginx origin, all on loopback.
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <thread>
@@ -196,6 +197,57 @@ TEST_F(P2PTest, BadInputGivesClearErrorsAndTheDaemonKeepsServing) {
   FlgetSummary good = cluster.Flget(peer, origin_->Url("/good.bin"), out_.Path("good"));
   ASSERT_EQ(good.exit_code, 0) << good.output;
   EXPECT_EQ(FileDigest(out_.Path("good")), want);
+}
+
+// A small tmpfs, unmounted when the test ends.
+class SmallFileSystem {
+ public:
+  SmallFileSystem(const std::string& path, const std::string& size) : path_(path) {
+    ::mkdir(path.c_str(), 0755);
+    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallFileSystem() {
+    if (mounted_) {
+      ::umount2(path_.c_str(), MNT_DETACH);
+    }
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+TEST_F(P2PTest, DiskFullIsAClearErrorAndCachedTasksStayServed) {
+  SmallFileSystem small(out_.Path("small"), "24m");
+  if (!small.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  std::string small_digest = Publish("small.bin", 3 * kMiB, 5);
+  Publish("huge.bin", 64 * kMiB, 6);
+  ChildProcess fld({BinaryPath("fld"), "--data-dir", out_.Path("small") + "/store",
+                    "--peer-listen", "127.0.0.1:0", "--piece-listen", "127.0.0.1:0",
+                    "--metrics-listen", "off"},
+                   out_.Path("fld.log"));
+  ASSERT_TRUE(fld.WaitForLine("fld ready", std::chrono::seconds(15))) << fld.Log();
+  std::string socket = out_.Path("small") + "/store/fld.sock";
+  auto flget = [&](const std::string& url, const std::string& out) {
+    return RunCommand({BinaryPath("flget"), "--socket", socket, "-v", "--no-progress", url, "-O",
+                       out},
+                      out_.Path("flget.log"));
+  };
+  ASSERT_EQ(flget(origin_->Url("/small.bin"), out_.Path("small-1")).exit_code, 0);
+
+  CommandResult full = flget(origin_->Url("/huge.bin"), out_.Path("huge"));
+  EXPECT_EQ(full.exit_code, 5) << full.output;
+  EXPECT_NE(full.output.find(out_.Path("small") + "/store"), std::string::npos)
+      << "the error names the store: " << full.output;
+
+  CommandResult again = flget(origin_->Url("/small.bin"), out_.Path("small-2"));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("bytes from cache 3145728"), std::string::npos) << again.output;
+  EXPECT_EQ(FileDigest(out_.Path("small-2")), small_digest);
+  EXPECT_TRUE(fld.running()) << fld.Log();
 }
 
 TEST(DaemonStartupTest, UnusableStoreDirectoryIsAClearError) {
