@@ -49,6 +49,7 @@ for b in fld flget flsched; do
   [ -x "$build_dir/src/bin/$b/$b" ] || { echo "p2p_throughput: no $build_dir/src/bin/$b/$b; build it first" >&2; exit 2; }
 done
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 target_ratio=0.8
 target_rss_mib=150
 section="## Loopback throughput: flget from a parent vs curl from nginx"
@@ -247,7 +248,7 @@ median_ratio=$(calc "round(__import__('statistics').median([$(IFS=,; echo "${rat
 max_peak=$(calc "max([$(IFS=,; echo "${peaks[*]}")])")
 ratio_ok=$(calc "'met' if $median_ratio >= $target_ratio else 'NOT met'")
 rss_ok=$(calc "'met' if $max_peak < $target_rss_mib else 'NOT met'")
-origin_bytes=$(awk '{s+=$2} END {print s+0}' "$work/nginx/logs/access.log")
+origin_bytes=$(awk '{s+=$2} END {printf "%d", s}' "$work/nginx/logs/access.log")
 warn_lines=$({ grep -h -v -e '^--- start' -e 'fld ready' -e 'listening on' \
   "$work"/seed.log "$work"/peer1.log "$work"/peer2.log "$work"/sched.log || true; } | wc -l)
 
@@ -293,7 +294,7 @@ result=bench/results/p2p_throughput-$stamp.md
   echo "- nproc: $(nproc)"
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
   echo "- kernel: $(uname -srm)"
-  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- binaries: $build_dir/src/bin (build type $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || echo unknown))"
   echo
   echo "$table"

@@ -198,11 +198,11 @@ void SchedulerService::Execute(Actions actions) {
       const v1::ScheduleDecision& decision = message.response.decision();
       metrics_.CountDecision(decision);
       if (decision.kind() == v1::ScheduleDecision::KIND_BACK_TO_SOURCE) {
-        spdlog::info("peer_scheduled task={} peer={} kind={} reason={}", message.task_id,
+        spdlog::debug("peer_scheduled task={} peer={} kind={} reason={}", message.task_id,
                      message.peer_id, KindName(decision.kind()),
                      common::v1::BackToSourceReason_Name(decision.reason()));
       } else {
-        spdlog::info("peer_scheduled task={} peer={} kind={} parents={}", message.task_id,
+        spdlog::debug("peer_scheduled task={} peer={} kind={} parents={}", message.task_id,
                      message.peer_id, KindName(decision.kind()), decision.parents_size());
       }
     }
