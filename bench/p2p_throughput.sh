@@ -162,19 +162,21 @@ start_daemon peer2
 for d in seed peer1 peer2; do wait_ready "$d"; done
 sleep 1   # let the daemons announce themselves (the seed must be known)
 
-# Runs flget on daemon $1 to $2, stderr to $3; checks exit code, digest and
-# that no byte came from the origin. Sets bytes_from_peers.
-flget_checked() {
+# Runs flget on daemon $1 to $2, stderr to $3, and fails unless it exits 0.
+run_flget() {
   local name=$1 out=$2 err=$3 rc=0
   "$flget" --socket "$work/$name/fld.sock" -v --no-progress "$url" -O "$out" 2> "$err" &
   pid_of[flget]=$!
   wait "${pid_of[flget]}" || rc=$?
   unset "pid_of[flget]"
   [ "$rc" -eq 0 ] || { cat "$err" >&2; die "flget on $name exited $rc"; }
-  local line got origin
+}
+# Checks what run_flget $1 $2 $3 got: the output's digest, and that no byte
+# came from the origin ("from origin 0" in flget -v).
+check_flget() {
+  local name=$1 out=$2 err=$3 line got origin
   line=$(grep -m1 '^task ' "$err" || true)
   origin=$(echo "$line" | sed -n 's/.*from origin \([0-9]*\).*/\1/p')
-  bytes_from_peers=$(echo "$line" | sed -n 's/.*from peers \([0-9]*\).*/\1/p')
   [ -n "$origin" ] || { cat "$err" >&2; die "no byte counts in flget -v output on $name"; }
   got=$(sha256sum "$out" | cut -d' ' -f1)
   [ "$got" = "$want" ] || die "digest mismatch on $name: $got, want $want"
@@ -182,7 +184,8 @@ flget_checked() {
 }
 
 log "warm-up: peer1 downloads $url (the seed fetches it from the origin)"
-flget_checked peer1 "$work/warm.out" "$work/warm.flget"
+run_flget peer1 "$work/warm.out" "$work/warm.flget"
+check_flget peer1 "$work/warm.out" "$work/warm.flget"
 rm -f "$work/warm.out"
 log "warm-up done: $(grep -m1 '^task ' "$work/warm.flget")"
 
@@ -220,11 +223,12 @@ for run in $(seq 1 "$runs"); do
   c_seed0=$(cpu_of "${pid_of[seed]}"); c_p10=$(cpu_of "${pid_of[peer1]}"); c_p20=$(cpu_of "$p2")
   read -r b0 t0 < <(machine_cpu)
   s=$(now)
-  flget_checked peer2 "$work/flget.out" "$work/flget.$run.err"
+  run_flget peer2 "$work/flget.out" "$work/flget.$run.err"
   e=$(now)
   read -r b1 t1 < <(machine_cpu)
   c_seed1=$(cpu_of "${pid_of[seed]}"); c_p11=$(cpu_of "${pid_of[peer1]}"); c_p21=$(cpu_of "$p2")
   peak=$(hwm_mib "$p2")
+  check_flget peer2 "$work/flget.out" "$work/flget.$run.err"
   rm -f "$work/flget.out"
   flget_s=$(calc "$e - $s")
 

@@ -1,12 +1,11 @@
 #include "cli/flget.h"
 
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-
-#include <grpcpp/grpcpp.h>
 
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
 
@@ -19,12 +18,18 @@ namespace {
 
 const char* ReasonText(cv1::BackToSourceReason reason) {
   switch (reason) {
-    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER: return "no scheduler reachable";
-    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT: return "no parent had the content";
-    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES: return "parents failed";
-    case cv1::BACK_TO_SOURCE_REASON_SEED: return "this is a seed peer";
-    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED: return "back-to-source cap reached, waited too long";
-    default: return "";
+    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER:
+      return "no scheduler reachable";
+    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT:
+      return "no parent had the content";
+    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES:
+      return "parents failed";
+    case cv1::BACK_TO_SOURCE_REASON_SEED:
+      return "this is a seed peer";
+    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED:
+      return "back-to-source cap reached, waited too long";
+    default:
+      return "";
   }
 }
 
@@ -51,28 +56,33 @@ int ExitCodeFor(const std::string& code) {
 
 int ExitCodeFor(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT: return 2;
-    case grpc::StatusCode::NOT_FOUND: return 4;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return 5;
-    case grpc::StatusCode::DATA_LOSS: return 6;
-    case grpc::StatusCode::PERMISSION_DENIED: return 7;
-    case grpc::StatusCode::UNAVAILABLE: return 3;
-    default: return 1;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return 2;
+    case grpc::StatusCode::NOT_FOUND:
+      return 4;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 5;
+    case grpc::StatusCode::DATA_LOSS:
+      return 6;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 7;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 3;
+    default:
+      return 1;
   }
 }
 
 void DrawProgress(const dv1::DownloadProgress& p, std::chrono::steady_clock::time_point start) {
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double rate = seconds > 0 ? p.completed_length() / seconds : 0;
   if (p.content_length_known() && p.content_length() > 0) {
     int width = 30;
     double fraction = static_cast<double>(p.completed_length()) / p.content_length();
     int filled = static_cast<int>(fraction * width);
-    std::fprintf(stderr, "\r[%-*s] %5.1f%% %s / %s %s/s ", width,
-                 std::string(filled, '#').c_str(), fraction * 100,
-                 HumanBytes(p.completed_length()).c_str(), HumanBytes(p.content_length()).c_str(),
-                 HumanBytes(rate).c_str());
+    std::fprintf(stderr, "\r[%-*s] %5.1f%% %s / %s %s/s ", width, std::string(filled, '#').c_str(),
+                 fraction * 100, HumanBytes(p.completed_length()).c_str(),
+                 HumanBytes(p.content_length()).c_str(), HumanBytes(rate).c_str());
   } else {
     std::fprintf(stderr, "\r%s %s/s ", HumanBytes(p.completed_length()).c_str(),
                  HumanBytes(rate).c_str());
@@ -153,8 +163,7 @@ int RunFlget(const FlgetOptions& options) {
                  "task %s: %s in %.2f s (%s/s); bytes from cache %llu, from peers %llu, "
                  "from origin %llu",
                  last.task_id().c_str(), HumanBytes(last.content_length()).c_str(), seconds,
-                 HumanBytes(rate).c_str(),
-                 static_cast<unsigned long long>(last.bytes_from_cache()),
+                 HumanBytes(rate).c_str(), static_cast<unsigned long long>(last.bytes_from_cache()),
                  static_cast<unsigned long long>(last.bytes_from_peers()),
                  static_cast<unsigned long long>(last.bytes_from_origin()));
     if (last.back_to_source_reason() != cv1::BACK_TO_SOURCE_REASON_NONE) {

@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -8,8 +10,6 @@
 #include <optional>
 #include <set>
 #include <utility>
-
-#include <yaml-cpp/yaml.h>
 
 namespace feilong {
 
@@ -184,9 +184,9 @@ constexpr uint64_t kKi = 1024;
 constexpr Unit kDurationUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
 constexpr Unit kByteUnits[] = {{"B", 1},
                                {"KiB", kKi},
-                               {"MiB", kKi * kKi},
-                               {"GiB", kKi * kKi * kKi},
-                               {"TiB", kKi * kKi * kKi * kKi},
+                               {"MiB", kKi* kKi},
+                               {"GiB", kKi* kKi* kKi},
+                               {"TiB", kKi* kKi* kKi* kKi},
                                {"KB", 1'000},
                                {"MB", 1'000'000},
                                {"GB", 1'000'000'000},
@@ -209,9 +209,9 @@ constexpr Unit kBitRateUnits[] = {
     {"GB/s", 8 * 1'000'000'000ull},
     {"TB/s", 8 * 1'000'000'000'000ull},
     {"KiB/s", 8 * kKi},
-    {"MiB/s", 8 * kKi * kKi},
-    {"GiB/s", 8 * kKi * kKi * kKi},
-    {"TiB/s", 8 * kKi * kKi * kKi * kKi},
+    {"MiB/s", 8 * kKi* kKi},
+    {"GiB/s", 8 * kKi* kKi* kKi},
+    {"TiB/s", 8 * kKi* kKi* kKi* kKi},
 };
 
 template <size_t N>
@@ -449,19 +449,19 @@ Status ConfigReader::Read(std::string_view key, int64_t& out) const {
 }
 
 Status ConfigReader::Read(std::string_view key, uint32_t& out) const {
-  return ReadScalar(
-      key, "an unsigned integer", [&](const std::string& full, const std::string& text) {
-        return ParseIntegerValue(full, text, "an unsigned integer", "a 32-bit unsigned integer",
-                                 out);
-      });
+  return ReadScalar(key, "an unsigned integer",
+                    [&](const std::string& full, const std::string& text) {
+                      return ParseIntegerValue(full, text, "an unsigned integer",
+                                               "a 32-bit unsigned integer", out);
+                    });
 }
 
 Status ConfigReader::Read(std::string_view key, uint64_t& out) const {
-  return ReadScalar(
-      key, "an unsigned integer", [&](const std::string& full, const std::string& text) {
-        return ParseIntegerValue(full, text, "an unsigned integer", "a 64-bit unsigned integer",
-                                 out);
-      });
+  return ReadScalar(key, "an unsigned integer",
+                    [&](const std::string& full, const std::string& text) {
+                      return ParseIntegerValue(full, text, "an unsigned integer",
+                                               "a 64-bit unsigned integer", out);
+                    });
 }
 
 Status ConfigReader::Read(std::string_view key, double& out) const {
@@ -508,8 +508,7 @@ Status ConfigReader::ReadBytes(std::string_view key, uint64_t& out) const {
     if (!multiplier) {
       return ExpectedText(full, kBytesWhat, text);
     }
-    std::optional<uint64_t> bytes =
-        Scale(*q, *multiplier, 1, std::numeric_limits<uint64_t>::max());
+    std::optional<uint64_t> bytes = Scale(*q, *multiplier, 1, std::numeric_limits<uint64_t>::max());
     if (!bytes) {
       return OutOfRange(full, text, "a size in bytes");
     }

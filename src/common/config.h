@@ -101,8 +101,9 @@ class ConfigReader {
   // If `key` is present: marks it consumed and, when its value is a scalar,
   // returns parse(full dotted key, scalar text); otherwise an error saying
   // `what` was expected.
-  Status ReadScalar(std::string_view key, std::string_view what,
-                    const std::function<Status(const std::string&, const std::string&)>& parse) const;
+  Status ReadScalar(
+      std::string_view key, std::string_view what,
+      const std::function<Status(const std::string&, const std::string&)>& parse) const;
 
   std::shared_ptr<Shared> shared_;
   std::shared_ptr<const Node> node_;

@@ -59,10 +59,9 @@ uint32_t ExtendPortable(uint32_t crc, std::span<const uint8_t> data) {
   size_t n = data.size();
   while (n >= 8) {
     uint64_t word = LoadLittleEndian64(p) ^ c;
-    c = kTables[7][word & 0xff] ^ kTables[6][(word >> 8) & 0xff] ^
-        kTables[5][(word >> 16) & 0xff] ^ kTables[4][(word >> 24) & 0xff] ^
-        kTables[3][(word >> 32) & 0xff] ^ kTables[2][(word >> 40) & 0xff] ^
-        kTables[1][(word >> 48) & 0xff] ^ kTables[0][word >> 56];
+    c = kTables[7][word & 0xff] ^ kTables[6][(word >> 8) & 0xff] ^ kTables[5][(word >> 16) & 0xff] ^
+        kTables[4][(word >> 24) & 0xff] ^ kTables[3][(word >> 32) & 0xff] ^
+        kTables[2][(word >> 40) & 0xff] ^ kTables[1][(word >> 48) & 0xff] ^ kTables[0][word >> 56];
     p += 8;
     n -= 8;
   }
@@ -82,7 +81,7 @@ bool HardwareAvailable() {
 }
 
 __attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc,
-                                                           std::span<const uint8_t> data) {
+                                                          std::span<const uint8_t> data) {
   const uint8_t* p = data.data();
   size_t n = data.size();
   uint64_t c = ~crc;
@@ -122,7 +121,7 @@ uint32_t ExtendHardware(uint32_t crc, std::span<const uint8_t> data) {
 uint32_t Crc32cExtend(uint32_t crc, std::span<const uint8_t> data) {
   using Fn = uint32_t (*)(uint32_t, std::span<const uint8_t>);
   static const Fn fn = crc32c_internal::HardwareAvailable() ? &crc32c_internal::ExtendHardware
-                                                           : &crc32c_internal::ExtendPortable;
+                                                            : &crc32c_internal::ExtendPortable;
   return fn(crc, data);
 }
 

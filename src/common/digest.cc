@@ -1,12 +1,11 @@
 #include "common/digest.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <vector>
-
-#include <openssl/evp.h>
 
 namespace feilong {
 
@@ -41,7 +40,8 @@ Result<std::string> HexDecode(std::string_view hex) {
     int hi = HexValue(hex[i]);
     int lo = HexValue(hex[i + 1]);
     if (hi < 0 || lo < 0) {
-      return Status::InvalidArgument("not a hex digit at position " + std::to_string(hi < 0 ? i : i + 1));
+      return Status::InvalidArgument("not a hex digit at position " +
+                                     std::to_string(hi < 0 ? i : i + 1));
     }
     out.push_back(static_cast<char>((hi << 4) | lo));
   }

@@ -1,9 +1,9 @@
 #include "common/log.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+
 #include <memory>
 #include <string>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace feilong {
 
@@ -33,9 +33,10 @@ bool ParseLevel(std::string_view name, spdlog::level::level_enum& level) {
 Status InitLogging(std::string_view level) {
   spdlog::level::level_enum parsed = spdlog::level::info;
   if (!ParseLevel(level, parsed)) {
-    return Status::InvalidArgument("log level must be one of trace, debug, info, warn, error, "
-                                   "off; got '" +
-                                   std::string(level) + "'");
+    return Status::InvalidArgument(
+        "log level must be one of trace, debug, info, warn, error, "
+        "off; got '" +
+        std::string(level) + "'");
   }
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("feilong", std::move(sink));

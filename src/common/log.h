@@ -18,9 +18,9 @@
 // logging itself is thread-safe.
 #pragma once
 
-#include <string_view>
-
 #include <spdlog/spdlog.h>
+
+#include <string_view>
 
 #include "common/status.h"
 

@@ -1,5 +1,7 @@
 #include "common/metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -8,8 +10,6 @@
 #include <string_view>
 #include <type_traits>
 #include <variant>
-
-#include <fmt/format.h>
 
 namespace feilong::metrics {
 
@@ -66,10 +66,17 @@ std::string FormatDouble(double v) {
 void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -77,9 +84,14 @@ void AppendEscapedLabelValue(std::string& out, std::string_view value) {
 void AppendEscapedHelp(std::string& out, std::string_view help) {
   for (char c : help) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -134,8 +146,8 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
 void Histogram::Observe(double v) {
   size_t bucket = bounds_.size();  // +Inf, also for NaN
   if (!std::isnan(v)) {
-    bucket = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                 bounds_.begin());
+    bucket =
+        static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   }
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   uint64_t old_bits = sum_bits_.load(std::memory_order_relaxed);
@@ -266,10 +278,8 @@ Family<Histogram>& Registry::AddHistogram(const std::string& name, const std::st
                                           std::vector<std::string> label_names) {
   std::lock_guard<std::mutex> lock(mutex_);
   CheckUnique(entries_, name);
-  auto* family =
-      new Family<Histogram>(name, help, std::move(label_names), std::move(bounds));
-  entries_.push_back(
-      std::make_unique<Entry>(Entry{std::unique_ptr<Family<Histogram>>(family)}));
+  auto* family = new Family<Histogram>(name, help, std::move(label_names), std::move(bounds));
+  entries_.push_back(std::make_unique<Entry>(Entry{std::unique_ptr<Family<Histogram>>(family)}));
   return *family;
 }
 

@@ -1,11 +1,6 @@
 #include "common/metrics_server.h"
 
-#include <chrono>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <utility>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,7 +11,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 
 namespace feilong::metrics {
 
@@ -71,7 +71,8 @@ asio::awaitable<void> Session(tcp::socket socket, const Registry& registry) {
     parser.body_limit(kMaxRequestBytes);
     stream.expires_after(kIdleTimeout);
     beast::error_code ec;
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       break;  // closed by the peer, timed out, or malformed
     }

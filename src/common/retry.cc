@@ -66,9 +66,7 @@ Deadline::Deadline(Clock& clock, Clock::Duration timeout)
 Deadline::Deadline(Clock& clock, Clock::TimePoint at, bool infinite)
     : clock_(&clock), at_(at), infinite_(infinite) {}
 
-Deadline Deadline::Infinite(Clock& clock) {
-  return Deadline(clock, Clock::TimePoint::max(), true);
-}
+Deadline Deadline::Infinite(Clock& clock) { return Deadline(clock, Clock::TimePoint::max(), true); }
 
 bool Deadline::Expired() const { return !infinite_ && clock_->Now() >= at_; }
 

@@ -26,7 +26,6 @@
 #include <string_view>
 #include <utility>
 
-
 namespace feilong {
 
 enum class StatusCode : uint8_t {
@@ -55,15 +54,25 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return {}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-  static Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
-  static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) {
+    return {StatusCode::kDeadlineExceeded, std::move(m)};
+  }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
   static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
-  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   // An IOError (or ResourceExhausted for ENOSPC/EDQUOT) naming `what` and strerror(err).
@@ -131,16 +140,17 @@ class [[nodiscard]] Result {
 }  // namespace feilong
 
 // Propagates a non-OK Status from an expression returning Status.
-#define FL_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::feilong::Status fl_status_ = (expr);        \
-    if (!fl_status_.ok()) return fl_status_;      \
+#define FL_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::feilong::Status fl_status_ = (expr);   \
+    if (!fl_status_.ok()) return fl_status_; \
   } while (0)
 
 #define FL_CONCAT_INNER(a, b) a##b
 #define FL_CONCAT(a, b) FL_CONCAT_INNER(a, b)
 // Declares `lhs` from a Result<T> expression, or returns its Status.
-#define FL_ASSIGN_OR_RETURN(lhs, expr) FL_ASSIGN_OR_RETURN_IMPL(FL_CONCAT(fl_result_, __LINE__), lhs, expr)
+#define FL_ASSIGN_OR_RETURN(lhs, expr) \
+  FL_ASSIGN_OR_RETURN_IMPL(FL_CONCAT(fl_result_, __LINE__), lhs, expr)
 #define FL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

@@ -1,5 +1,7 @@
 #include "daemon/daemon.h"
 
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -7,9 +9,6 @@
 
 #include <condition_variable>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <spdlog/spdlog.h>
 
 #include "common/metrics.h"
 #include "common/metrics_server.h"
@@ -123,8 +122,8 @@ Status Daemon::Impl::Start() {
   piece_options.port = piece_addr.second;
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
-  tasks_ = std::make_unique<TaskManager>(DownloadDeps{
-      *store_, *pool_, hub_, channels_, config_, metrics_, [this] { return HostInfo(); }});
+  tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,
+                                                      metrics_, [this] { return HostInfo(); }});
 
   // Peer API on TCP.
   peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_);

@@ -1,8 +1,7 @@
 #include "daemon/daemon_config.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "common/config.h"
 
@@ -57,8 +56,8 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
 
 Status InRange(std::string_view key, double value, double lo, double hi) {
   if (value < lo || value > hi) {
-    return Status::InvalidArgument(fmt::format("config key '{}': {} is outside [{}, {}]", key,
-                                               value, lo, hi));
+    return Status::InvalidArgument(
+        fmt::format("config key '{}': {} is outside [{}, {}]", key, value, lo, hi));
   }
   return Status::Ok();
 }

@@ -1,5 +1,7 @@
 #include "daemon/download.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -7,8 +9,6 @@
 #include <set>
 #include <variant>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 #include "daemon/daemon_config.h"
@@ -49,12 +49,18 @@ const char* FailureKind(const Status& s) {
 
 const char* ReasonLabel(cv1::BackToSourceReason reason) {
   switch (reason) {
-    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER: return "no_scheduler";
-    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT: return "no_parent";
-    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES: return "parent_failures";
-    case cv1::BACK_TO_SOURCE_REASON_SEED: return "seed";
-    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED: return "cap_reached";
-    default: return "none";
+    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER:
+      return "no_scheduler";
+    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT:
+      return "no_parent";
+    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES:
+      return "parent_failures";
+    case cv1::BACK_TO_SOURCE_REASON_SEED:
+      return "seed";
+    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED:
+      return "cap_reached";
+    default:
+      return "none";
   }
 }
 
@@ -239,7 +245,9 @@ void Download::Impl::ConnectScheduler() {
   auto conn = SchedulerConnection::Open(
       deps_.channels, RankSchedulers(deps_.config.schedulers, options_.task_id), reg,
       deps_.config.scheduler_connect_timeout,
-      [mailbox](sv1::AnnouncePeerResponse m) { mailbox->queue.Push(SchedulerMessage{std::move(m)}); },
+      [mailbox](sv1::AnnouncePeerResponse m) {
+        mailbox->queue.Push(SchedulerMessage{std::move(m)});
+      },
       [mailbox](Status s) { mailbox->queue.Push(SchedulerClosed{std::move(s)}); });
   if (!conn.ok()) {
     spdlog::warn("scheduler_unreachable task={} error=\"{}\"", options_.task_id,
@@ -377,9 +385,8 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
 
 Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_length) {
   if (piece_length == 0) {
-    piece_length = options_.spec.piece_length() != 0
-                       ? options_.spec.piece_length()
-                       : source::DefaultPieceLength(content_length);
+    piece_length = options_.spec.piece_length() != 0 ? options_.spec.piece_length()
+                                                     : source::DefaultPieceLength(content_length);
   }
   storage::TaskMeta meta;
   meta.task_id = options_.task_id;
@@ -415,9 +422,9 @@ void Download::Impl::GoBackToSource(cv1::BackToSourceReason reason) {
     return;
   }
   if (!options_.allow_back_to_source) {
-    Finish(Status::Unavailable(fmt::format(
-        "P2P could not serve task {} ({}) and back-to-source is disabled", options_.task_id,
-        ReasonLabel(reason))));
+    Finish(Status::Unavailable(
+        fmt::format("P2P could not serve task {} ({}) and back-to-source is disabled",
+                    options_.task_id, ReasonLabel(reason))));
     return;
   }
   origin_mode_ = true;
@@ -484,7 +491,9 @@ void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
       [mailbox, id](std::vector<uint32_t> numbers) {
         mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
       },
-      [mailbox, id](Status s) { mailbox->queue.Push(ParentEnded{id, std::move(s)}); });
+      [mailbox, id](Status s) {
+        mailbox->queue.Push(ParentEnded{id, std::move(s)});
+      });
   spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
   parents_.emplace(id, std::move(parent));
 }
@@ -603,9 +612,9 @@ void Download::Impl::OnProbeResult(const ProbeResult& result) {
       return;
     }
   } else if (meta_.content_length != result.content_length) {
-    Finish(Status::FailedPrecondition(fmt::format(
-        "origin content length {} differs from the task's {}; the content changed",
-        result.content_length, meta_.content_length)));
+    Finish(Status::FailedPrecondition(
+        fmt::format("origin content length {} differs from the task's {}; the content changed",
+                    result.content_length, meta_.content_length)));
     return;
   }
   sv1::AnnouncePeerRequest req;
@@ -627,8 +636,7 @@ void Download::Impl::SubmitWholeBodyFetch() {
       ++origin_in_flight_;
     }
   }
-  deps_.pool.Submit(
-      conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest()));
+  deps_.pool.Submit(conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest()));
 }
 
 void Download::Impl::OnPieceResult(PieceResult& result) {
@@ -760,7 +768,7 @@ void Download::Impl::Finish(Status status) {
     scheduler_.reset();
   }
   deps_.hub.EndTask(options_.task_id);
-  const char* result = final_status_.ok() ? "ok"
+  const char* result = final_status_.ok()                               ? "ok"
                        : final_status_.code() == StatusCode::kCancelled ? "cancelled"
                                                                         : "error";
   deps_.metrics.downloads.WithLabels({result}).Increment();
@@ -780,8 +788,8 @@ void Download::Impl::ServeWaiter(DownloadWaiter& waiter) {
   progress.done = true;
   progress.status = final_status_;
   if (final_status_.ok() && !waiter.output_path.empty()) {
-    progress.status = WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path,
-                                  waiter.digest);
+    progress.status =
+        WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path, waiter.digest);
   }
   waiter.on_progress(progress);
 }

@@ -1,9 +1,8 @@
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
 #include <mutex>
 #include <optional>
-
-#include <grpcpp/grpcpp.h>
 
 #include "daemon/daemon_config.h"
 #include "daemon/services.h"
@@ -22,17 +21,39 @@ grpc::Status ToGrpc(const Status& s) {
   }
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   switch (s.code()) {
-    case StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case StatusCode::kCorruption: code = grpc::StatusCode::DATA_LOSS; break;
-    case StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
-    case StatusCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
-    case StatusCode::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
-    case StatusCode::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
-    case StatusCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-    case StatusCode::kCancelled: code = grpc::StatusCode::CANCELLED; break;
-    default: code = grpc::StatusCode::INTERNAL; break;
+    case StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case StatusCode::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case StatusCode::kCorruption:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    case StatusCode::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+    case StatusCode::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case StatusCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    default:
+      code = grpc::StatusCode::INTERNAL;
+      break;
   }
   return grpc::Status(code, s.message());
 }
@@ -157,7 +178,7 @@ Status ValidateOutputPath(const std::string& path) {
   if (dir.empty()) {
     dir = "/";
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Status::NotFound("output directory " + dir + " does not exist");
   }
@@ -240,8 +261,8 @@ grpc::ServerUnaryReactor* LocalService::DeleteTask(grpc::CallbackServerContext* 
                                                    dv1::DeleteTaskResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
   if (tasks_.IsRunning(request->task_id())) {
-    reactor->Finish(ToGrpc(Status::FailedPrecondition("task " + request->task_id() +
-                                                      " is being downloaded")));
+    reactor->Finish(
+        ToGrpc(Status::FailedPrecondition("task " + request->task_id() + " is being downloaded")));
     return reactor;
   }
   reactor->Finish(ToGrpc(store_.DeleteTask(request->task_id())));

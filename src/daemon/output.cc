@@ -1,14 +1,13 @@
 #include "daemon/output.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <random>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace feilong::daemon {
 
@@ -76,7 +75,7 @@ Status WriteOutput(const std::string& content_path, const std::string& output_pa
   if (output_path.empty() || output_path.front() != '/') {
     return Status::InvalidArgument("output path must be absolute, got '" + output_path + "'");
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(output_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("output path " + output_path + " is a directory");
   }

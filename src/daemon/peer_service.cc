@@ -1,8 +1,8 @@
-#include <mutex>
-#include <vector>
-
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <vector>
 
 #include "daemon/piece_hub.h"
 #include "daemon/services.h"
@@ -27,9 +27,9 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
     // Subscribe before listing so no piece falls between the two.
     auto state = state_;
     subscription_ = hub_.Subscribe(task_id_, PieceHub::Listener{
-        [state](uint32_t n) { state->Add(n); },
-        [state]() { state->End(); },
-    });
+                                                 [state](uint32_t n) { state->Add(n); },
+                                                 [state]() { state->End(); },
+                                             });
     bool active = hub_.IsActive(task_id_);
     auto meta = store_.GetTask(task_id_);
     if (!meta.ok() && !active) {
@@ -139,9 +139,9 @@ grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* PeerService::TriggerDownload(
-    grpc::CallbackServerContext* context, const dv1::TriggerDownloadRequest* request,
-    dv1::TriggerDownloadResponse* /*response*/) {
+grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerContext* context,
+                                                       const dv1::TriggerDownloadRequest* request,
+                                                       dv1::TriggerDownloadResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
   auto task_id = TaskIdForSpec(request->spec());
   if (!task_id.ok()) {

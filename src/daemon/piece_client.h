@@ -46,7 +46,7 @@ struct PieceClientOptions {
 };
 
 struct PieceFetchResult {
-  uint64_t bytes = 0;                 // body bytes appended to the writer
+  uint64_t bytes = 0;                  // body bytes appended to the writer
   std::chrono::nanoseconds elapsed{};  // from request start to the last byte
   // The digest the parent claims (X-Feilong-Piece-Digest); unset if the
   // parent sent none. Advisory: verify with the writer's Commit().

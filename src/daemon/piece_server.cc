@@ -4,20 +4,12 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <exception>
-#include <mutex>
-#include <string_view>
-#include <thread>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -34,7 +26,14 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "source/url.h"
 
@@ -100,22 +99,30 @@ struct Connection {
 // A decided answer to one request.
 struct Reply {
   unsigned status = 200;
-  std::string text;                           // body of a non-200 answer
-  std::vector<std::string> extra_headers;     // "Name: value"
+  std::string text;                               // body of a non-200 answer
+  std::vector<std::string> extra_headers;         // "Name: value"
   std::optional<storage::PieceReadHandle> piece;  // set for a 200
-  bool close = false;                         // close the connection afterwards
+  bool close = false;                             // close the connection afterwards
 };
 
 std::string_view Reason(unsigned status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Error";
   }
 }
 
@@ -447,7 +454,7 @@ PieceServer::PieceServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PieceServer::~PieceServer() { Stop(); }
 
 Result<std::unique_ptr<PieceServer>> PieceServer::Start(const PieceServerOptions& options,
-                                                       storage::PieceStore& store) {
+                                                        storage::PieceStore& store) {
   if (options.threads == 0) {
     return Status::InvalidArgument("piece server: threads must be at least 1");
   }

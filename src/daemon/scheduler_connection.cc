@@ -1,8 +1,8 @@
 #include "daemon/scheduler_connection.h"
 
-#include <algorithm>
-
 #include <grpcpp/grpcpp.h>
+
+#include <algorithm>
 
 #include "common/digest.h"
 
@@ -102,9 +102,9 @@ void SchedulerConnection::ReadLoop() {
   if (closing_) {
     return;
   }
-  on_closed_(status.ok() ? Status::Unavailable("scheduler " + address_ + " ended the stream")
-                         : Status::Unavailable("scheduler " + address_ + ": " +
-                                               status.error_message()));
+  on_closed_(status.ok()
+                 ? Status::Unavailable("scheduler " + address_ + " ended the stream")
+                 : Status::Unavailable("scheduler " + address_ + ": " + status.error_message()));
 }
 
 }  // namespace feilong::daemon

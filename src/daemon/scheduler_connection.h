@@ -8,14 +8,14 @@
 // Thread rule: Send and Close are called by the owning conductor thread only.
 #pragma once
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"

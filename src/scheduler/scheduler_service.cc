@@ -199,11 +199,11 @@ void SchedulerService::Execute(Actions actions) {
       metrics_.CountDecision(decision);
       if (decision.kind() == v1::ScheduleDecision::KIND_BACK_TO_SOURCE) {
         spdlog::debug("peer_scheduled task={} peer={} kind={} reason={}", message.task_id,
-                     message.peer_id, KindName(decision.kind()),
-                     common::v1::BackToSourceReason_Name(decision.reason()));
+                      message.peer_id, KindName(decision.kind()),
+                      common::v1::BackToSourceReason_Name(decision.reason()));
       } else {
         spdlog::debug("peer_scheduled task={} peer={} kind={} parents={}", message.task_id,
-                     message.peer_id, KindName(decision.kind()), decision.parents_size());
+                      message.peer_id, KindName(decision.kind()), decision.parents_size());
       }
     }
     std::lock_guard lock(streams_mutex_);

@@ -19,8 +19,8 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -107,8 +107,8 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   if (!state->DeliverHead()) {
     return 0;  // != bytes: libcurl stops with CURLE_WRITE_ERROR
   }
-  Status status = (*state->on_body)(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), bytes));
+  Status status =
+      (*state->on_body)(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), bytes));
   if (!status.ok()) {
     state->outcome.callback_status = std::move(status);
     return 0;

@@ -68,13 +68,13 @@ struct CurlResponseHead {
 
 // What happened to a transfer.
 struct CurlOutcome {
-  int curl_code = 0;         // CURLcode; 0 (CURLE_OK) when the transfer completed
-  bool stalled = false;      // the stall watchdog aborted the transfer
-  Status callback_status;    // the first non-OK status a callback returned
+  int curl_code = 0;       // CURLcode; 0 (CURLE_OK) when the transfer completed
+  bool stalled = false;    // the stall watchdog aborted the transfer
+  Status callback_status;  // the first non-OK status a callback returned
   bool head_complete = false;
   CurlResponseHead head;
-  uint64_t body_bytes = 0;   // bytes handed to on_body
-  std::string error;         // libcurl's error text with query strings removed
+  uint64_t body_bytes = 0;  // bytes handed to on_body
+  std::string error;        // libcurl's error text with query strings removed
 };
 
 using CurlHeadCallback = std::function<Status(const CurlResponseHead&)>;

@@ -15,9 +15,7 @@ namespace {
 
 constexpr uint64_t kUnknownLength = std::numeric_limits<uint64_t>::max();
 
-std::string Describe(const CurlResponseHead& head) {
-  return "HTTP " + std::to_string(head.status);
-}
+std::string Describe(const CurlResponseHead& head) { return "HTTP " + std::to_string(head.status); }
 
 // The Status for a final response that is not a success.
 Status HttpErrorStatus(const CurlResponseHead& head, const std::string& what) {
@@ -115,9 +113,9 @@ HttpSource::~HttpSource() = default;
 
 Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
   const std::string what = "origin " + RedactUrl(request.url);
-  CurlRequest curl_request{request.url,          request.headers,        "0-0",
-                           request.connect_timeout, request.stall_timeout, options_.max_redirects,
-                           options_.ca_file};
+  CurlRequest curl_request{
+      request.url,           request.headers,        "0-0",           request.connect_timeout,
+      request.stall_timeout, options_.max_redirects, options_.ca_file};
 
   std::optional<ContentInfo> info;
   bool stopped_on_purpose = false;
@@ -191,21 +189,21 @@ Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uin
   }
   const uint64_t last = offset + length - 1;
   const std::string range_text = std::to_string(offset) + "-" + std::to_string(last);
-  CurlRequest curl_request{request.url,          request.headers,        range_text,
-                           request.connect_timeout, request.stall_timeout, options_.max_redirects,
-                           options_.ca_file};
+  CurlRequest curl_request{
+      request.url,           request.headers,        range_text,      request.connect_timeout,
+      request.stall_timeout, options_.max_redirects, options_.ca_file};
 
   auto on_head = [&](const CurlResponseHead& head) -> Status {
     if (head.status == 206) {
       const std::string* value = head.Find("content-range");
       ContentRange range;
       if (value == nullptr || !ParseContentRange(*value, &range)) {
-        return Status::Unavailable(what + ": 206 without a valid Content-Range for bytes=" +
-                                   range_text);
+        return Status::Unavailable(what +
+                                   ": 206 without a valid Content-Range for bytes=" + range_text);
       }
       if (range.first != offset || range.last != last) {
-        return Status::Unavailable(what + ": origin answered '" + *value + "' for bytes=" +
-                                   range_text);
+        return Status::Unavailable(what + ": origin answered '" + *value +
+                                   "' for bytes=" + range_text);
       }
       std::optional<uint64_t> declared = ContentLength(head);
       if (declared.has_value() && *declared != length) {
@@ -219,8 +217,8 @@ Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uin
       if (offset == 0 && declared == length) {
         return Status::Ok();  // the whole content of an origin without ranges
       }
-      return Status::FailedPrecondition(what + ": origin ignored Range (HTTP 200 for bytes=" +
-                                        range_text + ")");
+      return Status::FailedPrecondition(
+          what + ": origin ignored Range (HTTP 200 for bytes=" + range_text + ")");
     }
     return HttpErrorStatus(head, what);
   };

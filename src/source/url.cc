@@ -23,9 +23,7 @@ std::string ToLower(std::string_view s) {
 
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsHexDigit(char c) {
-  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) {
@@ -205,7 +203,7 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
 bool IsSignatureQueryParameter(std::string_view name) {
   static constexpr std::string_view kPrefixes[] = {"x-amz-", "x-goog-", "x-obs-", "q-sign-"};
   static constexpr std::string_view kNames[] = {
-      "expires",   "signature",     "ossaccesskeyid",   "awsaccesskeyid", "q-ak",
+      "expires",    "signature",     "ossaccesskeyid",   "awsaccesskeyid", "q-ak",
       "q-key-time", "q-header-list", "q-url-param-list", "q-signature",    "ns"};
   for (std::string_view prefix : kPrefixes) {
     if (StartsWithIgnoreCase(name, prefix)) {

@@ -24,7 +24,7 @@ struct ParsedUrl {
   std::string userinfo;  // before '@' in the authority; empty if none
   std::string host;      // as written; an IPv6 literal keeps its brackets
   std::optional<uint16_t> port;
-  std::string path;      // from the first '/' after the authority; may be empty
+  std::string path;                     // from the first '/' after the authority; may be empty
   std::optional<std::string> query;     // after '?', without it
   std::optional<std::string> fragment;  // after '#', without it
 };

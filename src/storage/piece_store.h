@@ -78,7 +78,9 @@ struct TaskMeta {
   int64_t accessed_at_unix = 0;  // seconds; set by CreateTask() and Touch()
 
   uint32_t PieceCount() const {
-    return content_length == 0 ? 0 : static_cast<uint32_t>((content_length + piece_length - 1) / piece_length);
+    return content_length == 0
+               ? 0
+               : static_cast<uint32_t>((content_length + piece_length - 1) / piece_length);
   }
   // REQUIRES: number < PieceCount()
   uint64_t PieceOffset(uint32_t number) const { return uint64_t{number} * piece_length; }

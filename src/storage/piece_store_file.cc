@@ -255,9 +255,9 @@ struct StoreCore {
   ScopedFd lock_fd;  // declared before `db`: the lock is released after the db closes
 
   std::mutex mu;
-  SqliteDb db;                                                       // guarded by mu
+  SqliteDb db;                                                      // guarded by mu
   std::unordered_map<std::string, std::shared_ptr<LiveTask>> live;  // guarded by mu
-  uint64_t trash_seq = 0;                                            // guarded by mu
+  uint64_t trash_seq = 0;                                           // guarded by mu
 
   std::string ContentPath(const std::string& task_id) const {
     return content_dir + "/" + task_id.substr(0, 2) + "/" + task_id;
@@ -266,9 +266,8 @@ struct StoreCore {
   // ---- The rest REQUIRES mu held. ----
 
   Result<std::optional<TaskMeta>> LoadTask(const std::string& task_id) {
-    FL_ASSIGN_OR_RETURN(
-        SqliteStatement stmt,
-        db.Prepare("SELECT " + std::string(kTaskColumns) + " FROM tasks WHERE task_id = ?1"));
+    FL_ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare("SELECT " + std::string(kTaskColumns) +
+                                                         " FROM tasks WHERE task_id = ?1"));
     FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
     FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) {
@@ -505,14 +504,12 @@ class FilePieceWriter final : public PieceWriter {
     }
     Sha256Digest digest = hasher_.Finish();
     if (expected && *expected != digest) {
-      return Status::Corruption(PieceName(task_id_, number_) + ": digest " +
-                                Sha256String(digest) + " does not match the expected " +
-                                Sha256String(*expected));
+      return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +
+                                " does not match the expected " + Sha256String(*expected));
     }
     if (recorded_ && *recorded_ != digest) {
-      return Status::Corruption(PieceName(task_id_, number_) + ": digest " +
-                                Sha256String(digest) + " differs from the recorded " +
-                                Sha256String(*recorded_));
+      return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +
+                                " differs from the recorded " + Sha256String(*recorded_));
     }
     if (fd_.valid() && core_->options.fsync_pieces && ::fdatasync(fd_.get()) != 0) {
       return Status::FromErrno(errno, "fdatasync " + path_);
@@ -543,7 +540,8 @@ class FilePieceWriter final : public PieceWriter {
  private:
   Status CheckUsable() const {
     if (committed_) {
-      return Status::FailedPrecondition(PieceName(task_id_, number_) + ": writer already committed");
+      return Status::FailedPrecondition(PieceName(task_id_, number_) +
+                                        ": writer already committed");
     }
     return error_;
   }
@@ -581,8 +579,7 @@ Result<std::unique_ptr<FilePieceStore>> FilePieceStore::Open(const StoreOptions&
   if (!(options.low_watermark >= 0 && options.low_watermark <= options.high_watermark &&
         options.high_watermark <= 1)) {
     return Status::InvalidArgument(context + ": want 0 <= low_watermark (" +
-                                   std::to_string(options.low_watermark) +
-                                   ") <= high_watermark (" +
+                                   std::to_string(options.low_watermark) + ") <= high_watermark (" +
                                    std::to_string(options.high_watermark) + ") <= 1");
   }
   if (options.task_ttl.count() < 0) {
@@ -675,7 +672,8 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
   FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(path, O_RDWR | O_CREAT | O_TRUNC, 0644));
   Status status;
   if (::ftruncate(fd.get(), static_cast<off_t>(meta.content_length)) != 0) {
-    status = Status::FromErrno(errno, "size " + path + " to " + std::to_string(meta.content_length));
+    status =
+        Status::FromErrno(errno, "size " + path + " to " + std::to_string(meta.content_length));
   }
   if (status.ok() && core_->options.fsync_pieces) {
     if (::fsync(fd.get()) != 0) {
@@ -880,8 +878,8 @@ Result<std::unique_ptr<TaskPin>> FilePieceStore::Pin(const std::string& task_id)
 
 Result<PieceStore::GcReport> FilePieceStore::Gc() {
   // Disk usage first, without the lock (statvfs or the test seam).
-  Result<DiskUsage> usage = core_->options.disk_usage ? core_->options.disk_usage()
-                                                      : StatvfsUsage(core_->dir);
+  Result<DiskUsage> usage =
+      core_->options.disk_usage ? core_->options.disk_usage() : StatvfsUsage(core_->dir);
   if (!usage.ok()) {
     return usage.status().WithContext("piece store " + core_->dir + ": gc");
   }

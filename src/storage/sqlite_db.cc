@@ -66,7 +66,8 @@ SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
 
 Status SqliteStatement::Error(int rc, std::string_view op) const {
   const char* sql = stmt_ != nullptr ? sqlite3_sql(stmt_) : nullptr;
-  std::string what = "sqlite " + std::string(op) + " '" + Abbreviate(sql != nullptr ? sql : "") + "'";
+  std::string what =
+      "sqlite " + std::string(op) + " '" + Abbreviate(sql != nullptr ? sql : "") + "'";
   const char* file = db_ != nullptr ? sqlite3_db_filename(db_, "main") : nullptr;
   if (file != nullptr && *file != '\0') {
     what += " on ";
@@ -81,7 +82,8 @@ Status SqliteStatement::BindInt64(int index, int64_t value) {
 }
 
 Status SqliteStatement::BindText(int index, std::string_view value) {
-  int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return rc == SQLITE_OK ? Status::Ok() : Error(rc, "bind");
 }
 

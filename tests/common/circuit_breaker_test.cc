@@ -1,9 +1,9 @@
 #include "common/circuit_breaker.h"
 
+#include <gtest/gtest.h>
+
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace feilong {
 namespace {

@@ -1,10 +1,10 @@
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/crc32c_internal.h"
 #include "common/digest.h"
@@ -74,8 +74,7 @@ TEST(Crc32cTest, HardwareAndPortableAgreeOnRandomUnalignedInput) {
     for (size_t len : {0u, 1u, 7u, 8u, 9u, 15u, 16u, 17u, 63u, 64u, 1000u, 4096u}) {
       std::span<const uint8_t> s(buf.data() + offset, len);
       uint32_t seed = static_cast<uint32_t>(rng());
-      EXPECT_EQ(crc32c_internal::ExtendHardware(seed, s),
-                crc32c_internal::ExtendPortable(seed, s))
+      EXPECT_EQ(crc32c_internal::ExtendHardware(seed, s), crc32c_internal::ExtendPortable(seed, s))
           << "offset " << offset << " len " << len;
     }
   }

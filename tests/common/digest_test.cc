@@ -1,5 +1,6 @@
 #include "common/digest.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -7,8 +8,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace feilong {
 namespace {

@@ -1,16 +1,15 @@
 #include "common/metrics_server.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <string>
-
-#include <curl/curl.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace feilong::metrics {
 namespace {

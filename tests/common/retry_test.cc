@@ -38,9 +38,9 @@ TEST(RetryPolicyTest, ValidateNamesBadField) {
   initial.initial_backoff = -1ms;
   RetryPolicy max;
   max.max_backoff = -1ms;
-  for (const Case& c : {Case{attempts, "max_attempts"}, Case{multiplier, "multiplier"},
-                        Case{jitter_high, "jitter"}, Case{jitter_low, "jitter"},
-                        Case{initial, "initial_backoff"}, Case{max, "max_backoff"}}) {
+  for (const Case& c :
+       {Case{attempts, "max_attempts"}, Case{multiplier, "multiplier"}, Case{jitter_high, "jitter"},
+        Case{jitter_low, "jitter"}, Case{initial, "initial_backoff"}, Case{max, "max_backoff"}}) {
     Status s = Validate(c.policy);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.field;
     EXPECT_THAT(s.message(), HasSubstr(c.field));
@@ -193,8 +193,8 @@ TEST(RetryTest, CustomPredicate) {
     return Status::NotFound("not yet");
   };
   auto not_found_is_retryable = [](const Status& s) { return s.IsNotFound(); };
-  Status s = Retry(NoJitter(2), Deadline::Infinite(clock), clock, rng, attempt,
-                   not_found_is_retryable);
+  Status s =
+      Retry(NoJitter(2), Deadline::Infinite(clock), clock, rng, attempt, not_found_is_retryable);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
 }

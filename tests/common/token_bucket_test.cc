@@ -1,9 +1,9 @@
 #include "common/token_bucket.h"
 
+#include <gtest/gtest.h>
+
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace feilong {
 namespace {
@@ -130,7 +130,8 @@ TEST(TokenBucketTest, LongRunRateHoldsWithDebt) {
 // A clock that records each sleep and requests stop after `stop_after` sleeps.
 class StoppingClock final : public Clock {
  public:
-  StoppingClock(std::stop_source& source, int stop_after) : source_(source), stop_after_(stop_after) {}
+  StoppingClock(std::stop_source& source, int stop_after)
+      : source_(source), stop_after_(stop_after) {}
   TimePoint Now() const override { return fake_.Now(); }
   int64_t NowUnixSeconds() const override { return fake_.NowUnixSeconds(); }
   void SleepFor(Duration d) override {

@@ -1,8 +1,7 @@
 #include "daemon/output.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "support/temp_dir.h"
 
@@ -13,7 +12,8 @@ TEST(OutputTest, HardLinksOnTheSameFileSystem) {
   test::TempDir dir;
   ASSERT_TRUE(test::WriteFile(dir.Path("content"), "hello").ok());
   ASSERT_TRUE(WriteOutput(dir.Path("content"), dir.Path("out"), std::nullopt).ok());
-  struct stat a{}, b{};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::stat(dir.Path("content").c_str(), &a), 0);
   ASSERT_EQ(::stat(dir.Path("out").c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);
@@ -33,7 +33,8 @@ TEST(OutputTest, CopiesAcrossFileSystems) {
   test::TempDir dir;
   ASSERT_TRUE(test::WriteFile(dir.Path("content"), "across").ok());
   // /dev/shm is a tmpfs, a different file system from the temp dir's.
-  struct stat shm{}, tmp{};
+  struct stat shm {
+  }, tmp{};
   if (::stat("/dev/shm", &shm) != 0 || ::stat(dir.path().c_str(), &tmp) != 0 ||
       shm.st_dev == tmp.st_dev) {
     GTEST_SKIP() << "no second file system to copy across";
@@ -49,7 +50,7 @@ TEST(OutputTest, DigestMismatchRemovesTheOutput) {
   ASSERT_TRUE(test::WriteFile(dir.Path("content"), "data").ok());
   Status s = WriteOutput(dir.Path("content"), dir.Path("out"), Sha256(std::string_view("other")));
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat(dir.Path("out").c_str(), &st), 0);
   EXPECT_TRUE(
       WriteOutput(dir.Path("content"), dir.Path("out"), Sha256(std::string_view("data"))).ok());

@@ -102,7 +102,8 @@ TEST_F(PieceClientTest, ParentDownIsUnavailable) {
   uint16_t port = server_->port();
   server_->Stop();
   MemoryPieceWriter writer(kPieceLength);
-  Result<PieceFetchResult> result = client_.Fetch("127.0.0.1", port, kTask, 0, kPieceLength, writer);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", port, kTask, 0, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
   EXPECT_NE(result.status().message().find("parent 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
@@ -136,17 +137,16 @@ TEST_F(PieceClientTest, ParentStatusesAreMapped) {
   auto parent = StartParent(MisbehavingOrigin::Behavior::kFixedStatus, "");
   ASSERT_NE(parent, nullptr);
   MemoryPieceWriter writer(kPieceLength);
-  EXPECT_EQ(client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer)
-                .status()
-                .code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(
+      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer).status().code(),
+      StatusCode::kNotFound);
 }
 
 TEST_F(PieceClientTest, StalledParentIsDeadlineExceeded) {
   auto parent = StartParent(MisbehavingOrigin::Behavior::kStall, Piece(0));
   ASSERT_NE(parent, nullptr);
-  PieceClient client(PieceClientOptions{std::chrono::milliseconds(1000),
-                                        std::chrono::milliseconds(300)});
+  PieceClient client(
+      PieceClientOptions{std::chrono::milliseconds(1000), std::chrono::milliseconds(300)});
   MemoryPieceWriter writer(kPieceLength);
   auto start = std::chrono::steady_clock::now();
   Result<PieceFetchResult> result =

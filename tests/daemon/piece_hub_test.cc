@@ -1,8 +1,8 @@
 #include "daemon/piece_hub.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
+
+#include <vector>
 
 namespace feilong::daemon {
 namespace {

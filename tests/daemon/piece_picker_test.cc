@@ -1,8 +1,8 @@
 #include "daemon/piece_picker.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace feilong::daemon {
 namespace {

@@ -1,8 +1,8 @@
 #include "daemon/piece_server.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "common/digest.h"
 #include "support/fake_piece_store.h"
@@ -96,9 +96,9 @@ TEST_F(PieceServerTest, UnknownTaskOrPieceIsNotFound) {
 
 TEST_F(PieceServerTest, MalformedRequestsAreBadRequests) {
   for (const std::string& target :
-       {std::string("/pieces/../../etc/passwd"), "/pieces/" + kTask + "/../0",
-        "/pieces/" + kTask, "/pieces/" + kTask + "/", "/pieces/" + kTask + "/1/2",
-        "/pieces/" + kTask + "/x1", "/pieces/" + kTask + "/-1", "/pieces/" + kTask + "/4294967296",
+       {std::string("/pieces/../../etc/passwd"), "/pieces/" + kTask + "/../0", "/pieces/" + kTask,
+        "/pieces/" + kTask + "/", "/pieces/" + kTask + "/1/2", "/pieces/" + kTask + "/x1",
+        "/pieces/" + kTask + "/-1", "/pieces/" + kTask + "/4294967296",
         "/pieces/" + kTask + "/4",  // past the task's last piece
         "/pieces/" + std::string(64, 'A') + "/0", "/pieces/" + std::string(63, 'a') + "/0",
         std::string("/../etc/passwd"), std::string("relative")}) {
@@ -131,8 +131,8 @@ TEST_F(PieceServerTest, RequestBodiesAreRejected) {
 TEST_F(PieceServerTest, HugeHeadersGet431AndClose) {
   Result<RawHttpConnection> connection = RawHttpConnection::Connect(server_->port());
   ASSERT_TRUE(connection.ok());
-  std::string request = "GET " + Path(kTask, 0) + " HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                        std::string(9000, 'z') + "\r\n\r\n";
+  std::string request = "GET " + Path(kTask, 0) +
+                        " HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'z') + "\r\n\r\n";
   ASSERT_TRUE(connection->Send(request).ok());
   Result<RawHttpResponse> response = connection->ReadResponse();
   ASSERT_TRUE(response.ok()) << response.status().ToString();

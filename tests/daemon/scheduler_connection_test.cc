@@ -1,8 +1,8 @@
 #include "daemon/scheduler_connection.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace feilong::daemon {
 namespace {

@@ -37,9 +37,18 @@ Cluster::~Cluster() {
     node->dir = dir_.Path(name);
     ::mkdir(node->dir.c_str(), 0755);
     node->socket = node->dir + "/fld.sock";
-    node->args = {BinaryPath("fld"),  "--data-dir",     node->dir,       "--host-id",
-                  name,               "--peer-listen",  "127.0.0.1:0",   "--piece-listen",
-                  "127.0.0.1:0",      "--metrics-listen", "off",        "--log-level",
+    node->args = {BinaryPath("fld"),
+                  "--data-dir",
+                  node->dir,
+                  "--host-id",
+                  name,
+                  "--peer-listen",
+                  "127.0.0.1:0",
+                  "--piece-listen",
+                  "127.0.0.1:0",
+                  "--metrics-listen",
+                  "off",
+                  "--log-level",
                   "debug"};
     if (!scheduler_address_.empty()) {
       node->args.push_back("--scheduler");
@@ -82,15 +91,14 @@ Cluster::~Cluster() {
 FlgetSummary Cluster::Flget(const Node& node, const std::string& url, const std::string& output,
                             const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {BinaryPath("flget"), "--socket", node.socket, "-v",
-                                   "--no-progress", url, "-O", output};
+                                   "--no-progress",     url,        "-O",        output};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   auto result = RunCommand(argv, dir_.Path("flget-" + std::to_string(++flget_runs_) + ".log"));
   FlgetSummary summary;
   summary.exit_code = result.exit_code;
   summary.output = result.output;
   std::smatch m;
-  static const std::regex kLine(
-      R"(bytes from cache (\d+), from peers (\d+), from origin (\d+))");
+  static const std::regex kLine(R"(bytes from cache (\d+), from peers (\d+), from origin (\d+))");
   if (std::regex_search(result.output, m, kLine)) {
     summary.from_cache = std::stoull(m[1]);
     summary.from_peers = std::stoull(m[2]);

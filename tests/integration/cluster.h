@@ -3,11 +3,11 @@
 // tests. Everything is stopped and removed by the destructor.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "integration/process.h"
 #include "support/temp_dir.h"

@@ -1,7 +1,7 @@
 // A 1 GiB file to three peers at once (label `large`).
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "common/digest.h"
 #include "integration/cluster.h"

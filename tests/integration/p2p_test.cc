@@ -1,11 +1,10 @@
 // P2P distribution end to end: flsched, seed and peer fld processes, flget,
 // and a real nginx origin, all on loopback.
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/digest.h"
 #include "integration/cluster.h"
@@ -125,8 +124,8 @@ TEST_F(P2PTest, SecondDownloadOfACachedTaskUsesNoNetwork) {
 TEST_F(P2PTest, WithoutSchedulerThePeerDownloadsFromTheOriginAndSaysWhy) {
   const uint64_t size = 9 * kMiB;
   std::string want = Publish("direct.bin", size);
-  Cluster cluster({.peers = 1, .seed = false, .scheduler = false,
-                   .fld_args = {"--scheduler", "127.0.0.1:1"}});
+  Cluster cluster(
+      {.peers = 1, .seed = false, .scheduler = false, .fld_args = {"--scheduler", "127.0.0.1:1"}});
   ASSERT_TRUE(cluster.Start());
   FlgetSummary r = cluster.Flget(cluster.peer(0), origin_->Url("/direct.bin"), out_.Path("d"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -150,7 +149,7 @@ TEST_F(P2PTest, DigestIsVerified) {
   std::string wrong = Sha256String(Sha256(std::string_view("something else")));
   FlgetSummary bad = cluster.Flget(cluster.peer(0), url, out_.Path("bad"), {"--digest", wrong});
   EXPECT_EQ(bad.exit_code, 6) << bad.output;
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat(out_.Path("bad").c_str(), &st), 0) << "a mismatching output must not stay";
   FlgetSummary malformed =
       cluster.Flget(cluster.peer(0), url, out_.Path("m"), {"--digest", "sha256:xyz"});
@@ -190,7 +189,7 @@ TEST_F(P2PTest, BadInputGivesClearErrorsAndTheDaemonKeepsServing) {
   ASSERT_TRUE(lying.ok());
   FlgetSummary short_body = cluster.Flget(peer, (*lying)->Url("/liar.bin"), out_.Path("e"));
   EXPECT_NE(short_body.exit_code, 0) << short_body.output;
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat(out_.Path("e").c_str(), &st), 0) << "no output from a lying origin";
 
   // Nothing above harmed the daemon or its cache.
@@ -225,16 +224,15 @@ TEST_F(P2PTest, DiskFullIsAClearErrorAndCachedTasksStayServed) {
   }
   std::string small_digest = Publish("small.bin", 3 * kMiB, 5);
   Publish("huge.bin", 64 * kMiB, 6);
-  ChildProcess fld({BinaryPath("fld"), "--data-dir", out_.Path("small") + "/store",
-                    "--peer-listen", "127.0.0.1:0", "--piece-listen", "127.0.0.1:0",
-                    "--metrics-listen", "off"},
+  ChildProcess fld({BinaryPath("fld"), "--data-dir", out_.Path("small") + "/store", "--peer-listen",
+                    "127.0.0.1:0", "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off"},
                    out_.Path("fld.log"));
   ASSERT_TRUE(fld.WaitForLine("fld ready", std::chrono::seconds(15))) << fld.Log();
   std::string socket = out_.Path("small") + "/store/fld.sock";
   auto flget = [&](const std::string& url, const std::string& out) {
-    return RunCommand({BinaryPath("flget"), "--socket", socket, "-v", "--no-progress", url, "-O",
-                       out},
-                      out_.Path("flget.log"));
+    return RunCommand(
+        {BinaryPath("flget"), "--socket", socket, "-v", "--no-progress", url, "-O", out},
+        out_.Path("flget.log"));
   };
   ASSERT_EQ(flget(origin_->Url("/small.bin"), out_.Path("small-1")).exit_code, 0);
 
@@ -254,10 +252,10 @@ TEST(DaemonStartupTest, UnusableStoreDirectoryIsAClearError) {
   test::TempDir dir;
   ASSERT_TRUE(test::WriteFile(dir.Path("file"), "x").ok());
   std::string bad = dir.Path("file") + "/store";
-  CommandResult r = RunCommand({BinaryPath("fld"), "--data-dir", bad, "--peer-listen",
-                                "127.0.0.1:0", "--piece-listen", "127.0.0.1:0",
-                                "--metrics-listen", "off"},
-                               dir.Path("fld.log"), std::chrono::seconds(20));
+  CommandResult r =
+      RunCommand({BinaryPath("fld"), "--data-dir", bad, "--peer-listen", "127.0.0.1:0",
+                  "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off"},
+                 dir.Path("fld.log"), std::chrono::seconds(20));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;
 }

@@ -1,8 +1,8 @@
 // HttpSource against a real nginx (integration: spawns a process).
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "source/http_source.h"
 #include "support/nginx_origin.h"
@@ -175,8 +175,7 @@ TEST(HttpSourceTlsTest, FetchesOverHttpsWithATrustedCertificate) {
   ASSERT_TRUE(source
                   .FetchRange(request, 100'000, 150'000,
                               [&](std::span<const uint8_t> data) {
-                                got.append(reinterpret_cast<const char*>(data.data()),
-                                           data.size());
+                                got.append(reinterpret_cast<const char*>(data.data()), data.size());
                                 return Status::Ok();
                               })
                   .ok());

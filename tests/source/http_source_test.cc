@@ -1,9 +1,9 @@
 // HttpSource against the in-process MisbehavingOrigin (fast, no processes).
 #include "source/http_source.h"
 
-#include <chrono>
-
 #include <gtest/gtest.h>
+
+#include <chrono>
 
 #include "support/misbehaving_origin.h"
 #include "support/temp_dir.h"
@@ -115,8 +115,7 @@ TEST(HttpSourceTest, MapsHttpStatuses) {
     StatusCode code;
   };
   for (Case c : {Case{404, StatusCode::kNotFound}, Case{410, StatusCode::kNotFound},
-                 Case{401, StatusCode::kPermissionDenied},
-                 Case{403, StatusCode::kPermissionDenied},
+                 Case{401, StatusCode::kPermissionDenied}, Case{403, StatusCode::kPermissionDenied},
                  Case{400, StatusCode::kInvalidArgument}, Case{503, StatusCode::kUnavailable}}) {
     MisbehavingOrigin::Options options = WithBody(Behavior::kFixedStatus, "");
     options.status = c.http;

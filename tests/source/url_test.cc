@@ -126,13 +126,15 @@ TEST(RedactUrlTest, RemovesQueryUserinfoAndFragment) {
 
 TEST(TaskIdTest, HashesTheFourFieldsJoinedByNewlines) {
   // sha256("http://h/f\n\n\n0")
-  EXPECT_EQ(TaskId("http://h/f", "", "", 0), HexEncode(Sha256(std::string_view("http://h/f\n\n\n0"))));
+  EXPECT_EQ(TaskId("http://h/f", "", "", 0),
+            HexEncode(Sha256(std::string_view("http://h/f\n\n\n0"))));
   std::string id = TaskId("http://h/f", "tag", "app", 4194304);
   EXPECT_EQ(id, HexEncode(Sha256(std::string_view("http://h/f\ntag\napp\n4194304"))));
   EXPECT_TRUE(IsValidTaskId(id));
   EXPECT_NE(TaskId("http://h/f", "tag", "app", 0), id);
   EXPECT_NE(TaskId("http://h/f", "tag2", "app", 4194304), id);
-  EXPECT_NE(TaskId("http://h/f", "", "tagapp", 4194304), TaskId("http://h/f", "tag", "app", 4194304));
+  EXPECT_NE(TaskId("http://h/f", "", "tagapp", 4194304),
+            TaskId("http://h/f", "tag", "app", 4194304));
 }
 
 TEST(TaskIdTest, SignedUrlsOfTheSameObjectShareATask) {
@@ -153,9 +155,9 @@ TEST(DefaultPieceLengthTest, FollowsTheRule) {
   EXPECT_EQ(DefaultPieceLength(0), 4 * kMiB);
   EXPECT_EQ(DefaultPieceLength(1), 4 * kMiB);
   EXPECT_EQ(DefaultPieceLength(3 * kMiB), 4 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(2000 * kMiB), 4 * kMiB);       // 4 MiB exactly
+  EXPECT_EQ(DefaultPieceLength(2000 * kMiB), 4 * kMiB);        // 4 MiB exactly
   EXPECT_EQ(DefaultPieceLength(2000 * kMiB + 500), 8 * kMiB);  // just over 4 MiB
-  EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 16 * kMiB);      // 10 MiB -> 16 MiB
+  EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 16 * kMiB);       // 10 MiB -> 16 MiB
   EXPECT_EQ(DefaultPieceLength(16000 * kMiB), 32 * kMiB);
   EXPECT_EQ(DefaultPieceLength(32000 * kMiB), 64 * kMiB);
   EXPECT_EQ(DefaultPieceLength(uint64_t{1} << 50), 64 * kMiB);

@@ -1,6 +1,7 @@
 #include "storage/piece_store.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/clock.h"
 #include "common/digest.h"
@@ -238,9 +237,7 @@ TEST_F(PieceStoreTest, ReadHandleMovesAndClosesItsFd) {
   EXPECT_EQ(moved.fd, -1);
   EXPECT_EQ(assigned.fd, fd);
   EXPECT_EQ(assigned.length, 100u);
-  {
-    PieceReadHandle gone(std::move(assigned));
-  }
+  { PieceReadHandle gone(std::move(assigned)); }
   EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // closed
 }
 
@@ -480,7 +477,8 @@ TEST_F(PieceStoreTest, KillAtAnyPointNeverExposesIncompletePieces) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       auto store = PieceStore::Open(options_, clock_);
-      if (!store.ok() || !(*store)->CreateTask(Meta(id, kPieces * kPieceLength, kPieceLength)).ok()) {
+      if (!store.ok() ||
+          !(*store)->CreateTask(Meta(id, kPieces * kPieceLength, kPieceLength)).ok()) {
         ::_exit(2);
       }
       int step = 0;

@@ -1,9 +1,9 @@
 #include "storage/sqlite_db.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "storage/test_util.h"
 

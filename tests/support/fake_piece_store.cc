@@ -72,7 +72,9 @@ Result<std::vector<storage::TaskMeta>> FakePieceStore::ListTasks() {
   return out;
 }
 
-Status FakePieceStore::DeleteTask(const std::string& /*task_id*/) { return NotInFake("DeleteTask"); }
+Status FakePieceStore::DeleteTask(const std::string& /*task_id*/) {
+  return NotInFake("DeleteTask");
+}
 Status FakePieceStore::Touch(const std::string& /*task_id*/) { return Status::Ok(); }
 Status FakePieceStore::MarkComplete(const std::string& /*task_id*/) {
   return NotInFake("MarkComplete");
@@ -150,8 +152,7 @@ MemoryPieceWriter::MemoryPieceWriter(uint64_t length, std::optional<uint64_t> fa
 
 Status MemoryPieceWriter::Append(std::span<const uint8_t> data) {
   if (data_.size() + data.size() > length_) {
-    return Status::InvalidArgument("append past the piece's " + std::to_string(length_) +
-                                   " bytes");
+    return Status::InvalidArgument("append past the piece's " + std::to_string(length_) + " bytes");
   }
   if (fail_after_.has_value() && data_.size() + data.size() > *fail_after_) {
     return Status::IOError("injected write failure");

@@ -47,8 +47,7 @@ class FakePieceStore final : public storage::PieceStore {
   bool HasPiece(const std::string& task_id, uint32_t number) override;
   Result<std::unique_ptr<storage::PieceWriter>> OpenPieceWriter(const std::string& task_id,
                                                                 uint32_t number) override;
-  Result<storage::PieceReadHandle> OpenPiece(const std::string& task_id,
-                                             uint32_t number) override;
+  Result<storage::PieceReadHandle> OpenPiece(const std::string& task_id, uint32_t number) override;
   std::string ContentPath(const std::string& task_id) const override;
   Result<std::unique_ptr<storage::TaskPin>> Pin(const std::string& task_id) override;
   Result<GcReport> Gc() override;

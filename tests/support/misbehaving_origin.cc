@@ -2,13 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <utility>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,6 +12,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 
 namespace feilong::test {
 
@@ -154,9 +153,8 @@ asio::awaitable<void> MisbehavingOrigin::Impl::Accept() {
 asio::awaitable<void> MisbehavingOrigin::Impl::Serve(tcp::socket socket) {
   std::string buffer;
   for (;;) {
-    auto [read_error, head_size] =
-        co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer, 64 * 1024),
-                                        "\r\n\r\n", kNoThrow);
+    auto [read_error, head_size] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(buffer, 64 * 1024), "\r\n\r\n", kNoThrow);
     if (read_error) {
       co_return;
     }

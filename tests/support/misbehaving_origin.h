@@ -33,11 +33,11 @@ class MisbehavingOrigin {
 
   struct Options {
     Behavior behavior = Behavior::kHonest;
-    std::string body;           // the content served at every path
-    unsigned status = 500;      // kFixedStatus
-    uint64_t withhold = 0;      // kShortBody: bytes not sent; 0 means half
-    uint64_t stall_after = 0;   // kStall: body bytes sent before stalling
-    std::string redirect_to;    // kRedirect: the Location
+    std::string body;          // the content served at every path
+    unsigned status = 500;     // kFixedStatus
+    uint64_t withhold = 0;     // kShortBody: bytes not sent; 0 means half
+    uint64_t stall_after = 0;  // kStall: body bytes sent before stalling
+    std::string redirect_to;   // kRedirect: the Location
     // Added to every response, each "Name: value".
     std::vector<std::string> extra_headers;
   };

@@ -24,8 +24,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-std::string Config(const std::string& prefix, const NginxOrigin::Options& options,
-                   uint16_t port) {
+std::string Config(const std::string& prefix, const NginxOrigin::Options& options, uint16_t port) {
   std::string conf;
   if (::geteuid() == 0) {
     conf += "user root;\n";
@@ -114,10 +113,10 @@ Result<std::unique_ptr<NginxOrigin>> NginxOrigin::Start(const Options& options) 
     origin->port_ = FreeTcpPort();
     origin->tls_ = options.tls;
     if (options.tls) {
-      FL_RETURN_IF_ERROR(RunCommand(
-          {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
-           prefix + "/key.pem", "-out", prefix + "/cert.pem"}));
+      FL_RETURN_IF_ERROR(
+          RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                      "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                      "-keyout", prefix + "/key.pem", "-out", prefix + "/cert.pem"}));
     }
     std::string conf_path = prefix + "/nginx.conf";
     FL_RETURN_IF_ERROR(WriteFile(conf_path, Config(prefix, options, origin->port_)));
@@ -125,8 +124,8 @@ Result<std::unique_ptr<NginxOrigin>> NginxOrigin::Start(const Options& options) 
 
     std::string error_log = prefix + "/error.log";
     std::string output = prefix + "/stderr.log";
-    std::vector<std::string> args = {options.binary, "-p", prefix + "/", "-c", conf_path,
-                                     "-e",           error_log, "-g", "daemon off;"};
+    std::vector<std::string> args = {options.binary, "-p", prefix + "/", "-c", conf_path, "-e",
+                                     error_log,      "-g", "daemon off;"};
     std::vector<char*> argv;
     for (std::string& arg : args) {
       argv.push_back(arg.data());
@@ -161,9 +160,9 @@ Result<std::unique_ptr<NginxOrigin>> NginxOrigin::Start(const Options& options) 
       std::this_thread::sleep_for(milliseconds(20));
     }
     std::string log = ReadFile(error_log).value_or("") + ReadFile(output).value_or("");
-    last_error = Status::Unavailable(std::string("nginx ") +
-                                     (exited ? "exited" : "did not answer in 10 s") + ": " +
-                                     Tail(log, 600));
+    last_error =
+        Status::Unavailable(std::string("nginx ") + (exited ? "exited" : "did not answer in 10 s") +
+                            ": " + Tail(log, 600));
     // A port taken between FreeTcpPort() and nginx's bind: try another one.
     if (log.find("Address already in use") == std::string::npos) {
       break;
@@ -215,8 +214,8 @@ std::vector<NginxOrigin::LogEntry> NginxOrigin::AccessLog() const {
     LogEntry entry;
     entry.status = std::atoi(std::string(line.substr(0, first_space)).c_str());
     entry.body_bytes = std::strtoull(
-        std::string(line.substr(first_space + 1, second_space - first_space - 1)).c_str(),
-        nullptr, 10);
+        std::string(line.substr(first_space + 1, second_space - first_space - 1)).c_str(), nullptr,
+        10);
     std::string_view request = line.substr(second_space + 1);
     if (request.size() >= 2 && request.front() == '"' && request.back() == '"') {
       request = request.substr(1, request.size() - 2);

@@ -28,9 +28,8 @@ class RawHttpConnection {
  public:
   // Connects to 127.0.0.1:port. Unavailable if refused. Reads time out
   // after `timeout` (DeadlineExceeded).
-  static Result<RawHttpConnection> Connect(uint16_t port,
-                                           std::chrono::milliseconds timeout =
-                                               std::chrono::milliseconds(5000));
+  static Result<RawHttpConnection> Connect(
+      uint16_t port, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   RawHttpConnection(RawHttpConnection&& other) noexcept;
   RawHttpConnection& operator=(RawHttpConnection&& other) noexcept;
   ~RawHttpConnection();

@@ -1,10 +1,9 @@
 // fld: the Feilong peer daemon. Parses flags, loads the config, runs the
 // daemon until SIGINT or SIGTERM.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "common/log.h"
 #include "daemon/daemon.h"
@@ -32,8 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", metrics_listen,
                  "Prometheus metrics address; 'off' disables (server.metrics_listen)");
   app.add_option("--host-id", host_id, "Host id announced to schedulers (host.id)");
-  app.add_option("--advertise-ip", advertise_ip, "IP other peers reach this host at (host.advertise_ip)");
-  app.add_option("--scheduler", schedulers, "Scheduler address host:port; repeatable (scheduler.addresses)");
+  app.add_option("--advertise-ip", advertise_ip,
+                 "IP other peers reach this host at (host.advertise_ip)");
+  app.add_option("--scheduler", schedulers,
+                 "Scheduler address host:port; repeatable (scheduler.addresses)");
   app.add_flag("--seed", seed, "Run as a seed peer (host.seed)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (log_level)");
   CLI11_PARSE(app, argc, argv);
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
   if (!socket_path.empty()) config.socket_path = socket_path;
   if (!peer_listen.empty()) config.peer_listen = peer_listen;
   if (!piece_listen.empty()) config.piece_listen = piece_listen;
-  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen == "off" ? "" : metrics_listen;
+  if (!metrics_listen.empty())
+    config.metrics_listen = metrics_listen == "off" ? "" : metrics_listen;
   if (!host_id.empty()) config.host_id = host_id;
   if (!advertise_ip.empty()) config.advertise_ip = advertise_ip;
   if (!schedulers.empty()) config.schedulers = schedulers;

@@ -16,13 +16,13 @@ int main(int argc, char** argv) {
   bool no_progress = false;
   app.add_option("url", options.url, "URL to download (http or https)")->required();
   app.add_option("-O,--output", options.output, "Output file")->required();
-  app.add_option("--socket", options.socket_path, "Daemon's unix socket")
-      ->capture_default_str();
+  app.add_option("--socket", options.socket_path, "Daemon's unix socket")->capture_default_str();
   app.add_option("--digest", options.digest, "Expected content digest, sha256:<hex>");
   app.add_option("--tag", options.tag, "Separates otherwise identical URLs into different tasks");
   app.add_option("--application", options.application, "Caller's application name");
   app.add_option("-H,--header", headers, "Header sent to the origin, 'Name: value'; repeatable");
-  app.add_option("--timeout", options.timeout_seconds, "Download deadline in seconds (0: daemon default)");
+  app.add_option("--timeout", options.timeout_seconds,
+                 "Download deadline in seconds (0: daemon default)");
   app.add_flag("--no-back-to-source", options.disable_back_to_source,
                "Fail rather than download from the origin");
   app.add_flag("-v,--verbose", verbose, "Print where the bytes came from");
