@@ -158,6 +158,7 @@ start_daemon() {
 }
 wait_ready() {  # waits for the latest "fld ready" of daemon $1
   for _ in $(seq 1 300); do
+    # shellcheck disable=SC2016  # a sed script: print the log since the last "--- start"
     if sed -n '/^--- start/h; /^--- start/!H; ${x;p}' "$work/$1.log" | grep -q "fld ready"; then return 0; fi
     kill -0 "${pid_of[$1]}" 2>/dev/null || { cat "$work/$1.log" >&2; die "fld $1 exited"; }
     sleep 0.1
@@ -365,6 +366,7 @@ newsec=$(
   echo "$table"
   echo
   echo "$cpu_table"
+  for n in "${notes[@]}"; do echo; echo "Note: the warm-up used the origin on $n"; done
 )
 SECTION="$section" NEWSEC="$newsec" python3 - "$docs" <<'PY'
 import os, sys
