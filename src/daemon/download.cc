@@ -374,6 +374,12 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
       return;
     }
     case sv1::ScheduleDecision::KIND_BACK_TO_SOURCE:
+      if (UsableParents() > 0) {
+        // An answer to a request for more parents: the ones we have still work.
+        spdlog::debug("back_to_source_ignored task={} parents={}", options_.task_id,
+                      UsableParents());
+        return;
+      }
       GoBackToSource(decision.reason() == cv1::BACK_TO_SOURCE_REASON_NONE
                          ? cv1::BACK_TO_SOURCE_REASON_NO_PARENT
                          : decision.reason());

@@ -59,25 +59,50 @@ struct Mailbox {
   std::atomic<bool> cancelled{false};
 };
 
-// Fails writes once the download is cancelled, so transfers stop promptly.
-class CancellableWriter final : public storage::PieceWriter {
+// Wraps a piece writer for transfers: gathers appends into writes of up to
+// kBufferSize (transports hand over ~16 KiB at a time, and many small
+// writes into one content file from several transfers contend on the file
+// system's per-file lock), and fails appends once the download is
+// cancelled, so transfers stop promptly.
+class TransferWriter final : public storage::PieceWriter {
  public:
-  CancellableWriter(storage::PieceWriter& inner, const std::atomic<bool>& cancelled)
+  static constexpr size_t kBufferSize = 1 << 20;
+
+  TransferWriter(storage::PieceWriter& inner, const std::atomic<bool>& cancelled)
       : inner_(inner), cancelled_(cancelled) {}
+
   Status Append(std::span<const uint8_t> data) override {
     if (cancelled_.load()) {
       return Status::Cancelled("download cancelled");
     }
-    return inner_.Append(data);
+    if (buffer_.size() + data.size() > kBufferSize) {
+      FL_RETURN_IF_ERROR(Flush());
+    }
+    if (data.size() >= kBufferSize) {
+      return inner_.Append(data);
+    }
+    buffer_.insert(buffer_.end(), data.begin(), data.end());
+    return Status::Ok();
   }
-  uint64_t written() const override { return inner_.written(); }
+  uint64_t written() const override { return inner_.written() + buffer_.size(); }
   Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override {
+    FL_RETURN_IF_ERROR(Flush());
     return inner_.Commit(expected);
   }
 
  private:
+  Status Flush() {
+    if (buffer_.empty()) {
+      return Status::Ok();
+    }
+    Status s = inner_.Append(buffer_);
+    buffer_.clear();
+    return s;
+  }
+
   storage::PieceWriter& inner_;
   const std::atomic<bool>& cancelled_;
+  std::vector<uint8_t> buffer_;
 };
 
 }  // namespace feilong::daemon::conductor

@@ -86,7 +86,15 @@ void SchedulerConnection::Close() {
   closed_ = true;
   closing_ = true;
   stream_->WritesDone();
-  context_.TryCancel();
+  // The scheduler ends the stream once it has read everything we sent;
+  // cancelling at once could drop our last reports. Cancel only if it does
+  // not end the stream in time.
+  {
+    std::unique_lock lock(reader_mutex_);
+    if (!reader_cv_.wait_for(lock, kCloseGrace, [&] { return reader_done_; })) {
+      context_.TryCancel();
+    }
+  }
   if (reader_.joinable()) {
     reader_.join();
   }
@@ -99,6 +107,11 @@ void SchedulerConnection::ReadLoop() {
     response.Clear();
   }
   grpc::Status status = stream_->Finish();
+  {
+    std::lock_guard lock(reader_mutex_);
+    reader_done_ = true;
+  }
+  reader_cv_.notify_all();
   if (closing_) {
     return;
   }

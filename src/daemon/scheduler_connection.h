@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,8 +74,14 @@ class SchedulerConnection {
       stream_;
   OnMessage on_message_;
   OnClosed on_closed_;
+  // How long Close() waits for the scheduler to end the stream.
+  static constexpr std::chrono::seconds kCloseGrace{2};
+
   std::atomic<bool> closing_{false};
   bool closed_ = false;
+  std::mutex reader_mutex_;
+  std::condition_variable reader_cv_;
+  bool reader_done_ = false;
   std::jthread reader_;
 };
 

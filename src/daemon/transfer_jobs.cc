@@ -25,12 +25,12 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     if (!writer.ok()) {
       result.status = writer.status();
     } else {
-      CancellableWriter guarded(**writer, mailbox->cancelled);
+      TransferWriter guarded(**writer, mailbox->cancelled);
       auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
       if (!fetched.ok()) {
         result.status = fetched.status();
       } else {
-        auto committed = (*writer)->Commit(expected);
+        auto committed = guarded.Commit(expected);
         if (committed.ok()) {
           result.digest = *committed;
           result.bytes = size;
@@ -57,12 +57,12 @@ TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     } else if (!client.ok()) {
       result.status = client.status();
     } else {
-      CancellableWriter guarded(**writer, mailbox->cancelled);
+      TransferWriter guarded(**writer, mailbox->cancelled);
       Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
         return guarded.Append(data);
       });
       if (s.ok()) {
-        auto committed = (*writer)->Commit(std::nullopt);
+        auto committed = guarded.Commit(std::nullopt);
         if (committed.ok()) {
           result.digest = *committed;
           result.bytes = size;
@@ -102,13 +102,15 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
   return [=, &store](TransferContext& ctx) {
     auto client = ctx.SourceFor(request.url);
     uint32_t number = 0;
-    std::unique_ptr<storage::PieceWriter> writer;
+    std::unique_ptr<storage::PieceWriter> raw_writer;
+    std::unique_ptr<TransferWriter> writer;
     auto start = steady_clock::now();
     // Records the piece just written and posts its result.
     auto finish_piece = [&]() -> Status {
       PieceResult result{number, "", Status::Ok(), {}, 0, {}};
       auto committed = writer->Commit(std::nullopt);
       writer.reset();
+      raw_writer.reset();
       result.status = committed.status();
       if (committed.ok()) {
         result.digest = *committed;
@@ -129,7 +131,8 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
                 return Status::Cancelled("download cancelled");
               }
               if (!writer) {
-                FL_ASSIGN_OR_RETURN(writer, store.OpenPieceWriter(meta.task_id, number));
+                FL_ASSIGN_OR_RETURN(raw_writer, store.OpenPieceWriter(meta.task_id, number));
+                writer = std::make_unique<TransferWriter>(*raw_writer, mailbox->cancelled);
               }
               uint64_t room = meta.PieceSize(number) - writer->written();
               size_t take = static_cast<size_t>(std::min<uint64_t>(room, data.size()));
@@ -138,6 +141,7 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
               if (writer->written() == meta.PieceSize(number)) {
                 if (held[number]) {
                   writer.reset();
+                  raw_writer.reset();
                 } else {
                   FL_RETURN_IF_ERROR(finish_piece());
                 }
