@@ -174,10 +174,8 @@ Status ValidateOutputPath(const std::string& path) {
   if (path.front() != '/') {
     return Status::InvalidArgument("output path must be absolute, got '" + path + "'");
   }
-  std::string dir = path.substr(0, path.find_last_of('/'));
-  if (dir.empty()) {
-    dir = "/";
-  }
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Status::NotFound("output directory " + dir + " does not exist");
