@@ -205,6 +205,7 @@ void Download::Impl::Run(std::stop_token stop, const std::function<void()>& clos
       ServeWaiter(waiters_.back());
     }
   }
+  pin_.reset();  // the task may be deleted or collected from now on
 }
 
 void Download::Impl::Begin() {
