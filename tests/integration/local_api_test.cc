@@ -26,8 +26,8 @@ TEST(LocalApiTest, StatListAndDeleteTasks) {
   FlgetSummary r = cluster.Flget(cluster.peer(0), (*origin)->Url("/a.bin"), out.Path("a"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
-  auto channel = grpc::CreateChannel("unix:" + cluster.peer(0).socket,
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("unix:" + cluster.peer(0).socket, grpc::InsecureChannelCredentials());
   auto stub = dv1::Daemon::NewStub(channel);
 
   dv1::ListTasksResponse list;
