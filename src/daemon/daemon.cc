@@ -18,6 +18,7 @@
 #include "daemon/scheduler_connection.h"
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
+#include "daemon/thread_name.h"
 #include "daemon/transfer_pool.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "storage/piece_store.h"
@@ -162,9 +163,15 @@ Status Daemon::Impl::Start() {
   }
 
   if (!config_.schedulers.empty()) {
-    announcer_ = std::jthread([this](std::stop_token stop) { AnnounceLoop(stop); });
+    announcer_ = std::jthread([this](std::stop_token stop) {
+      SetThreadName("fl-announce");
+      AnnounceLoop(stop);
+    });
   }
-  gc_ = std::jthread([this](std::stop_token stop) { GcLoop(stop); });
+  gc_ = std::jthread([this](std::stop_token stop) {
+    SetThreadName("fl-gc");
+    GcLoop(stop);
+  });
   return Status::Ok();
 }
 

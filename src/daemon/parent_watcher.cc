@@ -1,5 +1,6 @@
 #include "daemon/parent_watcher.h"
 
+#include "daemon/thread_name.h"
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
 
 namespace feilong::daemon {
@@ -13,7 +14,10 @@ ParentWatcher::ParentWatcher(std::string address, std::string task_id, std::stri
       my_peer_id_(std::move(my_peer_id)),
       on_pieces_(std::move(on_pieces)),
       on_end_(std::move(on_end)) {
-  thread_ = std::jthread([this] { Run(); });
+  thread_ = std::jthread([this] {
+    SetThreadName("fl-parent");
+    Run();
+  });
 }
 
 ParentWatcher::~ParentWatcher() {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/digest.h"
+#include "daemon/thread_name.h"
 
 namespace feilong::daemon {
 
@@ -64,7 +65,10 @@ Result<std::unique_ptr<SchedulerConnection>> SchedulerConnection::Open(
     }
     conn->on_message_ = std::move(on_message);
     conn->on_closed_ = std::move(on_closed);
-    conn->reader_ = std::jthread([c = conn.get()] { c->ReadLoop(); });
+    conn->reader_ = std::jthread([c = conn.get()] {
+      SetThreadName("fl-sched-read");
+      c->ReadLoop();
+    });
     return conn;
   }
   return Status::Unavailable("no scheduler reachable (tried " + tried + ")");

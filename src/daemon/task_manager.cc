@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "daemon/thread_name.h"
+
 namespace feilong::daemon {
 
 TaskManager::TaskManager(DownloadDeps deps) : deps_(std::move(deps)) {}
@@ -27,7 +29,10 @@ Status TaskManager::Start(const DownloadRequestOptions& options, DownloadWaiter 
   download->Attach(std::move(waiter));
   Running entry;
   entry.download = download;
-  entry.thread = std::jthread([download](std::stop_token stop) { download->Run(stop); });
+  entry.thread = std::jthread([download](std::stop_token stop) {
+    SetThreadName("fl-download");
+    download->Run(stop);
+  });
   running_.emplace(options.task_id, std::move(entry));
   return Status::Ok();
 }

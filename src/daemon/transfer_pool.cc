@@ -1,5 +1,7 @@
 #include "daemon/transfer_pool.h"
 
+#include "daemon/thread_name.h"
+
 namespace feilong::daemon {
 
 Result<source::SourceClient*> TransferContext::SourceFor(const std::string& url) {
@@ -17,6 +19,7 @@ TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options)
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
+      SetThreadName("fl-transfer");
       TransferContext context(options_);
       Run(context);
     });
