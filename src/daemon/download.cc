@@ -14,6 +14,7 @@
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/download_events.h"
+#include "daemon/download_impl.h"
 #include "daemon/output.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/piece_hub.h"
@@ -47,23 +48,6 @@ const char* FailureKind(const Status& s) {
   return "unavailable";
 }
 
-const char* ReasonLabel(cv1::BackToSourceReason reason) {
-  switch (reason) {
-    case cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER:
-      return "no_scheduler";
-    case cv1::BACK_TO_SOURCE_REASON_NO_PARENT:
-      return "no_parent";
-    case cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES:
-      return "parent_failures";
-    case cv1::BACK_TO_SOURCE_REASON_SEED:
-      return "seed";
-    case cv1::BACK_TO_SOURCE_REASON_CAP_REACHED:
-      return "cap_reached";
-    default:
-      return "none";
-  }
-}
-
 std::string NewPeerId(const std::string& host_id) {
   std::random_device rd;
   uint64_t bits = (uint64_t{rd()} << 32) ^ rd();
@@ -72,101 +56,12 @@ std::string NewPeerId(const std::string& host_id) {
 
 }  // namespace
 
-class Download::Impl {
- public:
-  Impl(DownloadDeps& deps, DownloadRequestOptions& options)
-      : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
-    peer_id_ = NewPeerId(deps_.config.host_id);
-  }
-
-  std::shared_ptr<Mailbox> mailbox() { return mailbox_; }
-  void Run(std::stop_token stop, const std::function<void()>& close_door);
-
- private:
-  struct Parent {
-    std::string peer_id;
-    std::string ip;
-    uint16_t piece_port = 0;
-    std::vector<bool> has;
-    uint32_t in_flight = 0;
-    uint32_t failures = 0;
-    std::unique_ptr<ParentWatcher> watcher;
-  };
-
-  // setup and scheduler
-  void Begin();
-  void ConnectScheduler();
-  void Send(const sv1::AnnouncePeerRequest& request);
-  void OnSchedulerMessage(const sv1::AnnouncePeerResponse& message);
-  void OnDecision(const sv1::ScheduleDecision& decision);
-  void RequestMoreParents(bool after_failure);
-  void GoBackToSource(cv1::BackToSourceReason reason);
-  Status LearnGeometry(uint64_t content_length, uint32_t piece_length);
-
-  // pieces
-  void Handle(Event& event);
-  void OnPieceResult(PieceResult& result);
-  void OnProbeResult(const ProbeResult& result);
-  void AddParent(const sv1::CandidateParent& candidate);
-  void DropParent(const std::string& parent_id, bool block);
-  uint32_t UsableParents() const;
-  void Dispatch();
-  void SubmitParentFetch(uint32_t number, Parent& parent);
-  void SubmitOriginFetch(uint32_t number);
-  void SubmitProbe();
-  void SubmitWholeBodyFetch();
-  source::SourceRequest OriginRequest() const;
-  void CheckStall();
-
-  // ending
-  void Finish(Status status);
-  void ServeWaiter(DownloadWaiter& waiter);
-  void NotifyAll();
-  DownloadProgress Snapshot() const;
-
-  DownloadDeps& deps_;
-  DownloadRequestOptions& options_;
-  std::shared_ptr<Mailbox> mailbox_;
-  std::string peer_id_;
-  std::vector<DownloadWaiter> waiters_;
-
-  std::unique_ptr<SchedulerConnection> scheduler_;
-  bool scheduler_tried_reconnect_ = false;
-  bool first_decision_seen_ = false;
-  bool reschedule_pending_ = false;
-  uint32_t reschedules_ = 0;
-  steady_clock::time_point last_more_parents_request_{};
-
-  bool geometry_known_ = false;
-  storage::TaskMeta meta_;
-  std::unique_ptr<storage::TaskPin> pin_;
-  std::vector<bool> held_;
-  std::vector<bool> in_flight_;
-  std::vector<uint32_t> origin_attempts_;
-  std::vector<std::optional<Sha256Digest>> digests_;
-  uint32_t held_count_ = 0;
-  uint32_t in_flight_count_ = 0;
-  uint32_t origin_in_flight_ = 0;
-
-  std::map<std::string, Parent> parents_;
-  std::set<std::string> blocked_parents_;
-
-  bool origin_mode_ = false;
-  bool probing_ = false;
-  bool whole_body_mode_ = false;
-  cv1::BackToSourceReason reason_ = cv1::BACK_TO_SOURCE_REASON_NONE;
-
-  uint64_t completed_length_ = 0;
-  uint64_t from_cache_ = 0;
-  uint64_t from_peers_ = 0;
-  uint64_t from_origin_ = 0;
-  steady_clock::time_point last_progress_ = steady_clock::now();
-
-  bool done_ = false;
-  Status final_status_;
-};
-
 // ---------------------------------------------------------------------------
+
+Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
+    : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
+  peer_id_ = NewPeerId(deps_.config.host_id);
+}
 
 void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
   auto deadline = steady_clock::now() + options_.timeout;
@@ -231,55 +126,6 @@ void Download::Impl::Begin() {
   ConnectScheduler();
 }
 
-void Download::Impl::ConnectScheduler() {
-  sv1::Register reg;
-  reg.set_task_id(options_.task_id);
-  reg.set_peer_id(peer_id_);
-  *reg.mutable_host() = deps_.host_info();
-  *reg.mutable_spec() = options_.spec;
-  for (uint32_t n = 0; n < held_.size(); ++n) {
-    if (held_[n]) {
-      reg.add_held_pieces(n);
-    }
-  }
-  auto mailbox = mailbox_;
-  auto conn = SchedulerConnection::Open(
-      deps_.channels, RankSchedulers(deps_.config.schedulers, options_.task_id), reg,
-      deps_.config.scheduler_connect_timeout,
-      [mailbox](sv1::AnnouncePeerResponse m) {
-        mailbox->queue.Push(SchedulerMessage{std::move(m)});
-      },
-      [mailbox](Status s) { mailbox->queue.Push(SchedulerClosed{std::move(s)}); });
-  if (!conn.ok()) {
-    spdlog::warn("scheduler_unreachable task={} error=\"{}\"", options_.task_id,
-                 conn.status().message());
-    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
-    return;
-  }
-  scheduler_ = std::move(conn).value();
-  spdlog::debug("registered task={} peer={} scheduler={}", options_.task_id, peer_id_,
-                scheduler_->address());
-  if (origin_mode_) {
-    // Reconnected while already fetching from the origin: keep the new
-    // scheduler informed so it counts us and can use us as a parent.
-    sv1::AnnouncePeerRequest req;
-    req.mutable_back_to_source_started()->set_reason(reason_);
-    Send(req);
-    if (geometry_known_) {
-      sv1::AnnouncePeerRequest known;
-      known.mutable_content_length_known()->set_content_length(meta_.content_length);
-      known.mutable_content_length_known()->set_piece_length(meta_.piece_length);
-      Send(known);
-    }
-  }
-}
-
-void Download::Impl::Send(const sv1::AnnouncePeerRequest& request) {
-  if (scheduler_) {
-    scheduler_->Send(request);
-  }
-}
-
 void Download::Impl::Handle(Event& event) {
   std::visit(
       [&](auto& e) {
@@ -328,68 +174,6 @@ void Download::Impl::Handle(Event& event) {
       event);
 }
 
-void Download::Impl::OnSchedulerMessage(const sv1::AnnouncePeerResponse& message) {
-  if (message.has_decision()) {
-    OnDecision(message.decision());
-    return;
-  }
-  if (message.has_piece_digests()) {
-    for (const auto& piece : message.piece_digests().pieces()) {
-      if (piece.sha256().size() != 32) {
-        continue;
-      }
-      if (digests_.size() <= piece.number()) {
-        if (geometry_known_) {
-          continue;  // out of range for this task: ignore
-        }
-        digests_.resize(piece.number() + 1);
-      }
-      Sha256Digest d{};
-      std::copy(piece.sha256().begin(), piece.sha256().end(), d.begin());
-      digests_[piece.number()] = d;
-    }
-  }
-}
-
-void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
-  first_decision_seen_ = true;
-  reschedule_pending_ = false;
-  last_progress_ = steady_clock::now();
-  switch (decision.kind()) {
-    case sv1::ScheduleDecision::KIND_EMPTY:
-    case sv1::ScheduleDecision::KIND_NORMAL: {
-      if (!geometry_known_) {
-        Status s = LearnGeometry(decision.content_length(), decision.piece_length());
-        if (!s.ok()) {
-          Finish(s);
-          return;
-        }
-      }
-      for (const auto& candidate : decision.parents()) {
-        AddParent(candidate);
-      }
-      if (decision.kind() == sv1::ScheduleDecision::KIND_NORMAL && UsableParents() == 0 &&
-          !origin_mode_) {
-        RequestMoreParents(/*after_failure=*/true);
-      }
-      return;
-    }
-    case sv1::ScheduleDecision::KIND_BACK_TO_SOURCE:
-      if (UsableParents() > 0) {
-        // An answer to a request for more parents: the ones we have still work.
-        spdlog::debug("back_to_source_ignored task={} parents={}", options_.task_id,
-                      UsableParents());
-        return;
-      }
-      GoBackToSource(decision.reason() == cv1::BACK_TO_SOURCE_REASON_NONE
-                         ? cv1::BACK_TO_SOURCE_REASON_NO_PARENT
-                         : decision.reason());
-      return;
-    default:
-      return;
-  }
-}
-
 Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_length) {
   if (piece_length == 0) {
     piece_length = options_.spec.piece_length() != 0 ? options_.spec.piece_length()
@@ -422,60 +206,6 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   }
   geometry_known_ = true;
   return Status::Ok();
-}
-
-void Download::Impl::GoBackToSource(cv1::BackToSourceReason reason) {
-  if (origin_mode_) {
-    return;
-  }
-  if (!options_.allow_back_to_source) {
-    Finish(Status::Unavailable(
-        fmt::format("P2P could not serve task {} ({}) and back-to-source is disabled",
-                    options_.task_id, ReasonLabel(reason))));
-    return;
-  }
-  origin_mode_ = true;
-  reason_ = reason;
-  deps_.metrics.back_to_source.WithLabels({ReasonLabel(reason)}).Increment();
-  spdlog::info("back_to_source task={} reason={}", options_.task_id, ReasonLabel(reason));
-  sv1::AnnouncePeerRequest req;
-  req.mutable_back_to_source_started()->set_reason(reason);
-  Send(req);
-  if (!geometry_known_) {
-    SubmitProbe();
-  }
-}
-
-void Download::Impl::RequestMoreParents(bool after_failure) {
-  if (origin_mode_ && !after_failure) {
-    return;
-  }
-  if (!scheduler_) {
-    if (after_failure && UsableParents() == 0) {
-      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
-    }
-    return;
-  }
-  if (after_failure) {
-    if (reschedules_ >= deps_.config.max_reschedules) {
-      if (UsableParents() == 0) {
-        GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
-      }
-      return;
-    }
-    ++reschedules_;
-  }
-  if (reschedule_pending_) {
-    return;
-  }
-  reschedule_pending_ = true;
-  last_more_parents_request_ = steady_clock::now();
-  sv1::AnnouncePeerRequest req;
-  for (const auto& id : blocked_parents_) {
-    req.mutable_reschedule()->add_blocked_parent_ids(id);
-  }
-  req.mutable_reschedule();
-  Send(req);
 }
 
 void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {

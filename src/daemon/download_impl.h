@@ -1,0 +1,135 @@
+// Download::Impl, the conductor's state and steps, shared by the files that
+// implement it: download.cc (the event loop, pieces, the outcome) and
+// download_scheduling.cc (the conversation with the scheduler and the move
+// to the origin). Internal to the daemon.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "daemon/download.h"
+#include "daemon/download_events.h"
+#include "daemon/parent_watcher.h"
+#include "daemon/scheduler_connection.h"
+#include "source/source_client.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+// The metric label and log word for a back-to-source reason.
+inline const char* ReasonLabel(common::v1::BackToSourceReason reason) {
+  switch (reason) {
+    case common::v1::BACK_TO_SOURCE_REASON_NO_SCHEDULER:
+      return "no_scheduler";
+    case common::v1::BACK_TO_SOURCE_REASON_NO_PARENT:
+      return "no_parent";
+    case common::v1::BACK_TO_SOURCE_REASON_PARENT_FAILURES:
+      return "parent_failures";
+    case common::v1::BACK_TO_SOURCE_REASON_SEED:
+      return "seed";
+    case common::v1::BACK_TO_SOURCE_REASON_CAP_REACHED:
+      return "cap_reached";
+    default:
+      return "none";
+  }
+}
+
+class Download::Impl {
+ public:
+  Impl(DownloadDeps& deps, DownloadRequestOptions& options);
+
+  std::shared_ptr<conductor::Mailbox> mailbox() { return mailbox_; }
+  void Run(std::stop_token stop, const std::function<void()>& close_door);
+
+ private:
+  struct Parent {
+    std::string peer_id;
+    std::string ip;
+    uint16_t piece_port = 0;
+    std::vector<bool> has;
+    uint32_t in_flight = 0;
+    uint32_t failures = 0;
+    std::unique_ptr<ParentWatcher> watcher;
+  };
+
+  // setup and scheduler
+  void Begin();
+  void ConnectScheduler();
+  void Send(const scheduler::v1::AnnouncePeerRequest& request);
+  void OnSchedulerMessage(const scheduler::v1::AnnouncePeerResponse& message);
+  void OnDecision(const scheduler::v1::ScheduleDecision& decision);
+  void RequestMoreParents(bool after_failure);
+  void GoBackToSource(common::v1::BackToSourceReason reason);
+  Status LearnGeometry(uint64_t content_length, uint32_t piece_length);
+
+  // pieces
+  void Handle(conductor::Event& event);
+  void OnPieceResult(conductor::PieceResult& result);
+  void OnProbeResult(const conductor::ProbeResult& result);
+  void AddParent(const scheduler::v1::CandidateParent& candidate);
+  void DropParent(const std::string& parent_id, bool block);
+  uint32_t UsableParents() const;
+  void Dispatch();
+  void SubmitParentFetch(uint32_t number, Parent& parent);
+  void SubmitOriginFetch(uint32_t number);
+  void SubmitProbe();
+  void SubmitWholeBodyFetch();
+  source::SourceRequest OriginRequest() const;
+  void CheckStall();
+
+  // ending
+  void Finish(Status status);
+  void ServeWaiter(DownloadWaiter& waiter);
+  void NotifyAll();
+  DownloadProgress Snapshot() const;
+
+  DownloadDeps& deps_;
+  DownloadRequestOptions& options_;
+  std::shared_ptr<conductor::Mailbox> mailbox_;
+  std::string peer_id_;
+  std::vector<DownloadWaiter> waiters_;
+
+  std::unique_ptr<SchedulerConnection> scheduler_;
+  bool scheduler_tried_reconnect_ = false;
+  bool first_decision_seen_ = false;
+  bool reschedule_pending_ = false;
+  uint32_t reschedules_ = 0;
+  std::chrono::steady_clock::time_point last_more_parents_request_{};
+
+  bool geometry_known_ = false;
+  storage::TaskMeta meta_;
+  std::unique_ptr<storage::TaskPin> pin_;
+  std::vector<bool> held_;
+  std::vector<bool> in_flight_;
+  std::vector<uint32_t> origin_attempts_;
+  std::vector<std::optional<Sha256Digest>> digests_;
+  uint32_t held_count_ = 0;
+  uint32_t in_flight_count_ = 0;
+  uint32_t origin_in_flight_ = 0;
+
+  std::map<std::string, Parent> parents_;
+  std::set<std::string> blocked_parents_;
+
+  bool origin_mode_ = false;
+  bool probing_ = false;
+  bool whole_body_mode_ = false;
+  common::v1::BackToSourceReason reason_ = common::v1::BACK_TO_SOURCE_REASON_NONE;
+
+  uint64_t completed_length_ = 0;
+  uint64_t from_cache_ = 0;
+  uint64_t from_peers_ = 0;
+  uint64_t from_origin_ = 0;
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+
+  bool done_ = false;
+  Status final_status_;
+};
+
+}  // namespace feilong::daemon
