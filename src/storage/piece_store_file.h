@@ -34,7 +34,7 @@ namespace feilong::storage {
 Status ValidateTaskId(std::string_view task_id);
 
 namespace internal {
-struct StoreCore;  // defined in piece_store_file.cc
+struct StoreCore;  // defined in piece_store_internal.h
 }  // namespace internal
 
 class FilePieceStore final : public PieceStore {

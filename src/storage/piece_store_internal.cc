@@ -1,0 +1,268 @@
+#include "storage/piece_store_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+namespace feilong::storage::internal {
+
+// ---- Small POSIX helpers ----
+
+Result<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    return Status::FromErrno(errno, "open " + path);
+  }
+  return ScopedFd(fd);
+}
+
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create directory " + path);
+  }
+  return Status::Ok();
+}
+
+Status SyncDir(const std::string& path) {
+  FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(path, O_RDONLY | O_DIRECTORY));
+  if (::fsync(fd.get()) != 0) {
+    return Status::FromErrno(errno, "fsync " + path);
+  }
+  return Status::Ok();
+}
+
+// Writes all of `data` at `offset`, retrying on EINTR and short writes.
+// Returns 0 or an errno value.
+int PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno;
+    }
+    if (n == 0) {
+      return EIO;  // no progress; should not happen for a regular file
+    }
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// Allocated bytes of the file at `path` (0 if it cannot be stat'ed).
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return 0;
+  }
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+// Names of the entries of `dir` except "." and ".." (empty if unreadable).
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return names;
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") {
+      names.emplace_back(name);
+    }
+  }
+  ::closedir(d);
+  return names;
+}
+
+Result<DiskUsage> StatvfsUsage(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) {
+    return Status::FromErrno(errno, "statvfs " + dir);
+  }
+  DiskUsage usage;
+  usage.capacity_bytes = uint64_t{st.f_blocks} * st.f_frsize;
+  uint64_t available = uint64_t{st.f_bavail} * st.f_frsize;
+  usage.used_bytes = usage.capacity_bytes > available ? usage.capacity_bytes - available : 0;
+  return usage;
+}
+
+std::string PieceName(const std::string& task_id, uint32_t number) {
+  return "piece " + std::to_string(number) + " of task " + task_id;
+}
+
+Status TaskNotFound(const std::string& task_id) {
+  return Status::NotFound("task " + task_id + " is not in the piece store");
+}
+
+// ---- StoreCore ----
+
+Result<std::optional<TaskMeta>> StoreCore::LoadTask(const std::string& task_id) {
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare("SELECT " + std::string(kTaskColumns) +
+                                                       " FROM tasks WHERE task_id = ?1"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) {
+    return std::optional<TaskMeta>();
+  }
+  return std::optional<TaskMeta>(ReadTask(stmt));
+}
+
+Result<TaskMeta> StoreCore::LoadExistingTask(const std::string& task_id) {
+  FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> meta, LoadTask(task_id));
+  if (!meta) {
+    return TaskNotFound(task_id);
+  }
+  return *std::move(meta);
+}
+
+TaskMeta StoreCore::ReadTask(const SqliteStatement& stmt) {
+  TaskMeta meta;
+  meta.task_id = stmt.ColumnText(0);
+  meta.url = stmt.ColumnText(1);
+  meta.content_length = static_cast<uint64_t>(stmt.ColumnInt64(2));
+  meta.piece_length = static_cast<uint32_t>(stmt.ColumnInt64(3));
+  meta.complete = stmt.ColumnInt64(4) != 0;
+  meta.created_at_unix = stmt.ColumnInt64(5);
+  meta.accessed_at_unix = stmt.ColumnInt64(6);
+  return meta;
+}
+
+Result<std::optional<PieceRecord>> StoreCore::LoadPiece(const std::string& task_id,
+                                                        uint32_t number) {
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db.Prepare("SELECT number, byte_offset, byte_length, digest FROM pieces "
+                                 "WHERE task_id = ?1 AND number = ?2"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  FL_RETURN_IF_ERROR(stmt.BindInt64(2, number));
+  FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) {
+    return std::optional<PieceRecord>();
+  }
+  FL_ASSIGN_OR_RETURN(PieceRecord record, ReadPiece(stmt, task_id));
+  return std::optional<PieceRecord>(record);
+}
+
+Result<PieceRecord> StoreCore::ReadPiece(const SqliteStatement& stmt, const std::string& task_id) {
+  PieceRecord record;
+  record.number = static_cast<uint32_t>(stmt.ColumnInt64(0));
+  record.offset = static_cast<uint64_t>(stmt.ColumnInt64(1));
+  record.length = static_cast<uint32_t>(stmt.ColumnInt64(2));
+  std::span<const uint8_t> digest = stmt.ColumnBlob(3);
+  if (digest.size() != record.digest.size()) {
+    return Status::Corruption(db.path() + ": " + PieceName(task_id, record.number) + " has a " +
+                              std::to_string(digest.size()) + "-byte digest");
+  }
+  std::memcpy(record.digest.data(), digest.data(), digest.size());
+  return record;
+}
+
+std::shared_ptr<LiveTask> StoreCore::GetLive(const std::string& task_id) {
+  std::shared_ptr<LiveTask>& entry = live[task_id];
+  if (!entry) {
+    entry = std::make_shared<LiveTask>();
+  }
+  return entry;
+}
+
+const LiveTask* StoreCore::FindLive(const std::string& task_id) const {
+  auto it = live.find(task_id);
+  return it == live.end() ? nullptr : it->second.get();
+}
+
+void StoreCore::ReleaseLive(const std::string& task_id, const std::shared_ptr<LiveTask>& task) {
+  if (task->Busy()) {
+    return;
+  }
+  auto it = live.find(task_id);
+  if (it != live.end() && it->second == task) {
+    live.erase(it);
+  }
+}
+
+Status StoreCore::DeleteRows(const std::vector<std::string>& task_ids) {
+  if (task_ids.empty()) {
+    return Status::Ok();
+  }
+  FL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db));
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare("DELETE FROM tasks WHERE task_id = ?1"));
+  for (const std::string& id : task_ids) {
+    FL_RETURN_IF_ERROR(stmt.Reset());
+    FL_RETURN_IF_ERROR(stmt.BindText(1, id));
+    FL_RETURN_IF_ERROR(stmt.Run());
+  }
+  return tx.Commit();
+}
+
+Result<Detached> StoreCore::Detach(const std::string& task_id) {
+  auto it = live.find(task_id);
+  if (it != live.end()) {
+    it->second->deleted = true;
+    live.erase(it);
+  }
+  Detached result;
+  std::string path = ContentPath(task_id);
+  result.allocated_bytes = AllocatedBytes(path);
+  std::string trash = trash_dir + "/" + task_id + "." + std::to_string(trash_seq++);
+  if (::rename(path.c_str(), trash.c_str()) == 0) {
+    result.trash_path = std::move(trash);
+    return result;
+  }
+  if (errno == ENOENT) {
+    result.allocated_bytes = 0;
+    return result;
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "remove " + path);
+  }
+  return result;
+}
+
+Status StoreCore::Recover() {
+  for (const std::string& name : ListDir(trash_dir)) {
+    ::unlink((trash_dir + "/" + name).c_str());
+  }
+  std::unordered_set<std::string> ids;
+  {
+    FL_ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare("SELECT task_id FROM tasks"));
+    while (true) {
+      FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) {
+        break;
+      }
+      ids.insert(stmt.ColumnText(0));
+    }
+  }
+  // Content files without a task: a crash inside CreateTask (file made,
+  // row not yet) or DeleteTask (row gone, file not yet).
+  for (const std::string& sub : ListDir(content_dir)) {
+    std::string sub_dir = content_dir + "/" + sub;
+    for (const std::string& name : ListDir(sub_dir)) {
+      if (ValidateTaskId(name).ok() && name.compare(0, 2, sub) == 0 && !ids.contains(name)) {
+        ::unlink((sub_dir + "/" + name).c_str());
+      }
+    }
+  }
+  // Tasks without a content file: their pieces cannot be served.
+  std::vector<std::string> lost;
+  for (const std::string& id : ids) {
+    struct stat st {};
+    if (::stat(ContentPath(id).c_str(), &st) != 0 && errno == ENOENT) {
+      lost.push_back(id);
+    }
+  }
+  return DeleteRows(lost);
+}
+
+}  // namespace feilong::storage::internal

@@ -1,0 +1,221 @@
+// Internals of FilePieceStore shared by its source files: small POSIX
+// helpers, the shared StoreCore state, and the pin and writer classes.
+// Not part of the public API; include only from src/storage.
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/digest.h"
+#include "common/status.h"
+#include "storage/piece_store.h"
+#include "storage/piece_store_file.h"
+#include "storage/sqlite_db.h"
+
+namespace feilong::storage::internal {
+
+inline constexpr std::string_view kTaskColumns =
+    "task_id, url, content_length, piece_length, complete, created_at, accessed_at";
+
+// ---- Small POSIX helpers ----
+
+// An owned file descriptor.
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&& other) noexcept {
+    if (this != &other) {
+      Reset(std::exchange(other.fd_, -1));
+    }
+    return *this;
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { Reset(-1); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() { return std::exchange(fd_, -1); }
+  void Reset(int fd) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+Result<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = 0);
+
+Status MakeDir(const std::string& path);
+
+Status SyncDir(const std::string& path);
+
+// Writes all of `data` at `offset`, retrying on EINTR and short writes.
+// Returns 0 or an errno value.
+int PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset);
+
+// Allocated bytes of the file at `path` (0 if it cannot be stat'ed).
+uint64_t AllocatedBytes(const std::string& path);
+
+// Names of the entries of `dir` except "." and ".." (empty if unreadable).
+std::vector<std::string> ListDir(const std::string& dir);
+
+Result<DiskUsage> StatvfsUsage(const std::string& dir);
+
+std::string PieceName(const std::string& task_id, uint32_t number);
+
+Status TaskNotFound(const std::string& task_id);
+
+// ---- Shared store state ----
+
+// The in-memory state of a task that has pins or writers. Writers and pins
+// hold it, so a deleted-and-recreated task never mixes with the old one.
+struct LiveTask {
+  int pins = 0;
+  std::set<uint32_t> writing;  // pieces with a live writer
+  bool deleted = false;        // the task (this incarnation) was removed
+
+  bool Busy() const { return pins > 0 || !writing.empty(); }
+};
+
+// A content file moved out of the way, to unlink outside the lock.
+struct Detached {
+  std::string trash_path;  // empty if nothing is left to unlink
+  uint64_t allocated_bytes = 0;
+};
+
+struct StoreCore {
+  StoreCore(const StoreOptions& opts, Clock& clk, std::string root)
+      : options(opts),
+        clock(clk),
+        dir(std::move(root)),
+        content_dir(dir + "/content"),
+        trash_dir(dir + "/trash") {}
+
+  const StoreOptions options;
+  Clock& clock;
+  const std::string dir;  // options.dir without trailing slashes
+  const std::string content_dir;
+  const std::string trash_dir;
+
+  ScopedFd lock_fd;  // declared before `db`: the lock is released after the db closes
+
+  std::mutex mu;
+  SqliteDb db;                                                      // guarded by mu
+  std::unordered_map<std::string, std::shared_ptr<LiveTask>> live;  // guarded by mu
+  uint64_t trash_seq = 0;                                           // guarded by mu
+
+  std::string ContentPath(const std::string& task_id) const {
+    return content_dir + "/" + task_id.substr(0, 2) + "/" + task_id;
+  }
+
+  // ---- The rest REQUIRES mu held. ----
+
+  Result<std::optional<TaskMeta>> LoadTask(const std::string& task_id);
+
+  Result<TaskMeta> LoadExistingTask(const std::string& task_id);
+
+  static TaskMeta ReadTask(const SqliteStatement& stmt);
+
+  // The recorded piece, or nullopt.
+  Result<std::optional<PieceRecord>> LoadPiece(const std::string& task_id, uint32_t number);
+
+  Result<PieceRecord> ReadPiece(const SqliteStatement& stmt, const std::string& task_id);
+
+  std::shared_ptr<LiveTask> GetLive(const std::string& task_id);
+
+  const LiveTask* FindLive(const std::string& task_id) const;
+
+  // Drops the map entry once nothing holds the task.
+  void ReleaseLive(const std::string& task_id, const std::shared_ptr<LiveTask>& task);
+
+  // Removes the tasks' rows (and their pieces) in one transaction.
+  Status DeleteRows(const std::vector<std::string>& task_ids);
+
+  // After the task's rows are gone: invalidates its live state and moves its
+  // content file into trash/ (or unlinks it if the rename fails).
+  Result<Detached> Detach(const std::string& task_id);
+
+  // On open: removes what a crash between the steps of CreateTask or
+  // DeleteTask left behind.
+  Status Recover();
+};
+
+// ---- Pins and writers (piece_writer_file.cc) ----
+
+class FileTaskPin final : public TaskPin {
+ public:
+  FileTaskPin(std::shared_ptr<StoreCore> core, std::string task_id, std::shared_ptr<LiveTask> live)
+      : core_(std::move(core)), task_id_(std::move(task_id)), live_(std::move(live)) {}
+
+  ~FileTaskPin() override;
+
+ private:
+  std::shared_ptr<StoreCore> core_;
+  std::string task_id_;
+  std::shared_ptr<LiveTask> live_;
+};
+
+class FilePieceWriter final : public PieceWriter {
+ public:
+  // `fd` is invalid when the piece is already recorded (`recorded` set): the
+  // bytes are then only hashed and compared.
+  FilePieceWriter(std::shared_ptr<StoreCore> core, std::string task_id,
+                  std::shared_ptr<LiveTask> live, uint32_t number, uint64_t offset, uint32_t length,
+                  ScopedFd fd, std::string path, std::optional<Sha256Digest> recorded)
+      : core_(std::move(core)),
+        task_id_(std::move(task_id)),
+        live_(std::move(live)),
+        number_(number),
+        offset_(offset),
+        length_(length),
+        fd_(std::move(fd)),
+        path_(std::move(path)),
+        recorded_(recorded) {}
+
+  ~FilePieceWriter() override;
+
+  Status Append(std::span<const uint8_t> data) override;
+
+  uint64_t written() const override { return written_; }
+
+  Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override;
+
+ private:
+  Status CheckUsable() const;
+
+  const std::shared_ptr<StoreCore> core_;
+  const std::string task_id_;
+  const std::shared_ptr<LiveTask> live_;
+  const uint32_t number_;
+  const uint64_t offset_;
+  const uint32_t length_;
+  ScopedFd fd_;
+  const std::string path_;
+  const std::optional<Sha256Digest> recorded_;
+
+  Sha256Hasher hasher_;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+  Status error_;  // the first I/O error; the writer is unusable after one
+};
+
+}  // namespace feilong::storage::internal

@@ -1,0 +1,96 @@
+// FileTaskPin and FilePieceWriter: the pins and piece writers handed out by
+// FilePieceStore. Content bytes are written here, outside the store mutex.
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <string>
+
+#include "storage/piece_store_internal.h"
+
+namespace feilong::storage::internal {
+
+FileTaskPin::~FileTaskPin() {
+  std::lock_guard lock(core_->mu);
+  --live_->pins;
+  core_->ReleaseLive(task_id_, live_);
+}
+
+FilePieceWriter::~FilePieceWriter() {
+  fd_.Reset(-1);
+  std::lock_guard lock(core_->mu);
+  live_->writing.erase(number_);
+  core_->ReleaseLive(task_id_, live_);
+}
+
+Status FilePieceWriter::Append(std::span<const uint8_t> data) {
+  FL_RETURN_IF_ERROR(CheckUsable());
+  if (data.size() > length_ - written_) {
+    return Status::InvalidArgument(PieceName(task_id_, number_) + ": appending " +
+                                   std::to_string(data.size()) + " bytes after " +
+                                   std::to_string(written_) + " exceeds its length " +
+                                   std::to_string(length_));
+  }
+  if (fd_.valid()) {
+    int err = PwriteAll(fd_.get(), data, offset_ + written_);
+    if (err != 0) {
+      error_ = Status::FromErrno(err, "write " + PieceName(task_id_, number_) + " to " + path_);
+      return error_;
+    }
+  }
+  hasher_.Update(data);
+  written_ += data.size();
+  return Status::Ok();
+}
+
+Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& expected) {
+  FL_RETURN_IF_ERROR(CheckUsable());
+  committed_ = true;
+  if (written_ != length_) {
+    return Status::InvalidArgument(PieceName(task_id_, number_) + ": commit after " +
+                                   std::to_string(written_) + " of " + std::to_string(length_) +
+                                   " bytes");
+  }
+  Sha256Digest digest = hasher_.Finish();
+  if (expected && *expected != digest) {
+    return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +
+                              " does not match the expected " + Sha256String(*expected));
+  }
+  if (recorded_ && *recorded_ != digest) {
+    return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +
+                              " differs from the recorded " + Sha256String(*recorded_));
+  }
+  if (fd_.valid() && core_->options.fsync_pieces && ::fdatasync(fd_.get()) != 0) {
+    return Status::FromErrno(errno, "fdatasync " + path_);
+  }
+  fd_.Reset(-1);
+
+  std::lock_guard lock(core_->mu);
+  if (live_->deleted) {
+    return Status::NotFound("task " + task_id_ + " was deleted while " +
+                            PieceName(task_id_, number_) + " was being written");
+  }
+  if (recorded_) {
+    return digest;  // already recorded with these bytes: nothing changes
+  }
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      core_->db.Prepare("INSERT INTO pieces (task_id, number, byte_offset, "
+                                        "byte_length, digest) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                        "ON CONFLICT (task_id, number) DO NOTHING"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id_));
+  FL_RETURN_IF_ERROR(stmt.BindInt64(2, number_));
+  FL_RETURN_IF_ERROR(stmt.BindInt64(3, static_cast<int64_t>(offset_)));
+  FL_RETURN_IF_ERROR(stmt.BindInt64(4, length_));
+  FL_RETURN_IF_ERROR(stmt.BindBlob(5, digest));
+  FL_RETURN_IF_ERROR(stmt.Run());
+  return digest;
+}
+
+Status FilePieceWriter::CheckUsable() const {
+  if (committed_) {
+    return Status::FailedPrecondition(PieceName(task_id_, number_) + ": writer already committed");
+  }
+  return error_;
+}
+
+}  // namespace feilong::storage::internal
