@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "common/host_port.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
@@ -28,33 +29,6 @@ namespace feilong::daemon {
 namespace sv1 = feilong::scheduler::v1;
 
 namespace {
-
-// Splits "host:port" or "[v6]:port". InvalidArgument naming `what` otherwise.
-Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address,
-                                                       std::string_view what) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) {
-    return Status::InvalidArgument(fmt::format("{}: '{}' is not host:port", what, address));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  int port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoi(address.substr(colon + 1), &used);
-    if (used != address.size() - colon - 1) {
-      port = -1;
-    }
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port < 0 || port > 65535) {
-    return Status::InvalidArgument(fmt::format("{}: bad port in '{}'", what, address));
-  }
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
 
 // True if something accepts connections on the unix socket.
 bool SocketInUse(const std::string& path) {
@@ -117,10 +91,13 @@ Status Daemon::Impl::Start() {
   pool_ = std::make_unique<TransferPool>(config_.transfer_threads, PieceClientOptions{});
 
   // Piece server (data plane).
-  FL_ASSIGN_OR_RETURN(auto piece_addr, SplitHostPort(config_.piece_listen, "server.piece_listen"));
+  auto piece_addr = ParseHostPort(config_.piece_listen);
+  if (!piece_addr.ok()) {
+    return piece_addr.status().WithContext("server.piece_listen");
+  }
   PieceServerOptions piece_options;
-  piece_options.host = piece_addr.first;
-  piece_options.port = piece_addr.second;
+  piece_options.host = piece_addr->host;
+  piece_options.port = piece_addr->port;
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,
@@ -156,10 +133,12 @@ Status Daemon::Impl::Start() {
   }
 
   if (!config_.metrics_listen.empty()) {
-    FL_ASSIGN_OR_RETURN(auto metrics_addr,
-                        SplitHostPort(config_.metrics_listen, "server.metrics_listen"));
+    auto metrics_addr = ParseHostPort(config_.metrics_listen);
+    if (!metrics_addr.ok()) {
+      return metrics_addr.status().WithContext("server.metrics_listen");
+    }
     FL_ASSIGN_OR_RETURN(metrics_server_, metrics::MetricsServer::Start(
-                                             metrics_addr.first, metrics_addr.second, registry_));
+                                             metrics_addr->host, metrics_addr->port, registry_));
   }
 
   if (!config_.schedulers.empty()) {

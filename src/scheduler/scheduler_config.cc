@@ -1,6 +1,7 @@
 #include "scheduler/scheduler_config.h"
 
 #include "common/config.h"
+#include "common/host_port.h"
 
 namespace feilong::scheduler {
 namespace {
@@ -12,19 +13,6 @@ bool IsLogLevel(const std::string& level) {
     }
   }
   return false;
-}
-
-// A "host:port" with a non-empty host and a port in [0, 65535].
-bool IsHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    return false;
-  }
-  std::string port = address.substr(colon + 1);
-  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  return std::stoul(port) <= 65535;
 }
 
 Status KeyError(std::string_view key, const std::string& what) {
@@ -54,10 +42,10 @@ Result<SchedulerConfig> ReadConfig(const ConfigReader& root) {
 
 Status SchedulerConfig::Validate() const {
   using std::chrono::milliseconds;
-  if (!IsHostPort(listen)) {
+  if (!ParseHostPort(listen).ok()) {
     return KeyError("listen", "expected host:port, got '" + listen + "'");
   }
-  if (!metrics_listen.empty() && !IsHostPort(metrics_listen)) {
+  if (!metrics_listen.empty() && !ParseHostPort(metrics_listen).ok()) {
     return KeyError("metrics_listen", "expected host:port or empty, got '" + metrics_listen + "'");
   }
   if (!IsLogLevel(log_level)) {

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <utility>
 
+#include "common/host_port.h"
 #include "common/log.h"
 #include "scheduler/peer_stream.h"
 
@@ -62,16 +63,6 @@ std::string_view KindName(v1::ScheduleDecision::Kind kind) {
     default:
       return "unknown";
   }
-}
-
-// "host:port" -> {host, port}; the caller validated the form.
-std::pair<std::string, uint16_t> SplitHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return {host, static_cast<uint16_t>(std::stoul(address.substr(colon + 1)))};
 }
 
 }  // namespace
@@ -288,9 +279,13 @@ Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clo
   server->port_ = port;
   server->address_ = config.listen.substr(0, config.listen.rfind(':')) + ":" + std::to_string(port);
   if (!config.metrics_listen.empty()) {
-    auto [host, metrics_port] = SplitHostPort(config.metrics_listen);
+    Result<HostPort> metrics_addr = ParseHostPort(config.metrics_listen);
+    if (!metrics_addr.ok()) {
+      server->Shutdown();
+      return metrics_addr.status().WithContext("metrics_listen");
+    }
     Result<std::unique_ptr<metrics::MetricsServer>> metrics_server =
-        metrics::MetricsServer::Start(host, metrics_port, server->registry_);
+        metrics::MetricsServer::Start(metrics_addr->host, metrics_addr->port, server->registry_);
     if (!metrics_server.ok()) {
       server->Shutdown();
       return metrics_server.status().WithContext("metrics_listen " + config.metrics_listen);
