@@ -213,10 +213,10 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   return Status::Ok();
 }
 
-void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
+bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
   const std::string& id = candidate.peer_id();
   if (id == peer_id_ || blocked_parents_.count(id) || parents_.count(id)) {
-    return;
+    return false;
   }
   Parent parent;
   parent.peer_id = id;
@@ -239,6 +239,7 @@ void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
       });
   spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
   parents_.emplace(id, std::move(parent));
+  return true;
 }
 
 void Download::Impl::DropParent(const std::string& parent_id, bool block) {
@@ -259,6 +260,20 @@ void Download::Impl::DropParent(const std::string& parent_id, bool block) {
   if (UsableParents() == 0 && !origin_mode_) {
     RequestMoreParents(/*after_failure=*/true);
   }
+}
+
+bool Download::Impl::ParentsHaveMissingPieces() const {
+  for (const auto& [id, parent] : parents_) {
+    if (blocked_parents_.count(id)) {
+      continue;
+    }
+    for (size_t n = 0; n < held_.size() && n < parent.has.size(); ++n) {
+      if (parent.has[n] && !held_[n]) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 uint32_t Download::Impl::UsableParents() const {
@@ -579,7 +594,10 @@ void Download::Impl::CheckStall() {
     spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
     last_progress_ = now;
     reschedule_pending_ = false;
-    if (reschedules_ >= deps_.config.max_reschedules) {
+    // Parents that hold nothing we need after a whole stall period (they
+    // wait for the same pieces we do) will not help: the origin will.
+    if (reschedules_ >= deps_.config.max_reschedules ||
+        (geometry_known_ && !ParentsHaveMissingPieces())) {
       GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
     } else {
       RequestMoreParents(/*after_failure=*/true);

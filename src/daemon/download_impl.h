@@ -76,9 +76,12 @@ class Download::Impl {
   void Handle(conductor::Event& event);
   void OnPieceResult(conductor::PieceResult& result);
   void OnProbeResult(const conductor::ProbeResult& result);
-  void AddParent(const scheduler::v1::CandidateParent& candidate);
+  // False if the candidate is this peer, blocked or already a parent.
+  bool AddParent(const scheduler::v1::CandidateParent& candidate);
   void DropParent(const std::string& parent_id, bool block);
   uint32_t UsableParents() const;
+  // True if a usable parent holds a piece this download still needs.
+  bool ParentsHaveMissingPieces() const;
   void Dispatch();
   void SubmitParentFetch(uint32_t number, Parent& parent, std::unique_ptr<HostGate::Pass> pass);
   // Picks and submits origin pieces while the download's and the origin

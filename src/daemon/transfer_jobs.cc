@@ -47,6 +47,9 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
         }
       }
     }
+    if (writer.ok()) {
+      (*writer).reset();  // release the piece before the download may retry it
+    }
     result.cost = Since(start);
     Settle(pass, result.status);
     mailbox->queue.Push(std::move(result));
@@ -81,6 +84,9 @@ TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
         }
       }
       result.status = s;
+    }
+    if (writer.ok()) {
+      (*writer).reset();  // release the piece before the download may retry it
     }
     result.cost = Since(start);
     Settle(pass, result.status);
