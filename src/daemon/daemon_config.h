@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "mirror/mirror_config.h"
 
 namespace feilong::daemon {
 
@@ -82,6 +83,9 @@ struct DaemonConfig {
   std::chrono::milliseconds gc_interval{15 * 60 * 1000};
 
   std::string log_level = "info";
+
+  // --- registry mirror (the `mirror:` section; see mirror/mirror_config.h) --
+  mirror::MirrorConfig mirror;
 };
 
 // Reads a YAML file over the defaults. InvalidArgument naming the key for a
