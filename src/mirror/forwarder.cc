@@ -39,6 +39,8 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // Body bytes relayed per read/write: bounds memory per connection.
 constexpr size_t kRelayChunk = 64 * 1024;
 
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -152,23 +154,24 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
   const bool close_delimited = has_body && !chunked && !parser.content_length();
   const bool keep_alive = client_keep_alive && !close_delimited;
 
-  std::string reason(response.reason());
+  std::string reason(View(response.reason()));
   if (reason.empty()) {
-    reason = std::string(http::obsolete_reason(response.result()));
+    reason = std::string(View(http::obsolete_reason(response.result())));
   }
   std::string text = fmt::format("HTTP/1.1 {} {}\r\n", status, reason);
   for (const auto& field : response) {
-    std::string_view name(field.name_string().data(), field.name_string().size());
+    std::string_view name = View(field.name_string());
     if (IsHopByHopHeader(name) || (chunked && EqualsIgnoreCase(name, "Content-Length"))) {
       continue;
     }
-    text += fmt::format("{}: {}\r\n", name, std::string_view(field.value()));
+    text += fmt::format("{}: {}\r\n", name, View(field.value()));
   }
   if (chunked) {
     text += "Transfer-Encoding: chunked\r\n";
   }
   text += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  if (!co_await WriteAll(client, text, timeout)) {
+  bool head_sent = co_await WriteAll(client, text, timeout);
+  if (!head_sent) {
     co_return RelayOutcome::kAborted;
   }
   if (!has_body) {
@@ -190,9 +193,11 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
       std::string_view bytes(chunk.data(), got);
       bool ok = true;
       if (chunked) {
-        ok = co_await WriteAll(client, fmt::format("{:x}\r\n", got), timeout) &&
-             co_await WriteAll(client, bytes, timeout) &&
-             co_await WriteAll(client, "\r\n", timeout);
+        // One write per chunk: the size line, the bytes and the CRLF.
+        std::string framed = fmt::format("{:x}\r\n", got);
+        framed.append(bytes);
+        framed.append("\r\n");
+        ok = co_await WriteAll(client, framed, timeout);
       } else {
         ok = co_await WriteAll(client, bytes, timeout);
       }
@@ -204,13 +209,16 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
       break;
     }
     if (ec) {
-      spdlog::info("mirror_relay_aborted registry={} error=\"{}\"", request.at(http::field::host),
-                   ec.message());
+      spdlog::info("mirror_relay_aborted registry={} error=\"{}\"",
+                   View(request.at(http::field::host)), ec.message());
       co_return RelayOutcome::kAborted;
     }
   }
-  if (chunked && !co_await WriteAll(client, "0\r\n\r\n", timeout)) {
-    co_return RelayOutcome::kAborted;
+  if (chunked) {
+    bool last_sent = co_await WriteAll(client, "0\r\n\r\n", timeout);
+    if (!last_sent) {
+      co_return RelayOutcome::kAborted;
+    }
   }
   co_return keep_alive ? RelayOutcome::kKeepAlive : RelayOutcome::kClose;
 }
@@ -274,8 +282,8 @@ asio::awaitable<bool> SendError(beast::tcp_stream& client, unsigned status, std:
   std::string head = fmt::format(
       "HTTP/1.1 {} {}\r\nServer: feilong\r\nContent-Type: application/json\r\n"
       "Content-Length: {}\r\nConnection: {}\r\n\r\n",
-      status, std::string_view(http::obsolete_reason(static_cast<http::status>(status))),
-      text.size(), keep_alive ? "keep-alive" : "close");
+      status, View(http::obsolete_reason(static_cast<http::status>(status))), text.size(),
+      keep_alive ? "keep-alive" : "close");
   co_return co_await WriteAll(client, head + text, timeout);
 }
 
@@ -321,10 +329,14 @@ asio::awaitable<Result<unsigned>> HeadStatus(const ClientRequest& request,
     co_return connected;
   }
   auto head = UpstreamRequest(request, http::verb::head, target, context.upstream);
-  Result<unsigned> status =
-      connection.tls
-          ? co_await HeadOver(*connection.tls, connection.lowest(), head, context.timeout)
-          : co_await HeadOver(*connection.plain, connection.lowest(), head, context.timeout);
+  // Plain statements around co_await: GCC 12 mishandles co_await inside
+  // conditional and short-circuit expressions.
+  Result<unsigned> status = Status::Internal("no answer");
+  if (connection.tls) {
+    status = co_await HeadOver(*connection.tls, connection.lowest(), head, context.timeout);
+  } else {
+    status = co_await HeadOver(*connection.plain, connection.lowest(), head, context.timeout);
+  }
   CloseQuietly(connection);
   if (!status.ok()) {
     co_return status.status().WithContext("registry " + context.upstream.host);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,6 +13,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -22,6 +24,7 @@
 #include <cerrno>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -136,6 +139,11 @@ struct RegistryMirror::Impl {
   asio::awaitable<bool> ServeBlob(beast::tcp_stream& client, const ClientRequest& request,
                                   const Upstream& upstream, const std::string& target,
                                   const BlobRoute& blob);
+  // The end of a blob is sent only once the download ended well (its
+  // whole-content digest matched) and, for a whole body (`hasher` set), our
+  // own hash of the bytes read from the store matches too.
+  asio::awaitable<Status> FinalCheck(BlobWatch& watch, Sha256Hasher* hasher,
+                                     const Result<Sha256Digest>& expected, const BlobRoute& blob);
   // Waits until `pred(progress)` or the download failed. The progress seen.
   template <class Pred>
   asio::awaitable<BlobProgress> WaitFor(BlobWatch& watch, Pred pred);
@@ -205,7 +213,8 @@ asio::awaitable<void> RegistryMirror::Impl::Serve(tcp::socket socket) {
                          config.io_timeout);
       break;
     }
-    if (!co_await Handle(client, parser.get())) {
+    bool keep_open = co_await Handle(client, parser.get());
+    if (!keep_open) {
       break;
     }
   }
@@ -217,23 +226,24 @@ asio::awaitable<bool> RegistryMirror::Impl::Handle(beast::tcp_stream& client,
                                                    const ClientRequest& request) {
   const bool keep_alive = request.keep_alive();
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
-    co_return co_await SendError(client, 405, "UNSUPPORTED",
-                                 "the mirror is read-only (GET and HEAD only)", keep_alive,
-                                 config.io_timeout) &&
-        keep_alive;
+    bool sent = co_await SendError(client, 405, "UNSUPPORTED",
+                                   "the mirror is read-only (GET and HEAD only)", keep_alive,
+                                   config.io_timeout);
+    co_return sent&& keep_alive;
   }
   Target target = SplitTarget(std::string_view(request.target().data(), request.target().size()));
   std::optional<std::string> ns = QueryParam(target.query, "ns");
   std::optional<std::string> header;
-  if (auto it = request.find(kRegistryHeader); it != request.end()) {
-    header = std::string(it->value());
+  if (auto it = request.find(beast::string_view(kRegistryHeader.data(), kRegistryHeader.size()));
+      it != request.end()) {
+    header = std::string(it->value().data(), it->value().size());
   }
   Result<const Upstream*> upstream = ChooseUpstream(config, ns, header);
   if (!upstream.ok()) {
     spdlog::info("mirror_unknown_registry error=\"{}\"", upstream.status().message());
-    co_return co_await SendError(client, 404, "NAME_UNKNOWN", upstream.status().message(),
-                                 keep_alive, config.io_timeout) &&
-        keep_alive;
+    bool sent = co_await SendError(client, 404, "NAME_UNKNOWN", upstream.status().message(),
+                                   keep_alive, config.io_timeout);
+    co_return sent&& keep_alive;
   }
   // The registry does not need containerd's ns= parameter.
   std::string query = RemoveQueryParam(target.query, "ns");
@@ -261,6 +271,19 @@ asio::awaitable<BlobProgress> RegistryMirror::Impl::WaitFor(BlobWatch& watch, Pr
   }
 }
 
+asio::awaitable<Status> RegistryMirror::Impl::FinalCheck(BlobWatch& watch, Sha256Hasher* hasher,
+                                                         const Result<Sha256Digest>& expected,
+                                                         const BlobRoute& blob) {
+  BlobProgress p = co_await WaitFor(watch, [](const BlobProgress& p) { return p.done; });
+  if (!p.status.ok()) {
+    co_return p.status;
+  }
+  if (hasher != nullptr && expected.ok() && hasher->Finish() != *expected) {
+    co_return Status::Corruption("blob " + blob.Digest() + " read from the store does not match");
+  }
+  co_return Status::Ok();
+}
+
 asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
                                                       const ClientRequest& request,
                                                       const Upstream& upstream,
@@ -277,9 +300,9 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
       ++blobs_refused;
       spdlog::warn("mirror_blob_check_failed digest={} error=\"{}\"", blob.Digest(),
                    status.status().message());
-      co_return co_await SendError(client, 502, "UNAVAILABLE", status.status().message(),
-                                   keep_alive, timeout) &&
-          keep_alive;
+      bool sent = co_await SendError(client, 502, "UNAVAILABLE", status.status().message(),
+                                     keep_alive, timeout);
+      co_return sent&& keep_alive;
     }
     if (*status >= 400) {
       ++blobs_refused;
@@ -294,7 +317,8 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   fetch.url = upstream.url + target;
   fetch.digest = blob.Digest();
   if (auto it = request.find(http::field::authorization); it != request.end()) {
-    fetch.headers.emplace_back("Authorization", std::string(it->value()));
+    fetch.headers.emplace_back("Authorization",
+                               std::string(it->value().data(), it->value().size()));
   }
   auto watch = std::make_shared<BlobWatch>();
   Status started = fetcher.Start(fetch, [watch](const BlobProgress& p) {
@@ -303,9 +327,9 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   });
   if (!started.ok()) {
     ++blobs_refused;
-    co_return co_await SendError(client, 503, "UNAVAILABLE", started.message(), keep_alive,
-                                 timeout) &&
-        keep_alive;
+    bool sent =
+        co_await SendError(client, 503, "UNAVAILABLE", started.message(), keep_alive, timeout);
+    co_return sent&& keep_alive;
   }
   const std::string& task_id = fetch.task_id;
   BlobProgress progress =
@@ -315,16 +339,16 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     unsigned status = HttpStatusFor(progress.status);
     spdlog::warn("mirror_blob_failed digest={} sent=0 error=\"{}\"", blob.Digest(),
                  progress.status.ToString());
-    co_return co_await SendError(client, status, OciCodeFor(status), progress.status.message(),
-                                 keep_alive, timeout) &&
-        keep_alive;
+    bool sent = co_await SendError(client, status, OciCodeFor(status), progress.status.message(),
+                                   keep_alive, timeout);
+    co_return sent&& keep_alive;
   }
   Result<storage::TaskMeta> meta = store.GetTask(task_id);
   if (!meta.ok()) {
     ++blobs_refused;
-    co_return co_await SendError(client, 500, "UNAVAILABLE", meta.status().message(), keep_alive,
-                                 timeout) &&
-        keep_alive;
+    bool sent = co_await SendError(client, 500, "UNAVAILABLE", meta.status().message(), keep_alive,
+                                   timeout);
+    co_return sent&& keep_alive;
   }
   const uint64_t length = meta->content_length;
 
@@ -351,28 +375,14 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   const bool whole = !partial;
 
   Sha256Hasher hasher;
-  auto expected = ParseSha256String(blob.Digest());
-  // The end of the blob is sent only once the download ended well (its
-  // whole-content digest matched) and, for a whole body, our own hash of
-  // the bytes sent matches too.
-  auto final_check = [&]() -> asio::awaitable<Status> {
-    BlobProgress p = co_await WaitFor(*watch, [](const BlobProgress& p) { return p.done; });
-    if (!p.status.ok()) {
-      co_return p.status;
-    }
-    if (whole && expected.ok() && hasher.Finish() != *expected) {
-      co_return Status::Corruption("blob " + blob.Digest() + " read from the store does not match");
-    }
-    co_return Status::Ok();
-  };
-
+  const Result<Sha256Digest> expected = ParseSha256String(blob.Digest());
   if (length == 0) {
-    Status s = co_await final_check();
+    Status s = co_await FinalCheck(*watch, whole ? &hasher : nullptr, expected, blob);
     if (!s.ok()) {
       ++blobs_refused;
-      co_return co_await SendError(client, HttpStatusFor(s), "UNAVAILABLE", s.message(), keep_alive,
-                                   timeout) &&
-          keep_alive;
+      bool sent = co_await SendError(client, HttpStatusFor(s), "UNAVAILABLE", s.message(),
+                                     keep_alive, timeout);
+      co_return sent&& keep_alive;
     }
   }
 
@@ -419,7 +429,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
         hasher.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer.data()), n));
       }
       if (position + n == length) {
-        failure = co_await final_check();
+        failure = co_await FinalCheck(*watch, whole ? &hasher : nullptr, expected, blob);
         if (!failure.ok()) {
           break;
         }

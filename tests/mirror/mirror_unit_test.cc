@@ -2,6 +2,8 @@
 // upstream choice, blob task ids, Range headers.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "common/config.h"
 #include "common/digest.h"
 #include "mirror/blob_route.h"
@@ -27,21 +29,22 @@ TEST(BlobRouteTest, ParsesBlobGets) {
 }
 
 TEST(BlobRouteTest, EverythingElseIsNotABlob) {
-  for (const std::string& path : {
-           std::string("/v2/"),
-           "/v2/test/manifests/latest",
-           "/v2/test/manifests/sha256:" + kHex,
-           "/v2/test/blobs/uploads/",
-           "/v2/test/blobs/sha512:" + std::string(128, 'a'),  // other algorithms pass through
-           "/v2/test/blobs/sha256:" + std::string(63, 'a'),
-           "/v2/test/blobs/sha256:" + std::string(64, 'A'),  // uppercase hex is not canonical
-           "/v2/test/blobs/sha256:" + kHex + "/x",
-           "/v2//blobs/sha256:" + kHex,
-           "/v2/../blobs/sha256:" + kHex,
-           "/v2/a/../b/blobs/sha256:" + kHex,
-           "/v2/Test/blobs/sha256:" + kHex,
-           "/v3/test/blobs/sha256:" + kHex,
-       }) {
+  const std::vector<std::string> paths = {
+      "/v2/",
+      "/v2/test/manifests/latest",
+      "/v2/test/manifests/sha256:" + kHex,
+      "/v2/test/blobs/uploads/",
+      "/v2/test/blobs/sha512:" + std::string(128, 'a'),  // other algorithms pass through
+      "/v2/test/blobs/sha256:" + std::string(63, 'a'),
+      "/v2/test/blobs/sha256:" + std::string(64, 'A'),  // uppercase hex is not canonical
+      "/v2/test/blobs/sha256:" + kHex + "/x",
+      "/v2//blobs/sha256:" + kHex,
+      "/v2/../blobs/sha256:" + kHex,
+      "/v2/a/../b/blobs/sha256:" + kHex,
+      "/v2/Test/blobs/sha256:" + kHex,
+      "/v3/test/blobs/sha256:" + kHex,
+  };
+  for (const std::string& path : paths) {
     EXPECT_FALSE(ParseBlobRoute(path).has_value()) << path;
   }
 }
