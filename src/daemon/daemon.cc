@@ -147,8 +147,8 @@ Status Daemon::Impl::Start() {
 
   if (config_.mirror.enabled) {
     mirror_fetcher_ = std::make_unique<MirrorBlobFetcher>(*tasks_, config_);
-    FL_ASSIGN_OR_RETURN(mirror_,
-                        mirror::RegistryMirror::Start(config_.mirror, *mirror_fetcher_, *store_));
+    FL_ASSIGN_OR_RETURN(mirror_, mirror::RegistryMirror::Start(config_.mirror, *mirror_fetcher_,
+                                                               *store_, &registry_));
   }
 
   if (!config_.schedulers.empty()) {

@@ -30,6 +30,7 @@
 
 #include "common/digest.h"
 #include "common/host_port.h"
+#include "common/metrics.h"
 #include "mirror/blob_route.h"
 #include "mirror/blob_task.h"
 #include "mirror/byte_range.h"
@@ -126,8 +127,19 @@ bool PreadAll(int fd, char* out, size_t length, uint64_t offset) {
 }  // namespace
 
 struct RegistryMirror::Impl {
-  Impl(const MirrorConfig& c, BlobFetcher& f, storage::PieceStore& s)
-      : config(c), fetcher(f), store(s) {
+  Impl(const MirrorConfig& c, BlobFetcher& f, storage::PieceStore& s, metrics::Registry* m)
+      : config(c),
+        fetcher(f),
+        store(s),
+        own_metrics(m == nullptr ? std::make_unique<metrics::Registry>() : nullptr),
+        requests(MetricsOf(m).AddCounter("feilong_mirror_requests_total",
+                                         "Requests to the registry mirror, by kind.", {"kind"})),
+        blobs(MetricsOf(m).AddCounter("feilong_mirror_blobs_total",
+                                      "Blob GETs handled as P2P tasks, by result.", {"result"})),
+        blob_body_bytes(MetricsOf(m)
+                            .AddCounter("feilong_mirror_blob_bytes_total",
+                                        "Blob body bytes sent to clients from the piece store.")
+                            .Get()) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(asio::ssl::verify_peer);
   }
@@ -149,18 +161,31 @@ struct RegistryMirror::Impl {
   asio::awaitable<BlobProgress> WaitFor(BlobWatch& watch, Pred pred);
 
   ForwardContext Context(const Upstream& u) { return ForwardContext{u, tls, config.io_timeout}; }
+  metrics::Registry& MetricsOf(metrics::Registry* given) {
+    return given != nullptr ? *given : *own_metrics;
+  }
 
   const MirrorConfig config;
   BlobFetcher& fetcher;
   storage::PieceStore& store;
   asio::ssl::context tls{asio::ssl::context::tls_client};
   uint16_t port = 0;
+  // Counters live in the daemon's registry, or in this one when none is given.
+  std::unique_ptr<metrics::Registry> own_metrics;
+  metrics::Family<metrics::Counter>& requests;
+  metrics::Family<metrics::Counter>& blobs;
+  metrics::Counter& blob_body_bytes;
 
   std::atomic<uint64_t> blob_requests{0};
   std::atomic<uint64_t> blobs_served{0};
   std::atomic<uint64_t> blobs_refused{0};
   std::atomic<uint64_t> blob_bytes{0};
   std::atomic<uint64_t> passthrough_requests{0};
+
+  void CountRefused() {
+    ++blobs_refused;
+    blobs.WithLabels({"refused"}).Increment();
+  }
 
   std::mutex stop_mutex;
   bool stopped = false;  // guarded by stop_mutex
@@ -254,6 +279,7 @@ asio::awaitable<bool> RegistryMirror::Impl::Handle(beast::tcp_stream& client,
     co_return co_await ServeBlob(client, request, **upstream, upstream_target, *blob);
   }
   ++passthrough_requests;
+  requests.WithLabels({"passthrough"}).Increment();
   RelayOutcome outcome = co_await Forward(client, request, upstream_target, Context(**upstream));
   co_return outcome == RelayOutcome::kKeepAlive;
 }
@@ -292,12 +318,13 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   const bool keep_alive = request.keep_alive();
   const auto timeout = config.io_timeout;
   ++blob_requests;
+  requests.WithLabels({"blob"}).Increment();
   if (config.verify_blob_access) {
     // Would the registry serve this blob to this client? If not, the
     // client gets the registry's own answer and no byte comes from P2P.
     Result<unsigned> status = co_await HeadStatus(request, target, Context(upstream));
     if (!status.ok()) {
-      ++blobs_refused;
+      CountRefused();
       spdlog::warn("mirror_blob_check_failed digest={} error=\"{}\"", blob.Digest(),
                    status.status().message());
       bool sent = co_await SendError(client, 502, "UNAVAILABLE", status.status().message(),
@@ -305,7 +332,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
       co_return sent&& keep_alive;
     }
     if (*status >= 400) {
-      ++blobs_refused;
+      CountRefused();
       spdlog::info("mirror_blob_refused_by_registry digest={} status={}", blob.Digest(), *status);
       RelayOutcome outcome = co_await Forward(client, request, target, Context(upstream));
       co_return outcome == RelayOutcome::kKeepAlive;
@@ -326,7 +353,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     watch->progress = p;
   });
   if (!started.ok()) {
-    ++blobs_refused;
+    CountRefused();
     bool sent =
         co_await SendError(client, 503, "UNAVAILABLE", started.message(), keep_alive, timeout);
     co_return sent&& keep_alive;
@@ -335,7 +362,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   BlobProgress progress =
       co_await WaitFor(*watch, [](const BlobProgress& p) { return p.content_length_known; });
   if (!progress.content_length_known) {
-    ++blobs_refused;
+    CountRefused();
     unsigned status = HttpStatusFor(progress.status);
     spdlog::warn("mirror_blob_failed digest={} sent=0 error=\"{}\"", blob.Digest(),
                  progress.status.ToString());
@@ -345,7 +372,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   }
   Result<storage::TaskMeta> meta = store.GetTask(task_id);
   if (!meta.ok()) {
-    ++blobs_refused;
+    CountRefused();
     bool sent = co_await SendError(client, 500, "UNAVAILABLE", meta.status().message(), keep_alive,
                                    timeout);
     co_return sent&& keep_alive;
@@ -379,7 +406,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   if (length == 0) {
     Status s = co_await FinalCheck(*watch, whole ? &hasher : nullptr, expected, blob);
     if (!s.ok()) {
-      ++blobs_refused;
+      CountRefused();
       bool sent = co_await SendError(client, HttpStatusFor(s), "UNAVAILABLE", s.message(),
                                      keep_alive, timeout);
       co_return sent&& keep_alive;
@@ -444,10 +471,11 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
       }
       position += n;
       blob_bytes += n;
+      blob_body_bytes.Increment(n);
     }
   }
   if (!failure.ok()) {
-    ++blobs_refused;
+    CountRefused();
     spdlog::warn("mirror_blob_failed digest={} sent={} error=\"{}\"", blob.Digest(),
                  position - begin, failure.ToString());
     if (failure.IsCorruption()) {
@@ -458,6 +486,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   }
   BlobProgress last = watch->Get();
   ++blobs_served;
+  blobs.WithLabels({"served"}).Increment();
   spdlog::info(
       "mirror_blob_served digest={} registry={} bytes={} range={} from_cache={} from_peers={} "
       "from_origin={}",
@@ -472,9 +501,10 @@ RegistryMirror::~RegistryMirror() { Stop(); }
 
 Result<std::unique_ptr<RegistryMirror>> RegistryMirror::Start(const MirrorConfig& config,
                                                               BlobFetcher& fetcher,
-                                                              storage::PieceStore& store) {
+                                                              storage::PieceStore& store,
+                                                              metrics::Registry* metrics) {
   FL_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config.listen));
-  auto impl = std::make_unique<Impl>(config, fetcher, store);
+  auto impl = std::make_unique<Impl>(config, fetcher, store, metrics);
   beast::error_code ec;
   tcp::endpoint endpoint;
   asio::ip::address address = asio::ip::make_address(listen.host, ec);

@@ -43,6 +43,9 @@
 namespace feilong::storage {
 class PieceStore;
 }
+namespace feilong::metrics {
+class Registry;
+}
 
 namespace feilong::mirror {
 
@@ -59,9 +62,14 @@ class RegistryMirror {
   // Binds `config.listen` and starts serving. REQUIRES:
   // ValidateMirrorConfig(config) succeeded. InvalidArgument for a bad
   // listen address; IOError naming it when it cannot bind.
+  // Counters go to `metrics` when given (it must outlive the mirror):
+  //   feilong_mirror_requests_total{kind="blob"|"passthrough"}
+  //   feilong_mirror_blobs_total{result="served"|"refused"}
+  //   feilong_mirror_blob_bytes_total
   static Result<std::unique_ptr<RegistryMirror>> Start(const MirrorConfig& config,
                                                        BlobFetcher& fetcher,
-                                                       storage::PieceStore& store);
+                                                       storage::PieceStore& store,
+                                                       metrics::Registry* metrics = nullptr);
   ~RegistryMirror();
   RegistryMirror(const RegistryMirror&) = delete;
   RegistryMirror& operator=(const RegistryMirror&) = delete;
