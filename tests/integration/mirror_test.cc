@@ -292,6 +292,25 @@ TEST_F(MirrorTest, SkopeoCopiesThroughTwoMirrorsTheSecondFromPeers) {
                           std::sregex_iterator()),
             4)
       << log1;
+
+  // skopeo with the mirror in registries.conf, as podman and buildah use it.
+  // The registry named in the image reference is a closed port, so the copy
+  // only works through the mirror (skopeo adds no ns=: the default registry).
+  const std::string closed = "127.0.0.1:" + std::to_string(test::FreeTcpPort());
+  const std::string conf = out_.Path("registries.conf");
+  ASSERT_TRUE(test::WriteFile(conf, "[[registry]]\nlocation = \"" + closed +
+                                        "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"" +
+                                        mirrors_[1] + "\"\ninsecure = true\n")
+                  .ok());
+  std::string dest = out_.Path("copy-conf");
+  CommandResult r = Shell("skopeo --registries-conf " + conf + " copy --quiet docker://" + closed +
+                              "/test:1 dir:" + dest,
+                          out_.Path("skopeo-conf.log"), seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string& digest : image_.Blobs()) {
+    EXPECT_EQ(FileDigest(dest + "/" + digest.substr(digest.find(':') + 1)), digest);
+  }
+  EXPECT_EQ(CountLines(cluster_->peer(1).process->Log(), "mirror_blob_served"), 8);
 }
 
 TEST_F(MirrorTest, RangesAndPassThrough) {
