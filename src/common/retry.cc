@@ -95,6 +95,20 @@ Clock::Duration Backoff::Next() {
   return Scale(base, factor(rng_));
 }
 
+Clock::Duration BackoffDelay(const RetryPolicy& policy, uint32_t retry, std::mt19937_64& rng) {
+  const Clock::Duration cap = std::max(policy.max_backoff, Clock::Duration{});
+  Clock::Duration base = std::min(std::max(policy.initial_backoff, Clock::Duration{}), cap);
+  for (uint32_t i = 0; i < retry && base < cap; ++i) {
+    base = std::min(Scale(base, std::max(policy.multiplier, 1.0)), cap);
+  }
+  double jitter = std::clamp(policy.jitter, 0.0, 1.0);
+  if (jitter == 0.0 || base == Clock::Duration::zero()) {
+    return base;
+  }
+  std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0 + jitter);
+  return Scale(base, factor(rng));
+}
+
 void Backoff::Reset() { current_ = std::max(policy_.initial_backoff, Clock::Duration{}); }
 
 // ---- Retry ----

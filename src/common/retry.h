@@ -75,6 +75,13 @@ class Backoff {
   Clock::Duration current_;  // before jitter
 };
 
+// The wait before retry number `retry` (0 is the wait after the first failed
+// attempt), for callers that schedule retries instead of sleeping (an event
+// loop): min(initial_backoff * multiplier^retry, max_backoff), scaled by a
+// uniform factor in [1 - jitter, 1 + jitter] drawn from `rng`. Backoff::Next()
+// returns the same sequence.
+Clock::Duration BackoffDelay(const RetryPolicy& policy, uint32_t retry, std::mt19937_64& rng);
+
 // The default retry predicate: Status::IsRetryable (Unavailable,
 // DeadlineExceeded, ResourceExhausted, IOError).
 inline bool IsRetryable(const Status& status) { return status.IsRetryable(); }

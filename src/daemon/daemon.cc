@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
+#include "daemon/host_gate.h"
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_server.h"
@@ -50,7 +51,14 @@ bool SocketInUse(const std::string& path) {
 
 class Daemon::Impl {
  public:
-  explicit Impl(const DaemonConfig& config) : config_(config), metrics_(registry_) {}
+  explicit Impl(const DaemonConfig& config)
+      : config_(config),
+        metrics_(registry_),
+        origin_gate_(
+            HostGateConfig{config_.origin_breaker, config_.origin_max_requests_per_host, "origin"},
+            SteadyClock::Default()),
+        parent_gate_(HostGateConfig{config_.parent_breaker, 0, "parent"}, SteadyClock::Default()),
+        channels_(config_.scheduler_breaker) {}
   Status Start();
   void Stop();
   sv1::Host HostInfo() const;
@@ -58,6 +66,9 @@ class Daemon::Impl {
   DaemonConfig config_;
   metrics::Registry registry_;
   DaemonMetrics metrics_;
+  // Before the pool: transfers hold passes of these gates until they end.
+  HostGate origin_gate_;
+  HostGate parent_gate_;
   std::unique_ptr<storage::PieceStore> store_;
   std::unique_ptr<TransferPool> pool_;
   std::unique_ptr<PieceServer> piece_server_;
@@ -92,7 +103,10 @@ Status Daemon::Impl::Start() {
   store_options.low_watermark = config_.disk_low_watermark;
   FL_ASSIGN_OR_RETURN(store_, storage::PieceStore::Open(store_options));
 
-  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, PieceClientOptions{});
+  PieceClientOptions piece_client_options;
+  piece_client_options.connect_timeout = config_.parent_connect_timeout;
+  piece_client_options.stall_timeout = config_.parent_stall_timeout;
+  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, piece_client_options);
 
   // Piece server (data plane).
   auto piece_addr = ParseHostPort(config_.piece_listen);
@@ -105,7 +119,8 @@ Status Daemon::Impl::Start() {
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,
-                                                      metrics_, [this] { return HostInfo(); }});
+                                                      metrics_, origin_gate_, parent_gate_,
+                                                      [this] { return HostInfo(); }});
 
   // Peer API on TCP.
   peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/resilience_config.h"
 
 namespace feilong::daemon {
 
@@ -28,6 +29,8 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(scheduler.Read("addresses", c.schedulers));
   FL_RETURN_IF_ERROR(scheduler.Read("connect_timeout", c.scheduler_connect_timeout));
   FL_RETURN_IF_ERROR(scheduler.Read("announce_host_interval", c.announce_host_interval));
+  FL_RETURN_IF_ERROR(
+      ReadCircuitBreakerConfig(scheduler.Child("circuit_breaker"), c.scheduler_breaker));
 
   ConfigReader download = root.Child("download");
   FL_RETURN_IF_ERROR(download.Read("concurrent_pieces", c.concurrent_pieces));
@@ -37,6 +40,15 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(download.Read("max_reschedules", c.max_reschedules));
   FL_RETURN_IF_ERROR(download.Read("timeout", c.download_timeout));
   FL_RETURN_IF_ERROR(download.Read("back_to_source", c.back_to_source));
+  ConfigReader origin = download.Child("origin");
+  FL_RETURN_IF_ERROR(origin.Read("max_requests_per_host", c.origin_max_requests_per_host));
+  FL_RETURN_IF_ERROR(origin.Read("stall_timeout", c.origin_stall_timeout));
+  FL_RETURN_IF_ERROR(ReadRetryPolicy(origin.Child("retry"), c.origin_retry));
+  FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(origin.Child("circuit_breaker"), c.origin_breaker));
+  ConfigReader parent = download.Child("parent");
+  FL_RETURN_IF_ERROR(parent.Read("stall_timeout", c.parent_stall_timeout));
+  FL_RETURN_IF_ERROR(parent.Read("connect_timeout", c.parent_connect_timeout));
+  FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(parent.Child("circuit_breaker"), c.parent_breaker));
 
   ConfigReader upload = root.Child("upload");
   FL_RETURN_IF_ERROR(upload.ReadBitRate("capacity", c.upload_capacity_bps));

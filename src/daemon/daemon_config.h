@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/circuit_breaker.h"
+#include "common/retry.h"
 #include "common/status.h"
 #include "mirror/mirror_config.h"
 
@@ -64,6 +66,31 @@ struct DaemonConfig {
   std::chrono::milliseconds download_timeout{3600 * 1000};
   // Going to the origin is allowed when P2P cannot serve. Default: true.
   bool back_to_source = true;
+
+  // --- resilience (see docs/configuration.md, "Resilience") ---------------
+  // Requests in flight to one origin host from all downloads of this
+  // daemon together; 0 = no cap. Default: 16.
+  uint32_t origin_max_requests_per_host = 16;
+  // An origin request fails when no byte arrives for this long. Default: 30 s.
+  std::chrono::milliseconds origin_stall_timeout{30000};
+  // Attempts per origin piece (and per probe), with jittered exponential
+  // backoff between them. Default: 5 attempts, 500 ms doubling up to 8 s,
+  // jitter 0.2.
+  RetryPolicy origin_retry{5, std::chrono::milliseconds(500), std::chrono::seconds(8), 2.0, 0.2};
+  // Per origin host. Default: opens after 10 consecutive failures, for 5 s.
+  CircuitBreakerConfig origin_breaker{10, std::chrono::seconds(5), 1};
+  // A piece fetch from a parent fails when no byte arrives for this long
+  // (a paused or overloaded parent). Default: 5 s.
+  std::chrono::milliseconds parent_stall_timeout{5000};
+  // Connecting to a parent's piece server. Default: 2 s.
+  std::chrono::milliseconds parent_connect_timeout{2000};
+  // Per parent host, shared by all downloads. Default: opens after 5
+  // consecutive failures, for 10 s.
+  CircuitBreakerConfig parent_breaker{5, std::chrono::seconds(10), 1};
+  // Per scheduler address: a scheduler that refused this many connections
+  // in a row is skipped (new downloads go to the next one, or to the origin,
+  // without waiting) until open_duration passes. Default: 2, 5 s.
+  CircuitBreakerConfig scheduler_breaker{2, std::chrono::seconds(5), 1};
 
   // --- upload --------------------------------------------------------------
   // Upload capacity announced to the scheduler, bytes/s (0 = unknown). Default: 0.

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/retry.h"
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/download_events.h"
 #include "daemon/download_impl.h"
+#include "daemon/host_gate.h"
 #include "daemon/output.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/piece_hub.h"
@@ -38,9 +40,8 @@ namespace {
 
 // How often a download with fewer than two usable parents asks for more.
 constexpr auto kMoreParentsInterval = std::chrono::seconds(3);
-// Attempts per piece at the origin before the download fails.
-constexpr uint32_t kOriginAttemptsPerPiece = 3;
-// A parent is dropped after this many failed pieces (a bad digest drops it at once).
+// A parent is dropped after this many failed pieces (a bad digest or a
+// timeout drops it at once: both mean it cannot serve this task well).
 constexpr uint32_t kParentFailureLimit = 2;
 
 const char* FailureKind(const Status& s) {
@@ -62,6 +63,7 @@ std::string NewPeerId(const std::string& host_id) {
 Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
     : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
   peer_id_ = NewPeerId(deps_.config.host_id);
+  origin_host_ = OriginHostKey(options_.spec.url());
 }
 
 void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
@@ -158,8 +160,10 @@ void Download::Impl::Handle(Event& event) {
           spdlog::warn("scheduler_stream_closed task={} error=\"{}\"", options_.task_id,
                        e.status.message());
           scheduler_.reset();
-          if (!scheduler_tried_reconnect_) {
-            scheduler_tried_reconnect_ = true;
+          // Another scheduler (or the same one, restarted) takes the task over;
+          // once per configured scheduler, then the origin.
+          if (scheduler_reconnects_ < deps_.config.schedulers.size()) {
+            ++scheduler_reconnects_;
             ConnectScheduler();
           } else {
             GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
@@ -213,6 +217,7 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   held_.assign(count, false);
   in_flight_.assign(count, false);
   origin_attempts_.assign(count, 0);
+  origin_retry_at_.assign(count, steady_clock::time_point{});
   digests_.resize(count);
   for (auto& [id, parent] : parents_) {
     parent.has.resize(count, false);
@@ -230,15 +235,16 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   return Status::Ok();
 }
 
-void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
+bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
   const std::string& id = candidate.peer_id();
   if (id == peer_id_ || blocked_parents_.count(id) || parents_.count(id)) {
-    return;
+    return false;
   }
   Parent parent;
   parent.peer_id = id;
   parent.ip = candidate.host().ip();
   parent.piece_port = static_cast<uint16_t>(candidate.host().piece_port());
+  parent.gate_key = fmt::format("{}:{}", parent.ip, parent.piece_port);
   parent.has.assign(held_.size(), false);
   auto mailbox = mailbox_;
   std::string address = fmt::format("{}:{}", candidate.host().ip(), candidate.host().peer_port());
@@ -255,6 +261,7 @@ void Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
       });
   spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
   parents_.emplace(id, std::move(parent));
+  return true;
 }
 
 void Download::Impl::DropParent(const std::string& parent_id, bool block) {
@@ -277,6 +284,20 @@ void Download::Impl::DropParent(const std::string& parent_id, bool block) {
   }
 }
 
+bool Download::Impl::ParentsHaveMissingPieces() const {
+  for (const auto& [id, parent] : parents_) {
+    if (blocked_parents_.count(id)) {
+      continue;
+    }
+    for (size_t n = 0; n < held_.size() && n < parent.has.size(); ++n) {
+      if (parent.has[n] && !held_[n]) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 uint32_t Download::Impl::UsableParents() const {
   uint32_t n = 0;
   for (const auto& [id, parent] : parents_) {
@@ -288,6 +309,9 @@ uint32_t Download::Impl::UsableParents() const {
 }
 
 void Download::Impl::Dispatch() {
+  if (probe_wanted_ && !probing_ && !done_) {
+    SubmitProbe();
+  }
   if (!geometry_known_ || done_ || whole_body_mode_) {
     return;
   }
@@ -295,63 +319,157 @@ void Download::Impl::Dispatch() {
   for (size_t n = 0; n < digests_.size(); ++n) {
     verifiable[n] = digests_[n].has_value();
   }
+  // Parents whose host keeps failing (for any download of this daemon) sit
+  // out until their circuit breaker lets a probe through.
   std::vector<Parent*> usable;
   for (auto& [id, parent] : parents_) {
-    if (!blocked_parents_.count(id)) {
+    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key)) {
       usable.push_back(&parent);
     }
   }
-  while (in_flight_count_ < deps_.config.concurrent_pieces) {
+  while (in_flight_count_ < deps_.config.concurrent_pieces && !usable.empty()) {
     std::vector<PickerParent> views;
     for (Parent* parent : usable) {
       views.push_back({&parent->has, parent->in_flight});
     }
-    PickerInput input{held_, in_flight_, verifiable, views};
-    if (auto pick = PickFromParents(input)) {
-      SubmitParentFetch(pick->piece, *usable[pick->parent]);
+    auto pick = PickFromParents(PickerInput{held_, in_flight_, verifiable, views});
+    if (!pick) {
+      break;
+    }
+    Parent& parent = *usable[pick->parent];
+    auto pass = deps_.parent_gate.TryEnter(parent.gate_key);
+    if (!pass.ok()) {
+      usable.erase(usable.begin() + static_cast<std::ptrdiff_t>(pick->parent));
       continue;
     }
-    if (!origin_mode_ || origin_in_flight_ >= deps_.config.back_to_source_concurrency) {
-      return;
+    SubmitParentFetch(pick->piece, parent, std::move(*pass));
+  }
+  DispatchToOrigin();
+}
+
+void Download::Impl::DispatchToOrigin() {
+  if (!origin_mode_ || done_ || whole_body_mode_) {
+    return;
+  }
+  auto now = steady_clock::now();
+  // Pieces in flight or waiting for their retry time are not picked.
+  std::vector<bool> busy = in_flight_;
+  for (size_t n = 0; n < busy.size(); ++n) {
+    if (origin_retry_at_[n] > now) {
+      busy[n] = true;
     }
-    auto piece = PickFromOrigin(input);
+  }
+  std::vector<bool> verifiable(digests_.size(), false);
+  std::vector<PickerParent> views;
+  for (auto& [id, parent] : parents_) {
+    if (!blocked_parents_.count(id)) {
+      views.push_back({&parent.has, parent.in_flight});
+    }
+  }
+  while (in_flight_count_ < deps_.config.concurrent_pieces &&
+         origin_in_flight_ < deps_.config.back_to_source_concurrency) {
+    auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views});
     if (!piece) {
       return;
     }
-    SubmitOriginFetch(*piece);
+    auto pass = deps_.origin_gate.TryEnter(origin_host_);
+    if (!pass.ok()) {
+      if (pass.status().code() == StatusCode::kUnavailable) {
+        // The host's circuit is open: that counts as this piece's attempt,
+        // so a download facing a dead origin fails in bounded time.
+        ++origin_attempts_[*piece];
+        OnOriginPieceFailure(*piece, pass.status());
+      }
+      return;  // at the host's cap: a slot frees when a transfer ends
+    }
+    busy[*piece] = true;
+    SubmitOriginFetch(*piece, std::move(*pass));
   }
 }
 
-void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent) {
+void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
+                                       std::unique_ptr<HostGate::Pass> pass) {
   in_flight_[number] = true;
   ++in_flight_count_;
   ++parent.in_flight;
-  deps_.pool.Submit(conductor::ParentFetchJob(mailbox_, deps_.store, options_.task_id,
-                                              parent.peer_id, parent.ip, parent.piece_port, number,
-                                              meta_.PieceSize(number), *digests_[number]));
+  deps_.pool.Submit(conductor::ParentFetchJob(
+      mailbox_, deps_.store, options_.task_id, parent.peer_id, parent.ip, parent.piece_port, number,
+      meta_.PieceSize(number), *digests_[number], std::move(pass)));
 }
 
-void Download::Impl::SubmitOriginFetch(uint32_t number) {
+void Download::Impl::SubmitOriginFetch(uint32_t number, std::unique_ptr<HostGate::Pass> pass) {
   in_flight_[number] = true;
   ++in_flight_count_;
   ++origin_in_flight_;
   ++origin_attempts_[number];
   deps_.pool.Submit(conductor::OriginFetchJob(mailbox_, deps_.store, options_.task_id,
                                               OriginRequest(), number, meta_.PieceOffset(number),
-                                              meta_.PieceSize(number)));
+                                              meta_.PieceSize(number), std::move(pass)));
+}
+
+void Download::Impl::OnOriginPieceFailure(uint32_t number, const Status& status) {
+  const RetryPolicy& policy = deps_.config.origin_retry;
+  // ResourceExhausted here is our own disk, not the origin's.
+  bool retryable = status.IsCorruption() ||
+                   (status.IsRetryable() && status.code() != StatusCode::kResourceExhausted);
+  if (!retryable || origin_attempts_[number] >= policy.max_attempts) {
+    Finish(status.WithContext(fmt::format("piece {} from origin {} (attempt {} of {})", number,
+                                          source::RedactUrl(options_.spec.url()),
+                                          origin_attempts_[number], policy.max_attempts)));
+    return;
+  }
+  uint32_t retry = origin_attempts_[number] == 0 ? 0 : origin_attempts_[number] - 1;
+  auto delay = BackoffDelay(policy, retry, rng_);
+  origin_retry_at_[number] = steady_clock::now() + delay;
+  spdlog::info("origin_piece_retry task={} piece={} attempt={} delay_ms={} error=\"{}\"",
+               options_.task_id, number, origin_attempts_[number],
+               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(),
+               status.message());
 }
 
 void Download::Impl::SubmitProbe() {
-  if (probing_) {
+  if (probing_ || done_) {
     return;
   }
+  probe_wanted_ = true;
+  if (steady_clock::now() < probe_retry_at_) {
+    return;  // Dispatch calls again
+  }
+  auto pass = deps_.origin_gate.TryEnter(origin_host_);
+  if (!pass.ok()) {
+    if (pass.status().code() == StatusCode::kUnavailable) {
+      ++probe_attempts_;
+      OnProbeFailure(pass.status());
+    }
+    return;
+  }
+  probe_wanted_ = false;
   probing_ = true;
-  deps_.pool.Submit(conductor::ProbeJob(mailbox_, OriginRequest()));
+  ++probe_attempts_;
+  deps_.pool.Submit(conductor::ProbeJob(mailbox_, OriginRequest(), std::move(*pass)));
+}
+
+void Download::Impl::OnProbeFailure(const Status& status) {
+  const RetryPolicy& policy = deps_.config.origin_retry;
+  bool retryable = status.IsRetryable() && status.code() != StatusCode::kResourceExhausted;
+  if (!retryable || probe_attempts_ >= policy.max_attempts) {
+    probe_wanted_ = false;
+    Finish(status.WithContext("origin " + source::RedactUrl(options_.spec.url())));
+    return;
+  }
+  auto delay = BackoffDelay(policy, probe_attempts_ - 1, rng_);
+  probe_retry_at_ = steady_clock::now() + delay;
+  probe_wanted_ = true;
+  spdlog::info("origin_probe_retry task={} attempt={} delay_ms={} error=\"{}\"", options_.task_id,
+               probe_attempts_,
+               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(),
+               status.message());
 }
 
 source::SourceRequest Download::Impl::OriginRequest() const {
   source::SourceRequest request;
   request.url = options_.spec.url();
+  request.stall_timeout = deps_.config.origin_stall_timeout;
   for (const auto& [name, value] : options_.spec.request_headers()) {
     request.headers.emplace_back(name, value);
   }
@@ -361,7 +479,7 @@ source::SourceRequest Download::Impl::OriginRequest() const {
 void Download::Impl::OnProbeResult(const ProbeResult& result) {
   probing_ = false;
   if (!result.status.ok()) {
-    Finish(result.status.WithContext("origin " + source::RedactUrl(options_.spec.url())));
+    OnProbeFailure(result.status);
     return;
   }
   if (!geometry_known_) {
@@ -395,7 +513,16 @@ void Download::Impl::SubmitWholeBodyFetch() {
       ++origin_in_flight_;
     }
   }
-  deps_.pool.Submit(conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest()));
+  // The one whole-body request is let through even at the host's cap (it
+  // replaces this download's per-piece requests); an open circuit still
+  // counts against it when it fails.
+  auto pass = deps_.origin_gate.TryEnter(origin_host_);
+  std::shared_ptr<HostGate::Pass> shared_pass;
+  if (pass.ok()) {
+    shared_pass = std::move(*pass);
+  }
+  deps_.pool.Submit(conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest(),
+                                            std::move(shared_pass)));
 }
 
 void Download::Impl::OnPieceResult(PieceResult& result) {
@@ -441,12 +568,10 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   if (from_origin) {
     spdlog::warn("origin_piece_failed task={} piece={} error=\"{}\"", options_.task_id,
                  result.number, result.status.ToString());
-    bool retryable = result.status.IsRetryable() || result.status.IsCorruption();
-    if (!retryable || origin_attempts_[result.number] >= kOriginAttemptsPerPiece ||
-        result.status.code() == StatusCode::kResourceExhausted) {
-      Finish(result.status.WithContext(fmt::format("piece {} from origin {}", result.number,
-                                                   source::RedactUrl(options_.spec.url()))));
+    if (whole_body_mode_) {
+      ++origin_attempts_[result.number];  // per-piece attempts are counted at submission
     }
+    OnOriginPieceFailure(result.number, result.status);
     if (whole_body_mode_ && !done_) {
       whole_body_mode_ = false;  // fall back to per-piece requests for the rest
     }
@@ -474,7 +599,8 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
     return;
   }
   ++it->second.failures;
-  if (result.status.IsCorruption() || it->second.failures >= kParentFailureLimit) {
+  if (result.status.IsCorruption() || result.status.code() == StatusCode::kDeadlineExceeded ||
+      it->second.failures >= kParentFailureLimit) {
     DropParent(result.parent_id, /*block=*/true);
   } else if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
     parents_.erase(it);
@@ -490,7 +616,10 @@ void Download::Impl::CheckStall() {
     spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
     last_progress_ = now;
     reschedule_pending_ = false;
-    if (reschedules_ >= deps_.config.max_reschedules) {
+    // Parents that hold nothing we need after a whole stall period (they
+    // wait for the same pieces we do) will not help: the origin will.
+    if (reschedules_ >= deps_.config.max_reschedules ||
+        (geometry_known_ && !ParentsHaveMissingPieces())) {
       GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
     } else {
       RequestMoreParents(/*after_failure=*/true);

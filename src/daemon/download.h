@@ -38,6 +38,7 @@ namespace feilong::daemon {
 
 class TransferPool;
 class PieceHub;
+class HostGate;
 class SchedulerChannels;
 struct DaemonConfig;
 struct DaemonMetrics;
@@ -74,6 +75,10 @@ struct DownloadDeps {
   SchedulerChannels& channels;
   const DaemonConfig& config;
   DaemonMetrics& metrics;
+  // Daemon-wide guards: per origin host (cap + circuit breaker) and per
+  // parent host (circuit breaker).
+  HostGate& origin_gate;
+  HostGate& parent_gate;
   // This host as announced to the scheduler.
   std::function<scheduler::v1::Host()> host_info;
 };

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "daemon/download.h"
 #include "daemon/download_events.h"
+#include "daemon/host_gate.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/scheduler_connection.h"
 #include "source/source_client.h"
@@ -53,6 +55,7 @@ class Download::Impl {
     std::string peer_id;
     std::string ip;
     uint16_t piece_port = 0;
+    std::string gate_key;  // "ip:piece_port", its HostGate key
     std::vector<bool> has;
     uint32_t in_flight = 0;
     uint32_t failures = 0;
@@ -73,13 +76,23 @@ class Download::Impl {
   void Handle(conductor::Event& event);
   void OnPieceResult(conductor::PieceResult& result);
   void OnProbeResult(const conductor::ProbeResult& result);
-  void AddParent(const scheduler::v1::CandidateParent& candidate);
+  // False if the candidate is this peer, blocked or already a parent.
+  bool AddParent(const scheduler::v1::CandidateParent& candidate);
   void DropParent(const std::string& parent_id, bool block);
   uint32_t UsableParents() const;
+  // True if a usable parent holds a piece this download still needs.
+  bool ParentsHaveMissingPieces() const;
   void Dispatch();
-  void SubmitParentFetch(uint32_t number, Parent& parent);
-  void SubmitOriginFetch(uint32_t number);
+  void SubmitParentFetch(uint32_t number, Parent& parent, std::unique_ptr<HostGate::Pass> pass);
+  // Picks and submits origin pieces while the download's and the origin
+  // host's limits allow.
+  void DispatchToOrigin();
+  void SubmitOriginFetch(uint32_t number, std::unique_ptr<HostGate::Pass> pass);
+  // A failed attempt at piece `number` from the origin: schedules a retry
+  // after a jittered backoff, or ends the download once attempts run out.
+  void OnOriginPieceFailure(uint32_t number, const Status& status);
   void SubmitProbe();
+  void OnProbeFailure(const Status& status);
   void SubmitWholeBodyFetch();
   source::SourceRequest OriginRequest() const;
   void CheckStall();
@@ -100,7 +113,7 @@ class Download::Impl {
   std::vector<DownloadWaiter> waiters_;
 
   std::unique_ptr<SchedulerConnection> scheduler_;
-  bool scheduler_tried_reconnect_ = false;
+  size_t scheduler_reconnects_ = 0;
   bool first_decision_seen_ = false;
   bool reschedule_pending_ = false;
   uint32_t reschedules_ = 0;
@@ -112,6 +125,8 @@ class Download::Impl {
   std::vector<bool> held_;
   std::vector<bool> in_flight_;
   std::vector<uint32_t> origin_attempts_;
+  // When a failed origin piece may be tried again.
+  std::vector<std::chrono::steady_clock::time_point> origin_retry_at_;
   std::vector<std::optional<Sha256Digest>> digests_;
   uint32_t held_count_ = 0;
   uint32_t in_flight_count_ = 0;
@@ -121,7 +136,12 @@ class Download::Impl {
   std::set<std::string> blocked_parents_;
 
   bool origin_mode_ = false;
+  std::string origin_host_;  // HostGate key of the origin
   bool probing_ = false;
+  bool probe_wanted_ = false;  // a probe waits for its retry time or a slot
+  uint32_t probe_attempts_ = 0;
+  std::chrono::steady_clock::time_point probe_retry_at_{};
+  std::mt19937_64 rng_{std::random_device{}()};  // backoff jitter
   bool whole_body_mode_ = false;
   common::v1::BackToSourceReason reason_ = common::v1::BACK_TO_SOURCE_REASON_NONE;
 

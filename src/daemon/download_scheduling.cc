@@ -88,9 +88,14 @@ void Download::Impl::OnSchedulerMessage(const sv1::AnnouncePeerResponse& message
 }
 
 void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
+  // The stall clock starts with the first decision and restarts with new
+  // parents; an answer that brings nothing new must not reset it, or two
+  // children waiting on each other for pieces neither has would wait forever.
+  if (!first_decision_seen_) {
+    last_progress_ = steady_clock::now();
+  }
   first_decision_seen_ = true;
   reschedule_pending_ = false;
-  last_progress_ = steady_clock::now();
   switch (decision.kind()) {
     case sv1::ScheduleDecision::KIND_EMPTY:
     case sv1::ScheduleDecision::KIND_NORMAL: {
@@ -102,7 +107,9 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
         }
       }
       for (const auto& candidate : decision.parents()) {
-        AddParent(candidate);
+        if (AddParent(candidate)) {
+          last_progress_ = steady_clock::now();
+        }
       }
       if (decision.kind() == sv1::ScheduleDecision::KIND_NORMAL && UsableParents() == 0 &&
           !origin_mode_) {

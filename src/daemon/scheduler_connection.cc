@@ -44,9 +44,15 @@ Result<std::unique_ptr<SchedulerConnection>> SchedulerConnection::Open(
     OnMessage on_message, OnClosed on_closed) {
   std::string tried;
   for (const auto& address : ordered_addresses) {
+    CircuitBreaker& breaker = channels.Breaker(address);
+    if (!breaker.Allow()) {
+      tried += (tried.empty() ? "" : ", ") + address + " (circuit open)";
+      continue;
+    }
     auto channel = channels.Get(address);
     auto deadline = std::chrono::system_clock::now() + connect_timeout;
     if (!channel->WaitForConnected(deadline)) {
+      breaker.RecordFailure();
       tried += (tried.empty() ? "" : ", ") + address;
       continue;
     }
@@ -60,9 +66,11 @@ Result<std::unique_ptr<SchedulerConnection>> SchedulerConnection::Open(
       conn->context_.TryCancel();
       conn->stream_->Finish().ok();
       conn->stream_.reset();
+      breaker.RecordFailure();
       tried += (tried.empty() ? "" : ", ") + address;
       continue;
     }
+    breaker.RecordSuccess();
     conn->on_message_ = std::move(on_message);
     conn->on_closed_ = std::move(on_closed);
     conn->reader_ = std::jthread([c = conn.get()] {

@@ -2,8 +2,11 @@
 //
 // Open() tries the schedulers in the given order (rendezvous order for the
 // task) until one accepts the stream within the connect deadline, and sends
-// Register. Messages from the scheduler, and the end of the stream, are
-// delivered to callbacks on the connection's reader thread.
+// Register. A scheduler whose circuit breaker is open (it refused recent
+// connections) is skipped without waiting, so when every scheduler is down
+// downloads go to the origin at once, and a probe after the breaker's
+// open_duration brings P2P back when one returns. Messages from the scheduler, and the end of the
+// stream, are delivered to callbacks on the connection's reader thread.
 //
 // Thread rule: Send and Close are called by the owning conductor thread only.
 #pragma once
@@ -19,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/circuit_breaker.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 
@@ -30,12 +35,19 @@ namespace feilong::daemon {
 std::vector<std::string> RankSchedulers(const std::vector<std::string>& addresses,
                                         const std::string& task_id);
 
-// Keeps one gRPC channel per scheduler address. Thread-safe.
+// Keeps one gRPC channel and one circuit breaker per scheduler address.
+// Thread-safe.
 class SchedulerChannels {
  public:
+  explicit SchedulerChannels(const CircuitBreakerConfig& breaker = {},
+                             Clock& clock = SteadyClock::Default())
+      : breakers_(breaker, clock) {}
+
   std::shared_ptr<grpc::Channel> Get(const std::string& address);
+  CircuitBreaker& Breaker(const std::string& address) { return breakers_.For(address); }
 
  private:
+  CircuitBreakerSet breakers_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };

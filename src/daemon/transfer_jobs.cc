@@ -12,13 +12,21 @@ std::chrono::microseconds Since(steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
 }
 
+// Records the outcome against the host and frees the slot.
+void Settle(std::shared_ptr<HostGate::Pass>& pass, const Status& status) {
+  if (pass) {
+    pass->Finish(status);
+    pass.reset();
+  }
+}
+
 }  // namespace
 
 TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
                                  std::string task_id, std::string parent_id, std::string ip,
                                  uint16_t port, uint32_t number, uint32_t size,
-                                 Sha256Digest expected) {
-  return [=, &store](TransferContext& ctx) {
+                                 Sha256Digest expected, std::shared_ptr<HostGate::Pass> pass) {
+  return [=, &store](TransferContext& ctx) mutable {
     PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
     auto start = steady_clock::now();
     auto writer = store.OpenPieceWriter(task_id, number);
@@ -39,15 +47,20 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
         }
       }
     }
+    if (writer.ok()) {
+      (*writer).reset();  // release the piece before the download may retry it
+    }
     result.cost = Since(start);
+    Settle(pass, result.status);
     mailbox->queue.Push(std::move(result));
   };
 }
 
 TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
                                  std::string task_id, source::SourceRequest request,
-                                 uint32_t number, uint64_t offset, uint32_t size) {
-  return [=, &store](TransferContext& ctx) {
+                                 uint32_t number, uint64_t offset, uint32_t size,
+                                 std::shared_ptr<HostGate::Pass> pass) {
+  return [=, &store](TransferContext& ctx) mutable {
     PieceResult result{number, "", Status::Ok(), {}, 0, {}};
     auto start = steady_clock::now();
     auto writer = store.OpenPieceWriter(task_id, number);
@@ -72,13 +85,18 @@ TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
       }
       result.status = s;
     }
+    if (writer.ok()) {
+      (*writer).reset();  // release the piece before the download may retry it
+    }
     result.cost = Since(start);
+    Settle(pass, result.status);
     mailbox->queue.Push(std::move(result));
   };
 }
 
-TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request) {
-  return [=](TransferContext& ctx) {
+TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request,
+                           std::shared_ptr<HostGate::Pass> pass) {
+  return [=](TransferContext& ctx) mutable {
     ProbeResult result;
     auto client = ctx.SourceFor(request.url);
     if (!client.ok()) {
@@ -92,14 +110,16 @@ TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceReque
         result.range_supported = info->range_supported;
       }
     }
+    Settle(pass, result.status);
     mailbox->queue.Push(std::move(result));
   };
 }
 
 TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
                                storage::TaskMeta meta, std::vector<bool> held,
-                               source::SourceRequest request) {
-  return [=, &store](TransferContext& ctx) {
+                               source::SourceRequest request,
+                               std::shared_ptr<HostGate::Pass> pass) {
+  return [=, &store](TransferContext& ctx) mutable {
     auto client = ctx.SourceFor(request.url);
     uint32_t number = 0;
     std::unique_ptr<storage::PieceWriter> raw_writer;
@@ -151,6 +171,7 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
             return Status::Ok();
           });
     }
+    Settle(pass, status);
     if (!status.ok()) {
       // Every piece not delivered fails, so the conductor sees the error.
       for (uint32_t n = number; n < meta.PieceCount(); ++n) {

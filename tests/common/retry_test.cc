@@ -137,6 +137,34 @@ TEST(BackoffTest, SameSeedSameSequence) {
   }
 }
 
+TEST(BackoffDelayTest, MatchesBackoffSequence) {
+  RetryPolicy p;
+  p.initial_backoff = 100ms;
+  p.max_backoff = 1s;
+  p.multiplier = 3;
+  p.jitter = 0;
+  std::mt19937_64 rng(1);
+  EXPECT_EQ(BackoffDelay(p, 0, rng), 100ms);
+  EXPECT_EQ(BackoffDelay(p, 1, rng), 300ms);
+  EXPECT_EQ(BackoffDelay(p, 2, rng), 900ms);
+  EXPECT_EQ(BackoffDelay(p, 3, rng), 1s);
+  EXPECT_EQ(BackoffDelay(p, 4000000000u, rng), 1s);
+}
+
+TEST(BackoffDelayTest, JitterScalesWithinFraction) {
+  RetryPolicy p;
+  p.initial_backoff = 1s;
+  p.max_backoff = 10s;
+  p.multiplier = 2;
+  p.jitter = 0.5;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200; ++i) {
+    Clock::Duration d = BackoffDelay(p, 2, rng);
+    EXPECT_GE(d, 2s);
+    EXPECT_LE(d, 6s);
+  }
+}
+
 RetryPolicy NoJitter(uint32_t attempts) {
   RetryPolicy p;
   p.max_attempts = attempts;

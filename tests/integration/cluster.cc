@@ -16,20 +16,18 @@ Cluster::~Cluster() {
   if (seed_) {
     seed_->process.reset();
   }
-  scheduler_.reset();
+  schedulers_.clear();
 }
 
 ::testing::AssertionResult Cluster::Start() {
   if (options_.scheduler) {
-    scheduler_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{BinaryPath("flsched"), "--listen", "127.0.0.1:0",
-                                 "--metrics-listen", ""},
-        dir_.Path("flsched.log"));
-    auto line = scheduler_->WaitForLine("listening on", std::chrono::seconds(15));
-    if (!line) {
-      return ::testing::AssertionFailure() << "flsched did not start:\n" << scheduler_->Log();
+    for (int i = 0; i < options_.schedulers; ++i) {
+      schedulers_.emplace_back();
+      scheduler_addresses_.emplace_back();
+      if (auto r = StartScheduler(i, "127.0.0.1:0"); !r) {
+        return r;
+      }
     }
-    scheduler_address_ = line->substr(line->rfind(' ') + 1);
   }
   auto make_node = [&](const std::string& name, bool seed) {
     auto node = std::make_unique<Node>();
@@ -50,9 +48,9 @@ Cluster::~Cluster() {
                   "off",
                   "--log-level",
                   "debug"};
-    if (!scheduler_address_.empty()) {
+    for (const auto& address : scheduler_addresses_) {
       node->args.push_back("--scheduler");
-      node->args.push_back(scheduler_address_);
+      node->args.push_back(address);
     }
     if (seed) {
       node->args.push_back("--seed");
@@ -118,10 +116,35 @@ void Cluster::StopNode(Node& node, int signal) {
   return StartNode(node);
 }
 
-void Cluster::StopScheduler() {
-  if (scheduler_) {
-    scheduler_->Stop();
+::testing::AssertionResult Cluster::StartScheduler(int i, const std::string& listen) {
+  schedulers_.at(i) = std::make_unique<ChildProcess>(
+      std::vector<std::string>{BinaryPath("flsched"), "--listen", listen, "--metrics-listen", ""},
+      dir_.Path("flsched" + std::to_string(i) + "-" + std::to_string(++flget_runs_) + ".log"));
+  auto line = schedulers_[i]->WaitForLine("listening on", std::chrono::seconds(15));
+  if (!line) {
+    return ::testing::AssertionFailure() << "flsched did not start:\n" << schedulers_[i]->Log();
   }
+  scheduler_addresses_.at(i) = line->substr(line->rfind(' ') + 1);
+  return ::testing::AssertionSuccess();
+}
+
+void Cluster::StopScheduler() {
+  for (auto& scheduler : schedulers_) {
+    if (scheduler) {
+      scheduler->Stop();
+    }
+  }
+}
+
+void Cluster::StopScheduler(int i, int signal) {
+  if (schedulers_.at(i)) {
+    schedulers_[i]->Stop(signal);
+  }
+}
+
+::testing::AssertionResult Cluster::RestartScheduler(int i) {
+  StopScheduler(i, 15);
+  return StartScheduler(i, scheduler_addresses_.at(i));
 }
 
 }  // namespace feilong::testing

@@ -18,6 +18,8 @@ struct ClusterOptions {
   int peers = 3;
   bool seed = true;
   bool scheduler = true;
+  // How many schedulers when `scheduler`; every daemon is given them all.
+  int schedulers = 1;
   // Extra flags for every fld.
   std::vector<std::string> fld_args;
 };
@@ -50,7 +52,8 @@ class Cluster {
   Node& seed() { return *seed_; }
   Node& peer(int i) { return *peers_.at(i); }
   int peer_count() const { return static_cast<int>(peers_.size()); }
-  const std::string& scheduler_address() const { return scheduler_address_; }
+  const std::string& scheduler_address() const { return scheduler_addresses_.at(0); }
+  const std::vector<std::string>& scheduler_addresses() const { return scheduler_addresses_; }
   const std::string& dir() const { return dir_.path(); }
 
   // Runs flget against `node`'s daemon.
@@ -60,15 +63,20 @@ class Cluster {
   // Stops a daemon (SIGTERM) / starts it again with the same data directory.
   void StopNode(Node& node, int signal = 15);
   ::testing::AssertionResult RestartNode(Node& node);
+  // Stops every scheduler (SIGTERM).
   void StopScheduler();
+  // Stops scheduler `i` with `signal` / starts it again on the same address.
+  void StopScheduler(int i, int signal);
+  ::testing::AssertionResult RestartScheduler(int i);
 
  private:
   ::testing::AssertionResult StartNode(Node& node);
+  ::testing::AssertionResult StartScheduler(int i, const std::string& listen);
 
   ClusterOptions options_;
   test::TempDir dir_;
-  std::unique_ptr<ChildProcess> scheduler_;
-  std::string scheduler_address_;
+  std::vector<std::unique_ptr<ChildProcess>> schedulers_;
+  std::vector<std::string> scheduler_addresses_;
   std::unique_ptr<Node> seed_;
   std::vector<std::unique_ptr<Node>> peers_;
   int flget_runs_ = 0;

@@ -211,6 +211,10 @@ class SmallFileSystem {
     }
   }
   bool mounted() const { return mounted_; }
+  // Remounts it with `flags` (MS_RDONLY: a disk that went read-only; 0: writable).
+  bool Remount(unsigned long flags) {
+    return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT | flags, nullptr) == 0;
+  }
 
  private:
   std::string path_;
@@ -246,6 +250,47 @@ TEST_F(P2PTest, DiskFullIsAClearErrorAndCachedTasksStayServed) {
   EXPECT_NE(again.output.find("bytes from cache 3145728"), std::string::npos) << again.output;
   EXPECT_EQ(FileDigest(out_.Path("small-2")), small_digest);
   EXPECT_TRUE(fld.running()) << fld.Log();
+}
+
+// A store on a file system that went read-only: fld refuses to start,
+// naming the directory, and the cached task is intact once it is writable.
+// (A mounted file system cannot be made read-only while fld holds files
+// open for writing, so the change happens while fld is stopped.)
+TEST_F(P2PTest, ReadOnlyStoreIsAClearErrorAndTheCacheSurvives) {
+  SmallFileSystem store(out_.Path("ro"), "64m");
+  if (!store.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  std::string cached_digest = Publish("cached.bin", 3 * kMiB, 8);
+  std::vector<std::string> argv = {
+      BinaryPath("fld"), "--data-dir",       out_.Path("ro") + "/store",
+      "--peer-listen",   "127.0.0.1:0",      "--piece-listen",
+      "127.0.0.1:0",     "--metrics-listen", "off"};
+  std::string socket = out_.Path("ro") + "/store/fld.sock";
+  auto flget = [&](const std::string& url, const std::string& out) {
+    return RunCommand(
+        {BinaryPath("flget"), "--socket", socket, "-v", "--no-progress", url, "-O", out},
+        out_.Path("flget.log"));
+  };
+  {
+    ChildProcess fld(argv, out_.Path("fld-1.log"));
+    ASSERT_TRUE(fld.WaitForLine("fld ready", std::chrono::seconds(15))) << fld.Log();
+    ASSERT_EQ(flget(origin_->Url("/cached.bin"), out_.Path("cached-1")).exit_code, 0);
+    EXPECT_EQ(fld.Stop(), 0);
+  }
+  ASSERT_TRUE(store.Remount(MS_RDONLY));
+  CommandResult refused = RunCommand(argv, out_.Path("fld-2.log"), std::chrono::seconds(20));
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find(out_.Path("ro") + "/store"), std::string::npos)
+      << "the error names the store: " << refused.output;
+
+  ASSERT_TRUE(store.Remount(0));
+  ChildProcess fld(argv, out_.Path("fld-3.log"));
+  ASSERT_TRUE(fld.WaitForLine("fld ready", std::chrono::seconds(15))) << fld.Log();
+  CommandResult again = flget(origin_->Url("/cached.bin"), out_.Path("cached-2"));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("bytes from cache 3145728"), std::string::npos) << again.output;
+  EXPECT_EQ(FileDigest(out_.Path("cached-2")), cached_digest);
 }
 
 TEST(DaemonStartupTest, UnusableStoreDirectoryIsAClearError) {

@@ -69,7 +69,7 @@ struct Plan {
 struct MisbehavingOrigin::Impl {
   explicit Impl(Options o) : options(std::move(o)) {}
 
-  Plan Decide(const std::string& request) const;
+  Plan Decide(const std::string& request, Behavior behavior) const;
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(tcp::socket socket);
 
@@ -78,12 +78,14 @@ struct MisbehavingOrigin::Impl {
   mutable std::mutex mutex;
   std::vector<std::string> requests;  // guarded by mutex
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> active_requests{0};
+  std::atomic<size_t> max_active_requests{0};
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::jthread thread;
 };
 
-Plan MisbehavingOrigin::Impl::Decide(const std::string& request) const {
+Plan MisbehavingOrigin::Impl::Decide(const std::string& request, Behavior behavior) const {
   using B = Behavior;
   Plan plan;
   const std::string& body = options.body;
@@ -91,17 +93,17 @@ Plan MisbehavingOrigin::Impl::Decide(const std::string& request) const {
   std::string status_line = "HTTP/1.1 200 OK";
   std::vector<std::string> headers;
 
-  if (options.behavior == B::kFixedStatus) {
+  if (behavior == B::kFixedStatus) {
     status_line = "HTTP/1.1 " + std::to_string(options.status) + " Status";
     plan.body = "error\n";
     plan.close = true;
-  } else if (options.behavior == B::kRedirect) {
+  } else if (behavior == B::kRedirect) {
     status_line = "HTTP/1.1 302 Found";
     headers.push_back("Location: " + options.redirect_to);
   } else {
     plan.body = body;
     std::optional<std::string> range = HeaderValue(request, "range");
-    if (range.has_value() && options.behavior != B::kIgnoreRange && range->starts_with("bytes=")) {
+    if (range.has_value() && behavior != B::kIgnoreRange && range->starts_with("bytes=")) {
       std::string spec = range->substr(6);
       size_t dash = spec.find('-');
       uint64_t first = std::stoull(spec.substr(0, dash));
@@ -120,11 +122,11 @@ Plan MisbehavingOrigin::Impl::Decide(const std::string& request) const {
     }
   }
   plan.send = plan.body.size();
-  if (options.behavior == B::kShortBody) {
+  if (behavior == B::kShortBody) {
     uint64_t withhold = options.withhold == 0 ? (plan.body.size() + 1) / 2 : options.withhold;
     plan.send = plan.body.size() - std::min<uint64_t>(withhold, plan.body.size());
     plan.close = true;
-  } else if (options.behavior == B::kStall) {
+  } else if (behavior == B::kStall) {
     plan.send = std::min<uint64_t>(options.stall_after, plan.body.size());
     plan.stall = true;
   }
@@ -160,17 +162,25 @@ asio::awaitable<void> MisbehavingOrigin::Impl::Serve(tcp::socket socket) {
     }
     std::string request = buffer.substr(0, head_size);
     buffer.erase(0, head_size);
+    size_t count = 0;
     {
       std::lock_guard<std::mutex> lock(mutex);
       requests.push_back(request);
+      count = requests.size();
     }
-    Plan plan = Decide(request);
+    bool fail = options.fail_every != 0 && count % options.fail_every == 0;
+    Plan plan = Decide(request, fail ? options.failure : options.behavior);
     bool is_head = request.starts_with("HEAD ");
     std::vector<asio::const_buffer> out{asio::buffer(plan.head)};
     if (!is_head) {
       out.push_back(asio::buffer(plan.body.data(), plan.send));
     }
+    size_t active = ++active_requests;
+    size_t seen = max_active_requests.load();
+    while (active > seen && !max_active_requests.compare_exchange_weak(seen, active)) {
+    }
     auto [write_error, written] = co_await asio::async_write(socket, out, kNoThrow);
+    --active_requests;
     (void)written;
     if (write_error) {
       co_return;
@@ -230,5 +240,9 @@ std::vector<std::string> MisbehavingOrigin::Requests() const {
 }
 
 size_t MisbehavingOrigin::connections() const { return impl_->connections.load(); }
+
+size_t MisbehavingOrigin::max_concurrent_requests() const {
+  return impl_->max_active_requests.load();
+}
 
 }  // namespace feilong::test

@@ -12,6 +12,9 @@
 //                 the connection left open until the server is destroyed
 //   kRedirect     302 to `redirect_to`, keep-alive
 //
+// With `fail_every` = n > 0, every n-th request (the n-th, 2n-th, ...)
+// misbehaves as `failure` and the others as `behavior`: a flaky origin.
+//
 // Thread rule: Start and the destructor on one thread; accessors are
 // thread-safe.
 #pragma once
@@ -38,6 +41,8 @@ class MisbehavingOrigin {
     uint64_t withhold = 0;     // kShortBody: bytes not sent; 0 means half
     uint64_t stall_after = 0;  // kStall: body bytes sent before stalling
     std::string redirect_to;   // kRedirect: the Location
+    uint32_t fail_every = 0;   // 0: every request follows `behavior`
+    Behavior failure = Behavior::kFixedStatus;
     // Added to every response, each "Name: value".
     std::vector<std::string> extra_headers;
   };
@@ -55,6 +60,8 @@ class MisbehavingOrigin {
   std::vector<std::string> Requests() const;
   // TCP connections accepted so far.
   size_t connections() const;
+  // The most requests that were being answered at the same time.
+  size_t max_concurrent_requests() const;
 
  private:
   struct Impl;
