@@ -15,6 +15,7 @@
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/host_gate.h"
+#include "daemon/mirror_blob_fetcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_server.h"
 #include "daemon/scheduler_connection.h"
@@ -23,6 +24,7 @@
 #include "daemon/thread_name.h"
 #include "daemon/transfer_pool.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "mirror/registry_mirror.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -78,6 +80,8 @@ class Daemon::Impl {
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> local_server_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  std::unique_ptr<MirrorBlobFetcher> mirror_fetcher_;
+  std::unique_ptr<mirror::RegistryMirror> mirror_;
   int peer_port_ = 0;
   std::jthread announcer_;
   std::jthread gc_;
@@ -154,6 +158,12 @@ Status Daemon::Impl::Start() {
     }
     FL_ASSIGN_OR_RETURN(metrics_server_, metrics::MetricsServer::Start(
                                              metrics_addr->host, metrics_addr->port, registry_));
+  }
+
+  if (config_.mirror.enabled) {
+    mirror_fetcher_ = std::make_unique<MirrorBlobFetcher>(*tasks_, config_);
+    FL_ASSIGN_OR_RETURN(mirror_, mirror::RegistryMirror::Start(config_.mirror, *mirror_fetcher_,
+                                                               *store_, &registry_));
   }
 
   if (!config_.schedulers.empty()) {
@@ -260,6 +270,10 @@ void Daemon::Impl::Stop() {
   if (tasks_) {
     tasks_->Stop();
   }
+  // After the downloads: mirror connections waiting on them see them end.
+  if (mirror_) {
+    mirror_->Stop();
+  }
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (local_server_) {
     local_server_->Shutdown(deadline);
@@ -296,6 +310,7 @@ Daemon::~Daemon() { Stop(); }
 void Daemon::Stop() { impl_->Stop(); }
 uint16_t Daemon::peer_port() const { return static_cast<uint16_t>(impl_->peer_port_); }
 uint16_t Daemon::piece_port() const { return impl_->piece_server_->port(); }
+uint16_t Daemon::mirror_port() const { return impl_->mirror_ ? impl_->mirror_->port() : 0; }
 uint16_t Daemon::metrics_port() const {
   return impl_->metrics_server_ ? impl_->metrics_server_->port() : 0;
 }

@@ -31,6 +31,7 @@ class Daemon {
   uint16_t peer_port() const;
   uint16_t piece_port() const;
   uint16_t metrics_port() const;  // 0 when metrics are off
+  uint16_t mirror_port() const;   // 0 when the registry mirror is off
   const DaemonConfig& config() const;
 
  private:

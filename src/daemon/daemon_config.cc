@@ -63,6 +63,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(storage.Read("gc_interval", c.gc_interval));
 
   FL_RETURN_IF_ERROR(root.Read("log_level", c.log_level));
+  FL_RETURN_IF_ERROR(mirror::ParseMirrorConfig(root.Child("mirror"), c.mirror));
   return root.CheckNoUnknownKeys();
 }
 
@@ -117,6 +118,7 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));
+  FL_RETURN_IF_ERROR(mirror::ValidateMirrorConfig(c.mirror));
   return Status::Ok();
 }
 

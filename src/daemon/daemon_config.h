@@ -10,6 +10,7 @@
 #include "common/circuit_breaker.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "mirror/mirror_config.h"
 
 namespace feilong::daemon {
 
@@ -109,6 +110,9 @@ struct DaemonConfig {
   std::chrono::milliseconds gc_interval{15 * 60 * 1000};
 
   std::string log_level = "info";
+
+  // --- registry mirror (the `mirror:` section; see mirror/mirror_config.h) --
+  mirror::MirrorConfig mirror;
 };
 
 // Reads a YAML file over the defaults. InvalidArgument naming the key for a

@@ -24,6 +24,7 @@
 #include "daemon/scheduler_connection.h"
 #include "daemon/transfer_jobs.h"
 #include "daemon/transfer_pool.h"
+#include "mirror/blob_task.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
 
@@ -88,7 +89,7 @@ void Download::Impl::Run(std::stop_token stop, const std::function<void()>& clos
     Dispatch();
     CheckStall();
     if (geometry_known_ && held_count_ == held_.size()) {
-      Finish(Status::Ok());
+      Finish(VerifyContentDigest());
     }
   }
   // Stop transfers still running for us; their results are dropped.
@@ -103,6 +104,27 @@ void Download::Impl::Run(std::stop_token stop, const std::function<void()>& clos
     }
   }
   pin_.reset();  // the task may be deleted or collected from now on
+  if (content_corrupt_) {
+    Status removed = deps_.store.DeleteTask(options_.task_id);
+    spdlog::warn("corrupt_task_removed task={} result=\"{}\"", options_.task_id,
+                 removed.ToString());
+  }
+}
+
+Status Download::Impl::VerifyContentDigest() {
+  if (options_.spec.application() != mirror::kOciBlobApplication ||
+      options_.spec.digest().empty()) {
+    return Status::Ok();
+  }
+  FL_ASSIGN_OR_RETURN(Sha256Digest want, ParseSha256String(options_.spec.digest()));
+  FL_ASSIGN_OR_RETURN(Sha256Digest got, Sha256File(deps_.store.ContentPath(options_.task_id)));
+  if (got != want) {
+    content_corrupt_ = true;
+    return Status::Corruption(fmt::format("content of {} has digest {}, expected {}",
+                                          source::RedactUrl(options_.spec.url()), Sha256String(got),
+                                          options_.spec.digest()));
+  }
+  return Status::Ok();
 }
 
 void Download::Impl::Begin() {

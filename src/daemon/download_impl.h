@@ -99,6 +99,9 @@ class Download::Impl {
 
   // ending
   void Finish(Status status);
+  // OK unless the task is an OCI blob (application "oci-blob") whose whole
+  // content does not match spec.digest: Corruption then.
+  Status VerifyContentDigest();
   void ServeWaiter(DownloadWaiter& waiter);
   void NotifyAll();
   DownloadProgress Snapshot() const;
@@ -150,6 +153,9 @@ class Download::Impl {
 
   bool done_ = false;
   Status final_status_;
+  // The whole content failed the spec's digest: removed from the store
+  // once the download ended (and its pin is gone).
+  bool content_corrupt_ = false;
 };
 
 }  // namespace feilong::daemon

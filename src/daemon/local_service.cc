@@ -7,6 +7,7 @@
 #include "daemon/daemon_config.h"
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
+#include "mirror/blob_task.h"
 #include "source/source_client.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
@@ -60,6 +61,11 @@ grpc::Status ToGrpc(const Status& s) {
 
 Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec) {
   FL_RETURN_IF_ERROR(source::ValidateSourceUrl(spec.url()));
+  if (spec.application() == mirror::kOciBlobApplication) {
+    // Content-addressed: every registry, repository and token names one task.
+    FL_ASSIGN_OR_RETURN(Sha256Digest digest, ParseSha256String(spec.digest()));
+    return mirror::BlobTaskId(HexEncode(digest));
+  }
   FL_ASSIGN_OR_RETURN(std::string normalized, source::NormalizeUrlForTaskId(spec.url()));
   return source::TaskId(normalized, spec.tag(), spec.application(), spec.piece_length());
 }

@@ -1,0 +1,28 @@
+// The Range header of a blob GET (RFC 9110 section 14): one range only.
+//
+// Thread rule: free functions on values; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace feilong::mirror {
+
+struct ByteRange {
+  uint64_t first = 0;  // inclusive
+  uint64_t last = 0;   // inclusive
+};
+
+enum class RangeParse {
+  kNone,           // no usable range: serve the whole body (also for forms we ignore)
+  kRange,          // `range` is set
+  kUnsatisfiable,  // 416: the range starts past the end
+};
+
+// Parses "bytes=a-b", "bytes=a-" and "bytes=-n" against `length`. Several
+// ranges ("bytes=0-1,5-6") and other units give kNone: the spec lets a
+// server ignore Range, and a whole body is always correct.
+RangeParse ParseRange(std::string_view header, uint64_t length, ByteRange* range);
+
+}  // namespace feilong::mirror

@@ -1,0 +1,67 @@
+// Forwarder: the mirror's HTTP client side. Passes a client's request
+// through to an upstream registry and relays the answer back unchanged
+// (status, headers, body streamed in bounded chunks), and asks a registry
+// whether it would serve a blob to this client (HEAD).
+//
+// One upstream connection per request, closed afterwards (no pooling:
+// pass-through traffic is manifests and pings, a few requests per pull).
+// http:// and https:// upstreams (certificates verified against the system
+// store, SNI and host name checked).
+//
+// Thread rule: coroutines on the caller's executor; each call uses only its
+// own sockets and the shared, read-only TLS context.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <chrono>
+#include <string>
+
+#include "common/status.h"
+#include "mirror/mirror_config.h"
+
+namespace feilong::mirror {
+
+using ClientRequest = boost::beast::http::request<boost::beast::http::empty_body>;
+
+enum class RelayOutcome {
+  kKeepAlive,  // the whole answer was relayed; the client connection may be reused
+  kClose,      // the whole answer was relayed; close the client connection
+  kAborted,    // failed after bytes went to the client: close it (a short body)
+};
+
+struct ForwardContext {
+  const Upstream& upstream;
+  boost::asio::ssl::context& tls;
+  std::chrono::milliseconds timeout;
+};
+
+// Sends `request` (its method, `target` as the request target, the client's
+// end-to-end headers, Host set to the upstream's) and relays the answer to
+// `client`. When the upstream cannot be reached or answers garbage before
+// anything was relayed, sends a 502 with an OCI error body itself.
+boost::asio::awaitable<RelayOutcome> Forward(boost::beast::tcp_stream& client,
+                                             const ClientRequest& request,
+                                             const std::string& target, ForwardContext context);
+
+// The status code the upstream gives a HEAD of `target` with the client's
+// headers. Unavailable (naming the upstream, never the query) when it
+// cannot be reached or answers garbage.
+boost::asio::awaitable<Result<unsigned>> HeadStatus(const ClientRequest& request,
+                                                    const std::string& target,
+                                                    ForwardContext context);
+
+// Writes a complete small answer with an OCI error body:
+// {"errors":[{"code":<code>,"message":<message>}]}. False if the write failed.
+boost::asio::awaitable<bool> SendError(boost::beast::tcp_stream& client, unsigned status,
+                                       std::string_view code, std::string_view message,
+                                       bool keep_alive, std::chrono::milliseconds timeout);
+
+// True for headers that belong to one connection, not to the message
+// (RFC 9110 section 7.6.1): never forwarded in either direction.
+bool IsHopByHopHeader(std::string_view name);
+
+}  // namespace feilong::mirror
