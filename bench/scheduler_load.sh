@@ -22,7 +22,7 @@
 # "## Scheduler load: ..." of docs/benchmarks.md.
 #
 #   bench/scheduler_load.sh [--smoke] [--peers N (10000)] [--tasks N (100)]
-#       [--hosts N (10000)] [--pieces N (16)] [--concurrency C[,C...] (100,1000,3000)]
+#       [--hosts N (10000)] [--pieces N (16)] [--concurrency C[,C...] (10,100,1000,3000)]
 #       [--channels N (8)] [--build-dir DIR (build)] [--no-build] [--no-docs]
 #
 # --smoke: 200 peers, 10 tasks, 200 hosts, concurrency 50 (a few seconds).
@@ -33,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cmdline="bench/scheduler_load.sh${*:+ $*}"
-peers=10000 tasks=100 hosts=10000 pieces=16 concurrency=100,1000,3000 channels=8
+peers=10000 tasks=100 hosts=10000 pieces=16 concurrency=10,100,1000,3000 channels=8
 build_dir=build
 build=1
 docs=1
@@ -171,11 +171,16 @@ CONF
   local cpu_s wait_s
   cpu_s=$(r sched_peers_cpu_s)
   wait_s=$(r sched_peers_wait_s)
-  rows+=("$(printf '| %s | %s | %s | %s / %s / %s (%s) | %s / %s / %s (%s) | %s / %s | %s | %s | %s | %s | %s | %s / %s |' \
+  # "p50 / p99 / max (n)" of latency set $1; "none" when it has no sample.
+  lat() {
+    if [ "$(r "$1.n")" = 0 ]; then echo "none"; return; fi
+    echo "$(f1 "$(r "$1.p50_ms")") / $(f1 "$(r "$1.p99_ms")") / $(f1 "$(r "$1.max_ms")") ($(r "$1.n"))"
+  }
+  local release="none"
+  [ "$(r release.n)" = 0 ] || release="$(f1 "$(r release.p50_ms)") / $(f1 "$(r release.p99_ms)")"
+  rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |' \
     "$c" "$(f0 "$(r registrations_per_s)")" "$(f0 "$(r piece_reports_per_s)")" \
-    "$(f1 "$(r latency_immediate.p50_ms)")" "$(f1 "$(r latency_immediate.p99_ms)")" "$(f1 "$(r latency_immediate.max_ms)")" "$(r latency_immediate.n)" \
-    "$(f1 "$(r latency_held.p50_ms)")" "$(f1 "$(r latency_held.p99_ms)")" "$(f1 "$(r latency_held.max_ms)")" "$(r latency_held.n)" \
-    "$(f1 "$(r release.p50_ms)")" "$(f1 "$(r release.p99_ms)")" \
+    "$(lat latency_immediate)" "$(lat latency_held)" "$release" \
     "$(mib "$hwm_kib")" "$(calc "round($cpu_s / $(r peers_s), 2)")" "$(calc "round(1000 * $cpu_s / $peers, 2)")" \
     "$(f1 "$wait_s")" "$(r errors)" "$load0" "$load1")")
   details+=("Concurrency $c: all peers p50 $(f1 "$(r latency_all.p50_ms)") / p99 $(f1 "$(r latency_all.p99_ms)") / max $(f1 "$(r latency_all.max_ms)") ms; \
