@@ -501,15 +501,17 @@ void PeerCall::Finish() {
 void PeerCall::OnDone(const grpc::Status& status) {
   Stats& stats = launcher_.stats();
   bool complete;
+  bool decided;
   {
     std::lock_guard lock(mutex_);
     complete = finish_queued_ && !write_failed_ && queue_.empty();
+    decided = decided_;
   }
   if (!status.ok()) {
     stats.Error("AnnouncePeer ended with " + std::to_string(status.error_code()) + " (" +
                 status.error_message() + ")");
     stats.peers_failed.fetch_add(1);
-  } else if (!decided_) {
+  } else if (!decided) {
     stats.Error("AnnouncePeer ended OK without a decision");
     stats.peers_failed.fetch_add(1);
   } else if (!complete) {
