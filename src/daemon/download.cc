@@ -359,10 +359,11 @@ void Download::Impl::DispatchToOrigin() {
       busy[n] = true;
     }
   }
+  // Pieces a usable parent holds are left to it (the same parents as above).
   std::vector<bool> verifiable(digests_.size(), false);
   std::vector<PickerParent> views;
   for (auto& [id, parent] : parents_) {
-    if (!blocked_parents_.count(id)) {
+    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key)) {
       views.push_back({&parent.has, parent.in_flight});
     }
   }
