@@ -22,10 +22,10 @@ TEST(PieceRequestTest, ParsesPieceTargets) {
 
 TEST(PieceRequestTest, MalformedPiecePathsAreInvalidArgument) {
   for (const std::string& bad :
-       {"/pieces/", "/pieces/" + kId, "/pieces/" + kId + "/", "/pieces/" + kId + "/4294967296",
-        "/pieces/" + kId + "/-1", "/pieces/" + kId + "/1/2", "/pieces/" + kId + "/+1",
-        "/pieces/" + std::string(64, 'A') + "/1", "/pieces/" + std::string(63, 'a') + "/1",
-        "/pieces/" + kId + "/00000000001"}) {
+       {std::string("/pieces/"), "/pieces/" + kId, "/pieces/" + kId + "/",
+        "/pieces/" + kId + "/4294967296", "/pieces/" + kId + "/-1", "/pieces/" + kId + "/1/2",
+        "/pieces/" + kId + "/+1", "/pieces/" + std::string(64, 'A') + "/1",
+        "/pieces/" + std::string(63, 'a') + "/1", "/pieces/" + kId + "/00000000001"}) {
     auto t = ParsePieceTarget(bad);
     ASSERT_FALSE(t.ok()) << bad;
     EXPECT_TRUE(t.status().IsInvalidArgument()) << bad;

@@ -1,7 +1,8 @@
 // Fuzzes the parsing of HTTP response heads from origins and parents
 // (source/http_head.h): AddHeaderLine over every line of the input, then
-// Content-Length and Content-Range of the resulting head; the whole input is
-// also parsed as one Content-Range value.
+// Content-Length, Content-Range and the parent's X-Feilong-Piece-Digest
+// (ParseSha256String, as daemon/PieceClient reads it) of the resulting head;
+// the whole input is also parsed as one Content-Range and one digest.
 //
 // Invariants checked besides "no crash, no sanitizer report":
 //   - the status is three digits at most, a complete head has status >= 200;
@@ -9,13 +10,15 @@
 //     front; blanks, CR and LF at the back);
 //   - a parsed Content-Range has first <= last < total (total known), and
 //     formatting it back and parsing again gives the same range;
-//   - a parsed Content-Length prints back to a value that parses the same.
+//   - a parsed Content-Length prints back to a value that parses the same;
+//   - a parsed digest prints back as the header value (hex lowercased).
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "fuzz/fuzz_check.h"
 #include "source/http_head.h"
 
@@ -51,11 +54,25 @@ void CheckContentRange(std::string_view value) {
              "round trip: '" << value << "' -> '" << formatted << "'");
 }
 
+void CheckDigest(std::string_view value) {
+  feilong::Result<feilong::Sha256Digest> digest = feilong::ParseSha256String(value);
+  if (!digest.ok()) {
+    FUZZ_CHECK(digest.status().IsInvalidArgument(), digest.status().ToString());
+    return;
+  }
+  std::string lower(value);
+  for (char& c : lower) {
+    c = (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  FUZZ_CHECK(feilong::Sha256String(*digest) == lower, "round trip: '" << value << "'");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   CheckContentRange(input);
+  CheckDigest(input);
 
   CurlResponseHead head;
   bool complete = false;
@@ -80,6 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(head.Find(name) != nullptr, "Find misses " << name);
     if (name == "content-range") {
       CheckContentRange(value);
+    }
+    if (name == "x-feilong-piece-digest") {
+      CheckDigest(value);
     }
   }
   if (std::optional<uint64_t> length = ContentLength(head); length.has_value()) {
