@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <utility>
 
 namespace feilong {
@@ -224,15 +226,55 @@ std::optional<uint64_t> FindUnit(const Unit (&units)[N], std::string_view name) 
   return std::nullopt;
 }
 
+// Records where each document of a stream starts; ignores the rest.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Checks that `yaml` holds at most one document. Not YAML::LoadAll: on a
+// token no rule consumes (a stray ',' at the top level) yaml-cpp 0.7's
+// parser reports an empty document without moving on, and LoadAll loops
+// forever, allocating a node per turn (yaml-cpp issue #1040). Here a
+// document that starts where the previous one did is that stuck token.
+Status CheckSingleDocument(const std::string& yaml, const std::string& origin) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentStarts events;
+  while (parser.HandleNextDocument(events)) {
+    size_t n = events.starts.size();
+    if (n >= 2 && events.starts[n - 1].pos == events.starts[n - 2].pos) {
+      const YAML::Mark& at = events.starts[n - 1];
+      return Status::InvalidArgument(origin + ": line " + std::to_string(at.line + 1) +
+                                     ", column " + std::to_string(at.column + 1) +
+                                     ": unexpected token");
+    }
+  }
+  if (events.starts.size() > 1) {
+    return Status::InvalidArgument(origin + ": has " + std::to_string(events.starts.size()) +
+                                   " YAML documents; expected one");
+  }
+  return Status::Ok();
+}
+
 // The outcome of parsing a YAML file or string.
 Result<YAML::Node> Parse(const std::string& yaml, const std::string& origin) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
-    if (docs.size() > 1) {
-      return Status::InvalidArgument(origin + ": has " + std::to_string(docs.size()) +
-                                     " YAML documents; expected one");
-    }
-    YAML::Node root = docs.empty() ? YAML::Node(YAML::NodeType::Null) : docs[0];
+    FL_RETURN_IF_ERROR(CheckSingleDocument(yaml, origin));
+    YAML::Node root = YAML::Load(yaml);
     if (!root.IsDefined() || root.IsNull()) {
       return YAML::Node(YAML::NodeType::Map);
     }

@@ -22,10 +22,14 @@ Result<HostPort> ParseHostPort(std::string_view address) {
     return bad();
   }
   std::string_view host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+  bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) {
     host = host.substr(1, host.size() - 2);
   }
-  if (host.empty()) {
+  // A bracket left inside, or a ':' outside brackets ("::1:80" reads as
+  // host "::1" or as an address without a port), is not an address.
+  if (host.empty() || host.find_first_of("[]") != std::string_view::npos ||
+      (!bracketed && host.find(':') != std::string_view::npos)) {
     return bad();
   }
   return HostPort{std::string(host), static_cast<uint16_t>(value)};

@@ -15,7 +15,9 @@ struct HostPort {
 };
 
 // Parses "host:port" or "[v6]:port": a non-empty host and a decimal port in
-// [0, 65535]. InvalidArgument "expected host:port, got '<address>'" otherwise.
+// [0, 65535]. The host holds no '[' or ']', and a ':' only inside brackets
+// (an IPv6 address needs them). InvalidArgument "expected host:port, got
+// '<address>'" otherwise.
 Result<HostPort> ParseHostPort(std::string_view address);
 
 }  // namespace feilong

@@ -35,7 +35,7 @@
 #include <utility>
 #include <vector>
 
-#include "source/url.h"
+#include "daemon/piece_request.h"
 
 namespace feilong::daemon {
 
@@ -52,7 +52,6 @@ constexpr size_t kSendfileChunk = 1 << 20;
 // After this many bytes sent without the socket filling up, a connection
 // yields its thread to the others.
 constexpr uint64_t kYieldEvery = 8u << 20;
-constexpr std::string_view kPiecePrefix = "/pieces/";
 
 // A counted slot in the connection limit; released when the coroutine ends
 // (or its frame is destroyed at shutdown).
@@ -145,25 +144,6 @@ std::string ResponseHead(const Reply& reply, uint64_t content_length, bool keep_
   }
   head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return head;
-}
-
-// Parses a piece number: decimal digits only, fitting in uint32.
-bool ParsePieceNumber(std::string_view text, uint32_t* out) {
-  if (text.empty() || text.size() > 10) {
-    return false;
-  }
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (value > UINT32_MAX) {
-    return false;
-  }
-  *out = static_cast<uint32_t>(value);
-  return true;
 }
 
 void SetCork(tcp::socket& socket, bool on) {
@@ -283,26 +263,12 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) 
     return reply;
   }
   std::string_view target(request.target().data(), request.target().size());
-  target = target.substr(0, target.find('?'));
-  if (!target.starts_with(kPiecePrefix)) {
-    if (!target.starts_with("/") || target.find("..") != std::string_view::npos) {
-      return Error(400, "malformed path");
-    }
-    return Error(404, "no such resource");
+  Result<PieceTarget> parsed = ParsePieceTarget(target);
+  if (!parsed.ok()) {
+    return Error(parsed.status().IsNotFound() ? 404 : 400, parsed.status().message());
   }
-  std::string_view rest = target.substr(kPiecePrefix.size());
-  size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) {
-    return Error(400, "expected /pieces/<task_id>/<number>");
-  }
-  std::string task_id(rest.substr(0, slash));
-  if (!source::IsValidTaskId(task_id)) {
-    return Error(400, "task id must be 64 lowercase hex characters");
-  }
-  uint32_t number = 0;
-  if (!ParsePieceNumber(rest.substr(slash + 1), &number)) {
-    return Error(400, "piece number must be a decimal uint32");
-  }
+  const std::string& task_id = parsed->task_id;
+  const uint32_t number = parsed->number;
 
   Result<storage::PieceReadHandle> piece = store.OpenPiece(task_id, number);
   if (!piece.ok()) {

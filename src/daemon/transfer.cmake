@@ -2,6 +2,7 @@
 # and the piece client (libcurl). Included from src/daemon/CMakeLists.txt.
 add_library(feilong_transfer STATIC
   ${CMAKE_CURRENT_LIST_DIR}/piece_client.cc
+  ${CMAKE_CURRENT_LIST_DIR}/piece_request.cc
   ${CMAKE_CURRENT_LIST_DIR}/piece_server.cc
 )
 target_include_directories(feilong_transfer PUBLIC ${PROJECT_SOURCE_DIR}/src)

@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "source/http_head.h"
 
 namespace feilong::source {
 
@@ -55,15 +56,6 @@ struct CurlRequest {
   long max_redirects = 0;
   // PEM CA bundle for https; empty: the system default.
   std::string ca_file;
-};
-
-// The final response's status line and headers.
-struct CurlResponseHead {
-  long status = 0;
-  // Header names lowercased, values trimmed, in arrival order.
-  std::vector<std::pair<std::string, std::string>> headers;
-  // The first value of header `lower_name`, or nullptr.
-  const std::string* Find(std::string_view lower_name) const;
 };
 
 // What happened to a transfer.
@@ -102,17 +94,5 @@ bool IsTruncatedTransfer(const CurlOutcome& outcome);
 
 // Removes query strings ("?..." up to whitespace or a quote) from `text`.
 std::string ScrubQueryStrings(std::string_view text);
-
-// Parses "bytes first-last/total" (total may be "*": returns total
-// UINT64_MAX) or "bytes */total" (first = last = UINT64_MAX). False on any
-// other form.
-struct ContentRange {
-  uint64_t first = 0;
-  uint64_t last = 0;
-  uint64_t total = 0;
-};
-bool ParseContentRange(std::string_view value, ContentRange* out);
-// Parses a decimal uint64 with no sign, spaces or overflow.
-bool ParseUint64(std::string_view text, uint64_t* out);
 
 }  // namespace feilong::source

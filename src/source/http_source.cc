@@ -36,15 +36,6 @@ Status HttpErrorStatus(const CurlResponseHead& head, const std::string& what) {
   return Status::Unavailable(what + ": unexpected " + Describe(head));
 }
 
-std::optional<uint64_t> ContentLength(const CurlResponseHead& head) {
-  const std::string* value = head.Find("content-length");
-  uint64_t length = 0;
-  if (value == nullptr || !ParseUint64(*value, &length)) {
-    return std::nullopt;
-  }
-  return length;
-}
-
 std::string ShortCount(uint64_t received, uint64_t expected) {
   return "origin sent " + std::to_string(received) + " of " + std::to_string(expected) + " bytes";
 }

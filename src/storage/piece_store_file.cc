@@ -257,7 +257,11 @@ Result<std::vector<TaskMeta>> FilePieceStore::ListTasks() {
     if (!row) {
       break;
     }
-    tasks.push_back(StoreCore::ReadTask(stmt));
+    Result<TaskMeta> meta = StoreCore::ReadTask(stmt);
+    if (!meta.ok()) {
+      return meta.status().WithContext(core_->db.path());
+    }
+    tasks.push_back(*std::move(meta));
   }
   return tasks;
 }
@@ -437,6 +441,9 @@ Result<PieceStore::GcReport> FilePieceStore::Gc() {
           break;
         }
         std::string id = stmt.ColumnText(0);
+        if (!ValidateTaskId(id).ok()) {
+          continue;  // never a path: Open() drops such rows
+        }
         const LiveTask* live = core_->FindLive(id);
         if (live != nullptr && live->Busy()) {
           continue;

@@ -116,7 +116,11 @@ Result<std::optional<TaskMeta>> StoreCore::LoadTask(const std::string& task_id) 
   if (!row) {
     return std::optional<TaskMeta>();
   }
-  return std::optional<TaskMeta>(ReadTask(stmt));
+  Result<TaskMeta> meta = ReadTask(stmt);
+  if (!meta.ok()) {
+    return meta.status().WithContext(db.path());
+  }
+  return std::optional<TaskMeta>(*std::move(meta));
 }
 
 Result<TaskMeta> StoreCore::LoadExistingTask(const std::string& task_id) {
@@ -127,16 +131,16 @@ Result<TaskMeta> StoreCore::LoadExistingTask(const std::string& task_id) {
   return *std::move(meta);
 }
 
-TaskMeta StoreCore::ReadTask(const SqliteStatement& stmt) {
-  TaskMeta meta;
-  meta.task_id = stmt.ColumnText(0);
-  meta.url = stmt.ColumnText(1);
-  meta.content_length = static_cast<uint64_t>(stmt.ColumnInt64(2));
-  meta.piece_length = static_cast<uint32_t>(stmt.ColumnInt64(3));
-  meta.complete = stmt.ColumnInt64(4) != 0;
-  meta.created_at_unix = stmt.ColumnInt64(5);
-  meta.accessed_at_unix = stmt.ColumnInt64(6);
-  return meta;
+Result<TaskMeta> StoreCore::ReadTask(const SqliteStatement& stmt) {
+  TaskRow row;
+  row.task_id = stmt.ColumnText(0);
+  row.url = stmt.ColumnText(1);
+  row.content_length = stmt.ColumnInt64(2);
+  row.piece_length = stmt.ColumnInt64(3);
+  row.complete = stmt.ColumnInt64(4);
+  row.created_at = stmt.ColumnInt64(5);
+  row.accessed_at = stmt.ColumnInt64(6);
+  return DecodeTaskRow(row);
 }
 
 Result<std::optional<PieceRecord>> StoreCore::LoadPiece(const std::string& task_id,
@@ -155,16 +159,15 @@ Result<std::optional<PieceRecord>> StoreCore::LoadPiece(const std::string& task_
 }
 
 Result<PieceRecord> StoreCore::ReadPiece(const SqliteStatement& stmt, const std::string& task_id) {
-  PieceRecord record;
-  record.number = static_cast<uint32_t>(stmt.ColumnInt64(0));
-  record.offset = static_cast<uint64_t>(stmt.ColumnInt64(1));
-  record.length = static_cast<uint32_t>(stmt.ColumnInt64(2));
-  std::span<const uint8_t> digest = stmt.ColumnBlob(3);
-  if (digest.size() != record.digest.size()) {
-    return Status::Corruption(db.path() + ": " + PieceName(task_id, record.number) + " has a " +
-                              std::to_string(digest.size()) + "-byte digest");
+  PieceRow row;
+  row.number = stmt.ColumnInt64(0);
+  row.byte_offset = stmt.ColumnInt64(1);
+  row.byte_length = stmt.ColumnInt64(2);
+  row.digest = stmt.ColumnBlob(3);
+  Result<PieceRecord> record = DecodePieceRow(row, task_id);
+  if (!record.ok()) {
+    return record.status().WithContext(db.path());
   }
-  std::memcpy(record.digest.data(), digest.data(), digest.size());
   return record;
 }
 
@@ -234,14 +237,23 @@ Status StoreCore::Recover() {
     ::unlink((trash_dir + "/" + name).c_str());
   }
   std::unordered_set<std::string> ids;
+  // Rows DecodeTaskRow rejects (a damaged database): dropped below, and
+  // their content files (if the id is well formed) go with the orphans.
+  std::vector<std::string> lost;
   {
-    FL_ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare("SELECT task_id FROM tasks"));
+    FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db.Prepare("SELECT " + std::string(kTaskColumns) + " FROM tasks"));
     while (true) {
       FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) {
         break;
       }
-      ids.insert(stmt.ColumnText(0));
+      Result<TaskMeta> meta = ReadTask(stmt);
+      if (meta.ok()) {
+        ids.insert(meta->task_id);
+      } else {
+        lost.push_back(stmt.ColumnText(0));
+      }
     }
   }
   // Content files without a task: a crash inside CreateTask (file made,
@@ -255,7 +267,6 @@ Status StoreCore::Recover() {
     }
   }
   // Tasks without a content file: their pieces cannot be served.
-  std::vector<std::string> lost;
   for (const std::string& id : ids) {
     struct stat st {};
     if (::stat(ContentPath(id).c_str(), &st) != 0 && errno == ENOENT) {

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/status.h"
+#include "storage/piece_record.h"
 #include "storage/piece_store.h"
 #include "storage/piece_store_file.h"
 #include "storage/sqlite_db.h"
@@ -133,11 +134,15 @@ struct StoreCore {
 
   Result<TaskMeta> LoadExistingTask(const std::string& task_id);
 
-  static TaskMeta ReadTask(const SqliteStatement& stmt);
+  // The task of the current row of a SELECT of kTaskColumns; Corruption
+  // for a row DecodeTaskRow rejects.
+  static Result<TaskMeta> ReadTask(const SqliteStatement& stmt);
 
   // The recorded piece, or nullopt.
   Result<std::optional<PieceRecord>> LoadPiece(const std::string& task_id, uint32_t number);
 
+  // The piece of the current row of a SELECT of number, byte_offset,
+  // byte_length, digest; Corruption for a row DecodePieceRow rejects.
   Result<PieceRecord> ReadPiece(const SqliteStatement& stmt, const std::string& task_id);
 
   std::shared_ptr<LiveTask> GetLive(const std::string& task_id);
@@ -155,7 +160,8 @@ struct StoreCore {
   Result<Detached> Detach(const std::string& task_id);
 
   // On open: removes what a crash between the steps of CreateTask or
-  // DeleteTask left behind.
+  // DeleteTask left behind, and task rows DecodeTaskRow rejects (with
+  // their pieces and, for a well-formed id, their content file).
   Status Recover();
 };
 

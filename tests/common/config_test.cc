@@ -372,6 +372,20 @@ TEST(ConfigTest, MultipleDocumentsAreAnError) {
   EXPECT_THAT(r.status().message(), HasSubstr("2 YAML documents"));
 }
 
+// Found by tests/fuzz/daemon_config_fuzz: a stray ',' at the top level made
+// yaml-cpp's LoadAll loop forever, allocating (fld and flsched hung at
+// start, then ran out of memory).
+TEST(ConfigTest, StrayCommaIsAnErrorNotAHang) {
+  for (const char* yaml : {",", ",\x80", "\n,\n", "  ,", "---\n,", "# c\n, a"}) {
+    auto r = ConfigReader::FromString(yaml);
+    ASSERT_FALSE(r.ok()) << yaml;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  }
+  auto r = ConfigReader::FromString(",");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("line 1, column 1"));
+}
+
 class ConfigFileTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -33,5 +33,17 @@ TEST(HostPortTest, RejectsMalformedAddresses) {
   }
 }
 
+// Found by tests/fuzz/host_port_fuzz: these were accepted with hosts such as
+// "127.0.0.1:4:1]" and "::1", which no longer printed back as the address.
+TEST(HostPortTest, RejectsStrayBracketsAndUnbracketedColons) {
+  for (const char* bad :
+       {"127.0.0.1:4:1]:5", "[[::1]]:80", "[a:80", "a]:80", "[a]b]:80", "::1:80", "a:b:80"}) {
+    EXPECT_FALSE(ParseHostPort(bad).ok()) << bad;
+  }
+  auto v6 = ParseHostPort("[fe80::1%eth0]:4005");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "fe80::1%eth0");
+}
+
 }  // namespace
 }  // namespace feilong
