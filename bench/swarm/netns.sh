@@ -60,12 +60,20 @@ flsw_host_add() {
   [ "$down" = 0 ] || tc -n "$FLSW_BRNS" qdisc add dev "$name" root tbf $(flsw_tbf_args "$down")
 }
 
-# flsw_exec NAME CMD...: runs CMD inside host NAME's network namespace.
-# nsenter execs CMD in place, so $! of `flsw_exec ... &` is CMD's own pid
-# (`ip netns exec` forks and waits: killing it would orphan CMD).
+# flsw_exec NAME CMD...: runs CMD inside host NAME's network namespace, in
+# the foreground.
 flsw_exec() {
   local ns=${FLSW_PREFIX}$1; shift
   nsenter --net="/run/netns/$ns" -- "$@"
+}
+
+# flsw_spawn NAME CMD... &: the same for a background process, so that $! is
+# CMD's own pid: the background subshell execs nsenter, which execs CMD
+# (`ip netns exec` would fork and wait, and a function run with & would keep
+# its subshell as the parent: killing either would orphan CMD).
+flsw_spawn() {
+  local ns=${FLSW_PREFIX}$1; shift
+  exec nsenter --net="/run/netns/$ns" -- "$@"
 }
 
 # Every namespace of ours that exists now, one a line.
