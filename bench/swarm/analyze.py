@@ -65,8 +65,10 @@ def summarize(meta, phases, times, cpu):
         done = [int(r["ms"]) / 1000 for r in hosts if r["rc"] == "0"]
         failed = [r["host"] for r in hosts if r["rc"] != "0"]
         per_host = {r["host"]: (int(r["ms"]) / 1000 if r["rc"] == "0" else None) for r in hosts}
+        per_host_up = {r["host"]: int(r.get("up_bytes") or 0) for r in hosts}
         s = {
             "hosts": len(hosts), "done": len(done), "failed": failed, "per_host_s": per_host,
+            "per_host_up_bytes": per_host_up,
             "t_all_s": max(done) if done and not failed else None,
             "t_mean_s": statistics.mean(done) if done else None,
             "t_min_host_s": min(done) if done else None,
@@ -155,12 +157,14 @@ def tables(meta, summ):
             targets.append("faster than BitTorrent: %s (%s s vs %s s)" % (
                 "met" if faster else "NOT met", fmt(fl["t_all_s"], ".1f", "timeout"),
                 fmt(bt["t_all_s"], ".1f", "timeout")))
-    per_host = ["| host | " + " | ".join(LABEL[k].split(" (")[0] + " s" for k in summ) + " |",
-                "| --- |" + " ---: |" * len(summ)]
+    short = {k: LABEL[k].split(" (")[0] for k in summ}
+    per_host = ["| host | " + " | ".join("%s s | %s up/F" % (short[k], short[k]) for k in summ)
+                + " |", "| --- |" + " ---: | ---: |" * len(summ)]
     hostnames = sorted(next(iter(summ.values()))["per_host_s"]) if summ else []
     for h in hostnames:
         per_host.append("| %s | %s |" % (h, " | ".join(
-            fmt(summ[k]["per_host_s"].get(h), ".1f", "fail") for k in summ)))
+            "%s | %.2f" % (fmt(summ[k]["per_host_s"].get(h), ".1f", "fail"),
+                           summ[k]["per_host_up_bytes"].get(h, 0) / F) for k in summ)))
     notes = []
     if fl:
         notes.append("Feilong, from flget -v: %d bytes from peers, %d from the origin in all%s." % (
@@ -243,8 +247,9 @@ def main():
         "", machine])
     name = os.path.basename(a.out)
     with open(a.out + ".md", "w") as f:
-        f.write("# %s\n\nCommand: `%s` (%s)\n\n%s\n\n![plot](%s)\n\nPer host, seconds after "
-                "the common start:\n\n%s\n" % (name, meta["cmdline"], meta["date"], body,
+        f.write("# %s\n\nCommand: `%s` (%s)\n\n%s\n\n![plot](%s)\n\nPer host: seconds after "
+                "the common start, and bytes the host's eth0 sent during the system's run / F "
+                "(headers included):\n\n%s\n" % (name, meta["cmdline"], meta["date"], body,
                                               name + ".png", per_host))
     with open(a.out + ".json", "w") as f:
         json.dump({"meta": meta, "systems": summ}, f, indent=1, sort_keys=True)
