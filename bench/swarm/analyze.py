@@ -70,7 +70,8 @@ def summarize(meta, phases, times, cpu):
             "hosts": len(hosts), "done": len(done), "failed": failed, "per_host_s": per_host,
             "per_host_up_bytes": per_host_up,
             "t_all_s": max(done) if done and not failed else None,
-            "t_mean_s": statistics.mean(done) if done else None,
+            # The mean over all hosts exists only when all finished.
+            "t_mean_s": statistics.mean(done) if done and not failed else None,
             "t_min_host_s": min(done) if done else None,
             "origin_http_bytes": int(ph["origin_http_bytes"]),
             "origin_tx_bytes": int(ph["origin_tx_bytes"]),
