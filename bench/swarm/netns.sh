@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Network-namespace plumbing for bench/swarm/run (sourced, not run).
 #
 # Layout (every name starts with $FLSW_PREFIX, default "flsw-"):
