@@ -470,8 +470,12 @@ TEST_F(MirrorTest, CorruptBlobIsRefusedAndNotStored) {
   // Either an error status before any byte, or a cut body: never all of it.
   if (code == 200) {
     EXPECT_NE(last_curl_exit_, 0) << "curl saw a complete body";
+    // curl creates the file only with the first body byte; a cut before
+    // any byte leaves none.
     struct stat got {};
-    ASSERT_EQ(::stat(out.c_str(), &got), 0);
+    if (::stat(out.c_str(), &got) != 0) {
+      got.st_size = 0;
+    }
     EXPECT_LT(got.st_size, st.st_size);
   } else {
     EXPECT_GE(code, 500) << Slurp(out);
