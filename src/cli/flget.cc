@@ -166,7 +166,10 @@ int RunFlget(const FlgetOptions& options) {
                  HumanBytes(rate).c_str(), static_cast<unsigned long long>(last.bytes_from_cache()),
                  static_cast<unsigned long long>(last.bytes_from_peers()),
                  static_cast<unsigned long long>(last.bytes_from_origin()));
-    if (last.back_to_source_reason() != cv1::BACK_TO_SOURCE_REASON_NONE) {
+    // The daemon may have been allowed to the origin and still got every
+    // piece from peers: name the reason only when the origin gave bytes.
+    if (last.back_to_source_reason() != cv1::BACK_TO_SOURCE_REASON_NONE &&
+        last.bytes_from_origin() > 0) {
       std::fprintf(stderr, " (origin used: %s)", ReasonText(last.back_to_source_reason()));
     }
     std::fprintf(stderr, "\n");

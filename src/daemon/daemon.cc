@@ -116,6 +116,7 @@ Status Daemon::Impl::Start() {
   PieceServerOptions piece_options;
   piece_options.host = piece_addr->host;
   piece_options.port = piece_addr->port;
+  piece_options.max_uploads = config_.upload_slots;
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,

@@ -48,11 +48,14 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   ConfigReader parent = download.Child("parent");
   FL_RETURN_IF_ERROR(parent.Read("stall_timeout", c.parent_stall_timeout));
   FL_RETURN_IF_ERROR(parent.Read("connect_timeout", c.parent_connect_timeout));
+  FL_RETURN_IF_ERROR(parent.Read("max_in_flight", c.parent_max_in_flight));
+  FL_RETURN_IF_ERROR(parent.Read("busy_backoff", c.parent_busy_backoff));
   FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(parent.Child("circuit_breaker"), c.parent_breaker));
 
   ConfigReader upload = root.Child("upload");
   FL_RETURN_IF_ERROR(upload.ReadBitRate("capacity", c.upload_capacity_bps));
   FL_RETURN_IF_ERROR(upload.Read("max_concurrent", c.max_concurrent_uploads));
+  FL_RETURN_IF_ERROR(upload.Read("slots", c.upload_slots));
 
   ConfigReader storage = root.Child("storage");
   FL_RETURN_IF_ERROR(storage.Read("data_dir", c.data_dir));
@@ -115,6 +118,7 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   FL_RETURN_IF_ERROR(
       InRange("download.back_to_source_concurrency", c.back_to_source_concurrency, 1, 64));
   FL_RETURN_IF_ERROR(InRange("download.transfer_threads", c.transfer_threads, 1, 1024));
+  FL_RETURN_IF_ERROR(InRange("download.parent.max_in_flight", c.parent_max_in_flight, 1, 256));
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));

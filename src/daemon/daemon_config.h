@@ -57,7 +57,7 @@ struct DaemonConfig {
   uint32_t back_to_source_concurrency = 4;
   // Threads doing piece transfers, shared by all downloads. Default: 16.
   uint32_t transfer_threads = 16;
-  // A download with no finished piece for this long asks for other parents,
+  // A download that received no piece byte for this long asks for other parents,
   // and after `max_reschedules` goes to the origin. Default: 10 s.
   std::chrono::milliseconds p2p_stall_timeout{10000};
   // Default: 3.
@@ -84,6 +84,12 @@ struct DaemonConfig {
   std::chrono::milliseconds parent_stall_timeout{5000};
   // Connecting to a parent's piece server. Default: 2 s.
   std::chrono::milliseconds parent_connect_timeout{2000};
+  // Pieces one download asks one parent for at once, so that its requests
+  // spread over all its parents. Default: 4.
+  uint32_t parent_max_in_flight = 4;
+  // After a parent answered busy (no free upload slot), it is not asked
+  // again for this long (plus up to as much again at random). Default: 100 ms.
+  std::chrono::milliseconds parent_busy_backoff{100};
   // Per parent host, shared by all downloads. Default: opens after 5
   // consecutive failures, for 10 s.
   CircuitBreakerConfig parent_breaker{5, std::chrono::seconds(10), 1};
@@ -97,6 +103,11 @@ struct DaemonConfig {
   uint64_t upload_capacity_bps = 0;
   // Concurrent piece uploads announced as the limit. Default: 200 (2000 for seeds).
   uint32_t max_concurrent_uploads = 0;
+  // Piece bodies the piece server sends at once; a request beyond them is
+  // answered busy and the child asks another parent. Fewer uploads at once
+  // finish each piece sooner, so children can pass it on sooner. 0 takes
+  // the default. Default: 8 (32 for seeds).
+  uint32_t upload_slots = 0;
 
   // --- storage -------------------------------------------------------------
   // Default: false (crash-safe against process kills, not power loss).

@@ -18,6 +18,9 @@ DaemonMetrics::DaemonMetrics(metrics::Registry& r)
                                   "Piece transfers that failed, by source and kind.",
                                   {"source", "kind"})),
       active_downloads(
-          r.AddGauge("feilong_daemon_active_downloads", "Downloads in progress.").Get()) {}
+          r.AddGauge("feilong_daemon_active_downloads", "Downloads in progress.").Get()),
+      parent_busy(r.AddCounter("feilong_daemon_parent_busy_total",
+                               "Piece requests a parent answered busy (no free upload slot).")
+                      .Get()) {}
 
 }  // namespace feilong::daemon

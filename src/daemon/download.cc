@@ -38,8 +38,11 @@ using namespace conductor;  // NOLINT(google-build-using-namespace): the conduct
 
 namespace {
 
-// How often a download with fewer than two usable parents asks for more.
-constexpr auto kMoreParentsInterval = std::chrono::seconds(3);
+// A download with fewer usable parents than this asks the scheduler for
+// more every kMoreParentsInterval: more parents, more upload to draw on and
+// more peers to trade with.
+constexpr uint32_t kWantedParents = 3;
+constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
 // A parent is dropped after this many failed pieces (a bad digest or a
 // timeout drops it at once: both mean it cannot serve this task well).
 constexpr uint32_t kParentFailureLimit = 2;
@@ -64,6 +67,7 @@ Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
     : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
   peer_id_ = NewPeerId(deps_.config.host_id);
   origin_host_ = OriginHostKey(options_.spec.url());
+  picker_spread_ = rng_() | 1;
 }
 
 void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
@@ -320,10 +324,13 @@ void Download::Impl::Dispatch() {
     verifiable[n] = digests_[n].has_value();
   }
   // Parents whose host keeps failing (for any download of this daemon) sit
-  // out until their circuit breaker lets a probe through.
+  // out until their circuit breaker lets a probe through; parents that just
+  // answered busy sit out their backoff.
+  const auto now = steady_clock::now();
   std::vector<Parent*> usable;
   for (auto& [id, parent] : parents_) {
-    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key)) {
+    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key) &&
+        parent.busy_until <= now) {
       usable.push_back(&parent);
     }
   }
@@ -332,7 +339,8 @@ void Download::Impl::Dispatch() {
     for (Parent* parent : usable) {
       views.push_back({&parent->has, parent->in_flight});
     }
-    auto pick = PickFromParents(PickerInput{held_, in_flight_, verifiable, views});
+    auto pick = PickFromParents(PickerInput{held_, in_flight_, verifiable, views, picker_spread_,
+                                            deps_.config.parent_max_in_flight});
     if (!pick) {
       break;
     }
@@ -369,7 +377,8 @@ void Download::Impl::DispatchToOrigin() {
   }
   while (in_flight_count_ < deps_.config.concurrent_pieces &&
          origin_in_flight_ < deps_.config.back_to_source_concurrency) {
-    auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views});
+    auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_, 0,
+                                            2 * deps_.config.back_to_source_concurrency});
     if (!piece) {
       return;
     }
@@ -563,6 +572,10 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   if (result.status.code() == StatusCode::kCancelled || mailbox_->cancelled) {
     return;
   }
+  if (result.parent_busy) {
+    OnParentBusy(result.parent_id);
+    return;
+  }
   deps_.metrics.piece_failures
       .WithLabels({from_origin ? "origin" : "peer", FailureKind(result.status)})
       .Increment();
@@ -608,11 +621,33 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   }
 }
 
+void Download::Impl::OnParentBusy(const std::string& parent_id) {
+  deps_.metrics.parent_busy.Increment();
+  auto it = parents_.find(parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  if (it->second.in_flight == 0 && blocked_parents_.count(parent_id)) {
+    parents_.erase(it);
+    return;
+  }
+  // Jittered, so that children turned away together do not come back together.
+  auto base = deps_.config.parent_busy_backoff;
+  std::uniform_int_distribution<int64_t> extra(0, base.count());
+  it->second.busy_until = steady_clock::now() + base + std::chrono::milliseconds(extra(rng_));
+}
+
 void Download::Impl::CheckStall() {
   if (done_ || !first_decision_seen_ || origin_mode_) {
     return;
   }
   auto now = steady_clock::now();
+  if (uint64_t received = mailbox_->bytes_received.load(); received != bytes_seen_) {
+    // Bytes arriving are progress: a piece that takes long on a busy link
+    // is not a stall (busy answers, which carry no piece bytes, are not).
+    bytes_seen_ = received;
+    last_progress_ = now;
+  }
   if (now - last_progress_ > deps_.config.p2p_stall_timeout) {
     spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
     last_progress_ = now;
@@ -627,7 +662,7 @@ void Download::Impl::CheckStall() {
     }
     return;
   }
-  if (geometry_known_ && UsableParents() < 2 && !reschedule_pending_ &&
+  if (geometry_known_ && UsableParents() < kWantedParents && !reschedule_pending_ &&
       now - last_more_parents_request_ > kMoreParentsInterval) {
     RequestMoreParents(/*after_failure=*/false);
   }

@@ -32,6 +32,9 @@ struct PieceResult {
   Sha256Digest digest{};
   uint64_t bytes = 0;
   std::chrono::microseconds cost{0};
+  // The parent answered busy (no free upload slot for this piece): not a
+  // failure; `status` is Unavailable and nothing was stored.
+  bool parent_busy = false;
 };
 struct ParentPieces {
   std::string parent_id;
@@ -57,24 +60,29 @@ using Event = std::variant<SchedulerMessage, SchedulerClosed, PieceResult, Paren
 struct Mailbox {
   EventQueue<Event> queue;
   std::atomic<bool> cancelled{false};
+  // Body bytes transfers received so far (stored or not yet): the
+  // conductor's measure of progress while pieces are under way.
+  std::atomic<uint64_t> bytes_received{0};
 };
 
 // Wraps a piece writer for transfers: gathers appends into writes of up to
 // kBufferSize (transports hand over ~16 KiB at a time, and many small
 // writes into one content file from several transfers contend on the file
 // system's per-file lock), and fails appends once the download is
-// cancelled, so transfers stop promptly.
+// cancelled, so transfers stop promptly. Counts what it is given in the
+// mailbox's bytes_received.
 class TransferWriter final : public storage::PieceWriter {
  public:
   static constexpr size_t kBufferSize = 1 << 20;
 
-  TransferWriter(storage::PieceWriter& inner, const std::atomic<bool>& cancelled)
-      : inner_(inner), cancelled_(cancelled) {}
+  TransferWriter(storage::PieceWriter& inner, Mailbox& mailbox)
+      : inner_(inner), cancelled_(mailbox.cancelled), received_(mailbox.bytes_received) {}
 
   Status Append(std::span<const uint8_t> data) override {
     if (cancelled_.load()) {
       return Status::Cancelled("download cancelled");
     }
+    received_.fetch_add(data.size(), std::memory_order_relaxed);
     if (buffer_.size() + data.size() > kBufferSize) {
       FL_RETURN_IF_ERROR(Flush());
     }
@@ -102,6 +110,7 @@ class TransferWriter final : public storage::PieceWriter {
 
   storage::PieceWriter& inner_;
   const std::atomic<bool>& cancelled_;
+  std::atomic<uint64_t>& received_;
   std::vector<uint8_t> buffer_;
 };
 

@@ -59,6 +59,8 @@ class Download::Impl {
     std::vector<bool> has;
     uint32_t in_flight = 0;
     uint32_t failures = 0;
+    // Answered busy: not asked again before this.
+    std::chrono::steady_clock::time_point busy_until{};
     std::unique_ptr<ParentWatcher> watcher;
   };
 
@@ -75,6 +77,7 @@ class Download::Impl {
   // pieces
   void Handle(conductor::Event& event);
   void OnPieceResult(conductor::PieceResult& result);
+  void OnParentBusy(const std::string& parent_id);
   void OnProbeResult(const conductor::ProbeResult& result);
   // False if the candidate is this peer, blocked or already a parent.
   bool AddParent(const scheduler::v1::CandidateParent& candidate);
@@ -142,6 +145,8 @@ class Download::Impl {
   uint32_t probe_attempts_ = 0;
   std::chrono::steady_clock::time_point probe_retry_at_{};
   std::mt19937_64 rng_{std::random_device{}()};  // backoff jitter
+  // This download's tie-break in the piece picker (odd, so never 0).
+  uint64_t picker_spread_ = 0;
   bool whole_body_mode_ = false;
   common::v1::BackToSourceReason reason_ = common::v1::BACK_TO_SOURCE_REASON_NONE;
 
@@ -150,6 +155,7 @@ class Download::Impl {
   uint64_t from_peers_ = 0;
   uint64_t from_origin_ = 0;
   std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  uint64_t bytes_seen_ = 0;  // mailbox_->bytes_received at the last stall check
 
   bool done_ = false;
   Status final_status_;

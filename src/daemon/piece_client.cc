@@ -10,6 +10,7 @@ namespace feilong::daemon {
 namespace {
 
 constexpr char kDigestHeader[] = "x-feilong-piece-digest";
+constexpr char kBusyHeader[] = "x-feilong-busy";
 
 std::string HostForUrl(const std::string& host) {
   if (host.find(':') != std::string::npos && !host.starts_with("[")) {
@@ -50,6 +51,10 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
 
   PieceFetchResult result;
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {
+    if (head.status == 503 && head.Find(kBusyHeader) != nullptr) {
+      result.busy = true;
+      return Status::Ok();  // the short body that follows is skipped
+    }
     if (head.status != 200) {
       std::string message = what + ": HTTP " + std::to_string(head.status);
       if (head.status == 404) {
@@ -79,6 +84,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
     return Status::Ok();
   };
   auto on_body = [&](std::span<const uint8_t> data) -> Status {
+    if (result.busy) {
+      return Status::Ok();
+    }
     if (data.size() > expected_length - result.bytes) {
       return Status::Corruption(what + ": parent sent more than " +
                                 std::to_string(expected_length) + " bytes");
@@ -103,6 +111,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   }
   if (!outcome.head_complete) {
     return Status::Unavailable(what + ": no response");
+  }
+  if (result.busy) {
+    return result;
   }
   if (result.bytes != expected_length) {
     return Status::Corruption(what + ": parent sent " + Count(result.bytes, expected_length));

@@ -13,6 +13,8 @@
 //   Corruption        the parent declared or sent a length other than
 //                     expected_length, or a malformed digest header
 //   (writer's error)  an Append error, returned unchanged
+// A busy parent (503 with X-Feilong-Busy, see upload_slots.h) is not an
+// error: the result has `busy` set and nothing was appended.
 // After an error the writer holds a partial piece; the caller discards it.
 //
 // Thread rule: not thread-safe. Use one PieceClient per worker thread; it
@@ -51,6 +53,8 @@ struct PieceFetchResult {
   // The digest the parent claims (X-Feilong-Piece-Digest); unset if the
   // parent sent none. Advisory: verify with the writer's Commit().
   std::optional<Sha256Digest> parent_digest;
+  // The parent had no upload slot for this piece right now.
+  bool busy = false;
 };
 
 class PieceClient {

@@ -6,59 +6,107 @@ namespace {
 
 bool Wanted(const PickerInput& in, size_t n) { return !in.held[n] && !in.in_flight[n]; }
 
+bool Fetchable(const PickerInput& in, size_t n) { return Wanted(in, n) && in.verifiable[n]; }
+
+// splitmix64's finalizer: a cheap, well-mixed hash of a piece number.
+uint64_t Mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+bool HasFetchable(const PickerInput& in, const PickerParent& parent) {
+  for (size_t n = 0; n < in.held.size(); ++n) {
+    if ((*parent.has)[n] && Fetchable(in, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<ParentPick> PickFromParents(const PickerInput& in) {
+  const size_t count = in.parents.size();
+  std::optional<size_t> chosen;
+  for (size_t k = 0; k < count; ++k) {
+    size_t i = (k + static_cast<size_t>(in.spread % count)) % count;
+    const PickerParent& parent = in.parents[i];
+    if (in.max_in_flight_per_parent > 0 && parent.in_flight >= in.max_in_flight_per_parent) {
+      continue;
+    }
+    if (chosen && parent.in_flight >= in.parents[*chosen].in_flight) {
+      continue;
+    }
+    if (HasFetchable(in, parent)) {
+      chosen = i;
+    }
+  }
+  if (!chosen) {
+    return std::nullopt;
+  }
+  const std::vector<bool>& has = *in.parents[*chosen].has;
   std::optional<uint32_t> best;
   size_t best_holders = SIZE_MAX;
+  uint64_t best_key = 0;
   for (size_t n = 0; n < in.held.size(); ++n) {
-    if (!Wanted(in, n) || !in.verifiable[n]) {
+    if (!has[n] || !Fetchable(in, n)) {
       continue;
     }
     size_t holders = 0;
     for (const auto& parent : in.parents) {
       holders += (*parent.has)[n] ? 1 : 0;
     }
-    if (holders > 0 && holders < best_holders) {
+    uint64_t key = in.spread == 0 ? n : Mix(n ^ in.spread);
+    if (holders < best_holders || (holders == best_holders && key < best_key)) {
       best_holders = holders;
+      best_key = key;
       best = static_cast<uint32_t>(n);
-      if (holders == 1) {
-        break;  // nothing is rarer
-      }
-    }
-  }
-  if (!best) {
-    return std::nullopt;
-  }
-  std::optional<size_t> chosen;
-  for (size_t i = 0; i < in.parents.size(); ++i) {
-    if ((*in.parents[i].has)[*best] &&
-        (!chosen || in.parents[i].in_flight < in.parents[*chosen].in_flight)) {
-      chosen = i;
     }
   }
   return ParentPick{*best, *chosen};
 }
 
 std::optional<uint32_t> PickFromOrigin(const PickerInput& in) {
-  for (size_t n = 0; n < in.held.size(); ++n) {
-    if (!Wanted(in, n)) {
-      continue;
+  const size_t count = in.held.size();
+  const size_t start = (in.parents.empty() || in.spread == 0 || count == 0) ? 0 : in.spread % count;
+  auto parent_can_give = [&](size_t n) {
+    if (!in.verifiable[n]) {
+      return false;
     }
-    bool parent_can_give = false;
-    if (in.verifiable[n]) {
+    for (const auto& parent : in.parents) {
+      if ((*parent.has)[n]) {
+        return true;
+      }
+    }
+    return false;
+  };
+  // Within `origin_gap` pieces after one a parent holds: the parent may be
+  // fetching it right now.
+  auto near_a_parent = [&](size_t n) {
+    for (size_t k = 1; k <= in.origin_gap && k <= n; ++k) {
       for (const auto& parent : in.parents) {
-        if ((*parent.has)[n]) {
-          parent_can_give = true;
-          break;
+        if ((*parent.has)[n - k]) {
+          return true;
         }
       }
     }
-    if (!parent_can_give) {
+    return false;
+  };
+  std::optional<uint32_t> fallback;
+  for (size_t k = 0; k < count; ++k) {
+    size_t n = (start + k) % count;
+    if (!Wanted(in, n) || parent_can_give(n)) {
+      continue;
+    }
+    if (!near_a_parent(n)) {
       return static_cast<uint32_t>(n);
     }
+    if (!fallback) {
+      fallback = static_cast<uint32_t>(n);
+    }
   }
-  return std::nullopt;
+  return fallback;
 }
 
 }  // namespace feilong::daemon

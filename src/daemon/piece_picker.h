@@ -1,14 +1,28 @@
 // Piece picking: which piece a download fetches next, and from whom. A pure
 // policy core (no I/O, no clock), so its choices are tested from tables.
 //
-// From parents: the rarest missing piece (held by the fewest usable
-// parents; the lowest number among equals) that can be verified (its digest
-// is known), from the parent holding it with the fewest pieces in flight
-// (the first such parent among equals). Rarest first spreads pieces
-// through the swarm quickly; the in-flight count stands for spare upload.
+// From parents, parent first: the parent with the fewest pieces in flight
+// among those below `max_in_flight_per_parent` that hold a missing piece
+// whose digest is known (so it can be verified); equally busy parents are
+// taken in a rotation that starts at `spread` modulo their count. Then, of
+// that parent's pieces, the rarest (held by the fewest usable parents).
+// Among equally rare pieces: with `spread` 0 the lowest number, otherwise
+// the one whose number hashed with `spread` is smallest.
 //
-// From the origin: the lowest-numbered missing piece that no usable parent
-// can give.
+// Why this order: spreading requests over all parents by their load uses
+// every parent's upload, not just the one that holds the most (a seed);
+// and children of one parent, each with its own `spread`, ask it for
+// different pieces instead of all for the same ones, which would leave
+// them nothing to trade with each other.
+//
+// From the origin: the first missing piece that no usable parent can give,
+// in number order; with parents and a `spread`, the order starts at
+// `spread` modulo the piece count and wraps around. A download alone reads
+// the origin front to back (clients streaming the content see it
+// early); peers going to the origin together start at different places
+// and trade what they fetched instead of all fetching the same pieces; to
+// that end a piece within `origin_gap` pieces after one a parent holds is
+// taken only when no other piece is left (that parent may be fetching it).
 #pragma once
 
 #include <cstdint>
@@ -26,8 +40,15 @@ struct PickerInput {
   const std::vector<bool>& held;
   const std::vector<bool>& in_flight;
   const std::vector<bool>& verifiable;
-  // Usable parents only (blocked ones left out).
+  // Usable parents only (blocked or cooling-down ones left out).
   const std::vector<PickerParent>& parents;
+  // Tie-break among equally busy parents and equally rare pieces; 0: the
+  // first parent and the lowest piece number.
+  uint64_t spread = 0;
+  // Pieces one parent is asked for at once; 0: no cap.
+  uint32_t max_in_flight_per_parent = 0;
+  // See PickFromOrigin; 0: none.
+  uint32_t origin_gap = 0;
 };
 
 struct ParentPick {

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "daemon/piece_request.h"
+#include "daemon/upload_slots.h"
 
 namespace feilong::daemon {
 
@@ -101,6 +102,7 @@ struct Reply {
   std::string text;                               // body of a non-200 answer
   std::vector<std::string> extra_headers;         // "Name: value"
   std::optional<storage::PieceReadHandle> piece;  // set for a 200
+  std::optional<UploadSlots::Ticket> ticket;      // set for a 200 to a GET
   bool close = false;                             // close the connection afterwards
 };
 
@@ -118,6 +120,8 @@ std::string_view Reason(unsigned status) {
       return "Payload Too Large";
     case 431:
       return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
     case 500:
       return "Internal Server Error";
     default:
@@ -192,7 +196,8 @@ void LogException(std::string_view where, const std::exception_ptr& error) {
 }  // namespace
 
 struct PieceServer::Impl {
-  Impl(const PieceServerOptions& o, storage::PieceStore& s) : options(o), store(s) {}
+  Impl(const PieceServerOptions& o, storage::PieceStore& s)
+      : options(o), store(s), upload_slots(o.max_uploads) {}
 
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket socket, ConnectionSlot slot);
@@ -203,7 +208,8 @@ struct PieceServer::Impl {
   const PieceServerOptions options;
   storage::PieceStore& store;
   std::atomic<uint64_t> bytes_served{0};
-  std::atomic<uint32_t> active_uploads{0};
+  UploadSlots upload_slots;
+  std::atomic<uint64_t> busy_replies{0};
   std::atomic<uint32_t> active_connections{0};
   uint16_t port = 0;
 
@@ -287,6 +293,17 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) 
     return Error(500, "store error");
   }
   Reply reply;
+  if (request.method() == http::verb::get) {
+    UploadSlots::Acquired acquired = upload_slots.TryAcquire(task_id, number);
+    if (!acquired.ticket) {
+      ++busy_replies;
+      Reply busy = Error(503, "busy, ask again later or another peer");
+      busy.extra_headers.push_back("X-Feilong-Busy: " +
+                                   std::string(UploadRefusalName(acquired.refusal)));
+      return busy;
+    }
+    reply.ticket = std::move(acquired.ticket);
+  }
   reply.extra_headers.push_back("X-Feilong-Piece-Digest: " + Sha256String(piece->digest));
   reply.piece = std::move(piece).value();
   return reply;
@@ -400,9 +417,8 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
       break;
     }
     if (send_piece) {
-      ++active_uploads;
       bool sent = co_await SendPiece(*connection, *reply.piece);
-      --active_uploads;
+      reply.ticket.reset();
       if (!sent) {
         break;
       }
@@ -498,7 +514,9 @@ uint16_t PieceServer::port() const { return impl_->port; }
 
 uint64_t PieceServer::bytes_served() const { return impl_->bytes_served.load(); }
 
-uint32_t PieceServer::active_uploads() const { return impl_->active_uploads.load(); }
+uint32_t PieceServer::active_uploads() const { return impl_->upload_slots.active(); }
+
+uint64_t PieceServer::busy_replies() const { return impl_->busy_replies.load(); }
 
 uint32_t PieceServer::active_connections() const { return impl_->active_connections.load(); }
 

@@ -15,6 +15,10 @@
 //   413  a request with a body (not accepted; the connection closes)
 //   431  request headers over 8 KiB (the connection closes)
 //   500  a store error other than NotFound
+//   503  busy: all upload slots are taken, or this piece is being sent to
+//        another child (see upload_slots.h); the header
+//        "X-Feilong-Busy: slots" or "X-Feilong-Busy: piece" says which. The
+//        connection stays open; the child asks again later or elsewhere.
 // Keep-alive follows HTTP/1.1 rules (Connection: close, HTTP/1.0). A
 // connection idle (no byte read or written) for `idle_timeout` is closed. Any
 // error closes only its connection. The server serves pieces of tasks in the
@@ -51,6 +55,9 @@ struct PieceServerOptions {
   // Open connections at most; further connections are accepted and closed at
   // once. Default: 512.
   uint32_t max_connections = 512;
+  // Piece bodies sent at once; 0 = no limit. A piece is sent to one child
+  // at a time either way. Default: 0.
+  uint32_t max_uploads = 0;
   // A connection with no byte read or written for this long is closed.
   // Default: 60 s.
   std::chrono::milliseconds idle_timeout{60'000};
@@ -78,6 +85,8 @@ class PieceServer {
   uint64_t bytes_served() const;
   // Piece bodies being sent right now.
   uint32_t active_uploads() const;
+  // GETs answered busy (503) since Start.
+  uint64_t busy_replies() const;
   // Open connections right now.
   uint32_t active_connections() const;
 

@@ -33,10 +33,13 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     if (!writer.ok()) {
       result.status = writer.status();
     } else {
-      TransferWriter guarded(**writer, mailbox->cancelled);
+      TransferWriter guarded(**writer, *mailbox);
       auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
       if (!fetched.ok()) {
         result.status = fetched.status();
+      } else if (fetched->busy) {
+        result.parent_busy = true;
+        result.status = Status::Unavailable("parent busy");
       } else {
         auto committed = guarded.Commit(expected);
         if (committed.ok()) {
@@ -51,7 +54,8 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
       (*writer).reset();  // release the piece before the download may retry it
     }
     result.cost = Since(start);
-    Settle(pass, result.status);
+    // A busy parent is healthy: it only has no slot free right now.
+    Settle(pass, result.parent_busy ? Status::Ok() : result.status);
     mailbox->queue.Push(std::move(result));
   };
 }
@@ -70,7 +74,7 @@ TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     } else if (!client.ok()) {
       result.status = client.status();
     } else {
-      TransferWriter guarded(**writer, mailbox->cancelled);
+      TransferWriter guarded(**writer, *mailbox);
       Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
         return guarded.Append(data);
       });
@@ -152,7 +156,7 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
               }
               if (!writer) {
                 FL_ASSIGN_OR_RETURN(raw_writer, store.OpenPieceWriter(meta.task_id, number));
-                writer = std::make_unique<TransferWriter>(*raw_writer, mailbox->cancelled);
+                writer = std::make_unique<TransferWriter>(*raw_writer, *mailbox);
               }
               uint64_t room = meta.PieceSize(number) - writer->written();
               size_t take = static_cast<size_t>(std::min<uint64_t>(room, data.size()));

@@ -64,6 +64,23 @@ double HistoryScore(const HostProfile& host) {
   return (successes + 1.0) / (successes + host.upload_failures + 1.0);
 }
 
+// FNV-1a over both ids: a stable, well-spread order for equal scores that
+// differs from one requester to the next.
+uint64_t PairHash(std::string_view requester, std::string_view candidate) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::string_view text) {
+    for (char c : text) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ULL;
+    }
+  };
+  mix(requester);
+  h ^= 0xff;  // separator: ("ab","c") and ("a","bc") differ
+  h *= 0x100000001b3ULL;
+  mix(candidate);
+  return h;
+}
+
 std::vector<std::string_view> SplitLocation(std::string_view location) {
   std::vector<std::string_view> parts;
   size_t start = 0;
@@ -114,8 +131,6 @@ std::string_view FilterReasonName(FilterReason reason) {
       return "content_length_unknown";
     case FilterReason::kNoUploadSlot:
       return "no_upload_slot";
-    case FilterReason::kCycle:
-      return "cycle";
   }
   return "unknown";
 }
@@ -162,8 +177,7 @@ std::unordered_set<std::string_view> Descendants(std::string_view peer_id,
   return seen;
 }
 
-FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candidate,
-                    const std::unordered_set<std::string_view>& descendants) {
+FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candidate) {
   if (candidate.peer_id == request.peer_id) {
     return FilterReason::kSelf;
   }
@@ -183,9 +197,6 @@ FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candid
   const HostProfile& host = *candidate.host;
   if (host.max_concurrent_uploads > 0 && host.concurrent_uploads >= host.max_concurrent_uploads) {
     return FilterReason::kNoUploadSlot;
-  }
-  if (descendants.contains(candidate.peer_id)) {
-    return FilterReason::kCycle;
   }
   return FilterReason::kKept;
 }
@@ -207,30 +218,48 @@ bool IsTransient(FilterReason reason) {
 std::vector<ScoredCandidate> SelectParents(const SelectionRequest& request,
                                            const std::vector<CandidatePeer>& candidates,
                                            std::vector<FilterReason>* reasons) {
-  std::unordered_set<std::string_view> descendants = Descendants(request.peer_id, candidates);
   std::vector<ScoredCandidate> kept;
+  std::vector<uint64_t> tie_break;  // per candidate index
   if (reasons != nullptr) {
     reasons->clear();
     reasons->reserve(candidates.size());
   }
+  tie_break.resize(candidates.size());
   for (size_t i = 0; i < candidates.size(); ++i) {
-    FilterReason reason = Filter(request, candidates[i], descendants);
+    FilterReason reason = Filter(request, candidates[i]);
     if (reasons != nullptr) {
       reasons->push_back(reason);
     }
     if (reason == FilterReason::kKept) {
       kept.push_back({i, Score(request, candidates[i])});
+      tie_break[i] = PairHash(request.peer_id, candidates[i].peer_id);
     }
   }
   auto better = [&](const ScoredCandidate& a, const ScoredCandidate& b) {
     if (a.score != b.score) {
       return a.score > b.score;
     }
+    if (tie_break[a.index] != tie_break[b.index]) {
+      return tie_break[a.index] < tie_break[b.index];
+    }
     return candidates[a.index].peer_id < candidates[b.index].peer_id;
   };
+  std::sort(kept.begin(), kept.end(), better);
   size_t n = std::min(request.limit, kept.size());
-  std::partial_sort(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(n), kept.end(),
-                    better);
+  if (n > 0 && n < kept.size()) {
+    // Keep a way to pieces nobody below the requester holds yet.
+    std::unordered_set<std::string_view> descendants = Descendants(request.peer_id, candidates);
+    auto outside = [&](const ScoredCandidate& c) {
+      return !descendants.contains(candidates[c.index].peer_id);
+    };
+    if (std::none_of(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(n), outside)) {
+      auto first_outside =
+          std::find_if(kept.begin() + static_cast<std::ptrdiff_t>(n), kept.end(), outside);
+      if (first_outside != kept.end()) {
+        kept[n - 1] = *first_outside;
+      }
+    }
+  }
   kept.resize(n);
   return kept;
 }

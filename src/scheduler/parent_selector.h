@@ -11,9 +11,13 @@
 //     (kNotServing),
 //   - does not know the content length yet (kContentLengthUnknown),
 //   - has no free upload slot: its host reports max_concurrent_uploads > 0
-//     and concurrent_uploads >= max_concurrent_uploads (kNoUploadSlot),
-//   - has the requester as an ancestor, so choosing it would close a cycle
-//     (kCycle). Ancestry is read from the candidates' `parents` lists.
+//     and concurrent_uploads >= max_concurrent_uploads (kNoUploadSlot).
+// A candidate that descends from the requester (has it as an ancestor, read
+// from the candidates' `parents` lists) is kept: two peers may be each
+// other's parents and trade pieces both ways, as in BitTorrent. So that the
+// requester still has a way to pieces nobody below it holds yet, the answer
+// always includes the best-scoring kept candidate that does not descend
+// from it, if there is one (it replaces the last of the top `limit`).
 //
 // Score. Each kept candidate gets a score in [0, 1], the weighted sum of:
 //   0.35 load: 0.6 * free upload bandwidth fraction (1 - rate / capacity;
@@ -30,7 +34,10 @@
 //        location's element count (0 when either is empty);
 //   0.10 upload history: (successes + 1) / (successes + failures + 1) of the
 //        candidate's host.
-// The top `limit` by score are returned, best first.
+// The top `limit` by score are returned, best first. Equal scores are
+// ordered by a hash of the requester's and the candidate's peer ids, so that
+// requesters facing equal candidates (a swarm starting at once) spread over
+// them instead of all choosing the same few.
 //
 // Thread rule: free functions over caller-owned data; safe to call from any
 // thread as long as the inputs are not mutated meanwhile.
@@ -102,7 +109,6 @@ enum class FilterReason : uint8_t {
   kNotServing,
   kContentLengthUnknown,
   kNoUploadSlot,
-  kCycle,
 };
 
 std::string_view FilterReasonName(FilterReason reason);
@@ -117,17 +123,16 @@ struct ScoredCandidate {
 std::unordered_set<std::string_view> Descendants(std::string_view peer_id,
                                                  const std::vector<CandidatePeer>& candidates);
 
-// Why `candidate` is dropped, or kKept. `descendants` is Descendants() of
-// the requester over the same candidate list.
-FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candidate,
-                    const std::unordered_set<std::string_view>& descendants);
+// Why `candidate` is dropped, or kKept.
+FilterReason Filter(const SelectionRequest& request, const CandidatePeer& candidate);
 
 // The candidate's score in [0, 1] (see the file comment); meaningful only
 // for a kept candidate.
 double Score(const SelectionRequest& request, const CandidatePeer& candidate);
 
 // The kept candidates with the highest scores, best first, at most
-// request.limit; ties go to the smaller peer id. When `reasons` is not null
+// request.limit, with one that does not descend from the requester when
+// there is one (see the file comment). When `reasons` is not null
 // it receives the filter verdict of every candidate, in input order.
 std::vector<ScoredCandidate> SelectParents(const SelectionRequest& request,
                                            const std::vector<CandidatePeer>& candidates,

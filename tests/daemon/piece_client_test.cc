@@ -142,6 +142,29 @@ TEST_F(PieceClientTest, ParentStatusesAreMapped) {
       StatusCode::kNotFound);
 }
 
+TEST_F(PieceClientTest, BusyParentIsNotAnError) {
+  MisbehavingOrigin::Options options;
+  options.behavior = MisbehavingOrigin::Behavior::kFixedStatus;
+  options.status = 503;
+  options.extra_headers = {"X-Feilong-Busy: slots"};
+  auto parent = MisbehavingOrigin::Start(options);
+  ASSERT_TRUE(parent.ok());
+  MemoryPieceWriter writer(kPieceLength);
+  Result<PieceFetchResult> result =
+      client_.Fetch("127.0.0.1", (*parent)->port(), kTask, 0, kPieceLength, writer);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->busy);
+  EXPECT_EQ(result->bytes, 0u);
+  EXPECT_EQ(writer.written(), 0u);
+  // A 503 without the header is an unavailable parent, as before.
+  options.extra_headers.clear();
+  auto plain = MisbehavingOrigin::Start(options);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(
+      client_.Fetch("127.0.0.1", (*plain)->port(), kTask, 0, kPieceLength, writer).status().code(),
+      StatusCode::kUnavailable);
+}
+
 TEST_F(PieceClientTest, StalledParentIsDeadlineExceeded) {
   auto parent = StartParent(MisbehavingOrigin::Behavior::kStall, Piece(0));
   ASSERT_NE(parent, nullptr);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
 namespace feilong::daemon {
@@ -23,6 +24,8 @@ struct Case {
   int want_piece;   // -1: none
   int want_parent;  // index
   int want_origin;  // -1: none
+  uint64_t spread = 0;
+  uint32_t max_in_flight_per_parent = 0;
 };
 
 class PiecePickerTest : public ::testing::TestWithParam<Case> {};
@@ -40,7 +43,7 @@ TEST_P(PiecePickerTest, Picks) {
   for (size_t i = 0; i < has.size(); ++i) {
     parents.push_back({&has[i], c.parent_in_flight.empty() ? 0 : c.parent_in_flight[i]});
   }
-  PickerInput input{held, in_flight, verifiable, parents};
+  PickerInput input{held, in_flight, verifiable, parents, c.spread, c.max_in_flight_per_parent};
   auto pick = PickFromParents(input);
   if (c.want_piece < 0) {
     EXPECT_FALSE(pick.has_value());
@@ -77,7 +80,71 @@ INSTANTIATE_TEST_SUITE_P(
         // No parents at all.
         Case{"0100", "1000", "1111", {}, {}, -1, 0, 2},
         // Everything held.
-        Case{"111", "000", "111", {"111"}, {}, -1, 0, -1}));
+        Case{"111", "000", "111", {"111"}, {}, -1, 0, -1},
+        // Parent first: the less busy parent, even though the other holds more.
+        Case{"0000", "0000", "1111", {"1111", "0011"}, {2, 0}, 2, 1, -1},
+        // A parent holding nothing fetchable is passed over, however idle.
+        Case{"0011", "0000", "1111", {"1111", "0011"}, {2, 0}, 0, 0, -1},
+        // Equally busy parents: the rotation starts at spread modulo their count.
+        Case{"0000", "0000", "1111", {"1111", "0100"}, {}, 0, 0, -1, 0},
+        Case{"0000", "0000", "1111", {"1111", "0100"}, {}, 1, 1, -1, 1},
+        // Parents at the per-parent cap are not asked; the origin is not told to take
+        // their pieces either.
+        Case{"0000", "0000", "1111", {"1111", "1111"}, {2, 2}, -1, 0, -1, 0, 2},
+        Case{"0000", "0000", "1111", {"1111", "0111"}, {2, 1}, 1, 1, -1, 0, 2}));
+
+// Children of one parent with different spreads ask it for different pieces.
+TEST(PiecePickerSpreadTest, DifferentSpreadsPickDifferentPieces) {
+  std::vector<bool> held(64, false), in_flight(64, false), verifiable(64, true);
+  std::vector<bool> all(64, true);
+  std::vector<PickerParent> parents{{&all, 0}};
+  std::set<uint32_t> picked;
+  for (uint64_t spread = 1; spread <= 8; ++spread) {
+    auto pick = PickFromParents(PickerInput{held, in_flight, verifiable, parents, spread});
+    ASSERT_TRUE(pick.has_value());
+    picked.insert(pick->piece);
+  }
+  EXPECT_GE(picked.size(), 6u);
+}
+
+// Peers at the origin together start at different places; alone, a
+// download reads it front to back.
+TEST(PiecePickerSpreadTest, OriginOrderStartsAtTheSpreadWhenThereAreParents) {
+  std::vector<bool> held(8, false), in_flight(8, false), verifiable(8, true);
+  std::vector<bool> nothing(8, false);
+  std::vector<PickerParent> none;
+  std::vector<PickerParent> one{{&nothing, 0}};
+  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, none, 13}), 0u);
+  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, one, 13}), 5u);
+  held[5] = held[6] = held[7] = true;
+  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, one, 13}), 0u);  // wraps
+}
+
+// A parent holding pieces 0..2 probably fetches 3 and 4 next: with a gap of
+// 2 those are left to it while other pieces remain.
+TEST(PiecePickerSpreadTest, OriginLeavesAParentsNextPiecesToIt) {
+  std::vector<bool> held(8, false), in_flight(8, false), verifiable(8, true);
+  std::vector<bool> front = {true, true, true, false, false, false, false, false};
+  std::vector<PickerParent> one{{&front, 0}};
+  PickerInput input{held, in_flight, verifiable, one, 0, 0, 2};
+  EXPECT_EQ(PickFromOrigin(input), 5u);
+  held[5] = held[6] = held[7] = true;
+  EXPECT_EQ(PickFromOrigin(input), 3u);  // nothing else left
+}
+
+// Spread only breaks ties: a rarer piece still wins.
+TEST(PiecePickerSpreadTest, RarityComesBeforeSpread) {
+  std::vector<bool> held(64, false), in_flight(64, false), verifiable(64, true);
+  std::vector<bool> all(64, true), most(64, true);
+  most[37] = false;
+  std::vector<PickerParent> parents{{&all, 0}, {&most, 1}};
+  for (uint64_t spread = 1; spread <= 8; ++spread) {
+    auto pick = PickFromParents(PickerInput{held, in_flight, verifiable, parents, spread});
+    ASSERT_TRUE(pick.has_value());
+    EXPECT_EQ(pick->piece, 37u);
+    EXPECT_EQ(pick->parent, 0u);
+  }
+}
 
 }  // namespace
 }  // namespace feilong::daemon

@@ -230,13 +230,26 @@ TEST_F(PieceServerTest, ManyConcurrentClients) {
           return;
         }
         for (uint32_t number : {0u, 1u, 3u}) {
-          if (!connection->Send("GET " + Path(kTask, number) + " HTTP/1.1\r\nHost: x\r\n\r\n")
-                   .ok()) {
-            return;
-          }
-          Result<RawHttpResponse> response = connection->ReadResponse();
-          if (!response.ok() || response->body != Piece(number)) {
-            return;
+          // A piece goes to one client at a time: the others are told busy
+          // and ask again, as children do.
+          for (int attempt = 0;; ++attempt) {
+            if (attempt == 2000 ||
+                !connection->Send("GET " + Path(kTask, number) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+                     .ok()) {
+              return;
+            }
+            Result<RawHttpResponse> response = connection->ReadResponse();
+            if (!response.ok()) {
+              return;
+            }
+            if (response->status == 503 && response->Header("x-feilong-busy") == "piece") {
+              std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              continue;
+            }
+            if (response->body != Piece(number)) {
+              return;
+            }
+            break;
           }
         }
         ok[i] = 1;
@@ -247,6 +260,83 @@ TEST_F(PieceServerTest, ManyConcurrentClients) {
     EXPECT_EQ(ok[i], 1) << "client " << i;
   }
   EXPECT_EQ(server_->bytes_served(), 16u * (2 * kPieceLength + 1000));
+}
+
+// A client that does not read holds its upload (the socket buffers fill);
+// meanwhile the server answers busy, saying why, and serves again once the
+// upload is done.
+TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
+  constexpr uint32_t kBig = 32u << 20;
+  const std::string big_task = std::string(63, 'd') + "e";
+  std::string big = test::RandomBytes(2 * kBig, 11);
+  store_.AddTask(big_task, big, kBig, std::vector<uint32_t>{0, 1});
+  PieceServerOptions options;
+  options.max_uploads = 1;
+  StartServer(options);
+
+  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  for (int i = 0; i < 200 && server_->active_uploads() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->active_uploads(), 1u);
+
+  Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->Send("GET " + Path(kTask, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  Result<RawHttpResponse> busy = other->ReadResponse();
+  ASSERT_TRUE(busy.ok()) << busy.status().ToString();
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->Header("x-feilong-busy"), "slots");
+  // HEAD sends no body and needs no slot.
+  ASSERT_TRUE(other->Send("HEAD " + Path(kTask, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  Result<RawHttpResponse> head = other->ReadResponse(/*head_request=*/true);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(server_->busy_replies(), 1u);
+
+  Result<RawHttpResponse> whole = slow->ReadResponse();
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_TRUE(whole->body == big.substr(0, kBig));
+  for (int i = 0; i < 200 && server_->active_uploads() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(other->Send("GET " + Path(kTask, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  Result<RawHttpResponse> served = other->ReadResponse();
+  ASSERT_TRUE(served.ok());
+  EXPECT_EQ(served->status, 200);
+  EXPECT_TRUE(served->body == Piece(1));
+}
+
+TEST_F(PieceServerTest, APieceIsSentToOneClientAtATime) {
+  constexpr uint32_t kBig = 32u << 20;
+  const std::string big_task = std::string(63, 'd') + "e";
+  std::string big = test::RandomBytes(2 * kBig, 12);
+  store_.AddTask(big_task, big, kBig, std::vector<uint32_t>{0, 1});
+  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  for (int i = 0; i < 200 && server_->active_uploads() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->active_uploads(), 1u);
+  Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  Result<RawHttpResponse> busy = other->ReadResponse();
+  ASSERT_TRUE(busy.ok()) << busy.status().ToString();
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->Header("x-feilong-busy"), "piece");
+  // Another piece of the same task goes out at once.
+  ASSERT_TRUE(other->Send("GET " + Path(big_task, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  Result<RawHttpResponse> second = other->ReadResponse();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->status, 200);
+  EXPECT_TRUE(second->body == big.substr(kBig));
+  Result<RawHttpResponse> first = slow->ReadResponse();
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->body == big.substr(0, kBig));
 }
 
 TEST_F(PieceServerTest, StopClosesConnectionsAndIsIdempotent) {

@@ -440,7 +440,7 @@ TEST_F(SchedulerStateTest, RescheduleNeverDemotesAPeerThatStillHasAParent) {
   EXPECT_EQ(Phase("a"), PeerPhase::kRunning);
 }
 
-TEST_F(SchedulerStateTest, ParentsThatDescendFromThePeerAreNotOffered) {
+TEST_F(SchedulerStateTest, PeersMayBeEachOthersParents) {
   StartSeedWithContent();
   auto decisions = Decisions(Register(1, "a", MakeHost("host-a")), 1);
   ASSERT_EQ(ParentIds(decisions[0]), std::vector<std::string>{"seed"});
@@ -450,10 +450,14 @@ TEST_F(SchedulerStateTest, ParentsThatDescendFromThePeerAreNotOffered) {
   ASSERT_NE(std::find(b_parents.begin(), b_parents.end(), "a"), b_parents.end());
   decisions = Decisions(Register(3, "c", MakeHost("host-c")), 3);  // child of a and b
 
-  // "a" drops the seed: b and c are its descendants, so nothing is left.
+  // "a" drops the seed: b and c descend from it, and they are what is left;
+  // they trade pieces with a both ways.
   decisions = Decisions(Reschedule(1, {"seed"}), 1);
   ASSERT_EQ(decisions.size(), 1u);
-  EXPECT_EQ(decisions[0].kind(), Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  auto a_parents = ParentIds(decisions[0]);
+  std::sort(a_parents.begin(), a_parents.end());
+  EXPECT_EQ(a_parents, (std::vector<std::string>{"b", "c"}));
 }
 
 TEST_F(SchedulerStateTest, PeerWhoseStreamEndsUnfinishedIsRemoved) {

@@ -1,0 +1,59 @@
+#include "daemon/upload_slots.h"
+
+#include <fmt/format.h>
+
+namespace feilong::daemon {
+
+std::string_view UploadRefusalName(UploadRefusal refusal) {
+  switch (refusal) {
+    case UploadRefusal::kSlotsFull:
+      return "slots";
+    case UploadRefusal::kPieceBusy:
+      return "piece";
+  }
+  return "unknown";
+}
+
+UploadSlots::Ticket::Ticket(Ticket&& other) noexcept
+    : slots_(std::exchange(other.slots_, nullptr)), key_(std::move(other.key_)) {}
+
+UploadSlots::Ticket& UploadSlots::Ticket::operator=(Ticket&& other) noexcept {
+  if (this != &other) {
+    if (slots_ != nullptr) {
+      slots_->Release(key_);
+    }
+    slots_ = std::exchange(other.slots_, nullptr);
+    key_ = std::move(other.key_);
+  }
+  return *this;
+}
+
+UploadSlots::Ticket::~Ticket() {
+  if (slots_ != nullptr) {
+    slots_->Release(key_);
+  }
+}
+
+UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t number) {
+  std::string key = fmt::format("{}/{}", task_id, number);
+  std::lock_guard lock(mutex_);
+  if (max_uploads_ > 0 && sending_.size() >= max_uploads_) {
+    return {std::nullopt, UploadRefusal::kSlotsFull};
+  }
+  if (!sending_.insert(key).second) {
+    return {std::nullopt, UploadRefusal::kPieceBusy};
+  }
+  return {Ticket(this, std::move(key)), UploadRefusal::kSlotsFull};
+}
+
+uint32_t UploadSlots::active() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<uint32_t>(sending_.size());
+}
+
+void UploadSlots::Release(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  sending_.erase(key);
+}
+
+}  // namespace feilong::daemon

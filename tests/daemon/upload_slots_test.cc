@@ -1,0 +1,64 @@
+#include "daemon/upload_slots.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace feilong::daemon {
+namespace {
+
+const std::string kTask = std::string(64, 'a');
+const std::string kOther = std::string(64, 'b');
+
+TEST(UploadSlotsTest, APieceGoesToOneChildAtATime) {
+  UploadSlots slots(0);
+  auto first = slots.TryAcquire(kTask, 3);
+  ASSERT_TRUE(first.ticket.has_value());
+  auto second = slots.TryAcquire(kTask, 3);
+  EXPECT_FALSE(second.ticket.has_value());
+  EXPECT_EQ(second.refusal, UploadRefusal::kPieceBusy);
+  // Other pieces, and the same number of another task, are free.
+  EXPECT_TRUE(slots.TryAcquire(kTask, 4).ticket.has_value());
+  EXPECT_TRUE(slots.TryAcquire(kOther, 3).ticket.has_value());
+  first.ticket.reset();
+  EXPECT_TRUE(slots.TryAcquire(kTask, 3).ticket.has_value());
+}
+
+TEST(UploadSlotsTest, SlotsBoundUploadsAndFreeOnRelease) {
+  UploadSlots slots(2);
+  std::vector<UploadSlots::Ticket> held;
+  for (uint32_t n = 0; n < 2; ++n) {
+    auto acquired = slots.TryAcquire(kTask, n);
+    ASSERT_TRUE(acquired.ticket.has_value());
+    held.push_back(std::move(*acquired.ticket));
+  }
+  EXPECT_EQ(slots.active(), 2u);
+  auto refused = slots.TryAcquire(kTask, 5);
+  EXPECT_FALSE(refused.ticket.has_value());
+  EXPECT_EQ(refused.refusal, UploadRefusal::kSlotsFull);
+  held.pop_back();
+  EXPECT_EQ(slots.active(), 1u);
+  EXPECT_TRUE(slots.TryAcquire(kTask, 5).ticket.has_value());
+  EXPECT_EQ(slots.active(), 1u);  // that ticket was dropped at once
+}
+
+TEST(UploadSlotsTest, MovedTicketsReleaseOnce) {
+  UploadSlots slots(1);
+  auto acquired = slots.TryAcquire(kTask, 0);
+  ASSERT_TRUE(acquired.ticket.has_value());
+  UploadSlots::Ticket moved = std::move(*acquired.ticket);
+  acquired.ticket.reset();  // the moved-from ticket releases nothing
+  EXPECT_EQ(slots.active(), 1u);
+  auto other = slots.TryAcquire(kOther, 0);
+  EXPECT_FALSE(other.ticket.has_value());
+  {
+    auto again = slots.TryAcquire(kOther, 1);
+    EXPECT_FALSE(again.ticket.has_value());
+  }
+  moved = UploadSlots::Ticket(std::move(moved));
+  EXPECT_EQ(slots.active(), 1u);
+}
+
+}  // namespace
+}  // namespace feilong::daemon
