@@ -377,8 +377,7 @@ void Download::Impl::DispatchToOrigin() {
   }
   while (in_flight_count_ < deps_.config.concurrent_pieces &&
          origin_in_flight_ < deps_.config.back_to_source_concurrency) {
-    auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_, 0,
-                                            2 * deps_.config.back_to_source_concurrency});
+    auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_});
     if (!piece) {
       return;
     }

@@ -68,45 +68,35 @@ std::optional<ParentPick> PickFromParents(const PickerInput& in) {
 }
 
 std::optional<uint32_t> PickFromOrigin(const PickerInput& in) {
-  const size_t count = in.held.size();
-  const size_t start = (in.parents.empty() || in.spread == 0 || count == 0) ? 0 : in.spread % count;
-  auto parent_can_give = [&](size_t n) {
-    if (!in.verifiable[n]) {
-      return false;
+  const bool shuffled = !in.parents.empty() && in.spread != 0;
+  std::optional<uint32_t> best;
+  uint64_t best_key = 0;
+  for (size_t n = 0; n < in.held.size(); ++n) {
+    if (!Wanted(in, n)) {
+      continue;
     }
-    for (const auto& parent : in.parents) {
-      if ((*parent.has)[n]) {
-        return true;
-      }
-    }
-    return false;
-  };
-  // Within `origin_gap` pieces after one a parent holds: the parent may be
-  // fetching it right now.
-  auto near_a_parent = [&](size_t n) {
-    for (size_t k = 1; k <= in.origin_gap && k <= n; ++k) {
+    bool parent_can_give = false;
+    if (in.verifiable[n]) {
       for (const auto& parent : in.parents) {
-        if ((*parent.has)[n - k]) {
-          return true;
+        if ((*parent.has)[n]) {
+          parent_can_give = true;
+          break;
         }
       }
     }
-    return false;
-  };
-  std::optional<uint32_t> fallback;
-  for (size_t k = 0; k < count; ++k) {
-    size_t n = (start + k) % count;
-    if (!Wanted(in, n) || parent_can_give(n)) {
+    if (parent_can_give) {
       continue;
     }
-    if (!near_a_parent(n)) {
+    if (!shuffled) {
       return static_cast<uint32_t>(n);
     }
-    if (!fallback) {
-      fallback = static_cast<uint32_t>(n);
+    uint64_t key = Mix(n ^ in.spread);
+    if (!best || key < best_key) {
+      best = static_cast<uint32_t>(n);
+      best_key = key;
     }
   }
-  return fallback;
+  return best;
 }
 
 }  // namespace feilong::daemon

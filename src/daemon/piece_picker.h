@@ -15,14 +15,12 @@
 // different pieces instead of all for the same ones, which would leave
 // them nothing to trade with each other.
 //
-// From the origin: the first missing piece that no usable parent can give,
-// in number order; with parents and a `spread`, the order starts at
-// `spread` modulo the piece count and wraps around. A download alone reads
-// the origin front to back (clients streaming the content see it
-// early); peers going to the origin together start at different places
-// and trade what they fetched instead of all fetching the same pieces; to
-// that end a piece within `origin_gap` pieces after one a parent holds is
-// taken only when no other piece is left (that parent may be fetching it).
+// From the origin: a missing piece that no usable parent can give. Alone,
+// a download takes them in number order (clients streaming the content see
+// it early). With parents and a `spread`, in the order of their numbers
+// hashed with `spread`: peers at the origin together (their complete parent
+// gone) then fetch different pieces and trade them, instead of all fetching
+// the same pieces in the same order.
 #pragma once
 
 #include <cstdint>
@@ -47,8 +45,6 @@ struct PickerInput {
   uint64_t spread = 0;
   // Pieces one parent is asked for at once; 0: no cap.
   uint32_t max_in_flight_per_parent = 0;
-  // See PickFromOrigin; 0: none.
-  uint32_t origin_gap = 0;
 };
 
 struct ParentPick {

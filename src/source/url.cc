@@ -287,7 +287,7 @@ bool IsValidTaskId(std::string_view id) {
 }
 
 uint32_t DefaultPieceLength(uint64_t content_length) {
-  uint64_t target = content_length / 500;
+  uint64_t target = content_length / 1000;
   if (target <= kMinPieceLength) {
     return kMinPieceLength;
   }

@@ -72,12 +72,14 @@ std::string TaskId(std::string_view normalized_url, std::string_view tag,
 // True if `id` has the form of a task id: 64 lowercase hex characters.
 bool IsValidTaskId(std::string_view id);
 
-constexpr uint32_t kMinPieceLength = 4u << 20;   // 4 MiB
+constexpr uint32_t kMinPieceLength = 1u << 20;   // 1 MiB
 constexpr uint32_t kMaxPieceLength = 64u << 20;  // 64 MiB
 
 // The piece length for a content length when none is requested: the next
-// power of two of content_length / 500, clamped to [4 MiB, 64 MiB]. A file
-// under 4 MiB is one piece.
+// power of two of content_length / 1000, clamped to [1 MiB, 64 MiB]. A file
+// under 1 MiB is one piece. Small pieces let a child pass a piece on soon
+// after its parent started sending it, which a swarm needs; a file of up to
+// 1 GiB has 1 MiB pieces.
 uint32_t DefaultPieceLength(uint64_t content_length);
 
 }  // namespace feilong::source

@@ -107,29 +107,25 @@ TEST(PiecePickerSpreadTest, DifferentSpreadsPickDifferentPieces) {
   EXPECT_GE(picked.size(), 6u);
 }
 
-// Peers at the origin together start at different places; alone, a
-// download reads it front to back.
-TEST(PiecePickerSpreadTest, OriginOrderStartsAtTheSpreadWhenThereAreParents) {
-  std::vector<bool> held(8, false), in_flight(8, false), verifiable(8, true);
-  std::vector<bool> nothing(8, false);
+// Peers at the origin together fetch in different orders; alone, a download
+// reads it front to back.
+TEST(PiecePickerSpreadTest, OriginOrderIsShuffledOnlyWithParents) {
+  std::vector<bool> held(64, false), in_flight(64, false), verifiable(64, true);
+  std::vector<bool> nothing(64, false);
   std::vector<PickerParent> none;
   std::vector<PickerParent> one{{&nothing, 0}};
-  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, none, 13}), 0u);
-  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, one, 13}), 5u);
-  held[5] = held[6] = held[7] = true;
-  EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, one, 13}), 0u);  // wraps
-}
-
-// A parent holding pieces 0..2 probably fetches 3 and 4 next: with a gap of
-// 2 those are left to it while other pieces remain.
-TEST(PiecePickerSpreadTest, OriginLeavesAParentsNextPiecesToIt) {
-  std::vector<bool> held(8, false), in_flight(8, false), verifiable(8, true);
-  std::vector<bool> front = {true, true, true, false, false, false, false, false};
-  std::vector<PickerParent> one{{&front, 0}};
-  PickerInput input{held, in_flight, verifiable, one, 0, 0, 2};
-  EXPECT_EQ(PickFromOrigin(input), 5u);
-  held[5] = held[6] = held[7] = true;
-  EXPECT_EQ(PickFromOrigin(input), 3u);  // nothing else left
+  std::set<uint32_t> firsts;
+  for (uint64_t spread = 1; spread <= 8; ++spread) {
+    EXPECT_EQ(PickFromOrigin(PickerInput{held, in_flight, verifiable, none, spread}), 0u);
+    auto pick = PickFromOrigin(PickerInput{held, in_flight, verifiable, one, spread});
+    ASSERT_TRUE(pick.has_value());
+    firsts.insert(*pick);
+  }
+  EXPECT_GE(firsts.size(), 6u);
+  // Every missing piece is reached, whatever the order.
+  std::vector<bool> all_but_one(64, true);
+  all_but_one[41] = false;
+  EXPECT_EQ(PickFromOrigin(PickerInput{all_but_one, in_flight, verifiable, one, 5}), 41u);
 }
 
 // Spread only breaks ties: a rarer piece still wins.

@@ -10,6 +10,7 @@
 
 #include "common/digest.h"
 #include "integration/cluster.h"
+#include "source/url.h"
 #include "support/misbehaving_origin.h"
 #include "support/nginx_origin.h"
 #include "support/temp_dir.h"
@@ -34,8 +35,8 @@ int ColdStartPeers() {
 
 TEST(OriginProtectionTest, ManyPeersOnAColdTaskFetchEachPieceAFewTimes) {
   const int kPeers = ColdStartPeers();
-  constexpr uint64_t kSize = 64 * kMiB;  // 16 pieces of 4 MiB
-  constexpr uint64_t kPieces = kSize / (4 * kMiB);
+  constexpr uint64_t kSize = 64 * kMiB;
+  const uint64_t kPieces = kSize / source::DefaultPieceLength(kSize);
   // flsched's default max_back_to_source_peers_per_task (seeds included).
   constexpr uint64_t kOriginCopies = 3;
   test::TempDir www;

@@ -152,14 +152,14 @@ TEST(TaskIdTest, ValidTaskIdForm) {
 
 TEST(DefaultPieceLengthTest, FollowsTheRule) {
   constexpr uint64_t kMiB = 1 << 20;
-  EXPECT_EQ(DefaultPieceLength(0), 4 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(1), 4 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(3 * kMiB), 4 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(2000 * kMiB), 4 * kMiB);        // 4 MiB exactly
-  EXPECT_EQ(DefaultPieceLength(2000 * kMiB + 500), 8 * kMiB);  // just over 4 MiB
-  EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 16 * kMiB);       // 10 MiB -> 16 MiB
-  EXPECT_EQ(DefaultPieceLength(16000 * kMiB), 32 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(32000 * kMiB), 64 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(0), 1 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(1), 1 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(3 * kMiB), 1 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(1000 * kMiB), 1 * kMiB);         // 1 MiB exactly
+  EXPECT_EQ(DefaultPieceLength(1000 * kMiB + 1000), 2 * kMiB);  // just over 1 MiB
+  EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 8 * kMiB);         // 5 MiB -> 8 MiB
+  EXPECT_EQ(DefaultPieceLength(32000 * kMiB), 32 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(64000 * kMiB), 64 * kMiB);
   EXPECT_EQ(DefaultPieceLength(uint64_t{1} << 50), 64 * kMiB);
 }
 
