@@ -78,6 +78,8 @@ def summarize(meta, samples):
                                              for ip, v in sorted(by_ip.items())},
             "mirror": mirror,
             "load": [r["load"] for r in rows],
+            "cpu_busy_pct": [int(r["cpu_busy_pct"]) for r in rows
+                             if r.get("cpu_busy_pct", "-") not in ("", "-")],
         }
     return summ
 
@@ -93,8 +95,8 @@ def fmt(x, spec=".2f", none="—"):
 def tables(meta, summ):
     image_mib = int(meta["size_bytes"]) / MIB
     rows = ["| phase | what | pull s (median) | samples s | fetch s (median) | registry blob GETs / pull | "
-            "registry blob MiB / pull | mirror: MiB from peers / origin / cache (per pull) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "registry blob MiB / pull | mirror: MiB from peers / origin / cache (per pull) | machine CPU busy % |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ph in PHASES:
         s = summ.get(ph)
         if not s:
@@ -107,10 +109,11 @@ def tables(meta, summ):
                                           sum(x["from_cache"] for x in m) / k / MIB)
         else:
             mir = "—"
-        rows.append("| %s | %s | **%.2f** | %s | %s | %.1f | %.1f | %s |" % (
+        cpu = " ".join(str(x) for x in s["cpu_busy_pct"]) or "—"
+        rows.append("| %s | %s | **%.2f** | %s | %s | %.1f | %.1f | %s | %s |" % (
             ph, WHAT[ph], s["median_ms"] / 1000, " ".join("%.2f" % (x / 1000) for x in s["samples_ms"]),
             fmt(s["median_fetch_ms"] / 1000 if s["median_fetch_ms"] is not None else None),
-            s["registry_blob_gets_per_pull"], s["registry_blob_bytes_per_pull"] / MIB, mir))
+            s["registry_blob_gets_per_pull"], s["registry_blob_bytes_per_pull"] / MIB, mir, cpu))
     med = {ph: summ[ph]["median_ms"] for ph in summ}
     fmed = {ph: summ[ph]["median_fetch_ms"] for ph in summ}
     r_cold = ratio(med.get("cold-mirror"), med.get("cold-direct"))
@@ -159,7 +162,9 @@ def main():
     notes = ("\"fetch\" is the time from starting `ctr images pull` to its `unpacking` line (every "
              "blob in containerd's content store); the rest of the pull is unpacking the layers, "
              "the same work on every path. Registry blob GETs count every client (node and seed); "
-             "the mirror columns sum the pulling node's `mirror_blob_served` lines.")
+             "the mirror columns sum the pulling node's `mirror_blob_served` lines. \"Machine CPU busy\" is "
+             "/proc/stat over the pull, all cores, every process (other users' included): near 100 "
+             "means the CPU, not the links, set the pace.")
     body = "\n".join([setup, "", table, "", rt, "", notes, "", machine])
     with open(a.out + ".md", "w") as f:
         f.write("# %s\n\nCommand: `%s` (%s)\n\n%s\n" % (os.path.basename(a.out), meta["cmdline"],
