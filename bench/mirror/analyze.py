@@ -80,8 +80,21 @@ def summarize(meta, samples):
             "load": [r["load"] for r in rows],
             "cpu_busy_pct": [int(r["cpu_busy_pct"]) for r in rows
                              if r.get("cpu_busy_pct", "-") not in ("", "-")],
+            "cpu_s_median": cpu_median(rows),
         }
     return summ
+
+
+def cpu_median(rows):
+    """Median CPU seconds per process group over the pulls of a phase
+    (column cpu_s: 'name:seconds,...')."""
+    per = {}
+    for r in rows:
+        for part in (r.get("cpu_s") or "").split(","):
+            if ":" in part:
+                k, v = part.split(":", 1)
+                per.setdefault(k, []).append(float(v))
+    return {k: round(statistics.median(v), 2) for k, v in per.items()}
 
 
 def ratio(a, b):
@@ -131,13 +144,23 @@ def tables(meta, summ):
           "| warm through the mirror (from peers) / warm direct | **%s** | %s | < 1 → %s |" % (
               fmt(r_warm), fmt(rf_warm), "met" if r_warm is not None and r_warm < 1 else "MISSED"),
           "| warm through the mirror / every direct sample | %s | | |" % fmt(r_warm_all)]
+    groups = ["ctr", "containerd", "fld_node", "fld_seed", "fld_peer", "registry"]
+    ct = ["| CPU seconds per pull (median) | " + " | ".join(groups) + " | sum |",
+          "| --- |" + " --- |" * (len(groups) + 1)]
+    for ph in PHASES:
+        c = summ.get(ph, {}).get("cpu_s_median")
+        if not c:
+            continue
+        ct.append("| %s | %s | %.1f |" % (ph, " | ".join(fmt(c.get(g), ".1f") for g in groups),
+                                         sum(c.values())))
+    cpu_table = "\n".join(ct) if len(ct) > 2 else ""
     setup = ("Image: %d layers of random data, %.0f MiB (%s blobs with the config); each pull "
              "with a fresh containerd %s root; %s repeats, phases interleaved per repeat. Links: "
              "registry %s Mbit/s each way, every node and the seed %s Mbit/s each way (`tbf`), "
              "flsched unlimited; the mirror listens on the node's own loopback." % (
                  int(meta["layers"]), image_mib, meta.get("blobs", "?"), meta.get("containerd", ""),
                  meta["repeat"], meta["registry_mbit"], meta["node_mbit"]))
-    return setup, "\n".join(rows), "\n".join(rt), ratios
+    return setup, "\n".join(rows), "\n".join(rt), ratios, cpu_table
 
 
 def main():
@@ -153,7 +176,7 @@ def main():
         pass
     samples = read_samples(a.results)
     summ = summarize(meta, samples)
-    setup, table, rt, ratios = tables(meta, summ)
+    setup, table, rt, ratios, cpu_table = tables(meta, summ)
     machine = ("Machine: %s cores (%s), %s; fld built %s, git %s. Load average at the start: %s; "
                "at the end: %s. fld config: %s; flsched config: %s. tbf: registry `%s`, nodes `%s`." % (
                    meta["nproc"], meta["cpu"], meta["kernel"], meta["fld_built"], meta["git"],
@@ -165,7 +188,11 @@ def main():
              "the mirror columns sum the pulling node's `mirror_blob_served` lines. \"Machine CPU busy\" is "
              "/proc/stat over the pull, all cores, every process (other users' included): near 100 "
              "means the CPU, not the links, set the pace.")
-    body = "\n".join([setup, "", table, "", rt, "", notes, "", machine])
+    body = "\n".join([setup, "", table, "", rt, "", notes, ""] +
+                     ([cpu_table, "", "CPU seconds: user + system of each process over the pull "
+                       "(ctr from the shell's `time`; the others from /proc/<pid>/stat); fld_node is "
+                       "the pulling node's daemon, fld_peer node B's daemon while node D pulls.", ""]
+                      if cpu_table else []) + [machine])
     with open(a.out + ".md", "w") as f:
         f.write("# %s\n\nCommand: `%s` (%s)\n\n%s\n" % (os.path.basename(a.out), meta["cmdline"],
                                                        meta["date"], body))
