@@ -12,12 +12,13 @@ import os
 import statistics
 
 SECTION = "## Registry mirror: containerd pulls, direct vs through the mirror, cold and warm"
-PHASES = ["cold-direct", "cold-mirror", "warm-direct", "warm-mirror"]
+PHASES = ["cold-direct", "cold-mirror", "warm-direct", "warm-mirror", "hot-mirror"]
 WHAT = {
     "cold-direct": "node A, fresh containerd, straight from the registry",
     "cold-mirror": "node B through its fld mirror; fresh flsched, seed and fld (empty stores)",
     "warm-direct": "node C, fresh containerd, straight from the registry again",
     "warm-mirror": "node D (fresh containerd and fld) through its mirror; node B and the seed hold the blobs",
+    "hot-mirror": "node D again, fresh containerd; the blobs are in D's own fld store",
 }
 MIB = 1024 * 1024
 
@@ -135,7 +136,8 @@ def tables(meta, summ):
     r_warm_all = ratio(med.get("warm-mirror"), statistics.median(direct_all) if direct_all else None)
     rf_cold = ratio(fmed.get("cold-mirror"), fmed.get("cold-direct"))
     rf_warm = ratio(fmed.get("warm-mirror"), fmed.get("warm-direct"))
-    ratios = {"cold_mirror_over_cold_direct": r_cold, "warm_mirror_over_warm_direct": r_warm,
+    ratios = {"hot_mirror_over_warm_direct": ratio(med.get("hot-mirror"), med.get("warm-direct")),
+              "cold_mirror_over_cold_direct": r_cold, "warm_mirror_over_warm_direct": r_warm,
               "warm_mirror_over_all_direct": r_warm_all,
               "fetch_cold_mirror_over_cold_direct": rf_cold, "fetch_warm_mirror_over_warm_direct": rf_warm}
     rt = ["| ratio (medians) | whole pull | fetch part | target |", "| --- | --- | --- | --- |",
@@ -143,7 +145,10 @@ def tables(meta, summ):
               fmt(r_cold), fmt(rf_cold), "met" if r_cold is not None and r_cold <= 1.15 else "MISSED"),
           "| warm through the mirror (from peers) / warm direct | **%s** | %s | < 1 → %s |" % (
               fmt(r_warm), fmt(rf_warm), "met" if r_warm is not None and r_warm < 1 else "MISSED"),
-          "| warm through the mirror / every direct sample | %s | | |" % fmt(r_warm_all)]
+          "| warm through the mirror / every direct sample | %s | | |" % fmt(r_warm_all),
+          "| hot (node's own cache) through the mirror / warm direct | %s | %s | |" % (
+              fmt(ratio(med.get("hot-mirror"), med.get("warm-direct"))),
+              fmt(ratio(fmed.get("hot-mirror"), fmed.get("warm-direct"))))]
     groups = ["ctr", "containerd", "fld_node", "fld_seed", "fld_peer", "registry"]
     ct = ["| CPU seconds per pull (median) | " + " | ".join(groups) + " | sum |",
           "| --- |" + " --- |" * (len(groups) + 1)]
