@@ -117,6 +117,11 @@ Status Daemon::Impl::Start() {
   piece_options.host = piece_addr->host;
   piece_options.port = piece_addr->port;
   piece_options.max_uploads = config_.upload_slots;
+  // A seed feeds a swarm from the origin: each piece enters it once.
+  piece_options.first_copies_first = config_.seed;
+  piece_options.held_while_downloading = [this](const std::string& task_id) {
+    return hub_.PublishedPieces(task_id);
+  };
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,

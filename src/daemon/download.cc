@@ -334,10 +334,25 @@ void Download::Impl::Dispatch() {
       usable.push_back(&parent);
     }
   }
+  // A parent's view without the pieces it just refused us.
+  std::vector<std::vector<bool>> masked(usable.size());
+  for (size_t i = 0; i < usable.size(); ++i) {
+    auto& refused = usable[i]->refused;
+    std::erase_if(refused, [&](const auto& entry) { return entry.second <= now; });
+    if (!refused.empty()) {
+      masked[i] = usable[i]->has;
+      for (const auto& [number, until] : refused) {
+        if (number < masked[i].size()) {
+          masked[i][number] = false;
+        }
+      }
+    }
+  }
   while (in_flight_count_ < deps_.config.concurrent_pieces && !usable.empty()) {
     std::vector<PickerParent> views;
-    for (Parent* parent : usable) {
-      views.push_back({&parent->has, parent->in_flight});
+    for (size_t i = 0; i < usable.size(); ++i) {
+      views.push_back(
+          {usable[i]->refused.empty() ? &usable[i]->has : &masked[i], usable[i]->in_flight});
     }
     auto pick = PickFromParents(PickerInput{held_, in_flight_, verifiable, views, picker_spread_,
                                             deps_.config.parent_max_in_flight});
@@ -348,6 +363,7 @@ void Download::Impl::Dispatch() {
     auto pass = deps_.parent_gate.TryEnter(parent.gate_key);
     if (!pass.ok()) {
       usable.erase(usable.begin() + static_cast<std::ptrdiff_t>(pick->parent));
+      masked.erase(masked.begin() + static_cast<std::ptrdiff_t>(pick->parent));
       continue;
     }
     SubmitParentFetch(pick->piece, parent, std::move(*pass));
@@ -571,8 +587,8 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   if (result.status.code() == StatusCode::kCancelled || mailbox_->cancelled) {
     return;
   }
-  if (result.parent_busy) {
-    OnParentBusy(result.parent_id);
+  if (result.busy != PieceFetchResult::Busy::kNo) {
+    OnParentBusy(result);
     return;
   }
   deps_.metrics.piece_failures
@@ -620,20 +636,28 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   }
 }
 
-void Download::Impl::OnParentBusy(const std::string& parent_id) {
-  deps_.metrics.parent_busy.Increment();
-  auto it = parents_.find(parent_id);
-  if (it == parents_.end()) {
-    return;
-  }
-  if (it->second.in_flight == 0 && blocked_parents_.count(parent_id)) {
-    parents_.erase(it);
-    return;
-  }
+std::chrono::steady_clock::duration Download::Impl::BusyBackoff() {
   // Jittered, so that children turned away together do not come back together.
   auto base = deps_.config.parent_busy_backoff;
   std::uniform_int_distribution<int64_t> extra(0, base.count());
-  it->second.busy_until = steady_clock::now() + base + std::chrono::milliseconds(extra(rng_));
+  return base + std::chrono::milliseconds(extra(rng_));
+}
+
+void Download::Impl::OnParentBusy(const PieceResult& result) {
+  deps_.metrics.parent_busy.Increment();
+  auto it = parents_.find(result.parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
+    parents_.erase(it);
+    return;
+  }
+  if (result.busy == PieceFetchResult::Busy::kPiece) {
+    it->second.refused[result.number] = steady_clock::now() + BusyBackoff();
+  } else {
+    it->second.busy_until = steady_clock::now() + BusyBackoff();
+  }
 }
 
 void Download::Impl::CheckStall() {

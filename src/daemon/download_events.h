@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "daemon/download.h"
 #include "daemon/event_queue.h"
+#include "daemon/piece_client.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 #include "storage/piece_store.h"
 
@@ -32,9 +33,9 @@ struct PieceResult {
   Sha256Digest digest{};
   uint64_t bytes = 0;
   std::chrono::microseconds cost{0};
-  // The parent answered busy (no free upload slot for this piece): not a
-  // failure; `status` is Unavailable and nothing was stored.
-  bool parent_busy = false;
+  // The parent would not send the piece right now (see PieceFetchResult):
+  // not a failure; `status` is Unavailable and nothing was stored.
+  PieceFetchResult::Busy busy = PieceFetchResult::Busy::kNo;
 };
 struct ParentPieces {
   std::string parent_id;

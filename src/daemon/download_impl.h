@@ -61,6 +61,8 @@ class Download::Impl {
     uint32_t failures = 0;
     // Answered busy: not asked again before this.
     std::chrono::steady_clock::time_point busy_until{};
+    // Pieces it would not send us, and until when we do not ask again.
+    std::map<uint32_t, std::chrono::steady_clock::time_point> refused;
     std::unique_ptr<ParentWatcher> watcher;
   };
 
@@ -77,7 +79,9 @@ class Download::Impl {
   // pieces
   void Handle(conductor::Event& event);
   void OnPieceResult(conductor::PieceResult& result);
-  void OnParentBusy(const std::string& parent_id);
+  void OnParentBusy(const conductor::PieceResult& result);
+  // A random wait in [backoff, 2 * backoff].
+  std::chrono::steady_clock::duration BusyBackoff();
   void OnProbeResult(const conductor::ProbeResult& result);
   // False if the candidate is this peer, blocked or already a parent.
   bool AddParent(const scheduler::v1::CandidateParent& candidate);

@@ -51,8 +51,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
 
   PieceFetchResult result;
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {
-    if (head.status == 503 && head.Find(kBusyHeader) != nullptr) {
-      result.busy = true;
+    if (const std::string* busy = head.Find(kBusyHeader); head.status == 503 && busy != nullptr) {
+      result.busy =
+          *busy == "piece" ? PieceFetchResult::Busy::kPiece : PieceFetchResult::Busy::kParent;
       return Status::Ok();  // the short body that follows is skipped
     }
     if (head.status != 200) {
@@ -84,7 +85,7 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
     return Status::Ok();
   };
   auto on_body = [&](std::span<const uint8_t> data) -> Status {
-    if (result.busy) {
+    if (result.busy != PieceFetchResult::Busy::kNo) {
       return Status::Ok();
     }
     if (data.size() > expected_length - result.bytes) {
@@ -112,7 +113,7 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   if (!outcome.head_complete) {
     return Status::Unavailable(what + ": no response");
   }
-  if (result.busy) {
+  if (result.busy != PieceFetchResult::Busy::kNo) {
     return result;
   }
   if (result.bytes != expected_length) {

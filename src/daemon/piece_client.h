@@ -14,7 +14,7 @@
 //                     expected_length, or a malformed digest header
 //   (writer's error)  an Append error, returned unchanged
 // A busy parent (503 with X-Feilong-Busy, see upload_slots.h) is not an
-// error: the result has `busy` set and nothing was appended.
+// error: the result says what was busy and nothing was appended.
 // After an error the writer holds a partial piece; the caller discards it.
 //
 // Thread rule: not thread-safe. Use one PieceClient per worker thread; it
@@ -53,8 +53,11 @@ struct PieceFetchResult {
   // The digest the parent claims (X-Feilong-Piece-Digest); unset if the
   // parent sent none. Advisory: verify with the writer's Commit().
   std::optional<Sha256Digest> parent_digest;
-  // The parent had no upload slot for this piece right now.
-  bool busy = false;
+  // Set when the parent would not send the piece right now: kParent, no
+  // upload slot free (ask it again later); kPiece, not this piece (ask it
+  // for another one).
+  enum class Busy : uint8_t { kNo, kParent, kPiece };
+  Busy busy = Busy::kNo;
 };
 
 class PieceClient {

@@ -25,6 +25,9 @@ void PieceHub::PublishPiece(const std::string& task_id, uint32_t number) {
     if (it == tasks_.end()) {
       return;
     }
+    if (it->second.active) {
+      ++it->second.published;
+    }
     for (auto& [id, listener] : it->second.listeners) {
       targets.push_back(listener);
     }
@@ -32,6 +35,12 @@ void PieceHub::PublishPiece(const std::string& task_id, uint32_t number) {
   for (auto& listener : targets) {
     listener->on_piece(number);
   }
+}
+
+uint32_t PieceHub::PublishedPieces(const std::string& task_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = tasks_.find(task_id);
+  return it != tasks_.end() && it->second.active ? it->second.published : 0;
 }
 
 void PieceHub::EndTask(const std::string& task_id) {

@@ -45,6 +45,8 @@ class PieceHub {
   // True between BeginTask and EndTask.
   bool IsActive(const std::string& task_id) const;
   void PublishPiece(const std::string& task_id, uint32_t number);
+  // Pieces published for the task since BeginTask; 0 when it is not active.
+  uint32_t PublishedPieces(const std::string& task_id) const;
   // Calls on_end of every listener of the task and forgets them.
   void EndTask(const std::string& task_id);
 
@@ -56,6 +58,7 @@ class PieceHub {
 
   struct TaskListeners {
     bool active = false;
+    uint32_t published = 0;
     std::map<uint64_t, std::shared_ptr<Listener>> listeners;
   };
   mutable std::mutex mutex_;

@@ -197,7 +197,7 @@ void LogException(std::string_view where, const std::exception_ptr& error) {
 
 struct PieceServer::Impl {
   Impl(const PieceServerOptions& o, storage::PieceStore& s)
-      : options(o), store(s), upload_slots(o.max_uploads) {}
+      : options(o), store(s), upload_slots(o.max_uploads, o.first_copies_first) {}
 
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket socket, ConnectionSlot slot);
@@ -294,7 +294,8 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) 
   }
   Reply reply;
   if (request.method() == http::verb::get) {
-    UploadSlots::Acquired acquired = upload_slots.TryAcquire(task_id, number);
+    uint32_t held = options.held_while_downloading ? options.held_while_downloading(task_id) : 0;
+    UploadSlots::Acquired acquired = upload_slots.TryAcquire(task_id, number, held);
     if (!acquired.ticket) {
       ++busy_replies;
       Reply busy = Error(503, "busy, ask again later or another peer");

@@ -35,6 +35,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,13 @@ struct PieceServerOptions {
   // Piece bodies sent at once; 0 = no limit. A piece is sent to one child
   // at a time either way. Default: 0.
   uint32_t max_uploads = 0;
+  // See UploadSlots: while this peer downloads a task, no piece goes out
+  // twice while a held one has not gone out at all. Needs
+  // `held_while_downloading`. Default: false.
+  bool first_copies_first = false;
+  // Pieces of the task this peer holds while it downloads it; 0 when it
+  // does not. Called on the server's threads; must be thread-safe.
+  std::function<uint32_t(const std::string& task_id)> held_while_downloading;
   // A connection with no byte read or written for this long is closed.
   // Default: 60 s.
   std::chrono::milliseconds idle_timeout{60'000};

@@ -37,8 +37,8 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
       auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
       if (!fetched.ok()) {
         result.status = fetched.status();
-      } else if (fetched->busy) {
-        result.parent_busy = true;
+      } else if (fetched->busy != PieceFetchResult::Busy::kNo) {
+        result.busy = fetched->busy;
         result.status = Status::Unavailable("parent busy");
       } else {
         auto committed = guarded.Commit(expected);
@@ -55,7 +55,7 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     }
     result.cost = Since(start);
     // A busy parent is healthy: it only has no slot free right now.
-    Settle(pass, result.parent_busy ? Status::Ok() : result.status);
+    Settle(pass, result.busy != PieceFetchResult::Busy::kNo ? Status::Ok() : result.status);
     mailbox->queue.Push(std::move(result));
   };
 }

@@ -9,7 +9,8 @@ std::string_view UploadRefusalName(UploadRefusal refusal) {
     case UploadRefusal::kSlotsFull:
       return "slots";
     case UploadRefusal::kPieceBusy:
-      return "piece";
+    case UploadRefusal::kSentBefore:
+      return "piece";  // the child's answer is the same: ask for another piece
   }
   return "unknown";
 }
@@ -34,15 +35,34 @@ UploadSlots::Ticket::~Ticket() {
   }
 }
 
-UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t number) {
+UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t number,
+                                              uint32_t held_while_downloading) {
   std::string key = fmt::format("{}/{}", task_id, number);
   std::lock_guard lock(mutex_);
   if (max_uploads_ > 0 && sending_.size() >= max_uploads_) {
     return {std::nullopt, UploadRefusal::kSlotsFull};
   }
-  if (!sending_.insert(key).second) {
+  if (sending_.contains(key)) {
     return {std::nullopt, UploadRefusal::kPieceBusy};
   }
+  if (first_copies_first_) {
+    if (held_while_downloading == 0) {
+      if (auto it = sent_.find(task_id); it != sent_.end()) {
+        sent_.erase(it);
+      }
+    } else {
+      auto it = sent_.find(task_id);
+      if (it == sent_.end()) {
+        it = sent_.emplace(std::string(task_id), Sent{}).first;
+      }
+      std::set<uint32_t>& pieces = it->second.pieces;
+      if (pieces.contains(number) && pieces.size() < held_while_downloading) {
+        return {std::nullopt, UploadRefusal::kSentBefore};
+      }
+      pieces.insert(number);
+    }
+  }
+  sending_.insert(key);
   return {Ticket(this, std::move(key)), UploadRefusal::kSlotsFull};
 }
 

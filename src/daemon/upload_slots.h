@@ -8,10 +8,17 @@
 // piece; otherwise it answers "busy" at once and the child asks another
 // parent (or for another piece). This is the piece server's choking.
 //
+// With `first_copies_first` (seed peers), while this peer is still
+// downloading a task it sends no piece a second time as long as it holds a
+// piece it has not sent at all: what it fetches from the origin enters the
+// swarm once, at the rate it arrives, and children spread it among
+// themselves (BitTorrent's super-seeding, in short).
+//
 // Thread rule: thread-safe. A Ticket may be released on any thread.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,8 +30,9 @@
 namespace feilong::daemon {
 
 enum class UploadRefusal : uint8_t {
-  kSlotsFull,  // `max_uploads` uploads run
-  kPieceBusy,  // this piece is being sent to another child
+  kSlotsFull,   // `max_uploads` uploads run
+  kPieceBusy,   // this piece is being sent to another child
+  kSentBefore,  // first_copies_first: sent before, and unsent pieces wait
 };
 
 std::string_view UploadRefusalName(UploadRefusal refusal);
@@ -48,26 +56,38 @@ class UploadSlots {
 
   // `max_uploads` 0: no limit on the count (a piece still goes to one child
   // at a time).
-  explicit UploadSlots(uint32_t max_uploads) : max_uploads_(max_uploads) {}
+  explicit UploadSlots(uint32_t max_uploads, bool first_copies_first = false)
+      : max_uploads_(max_uploads), first_copies_first_(first_copies_first) {}
   UploadSlots(const UploadSlots&) = delete;
   UploadSlots& operator=(const UploadSlots&) = delete;
 
   // A ticket for sending piece `number` of `task_id`, or why not.
+  // `held_while_downloading`: pieces of the task this peer holds while it is
+  // still downloading it; 0 when it is not (then the task's send counts are
+  // forgotten).
   // REQUIRES: every Ticket is destroyed before this object.
   struct Acquired {
     std::optional<Ticket> ticket;
     UploadRefusal refusal = UploadRefusal::kSlotsFull;  // meaningful without a ticket
   };
-  Acquired TryAcquire(std::string_view task_id, uint32_t number);
+  Acquired TryAcquire(std::string_view task_id, uint32_t number,
+                      uint32_t held_while_downloading = 0);
 
   uint32_t active() const;
 
  private:
   void Release(const std::string& key);
 
+  // Pieces of one task sent at least once.
+  struct Sent {
+    std::set<uint32_t> pieces;
+  };
+
   const uint32_t max_uploads_;
+  const bool first_copies_first_;
   mutable std::mutex mutex_;
-  std::set<std::string, std::less<>> sending_;  // "<task id>/<number>"
+  std::set<std::string, std::less<>> sending_;     // "<task id>/<number>"
+  std::map<std::string, Sent, std::less<>> sent_;  // by task id; first_copies_first only
 };
 
 }  // namespace feilong::daemon

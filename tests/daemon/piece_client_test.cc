@@ -153,9 +153,15 @@ TEST_F(PieceClientTest, BusyParentIsNotAnError) {
   Result<PieceFetchResult> result =
       client_.Fetch("127.0.0.1", (*parent)->port(), kTask, 0, kPieceLength, writer);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_TRUE(result->busy);
+  EXPECT_EQ(result->busy, PieceFetchResult::Busy::kParent);
   EXPECT_EQ(result->bytes, 0u);
   EXPECT_EQ(writer.written(), 0u);
+  options.extra_headers = {"X-Feilong-Busy: piece"};
+  auto piece_busy = MisbehavingOrigin::Start(options);
+  ASSERT_TRUE(piece_busy.ok());
+  result = client_.Fetch("127.0.0.1", (*piece_busy)->port(), kTask, 0, kPieceLength, writer);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->busy, PieceFetchResult::Busy::kPiece);
   // A 503 without the header is an unavailable parent, as before.
   options.extra_headers.clear();
   auto plain = MisbehavingOrigin::Start(options);

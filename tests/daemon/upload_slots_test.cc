@@ -60,5 +60,32 @@ TEST(UploadSlotsTest, MovedTicketsReleaseOnce) {
   EXPECT_EQ(slots.active(), 1u);
 }
 
+TEST(UploadSlotsTest, FirstCopiesFirstWhileDownloading) {
+  UploadSlots slots(0, /*first_copies_first=*/true);
+  // Holding 2 pieces, piece 0 sent once: not again while piece 1 is unsent.
+  EXPECT_TRUE(slots.TryAcquire(kTask, 0, 2).ticket.has_value());
+  auto again = slots.TryAcquire(kTask, 0, 2);
+  EXPECT_FALSE(again.ticket.has_value());
+  EXPECT_EQ(again.refusal, UploadRefusal::kSentBefore);
+  EXPECT_EQ(UploadRefusalName(again.refusal), "piece");
+  EXPECT_TRUE(slots.TryAcquire(kTask, 1, 2).ticket.has_value());
+  // Every held piece went out once: second copies are fine.
+  EXPECT_TRUE(slots.TryAcquire(kTask, 0, 2).ticket.has_value());
+  // A new piece arrives: it goes first again.
+  EXPECT_FALSE(slots.TryAcquire(kTask, 1, 3).ticket.has_value());
+  EXPECT_TRUE(slots.TryAcquire(kTask, 2, 3).ticket.has_value());
+  // Other tasks keep their own counts.
+  EXPECT_TRUE(slots.TryAcquire(kOther, 0, 5).ticket.has_value());
+  // Download over (0): anything goes, and the counts are forgotten.
+  EXPECT_TRUE(slots.TryAcquire(kTask, 1, 0).ticket.has_value());
+  EXPECT_TRUE(slots.TryAcquire(kTask, 1, 9).ticket.has_value());
+}
+
+TEST(UploadSlotsTest, WithoutFirstCopiesFirstRepeatsAreServed) {
+  UploadSlots slots(0);
+  EXPECT_TRUE(slots.TryAcquire(kTask, 0, 5).ticket.has_value());
+  EXPECT_TRUE(slots.TryAcquire(kTask, 0, 5).ticket.has_value());
+}
+
 }  // namespace
 }  // namespace feilong::daemon
