@@ -115,6 +115,7 @@ int RunFlget(const FlgetOptions& options) {
   spec->set_url(options.url);
   spec->set_tag(options.tag);
   spec->set_application(options.application);
+  spec->set_piece_length(options.piece_length);
   spec->set_digest(options.digest);
   for (const auto& [k, v] : options.headers) {
     (*spec->mutable_request_headers())[k] = v;

@@ -20,6 +20,7 @@ struct FlgetOptions {
   std::string tag;
   std::string application;
   std::map<std::string, std::string> headers;
+  uint32_t piece_length = 0;  // 0: the daemon's rule
   uint32_t timeout_seconds = 0;
   bool disable_back_to_source = false;
   // 0: errors only; 1: summary of where bytes came from.

@@ -61,6 +61,13 @@ grpc::Status ToGrpc(const Status& s) {
 
 Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec) {
   FL_RETURN_IF_ERROR(source::ValidateSourceUrl(spec.url()));
+  if (spec.piece_length() != 0 && (spec.piece_length() < source::kMinRequestedPieceLength ||
+                                   spec.piece_length() > source::kMaxPieceLength)) {
+    return Status::InvalidArgument("piece length " + std::to_string(spec.piece_length()) +
+                                   " is outside [" +
+                                   std::to_string(source::kMinRequestedPieceLength) + ", " +
+                                   std::to_string(source::kMaxPieceLength) + "] bytes");
+  }
   if (spec.application() == mirror::kOciBlobApplication) {
     // Content-addressed: every registry, repository and token names one task.
     FL_ASSIGN_OR_RETURN(Sha256Digest digest, ParseSha256String(spec.digest()));

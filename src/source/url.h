@@ -74,6 +74,8 @@ bool IsValidTaskId(std::string_view id);
 
 constexpr uint32_t kMinPieceLength = 1u << 20;   // 1 MiB
 constexpr uint32_t kMaxPieceLength = 64u << 20;  // 64 MiB
+// The smallest piece length a download may ask for explicitly.
+constexpr uint32_t kMinRequestedPieceLength = 64u << 10;  // 64 KiB
 
 // The piece length for a content length when none is requested: the next
 // power of two of content_length / 1000, clamped to [1 MiB, 64 MiB]. A file

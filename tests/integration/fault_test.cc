@@ -20,7 +20,6 @@
 #include "daemon/scheduler_connection.h"
 #include "daemon/services.h"
 #include "integration/cluster.h"
-#include "source/url.h"
 #include "support/misbehaving_origin.h"
 #include "support/nginx_origin.h"
 #include "support/temp_dir.h"
@@ -33,10 +32,13 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kSize = 256 * kMiB;
-// The origin's rate per request (nginx lets a 1 MiB request start with a
-// burst, so the rate seen is higher). The seed reads with 4 connections, so a
-// cold distribution takes about 10 s: long enough to inject a fault mid-way.
-constexpr const char* kOriginRate = "limit_rate 2m;";
+// The origin's rate per request. The seed reads with 4 connections, so a
+// cold distribution takes about 7 s: long enough to inject a fault mid-way.
+constexpr const char* kOriginRate = "limit_rate 6m;";
+// nginx's limit_rate lets each request start with a second's worth at once,
+// so requests of the default 1 MiB pieces would barely be limited: the suite
+// asks for 4 MiB pieces.
+constexpr uint32_t kPieceLength = 4u << 20;
 
 // Faster failure detection than the defaults, so the suite stays short.
 constexpr const char* kFldConfig = R"(
@@ -107,6 +109,13 @@ class FaultTest : public ::testing::Test {
 
   std::string Url(const std::string& query = "") const { return origin_->Url("/big.bin" + query); }
 
+  // flget with the suite's piece length (see kPieceLength).
+  static FlgetSummary Get(Cluster& cluster, const Cluster::Node& node, const std::string& url,
+                          const std::string& output, std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--piece-length", std::to_string(kPieceLength)});
+    return cluster.Flget(node, url, output, extra);
+  }
+
   // flget on each of `nodes` at once; `fault` runs on this thread meanwhile.
   // Returns the results in order.
   std::vector<FlgetSummary> DownloadAll(Cluster& cluster, const std::vector<Cluster::Node*>& nodes,
@@ -116,7 +125,7 @@ class FaultTest : public ::testing::Test {
     std::vector<std::thread> threads;
     for (size_t i = 0; i < nodes.size(); ++i) {
       threads.emplace_back([&, i] {
-        results[i] = cluster.Flget(*nodes[i], url, out_.Path(nodes[i]->name + ".out"));
+        results[i] = Get(cluster, *nodes[i], url, out_.Path(nodes[i]->name + ".out"));
       });
     }
     if (fault) {
@@ -181,7 +190,7 @@ TEST_F(FaultTest, ParentKilledThenRestartedResumes) {
   Report("parent_sigkill", seconds, OriginBytes());
 
   ASSERT_TRUE(cluster.RestartNode(cluster.peer(0)));
-  auto again = cluster.Flget(cluster.peer(0), Url(), out_.Path("peer0.out"));
+  auto again = Get(cluster, cluster.peer(0), Url(), out_.Path("peer0.out"));
   ExpectIntact(cluster.peer(0), again);
   EXPECT_GT(again.from_cache, 0u) << "verified pieces were lost:\n" << again.output;
   EXPECT_EQ(again.from_origin, 0u) << again.output;
@@ -198,7 +207,7 @@ TEST_F(FaultTest, ParentPaused) {
   std::thread paused_download;
   FlgetSummary paused_result;
   paused_download = std::thread(
-      [&] { paused_result = cluster.Flget(cluster.peer(0), Url(), out_.Path("peer0.out")); });
+      [&] { paused_result = Get(cluster, cluster.peer(0), Url(), out_.Path("peer0.out")); });
   auto results = DownloadAll(cluster, {&cluster.peer(1), &cluster.peer(2)}, Url(), [&] {
     std::this_thread::sleep_for(4s);
     cluster.peer(0).process->Signal(SIGSTOP);
@@ -261,6 +270,7 @@ TEST_F(FaultTest, OwningSchedulerKilled) {
   ASSERT_TRUE(cluster.Start());
   common::v1::TaskSpec spec;
   spec.set_url(Url());
+  spec.set_piece_length(kPieceLength);
   auto task_id = daemon::TaskIdForSpec(spec);
   ASSERT_TRUE(task_id.ok());
   auto ranked = daemon::RankSchedulers(cluster.scheduler_addresses(), *task_id);
@@ -304,9 +314,9 @@ TEST_F(FaultTest, AllSchedulersKilledThenBack) {
   ASSERT_TRUE(cluster.RestartScheduler(1));
   std::this_thread::sleep_for(2500ms);  // the daemons' scheduler circuit breakers half-open
   // A new task (another tag) on one peer, then on another: the second comes from peers.
-  auto first = cluster.Flget(cluster.peer(0), Url(), out_.Path("again0.out"), {"--tag", "v2"});
+  auto first = Get(cluster, cluster.peer(0), Url(), out_.Path("again0.out"), {"--tag", "v2"});
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  auto second = cluster.Flget(cluster.peer(1), Url(), out_.Path("again1.out"), {"--tag", "v2"});
+  auto second = Get(cluster, cluster.peer(1), Url(), out_.Path("again1.out"), {"--tag", "v2"});
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_EQ(second.from_peers, kSize) << "P2P did not resume:\n" << second.output;
   EXPECT_EQ(FileDigest(out_.Path("again1.out")), *want_);
@@ -327,12 +337,12 @@ std::string ContentFile(const Cluster::Node& node) {
 TEST_F(FaultTest, CorruptPeerIsBlocked) {
   Cluster cluster(Options(3));
   ASSERT_TRUE(cluster.Start());
-  auto first = cluster.Flget(cluster.peer(0), Url(), out_.Path("peer0.out"));
+  auto first = Get(cluster, cluster.peer(0), Url(), out_.Path("peer0.out"));
   ExpectIntact(cluster.peer(0), first);
   std::string content = ContentFile(cluster.peer(0));
   ASSERT_FALSE(content.empty());
   {
-    // Flip bytes in 10 pieces, 4 MiB apart.
+    // Flip bytes in pieces 10..19.
     ::chmod(content.c_str(), 0644);
     std::fstream f(content, std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(f.good());
@@ -357,7 +367,7 @@ TEST_F(FaultTest, CorruptPeerIsBlocked) {
   Report("corrupt_peer", seconds, OriginBytes() - origin_before);
 }
 
-// The origin misbehaves on every 4th request (stalls: every 16th); downloads retry with backoff
+// The origin misbehaves on every 4th request; downloads retry with backoff
 // and finish intact, with a bounded number of origin requests.
 class FlakyOriginTest : public FaultTest,
                         public ::testing::WithParamInterface<test::MisbehavingOrigin::Behavior> {};
@@ -365,9 +375,7 @@ class FlakyOriginTest : public FaultTest,
 TEST_P(FlakyOriginTest, DownloadsFinishIntact) {
   test::MisbehavingOrigin::Options options;
   options.body = test::RandomBytes(kSize, 7);
-  // Each stalled request costs the stall timeout: a stall on every 16th
-  // request keeps the case's length bounded (256 pieces of 1 MiB).
-  options.fail_every = GetParam() == test::MisbehavingOrigin::Behavior::kStall ? 16 : 4;
+  options.fail_every = 4;
   options.failure = GetParam();
   options.status = 503;
   options.stall_after = 1000;
@@ -385,7 +393,7 @@ TEST_P(FlakyOriginTest, DownloadsFinishIntact) {
     EXPECT_TRUE(Alive(cluster.peer(i)));
   }
   EXPECT_TRUE(Alive(cluster.seed()));
-  const size_t pieces = kSize / source::DefaultPieceLength(kSize);
+  const size_t pieces = kSize / kPieceLength;
   size_t requests = (*flaky)->Requests().size();
   // One request per piece, a few probes, and a retry per failure (a quarter
   // of the requests fail): far from one request per piece per peer.

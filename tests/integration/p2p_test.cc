@@ -192,10 +192,22 @@ TEST_F(P2PTest, BadInputGivesClearErrorsAndTheDaemonKeepsServing) {
   struct stat st {};
   EXPECT_NE(::stat(out_.Path("e").c_str(), &st), 0) << "no output from a lying origin";
 
+  FlgetSummary tiny_pieces =
+      cluster.Flget(peer, origin_->Url("/good.bin"), out_.Path("f"), {"--piece-length", "100"});
+  EXPECT_EQ(tiny_pieces.exit_code, 2) << tiny_pieces.output;
+  EXPECT_NE(tiny_pieces.output.find("piece length 100 is outside"), std::string::npos)
+      << tiny_pieces.output;
+
   // Nothing above harmed the daemon or its cache.
   FlgetSummary good = cluster.Flget(peer, origin_->Url("/good.bin"), out_.Path("good"));
   ASSERT_EQ(good.exit_code, 0) << good.output;
   EXPECT_EQ(FileDigest(out_.Path("good")), want);
+  // A chosen piece length is another task of the same URL, with the same bytes.
+  FlgetSummary two_mib = cluster.Flget(peer, origin_->Url("/good.bin"), out_.Path("good2"),
+                                       {"--piece-length", "2097152", "-v"});
+  ASSERT_EQ(two_mib.exit_code, 0) << two_mib.output;
+  EXPECT_EQ(FileDigest(out_.Path("good2")), want);
+  EXPECT_EQ(two_mib.from_cache, 0u) << two_mib.output;
 }
 
 // A small tmpfs, unmounted when the test ends.
