@@ -8,9 +8,15 @@ Result<UrlRules> UrlRules::Compile(const std::vector<std::string>& patterns, std
   UrlRules out;
   out.rules_.reserve(patterns.size());
   for (size_t i = 0; i < patterns.size(); ++i) {
+    // std::regex compiles recursively: a bound keeps a config (or a fuzzer)
+    // from exhausting the stack with deeply nested groups.
+    if (patterns[i].size() > kMaxPatternLength) {
+      return Status::InvalidArgument(
+          fmt::format("config key '{}[{}]': longer than {} characters", key, i, kMaxPatternLength));
+    }
     try {
       out.rules_.emplace_back(patterns[i], std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
+    } catch (const std::exception& e) {
       return Status::InvalidArgument(
           fmt::format("config key '{}[{}]': bad regex '{}': {}", key, i, patterns[i], e.what()));
     }

@@ -19,8 +19,11 @@ class UrlRules {
  public:
   UrlRules() = default;  // matches nothing
 
+  static constexpr size_t kMaxPatternLength = 1024;
+
   // Compiles `patterns`. InvalidArgument naming `key` and the index of the
-  // first pattern that does not compile (e.g. "proxy.rules[2]").
+  // first pattern that does not compile or is longer than
+  // kMaxPatternLength (e.g. "proxy.rules[2]").
   static Result<UrlRules> Compile(const std::vector<std::string>& patterns, std::string_view key);
 
   bool Matches(std::string_view subject) const;

@@ -124,7 +124,16 @@ TEST_F(HttpProxyTest, MatchingGetIsServedFromThePieceStore) {
   }
   ASSERT_EQ(fetcher_->urls().size(), 2u);
   EXPECT_EQ(fetcher_->urls()[0], Base() + "/good/file?x=1");
-  ProxyStats stats = proxy_->stats();
+  // The counters move after each write completes, which the client may
+  // see first: wait a moment for the last one.
+  ProxyStats stats;
+  for (int i = 0; i < 200; ++i) {
+    stats = proxy_->stats();
+    if (stats.p2p_bytes == 2u * 4321) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(stats.p2p, 2u);
   EXPECT_EQ(stats.p2p_bytes, 2u * 4321);
 }

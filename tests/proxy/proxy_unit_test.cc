@@ -149,6 +149,9 @@ TEST(UrlRulesTest, AnyRuleFoundAnywhere) {
   EXPECT_TRUE(rules->Matches("http://files.local/x"));
   EXPECT_FALSE(rules->Matches("http://a/b/c.tar.gz.sig"));
   EXPECT_FALSE(rules->Matches("http://files.localhost/x"));
+  auto too_long = UrlRules::Compile({"a", std::string(2000, '(')}, "proxy.rules");
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("proxy.rules[1]"), std::string::npos);
   UrlRules none;
   EXPECT_TRUE(none.empty());
   EXPECT_FALSE(none.Matches("http://a/"));
