@@ -190,6 +190,32 @@ TEST_F(HttpProxyTest, ConnectionsOverTheLimitGet503) {
   EXPECT_EQ(response->status, 200);
 }
 
+TEST_F(HttpProxyTest, ConnectTunnelsBytesBothWays) {
+  Start();
+  // The tunnel's far end is the proxy itself: a request sent through the
+  // tunnel is answered by a second connection of the proxy.
+  auto connection = test::RawHttpConnection::Connect(proxy_->port());
+  ASSERT_TRUE(connection.ok());
+  const std::string self = "127.0.0.1:" + std::to_string(proxy_->port());
+  ASSERT_TRUE(connection->Send("CONNECT " + self + " HTTP/1.1\r\nHost: " + self + "\r\n\r\n").ok());
+  auto established = connection->ReadResponse();
+  ASSERT_TRUE(established.ok()) << established.status().ToString();
+  EXPECT_EQ(established->status, 200);
+  ASSERT_TRUE(
+      connection->Send("GET " + Base() + "/good/tunneled HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  auto response = connection->ReadResponse();
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, test::RandomBytes(4321, 5));
+  EXPECT_EQ(proxy_->stats().tunnels, 1u);
+
+  // A CONNECT to a closed port: 502, and nothing else is served on it.
+  auto closed =
+      test::RawHttpRequest(proxy_->port(), "CONNECT", "127.0.0.1:" + std::to_string(closed_port_));
+  ASSERT_TRUE(closed.ok()) << closed.status().ToString();
+  EXPECT_EQ(closed->status, 502);
+}
+
 TEST_F(HttpProxyTest, StopEndsOpenConnections) {
   Start();
   auto idle = test::RawHttpConnection::Connect(proxy_->port());
