@@ -56,7 +56,7 @@ struct UpstreamConnection {
 asio::awaitable<Status> Connect(UpstreamConnection& connection, const ForwardContext& context) {
   const Upstream& u = context.upstream;
   auto executor = co_await asio::this_coro::executor;
-  const std::string where = fmt::format("registry {} ({})", u.host, u.url);
+  const std::string where = fmt::format("{} {} ({})", context.log_host_key, u.host, u.url);
   tcp::resolver resolver(executor);
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(u.connect_host, std::to_string(u.connect_port), kNoThrow);
@@ -128,8 +128,9 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
                                                    ClientStream& client,
                                                    http::request<http::empty_body>& request,
                                                    bool client_keep_alive,
-                                                   std::chrono::milliseconds timeout,
-                                                   ForwardReport* report) {
+                                                   const ForwardContext& context) {
+  const std::chrono::milliseconds timeout = context.timeout;
+  ForwardReport* report = context.report;
   const bool head = request.method() == http::verb::head;
   lowest.expires_after(timeout);
   auto [write_error, written] = co_await http::async_write(upstream, request, kNoThrow);
@@ -217,7 +218,7 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
       break;
     }
     if (ec) {
-      spdlog::info("mirror_relay_aborted registry={} error=\"{}\"",
+      spdlog::info("{}_relay_aborted {}={} error=\"{}\"", context.log_name, context.log_host_key,
                    View(request.at(http::field::host)), ec.message());
       co_return RelayOutcome::kAborted;
     }
@@ -303,8 +304,8 @@ asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest&
   UpstreamConnection connection;
   Status connected = co_await Connect(connection, context);
   if (!connected.ok()) {
-    spdlog::warn("mirror_upstream_unreachable registry={} error=\"{}\"", context.upstream.host,
-                 connected.message());
+    spdlog::warn("{}_upstream_unreachable {}={} error=\"{}\"", context.log_name,
+                 context.log_host_key, context.upstream.host, connected.message());
     if (context.report != nullptr) {
       context.report->status = 502;
     }
@@ -317,15 +318,17 @@ asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest&
   std::optional<RelayOutcome> outcome;
   if (connection.tls) {
     outcome = co_await Relay(*connection.tls, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context.timeout, context.report);
+                             client_keep_alive, context);
   } else {
     outcome = co_await Relay(*connection.plain, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context.timeout, context.report);
+                             client_keep_alive, context);
   }
   CloseQuietly(connection);
   if (!outcome) {
-    std::string message = "registry " + context.upstream.host + " failed to answer";
-    spdlog::warn("mirror_upstream_failed registry={}", context.upstream.host);
+    std::string message =
+        fmt::format("{} {} failed to answer", context.log_host_key, context.upstream.host);
+    spdlog::warn("{}_upstream_failed {}={}", context.log_name, context.log_host_key,
+                 context.upstream.host);
     if (context.report != nullptr) {
       context.report->status = 502;
     }

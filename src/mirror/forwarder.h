@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "mirror/mirror_config.h"
@@ -45,6 +46,10 @@ struct ForwardContext {
   boost::asio::ssl::context& tls;
   std::chrono::milliseconds timeout;
   ForwardReport* report = nullptr;  // filled when given
+  // How failures are logged: "<log_name>_upstream_unreachable
+  // <log_host_key>=<host>", so the proxy's lines do not read as the mirror's.
+  std::string_view log_name = "mirror";
+  std::string_view log_host_key = "registry";
 };
 
 // Sends `request` (its method, `target` as the request target, the client's

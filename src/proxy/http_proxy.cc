@@ -368,7 +368,7 @@ asio::awaitable<bool> HttpProxy::Impl::ServeForward(Stream& client, const Client
   origin.connect_port = target.port;
   origin.host_header = target.host_header;
   mirror::ForwardReport report;
-  mirror::ForwardContext context{origin, origin_tls, config.io_timeout, &report};
+  mirror::ForwardContext context{origin, origin_tls, config.io_timeout, &report, "proxy", "origin"};
   mirror::RelayOutcome outcome =
       co_await mirror::Forward(client, request, target.path_and_query, context);
   Log(View(request.method_string()), target.url, Route::kForward, report.status, report.body_bytes);
