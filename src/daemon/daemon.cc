@@ -18,6 +18,7 @@
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_server.h"
+#include "daemon/proxy_url_fetcher.h"
 #include "daemon/scheduler_connection.h"
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
@@ -25,6 +26,7 @@
 #include "daemon/transfer_pool.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "mirror/registry_mirror.h"
+#include "proxy/http_proxy.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -82,6 +84,8 @@ class Daemon::Impl {
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<MirrorBlobFetcher> mirror_fetcher_;
   std::unique_ptr<mirror::RegistryMirror> mirror_;
+  std::unique_ptr<ProxyUrlFetcher> proxy_fetcher_;
+  std::unique_ptr<proxy::HttpProxy> proxy_;
   int peer_port_ = 0;
   std::jthread announcer_;
   std::jthread gc_;
@@ -106,7 +110,10 @@ Status Daemon::Impl::Start() {
   PieceClientOptions piece_client_options;
   piece_client_options.connect_timeout = config_.parent_connect_timeout;
   piece_client_options.stall_timeout = config_.parent_stall_timeout;
-  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, piece_client_options);
+  source::SourceClientOptions source_options;
+  source_options.ca_file = config_.origin_ca_file;
+  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, piece_client_options,
+                                         source_options);
 
   // Piece server (data plane).
   auto piece_addr = ParseHostPort(config_.piece_listen);
@@ -170,6 +177,11 @@ Status Daemon::Impl::Start() {
     mirror_fetcher_ = std::make_unique<MirrorBlobFetcher>(*tasks_, config_);
     FL_ASSIGN_OR_RETURN(mirror_, mirror::RegistryMirror::Start(config_.mirror, *mirror_fetcher_,
                                                                *store_, &registry_));
+  }
+  if (config_.proxy.enabled) {
+    proxy_fetcher_ = std::make_unique<ProxyUrlFetcher>(*tasks_, config_);
+    FL_ASSIGN_OR_RETURN(
+        proxy_, proxy::HttpProxy::Start(config_.proxy, *proxy_fetcher_, *store_, &registry_));
   }
 
   if (!config_.schedulers.empty()) {
@@ -280,6 +292,9 @@ void Daemon::Impl::Stop() {
   if (mirror_) {
     mirror_->Stop();
   }
+  if (proxy_) {
+    proxy_->Stop();
+  }
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (local_server_) {
     local_server_->Shutdown(deadline);
@@ -317,6 +332,7 @@ void Daemon::Stop() { impl_->Stop(); }
 uint16_t Daemon::peer_port() const { return static_cast<uint16_t>(impl_->peer_port_); }
 uint16_t Daemon::piece_port() const { return impl_->piece_server_->port(); }
 uint16_t Daemon::mirror_port() const { return impl_->mirror_ ? impl_->mirror_->port() : 0; }
+uint16_t Daemon::proxy_port() const { return impl_->proxy_ ? impl_->proxy_->port() : 0; }
 uint16_t Daemon::metrics_port() const {
   return impl_->metrics_server_ ? impl_->metrics_server_->port() : 0;
 }

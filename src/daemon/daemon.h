@@ -32,6 +32,7 @@ class Daemon {
   uint16_t piece_port() const;
   uint16_t metrics_port() const;  // 0 when metrics are off
   uint16_t mirror_port() const;   // 0 when the registry mirror is off
+  uint16_t proxy_port() const;    // 0 when the HTTP proxy is off
   const DaemonConfig& config() const;
 
  private:

@@ -43,6 +43,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   ConfigReader origin = download.Child("origin");
   FL_RETURN_IF_ERROR(origin.Read("max_requests_per_host", c.origin_max_requests_per_host));
   FL_RETURN_IF_ERROR(origin.Read("stall_timeout", c.origin_stall_timeout));
+  FL_RETURN_IF_ERROR(origin.Read("ca_file", c.origin_ca_file));
   FL_RETURN_IF_ERROR(ReadRetryPolicy(origin.Child("retry"), c.origin_retry));
   FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(origin.Child("circuit_breaker"), c.origin_breaker));
   ConfigReader parent = download.Child("parent");
@@ -67,6 +68,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
 
   FL_RETURN_IF_ERROR(root.Read("log_level", c.log_level));
   FL_RETURN_IF_ERROR(mirror::ParseMirrorConfig(root.Child("mirror"), c.mirror));
+  FL_RETURN_IF_ERROR(proxy::ParseProxyConfig(root.Child("proxy"), c.proxy));
   return root.CheckNoUnknownKeys();
 }
 
@@ -123,6 +125,11 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));
   FL_RETURN_IF_ERROR(mirror::ValidateMirrorConfig(c.mirror));
+  FL_RETURN_IF_ERROR(proxy::ValidateProxyConfig(c.proxy));
+  if (c.proxy.enabled && c.mirror.enabled && c.proxy.listen == c.mirror.listen &&
+      !c.proxy.listen.ends_with(":0")) {
+    return Status::InvalidArgument("config key 'proxy.listen': same address as mirror.listen");
+  }
   return Status::Ok();
 }
 

@@ -11,6 +11,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "mirror/mirror_config.h"
+#include "proxy/proxy_config.h"
 
 namespace feilong::daemon {
 
@@ -71,6 +72,9 @@ struct DaemonConfig {
   // Requests in flight to one origin host from all downloads of this
   // daemon together; 0 = no cap. Default: 16.
   uint32_t origin_max_requests_per_host = 16;
+  // PEM CA bundle trusted for https origins instead of the system store
+  // (e.g. a company CA, or a test origin). Empty: the system store. Default: empty.
+  std::string origin_ca_file;
   // An origin request fails when no byte arrives for this long. Default: 30 s.
   std::chrono::milliseconds origin_stall_timeout{30000};
   // Attempts per origin piece (and per probe), with jittered exponential
@@ -124,6 +128,9 @@ struct DaemonConfig {
 
   // --- registry mirror (the `mirror:` section; see mirror/mirror_config.h) --
   mirror::MirrorConfig mirror;
+
+  // --- HTTP proxy (the `proxy:` section; see proxy/proxy_config.h) --------
+  proxy::ProxyConfig proxy;
 };
 
 // Reads a YAML file over the defaults. InvalidArgument naming the key for a

@@ -8,19 +8,20 @@ Result<source::SourceClient*> TransferContext::SourceFor(const std::string& url)
   std::string scheme = url.substr(0, url.find(':'));
   auto it = sources_.find(scheme);
   if (it == sources_.end()) {
-    FL_ASSIGN_OR_RETURN(auto client, source::NewSourceClient(url));
+    FL_ASSIGN_OR_RETURN(auto client, source::NewSourceClient(url, source_options_));
     it = sources_.emplace(scheme, std::move(client)).first;
   }
   return it->second.get();
 }
 
-TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options)
-    : options_(options) {
+TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options,
+                           const source::SourceClientOptions& source_options)
+    : options_(options), source_options_(source_options) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       SetThreadName("fl-transfer");
-      TransferContext context(options_);
+      TransferContext context(options_, source_options_);
       Run(context);
     });
   }

@@ -26,13 +26,16 @@ namespace feilong::daemon {
 // Per-thread state handed to every job run on that thread.
 class TransferContext {
  public:
-  explicit TransferContext(const PieceClientOptions& options) : piece_client_(options) {}
+  TransferContext(const PieceClientOptions& options,
+                  const source::SourceClientOptions& source_options = {})
+      : piece_client_(options), source_options_(source_options) {}
   PieceClient& piece_client() { return piece_client_; }
   // A client for the URL's scheme, created on first use and kept.
   Result<source::SourceClient*> SourceFor(const std::string& url);
 
  private:
   PieceClient piece_client_;
+  source::SourceClientOptions source_options_;
   std::map<std::string, std::unique_ptr<source::SourceClient>> sources_;
 };
 
@@ -40,7 +43,9 @@ class TransferPool {
  public:
   using Job = std::function<void(TransferContext&)>;
 
-  TransferPool(uint32_t threads, const PieceClientOptions& options);
+  // `source_options` apply to every origin client the threads create.
+  TransferPool(uint32_t threads, const PieceClientOptions& options,
+               const source::SourceClientOptions& source_options = {});
   ~TransferPool();
   TransferPool(const TransferPool&) = delete;
   TransferPool& operator=(const TransferPool&) = delete;
@@ -57,6 +62,7 @@ class TransferPool {
   std::deque<Job> jobs_;
   bool stopping_ = false;
   PieceClientOptions options_;
+  source::SourceClientOptions source_options_;
   std::vector<std::jthread> threads_;
 };
 

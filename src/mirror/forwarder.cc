@@ -56,7 +56,7 @@ struct UpstreamConnection {
 asio::awaitable<Status> Connect(UpstreamConnection& connection, const ForwardContext& context) {
   const Upstream& u = context.upstream;
   auto executor = co_await asio::this_coro::executor;
-  const std::string where = fmt::format("registry {} ({})", u.host, u.url);
+  const std::string where = fmt::format("{} {} ({})", context.log_host_key, u.host, u.url);
   tcp::resolver resolver(executor);
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(u.connect_host, std::to_string(u.connect_port), kNoThrow);
@@ -107,9 +107,10 @@ http::request<http::empty_body> UpstreamRequest(const ClientRequest& in, http::v
   return out;
 }
 
-asio::awaitable<bool> WriteAll(beast::tcp_stream& client, std::string_view bytes,
+template <class ClientStream>
+asio::awaitable<bool> WriteAll(ClientStream& client, std::string_view bytes,
                                std::chrono::milliseconds timeout) {
-  client.expires_after(timeout);
+  beast::get_lowest_layer(client).expires_after(timeout);
   auto [ec, n] =
       co_await asio::async_write(client, asio::buffer(bytes.data(), bytes.size()), kNoThrow);
   (void)n;
@@ -122,12 +123,14 @@ bool HasBody(unsigned status, bool head) {
 
 // Relays the upstream's answer to `request` to the client. nullopt when the
 // upstream failed before anything went to the client.
-template <class Stream>
+template <class Stream, class ClientStream>
 asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_stream& lowest,
-                                                   beast::tcp_stream& client,
+                                                   ClientStream& client,
                                                    http::request<http::empty_body>& request,
                                                    bool client_keep_alive,
-                                                   std::chrono::milliseconds timeout) {
+                                                   const ForwardContext& context) {
+  const std::chrono::milliseconds timeout = context.timeout;
+  ForwardReport* report = context.report;
   const bool head = request.method() == http::verb::head;
   lowest.expires_after(timeout);
   auto [write_error, written] = co_await http::async_write(upstream, request, kNoThrow);
@@ -149,6 +152,9 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
   }
   const auto& response = parser.get();
   const unsigned status = response.result_int();
+  if (report != nullptr) {
+    report->status = status;
+  }
   const bool has_body = HasBody(status, head);
   const bool chunked = has_body && response.chunked();
   const bool close_delimited = has_body && !chunked && !parser.content_length();
@@ -204,12 +210,15 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
       if (!ok) {
         co_return RelayOutcome::kAborted;
       }
+      if (report != nullptr) {
+        report->body_bytes += got;
+      }
     }
     if (ec == http::error::end_of_stream && close_delimited) {
       break;
     }
     if (ec) {
-      spdlog::info("mirror_relay_aborted registry={} error=\"{}\"",
+      spdlog::info("{}_relay_aborted {}={} error=\"{}\"", context.log_name, context.log_host_key,
                    View(request.at(http::field::host)), ec.message());
       co_return RelayOutcome::kAborted;
     }
@@ -273,7 +282,8 @@ bool IsHopByHopHeader(std::string_view name) {
   return false;
 }
 
-asio::awaitable<bool> SendError(beast::tcp_stream& client, unsigned status, std::string_view code,
+template <class ClientStream>
+asio::awaitable<bool> SendError(ClientStream& client, unsigned status, std::string_view code,
                                 std::string_view message, bool keep_alive,
                                 std::chrono::milliseconds timeout) {
   nlohmann::json body = {
@@ -287,14 +297,18 @@ asio::awaitable<bool> SendError(beast::tcp_stream& client, unsigned status, std:
   co_return co_await WriteAll(client, head + text, timeout);
 }
 
-asio::awaitable<RelayOutcome> Forward(beast::tcp_stream& client, const ClientRequest& request,
+template <class ClientStream>
+asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest& request,
                                       const std::string& target, ForwardContext context) {
   const bool client_keep_alive = request.keep_alive();
   UpstreamConnection connection;
   Status connected = co_await Connect(connection, context);
   if (!connected.ok()) {
-    spdlog::warn("mirror_upstream_unreachable registry={} error=\"{}\"", context.upstream.host,
-                 connected.message());
+    spdlog::warn("{}_upstream_unreachable {}={} error=\"{}\"", context.log_name,
+                 context.log_host_key, context.upstream.host, connected.message());
+    if (context.report != nullptr) {
+      context.report->status = 502;
+    }
     bool sent = co_await SendError(client, 502, "UNAVAILABLE", connected.message(),
                                    client_keep_alive, context.timeout);
     co_return sent ? (client_keep_alive ? RelayOutcome::kKeepAlive : RelayOutcome::kClose)
@@ -304,15 +318,20 @@ asio::awaitable<RelayOutcome> Forward(beast::tcp_stream& client, const ClientReq
   std::optional<RelayOutcome> outcome;
   if (connection.tls) {
     outcome = co_await Relay(*connection.tls, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context.timeout);
+                             client_keep_alive, context);
   } else {
     outcome = co_await Relay(*connection.plain, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context.timeout);
+                             client_keep_alive, context);
   }
   CloseQuietly(connection);
   if (!outcome) {
-    std::string message = "registry " + context.upstream.host + " failed to answer";
-    spdlog::warn("mirror_upstream_failed registry={}", context.upstream.host);
+    std::string message =
+        fmt::format("{} {} failed to answer", context.log_host_key, context.upstream.host);
+    spdlog::warn("{}_upstream_failed {}={}", context.log_name, context.log_host_key,
+                 context.upstream.host);
+    if (context.report != nullptr) {
+      context.report->status = 502;
+    }
     bool sent =
         co_await SendError(client, 502, "UNAVAILABLE", message, client_keep_alive, context.timeout);
     co_return sent ? (client_keep_alive ? RelayOutcome::kKeepAlive : RelayOutcome::kClose)
@@ -320,6 +339,17 @@ asio::awaitable<RelayOutcome> Forward(beast::tcp_stream& client, const ClientReq
   }
   co_return *outcome;
 }
+
+// The client streams the mirror and the proxy use.
+using TlsClient = beast::ssl_stream<beast::tcp_stream>;
+template asio::awaitable<RelayOutcome> Forward(beast::tcp_stream&, const ClientRequest&,
+                                               const std::string&, ForwardContext);
+template asio::awaitable<RelayOutcome> Forward(TlsClient&, const ClientRequest&, const std::string&,
+                                               ForwardContext);
+template asio::awaitable<bool> SendError(beast::tcp_stream&, unsigned, std::string_view,
+                                         std::string_view, bool, std::chrono::milliseconds);
+template asio::awaitable<bool> SendError(TlsClient&, unsigned, std::string_view, std::string_view,
+                                         bool, std::chrono::milliseconds);
 
 asio::awaitable<Result<unsigned>> HeadStatus(const ClientRequest& request,
                                              const std::string& target, ForwardContext context) {

@@ -18,7 +18,9 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "mirror/mirror_config.h"
@@ -33,18 +35,32 @@ enum class RelayOutcome {
   kAborted,    // failed after bytes went to the client: close it (a short body)
 };
 
+// What Forward did, for the caller's log line.
+struct ForwardReport {
+  unsigned status = 0;      // sent to the client (the upstream's, or 502 of our own)
+  uint64_t body_bytes = 0;  // body bytes relayed
+};
+
 struct ForwardContext {
   const Upstream& upstream;
   boost::asio::ssl::context& tls;
   std::chrono::milliseconds timeout;
+  ForwardReport* report = nullptr;  // filled when given
+  // How failures are logged: "<log_name>_upstream_unreachable
+  // <log_host_key>=<host>", so the proxy's lines do not read as the mirror's.
+  std::string_view log_name = "mirror";
+  std::string_view log_host_key = "registry";
 };
 
 // Sends `request` (its method, `target` as the request target, the client's
 // end-to-end headers, Host set to the upstream's) and relays the answer to
 // `client`. When the upstream cannot be reached or answers garbage before
 // anything was relayed, sends a 502 with an OCI error body itself.
-boost::asio::awaitable<RelayOutcome> Forward(boost::beast::tcp_stream& client,
-                                             const ClientRequest& request,
+// ClientStream: beast::tcp_stream (the mirror, the proxy) or
+// beast::ssl_stream<beast::tcp_stream> (the proxy's intercepted HTTPS);
+// both are instantiated in forwarder.cc.
+template <class ClientStream>
+boost::asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest& request,
                                              const std::string& target, ForwardContext context);
 
 // The status code the upstream gives a HEAD of `target` with the client's
@@ -56,9 +72,11 @@ boost::asio::awaitable<Result<unsigned>> HeadStatus(const ClientRequest& request
 
 // Writes a complete small answer with an OCI error body:
 // {"errors":[{"code":<code>,"message":<message>}]}. False if the write failed.
-boost::asio::awaitable<bool> SendError(boost::beast::tcp_stream& client, unsigned status,
-                                       std::string_view code, std::string_view message,
-                                       bool keep_alive, std::chrono::milliseconds timeout);
+// ClientStream as for Forward.
+template <class ClientStream>
+boost::asio::awaitable<bool> SendError(ClientStream& client, unsigned status, std::string_view code,
+                                       std::string_view message, bool keep_alive,
+                                       std::chrono::milliseconds timeout);
 
 // True for headers that belong to one connection, not to the message
 // (RFC 9110 section 7.6.1): never forwarded in either direction.

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,7 +20,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <cerrno>
 #include <exception>
 #include <mutex>
 #include <span>
@@ -35,6 +33,7 @@
 #include "mirror/blob_task.h"
 #include "mirror/byte_range.h"
 #include "mirror/forwarder.h"
+#include "mirror/piece_stream.h"
 #include "mirror/upstream.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
@@ -51,23 +50,6 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Registry tokens can be long (a JWT per scope); 64 KiB of headers is plenty.
 constexpr size_t kHeaderLimit = 64 * 1024;
-// How often a blob stream looks for new pieces and the download's end.
-constexpr auto kPollInterval = std::chrono::milliseconds(20);
-// Bytes read from the piece store, hashed and written per step.
-constexpr size_t kReadChunk = 256 * 1024;
-
-// What the download's progress callback leaves for the connection's
-// coroutine. Shared: the download may call back after the coroutine ended.
-struct BlobWatch {
-  std::mutex mutex;
-  BlobProgress progress;  // guarded by mutex
-
-  BlobProgress Get() {
-    std::lock_guard lock(mutex);
-    return progress;
-  }
-};
-
 // Maps a failed download to the answer a client gets when no byte was sent.
 unsigned HttpStatusFor(const Status& s) {
   switch (s.code()) {
@@ -107,23 +89,6 @@ void LogException(std::string_view where, const std::exception_ptr& error) {
   }
 }
 
-// Reads exactly `length` bytes at `offset`. False on an I/O error or EOF.
-bool PreadAll(int fd, char* out, size_t length, uint64_t offset) {
-  while (length > 0) {
-    ssize_t n = ::pread(fd, out, length, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    out += n;
-    length -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 struct RegistryMirror::Impl {
@@ -154,11 +119,8 @@ struct RegistryMirror::Impl {
   // The end of a blob is sent only once the download ended well (its
   // whole-content digest matched) and, for a whole body (`hasher` set), our
   // own hash of the bytes read from the store matches too.
-  asio::awaitable<Status> FinalCheck(BlobWatch& watch, Sha256Hasher* hasher,
+  asio::awaitable<Status> FinalCheck(const ProgressWatch& watch, Sha256Hasher* hasher,
                                      const Result<Sha256Digest>& expected, const BlobRoute& blob);
-  // Waits until `pred(progress)` or the download failed. The progress seen.
-  template <class Pred>
-  asio::awaitable<BlobProgress> WaitFor(BlobWatch& watch, Pred pred);
 
   ForwardContext Context(const Upstream& u) { return ForwardContext{u, tls, config.io_timeout}; }
   metrics::Registry& MetricsOf(metrics::Registry* given) {
@@ -284,23 +246,11 @@ asio::awaitable<bool> RegistryMirror::Impl::Handle(beast::tcp_stream& client,
   co_return outcome == RelayOutcome::kKeepAlive;
 }
 
-template <class Pred>
-asio::awaitable<BlobProgress> RegistryMirror::Impl::WaitFor(BlobWatch& watch, Pred pred) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    BlobProgress progress = watch.Get();
-    if (pred(progress) || (progress.done && !progress.status.ok())) {
-      co_return progress;
-    }
-    timer.expires_after(kPollInterval);
-    co_await timer.async_wait(kNoThrow);
-  }
-}
-
-asio::awaitable<Status> RegistryMirror::Impl::FinalCheck(BlobWatch& watch, Sha256Hasher* hasher,
+asio::awaitable<Status> RegistryMirror::Impl::FinalCheck(const ProgressWatch& watch,
+                                                         Sha256Hasher* hasher,
                                                          const Result<Sha256Digest>& expected,
                                                          const BlobRoute& blob) {
-  BlobProgress p = co_await WaitFor(watch, [](const BlobProgress& p) { return p.done; });
+  BlobProgress p = co_await WaitForProgress(watch, [](const BlobProgress& p) { return p.done; });
   if (!p.status.ok()) {
     co_return p.status;
   }
@@ -347,11 +297,8 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     fetch.headers.emplace_back("Authorization",
                                std::string(it->value().data(), it->value().size()));
   }
-  auto watch = std::make_shared<BlobWatch>();
-  Status started = fetcher.Start(fetch, [watch](const BlobProgress& p) {
-    std::lock_guard lock(watch->mutex);
-    watch->progress = p;
-  });
+  auto watch = std::make_shared<ProgressWatch>();
+  Status started = fetcher.Start(fetch, [watch](const BlobProgress& p) { watch->Set(p); });
   if (!started.ok()) {
     CountRefused();
     bool sent =
@@ -359,8 +306,8 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     co_return sent&& keep_alive;
   }
   const std::string& task_id = fetch.task_id;
-  BlobProgress progress =
-      co_await WaitFor(*watch, [](const BlobProgress& p) { return p.content_length_known; });
+  BlobProgress progress = co_await WaitForProgress(
+      *watch, [](const BlobProgress& p) { return p.content_length_known; });
   if (!progress.content_length_known) {
     CountRefused();
     unsigned status = HttpStatusFor(progress.status);
@@ -429,55 +376,28 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     co_return false;
   }
 
-  std::vector<char> buffer(kReadChunk);
-  uint64_t position = begin;
-  Status failure;
-  while (position < end && failure.ok()) {
-    const uint32_t number = static_cast<uint32_t>(position / meta->piece_length);
-    BlobProgress p = co_await WaitFor(
-        *watch, [&](const BlobProgress& p) { return p.done || store.HasPiece(task_id, number); });
-    if (p.done && !p.status.ok()) {
-      failure = p.status;
-      break;
-    }
-    Result<storage::PieceReadHandle> piece = store.OpenPiece(task_id, number);
-    if (!piece.ok()) {
-      failure = piece.status();
-      break;
-    }
-    const uint64_t piece_end = std::min<uint64_t>(piece->offset + piece->length, end);
-    while (position < piece_end) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(kReadChunk, piece_end - position));
-      if (!PreadAll(piece->fd, buffer.data(), n, position)) {
-        failure = Status::IOError("reading task " + task_id + " at " + std::to_string(position));
-        break;
-      }
-      if (whole) {
-        hasher.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer.data()), n));
-      }
-      if (position + n == length) {
-        failure = co_await FinalCheck(*watch, whole ? &hasher : nullptr, expected, blob);
-        if (!failure.ok()) {
-          break;
-        }
-      }
-      client.expires_after(timeout);
-      auto [ec, written] =
-          co_await asio::async_write(client, asio::buffer(buffer.data(), n), kNoThrow);
-      (void)written;
-      if (ec) {
-        spdlog::info("mirror_blob_client_gone digest={} sent={}", blob.Digest(), position - begin);
-        co_return false;
-      }
-      position += n;
-      blob_bytes += n;
-      blob_body_bytes.Increment(n);
-    }
+  PieceStreamSpec spec{task_id, meta->piece_length, length, begin, end, timeout};
+  PieceStreamHooks hooks;
+  if (whole) {
+    hooks.on_read = [&hasher](std::span<const uint8_t> bytes) { hasher.Update(bytes); };
   }
+  hooks.before_last = [&]() -> asio::awaitable<Status> {
+    return FinalCheck(*watch, whole ? &hasher : nullptr, expected, blob);
+  };
+  hooks.on_sent = [this](size_t n) {
+    blob_bytes += n;
+    blob_body_bytes.Increment(n);
+  };
+  PieceStreamResult streamed = co_await StreamPieces(client, *watch, store, spec, hooks);
+  if (streamed.client_gone) {
+    spdlog::info("mirror_blob_client_gone digest={} sent={}", blob.Digest(), streamed.sent);
+    co_return false;
+  }
+  const Status& failure = streamed.failure;
   if (!failure.ok()) {
     CountRefused();
-    spdlog::warn("mirror_blob_failed digest={} sent={} error=\"{}\"", blob.Digest(),
-                 position - begin, failure.ToString());
+    spdlog::warn("mirror_blob_failed digest={} sent={} error=\"{}\"", blob.Digest(), streamed.sent,
+                 failure.ToString());
     if (failure.IsCorruption()) {
       // Never serve these bytes again; the next request fetches afresh.
       store.DeleteTask(task_id).ok();

@@ -14,9 +14,12 @@ Status ValidateSourceUrl(std::string_view url) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SourceClient>> NewSourceClient(std::string_view url) {
+Result<std::unique_ptr<SourceClient>> NewSourceClient(std::string_view url,
+                                                      const SourceClientOptions& options) {
   FL_RETURN_IF_ERROR(ValidateSourceUrl(url));
-  return std::unique_ptr<SourceClient>(std::make_unique<HttpSource>());
+  HttpSourceOptions http;
+  http.ca_file = options.ca_file;
+  return std::unique_ptr<SourceClient>(std::make_unique<HttpSource>(http));
 }
 
 }  // namespace feilong::source

@@ -78,9 +78,17 @@ class SourceClient {
 // 'ftp://host/file'" (the URL redacted).
 Status ValidateSourceUrl(std::string_view url);
 
+// Settings every origin client honours.
+struct SourceClientOptions {
+  // PEM CA bundle trusted for https origins instead of the system store;
+  // empty: the system store. Default: empty.
+  std::string ca_file;
+};
+
 // A client for the scheme of `url` (http, https). Errors as
 // ValidateSourceUrl(). The client may then be used for any URL of the same
 // scheme family.
-Result<std::unique_ptr<SourceClient>> NewSourceClient(std::string_view url);
+Result<std::unique_ptr<SourceClient>> NewSourceClient(std::string_view url,
+                                                      const SourceClientOptions& options = {});
 
 }  // namespace feilong::source

@@ -1,0 +1,33 @@
+#include "daemon/proxy_url_fetcher.h"
+
+#include "daemon/daemon_config.h"
+#include "daemon/services.h"
+
+namespace feilong::daemon {
+
+Result<std::string> ProxyUrlFetcher::Start(
+    const proxy::UrlFetchRequest& request,
+    std::function<void(const proxy::FetchProgress&)> on_progress) {
+  DownloadRequestOptions options;
+  options.spec.set_url(request.url);
+  FL_ASSIGN_OR_RETURN(options.task_id, TaskIdForSpec(options.spec));
+  options.allow_back_to_source = config_.back_to_source;
+  options.timeout = config_.download_timeout;
+
+  DownloadWaiter waiter;  // no output path: the proxy reads the piece store
+  waiter.on_progress = [on_progress = std::move(on_progress)](const DownloadProgress& p) {
+    proxy::FetchProgress out;
+    out.content_length_known = p.content_length_known;
+    out.content_length = p.content_length;
+    out.bytes_from_cache = p.bytes_from_cache;
+    out.bytes_from_peers = p.bytes_from_peers;
+    out.bytes_from_origin = p.bytes_from_origin;
+    out.done = p.done;
+    out.status = p.status;
+    on_progress(out);
+  };
+  FL_RETURN_IF_ERROR(tasks_.Start(options, std::move(waiter)));
+  return options.task_id;
+}
+
+}  // namespace feilong::daemon

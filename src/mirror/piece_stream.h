@@ -1,0 +1,167 @@
+// Streaming a task's bytes from the piece store to a client while its
+// download runs. Shared by the registry mirror (blob GETs) and the HTTP
+// proxy (P2P GETs): both start a download through the daemon, learn of its
+// progress by polling a snapshot, and send each piece as soon as the store
+// holds it, in order, with pread(2) on the connection's thread.
+//
+// Thread rule: ProgressWatch is thread-safe (the download's thread writes,
+// the connection's coroutine reads). The coroutines run on the caller's
+// executor and touch only their arguments.
+#pragma once
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "mirror/blob_fetcher.h"
+#include "storage/piece_store.h"
+
+namespace feilong::mirror {
+
+// How often a stream looks for new pieces and the download's end.
+inline constexpr auto kProgressPollInterval = std::chrono::milliseconds(20);
+// Bytes read from the piece store and written per step.
+inline constexpr size_t kStreamChunk = 256 * 1024;
+
+// What a download's progress callback leaves for the connection's
+// coroutine. Hold it in a shared_ptr: the download may call back after the
+// coroutine ended.
+class ProgressWatch {
+ public:
+  void Set(const BlobProgress& progress) {
+    std::lock_guard lock(mutex_);
+    progress_ = progress;
+  }
+  BlobProgress Get() const {
+    std::lock_guard lock(mutex_);
+    return progress_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  BlobProgress progress_;  // guarded by mutex_
+};
+
+// Waits (polling) until `pred(progress)` holds or the download failed.
+// Returns the progress seen last.
+template <class Pred>
+boost::asio::awaitable<BlobProgress> WaitForProgress(const ProgressWatch& watch, Pred pred) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    BlobProgress progress = watch.Get();
+    if (pred(progress) || (progress.done && !progress.status.ok())) {
+      co_return progress;
+    }
+    timer.expires_after(kProgressPollInterval);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+}
+
+// Reads exactly `length` bytes at `offset`. False on an I/O error or EOF.
+bool PreadAll(int fd, char* out, size_t length, uint64_t offset);
+
+// Where a body comes from and how it is sent.
+struct PieceStreamSpec {
+  std::string task_id;
+  uint64_t piece_length = 0;                  // of the task, from its TaskMeta
+  uint64_t content_length = 0;                // of the task
+  uint64_t begin = 0;                         // first byte sent
+  uint64_t end = 0;                           // one past the last byte sent; <= content_length
+  std::chrono::milliseconds timeout{60'000};  // per write to the client
+};
+
+struct PieceStreamHooks {
+  // Each chunk read from the store, before it is written (e.g. to hash it).
+  std::function<void(std::span<const uint8_t>)> on_read;
+  // Before the chunk that ends the content is written: the last bytes are
+  // held back until this says OK (e.g. the download finished and the whole
+  // content matched its digest). Not called for a range that stops short of
+  // the end. Empty: no check.
+  std::function<boost::asio::awaitable<Status>()> before_last;
+  // After each successful write of `n` body bytes.
+  std::function<void(size_t n)> on_sent;
+};
+
+struct PieceStreamResult {
+  Status failure;            // the download failed, a read failed or before_last refused
+  bool client_gone = false;  // a write to the client failed
+  uint64_t sent = 0;         // body bytes written
+};
+
+// Writes bytes [begin, end) of the task to `client` (a Beast stream whose
+// lowest layer is a beast::tcp_stream), waiting for each piece to arrive in
+// the store. The caller has sent the response head.
+template <class Stream>
+boost::asio::awaitable<PieceStreamResult> StreamPieces(Stream& client, const ProgressWatch& watch,
+                                                       storage::PieceStore& store,
+                                                       const PieceStreamSpec& spec,
+                                                       const PieceStreamHooks& hooks) {
+  PieceStreamResult result;
+  std::vector<char> buffer(kStreamChunk);
+  uint64_t position = spec.begin;
+  while (position < spec.end) {
+    const uint32_t number = static_cast<uint32_t>(position / spec.piece_length);
+    BlobProgress p = co_await WaitForProgress(watch, [&](const BlobProgress& p) {
+      return p.done || store.HasPiece(spec.task_id, number);
+    });
+    if (p.done && !p.status.ok()) {
+      result.failure = p.status;
+      co_return result;
+    }
+    Result<storage::PieceReadHandle> piece = store.OpenPiece(spec.task_id, number);
+    if (!piece.ok()) {
+      result.failure = piece.status();
+      co_return result;
+    }
+    const uint64_t piece_end = std::min<uint64_t>(piece->offset + piece->length, spec.end);
+    while (position < piece_end) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kStreamChunk, piece_end - position));
+      if (!PreadAll(piece->fd, buffer.data(), n, position)) {
+        result.failure =
+            Status::IOError("reading task " + spec.task_id + " at " + std::to_string(position));
+        co_return result;
+      }
+      if (hooks.on_read) {
+        hooks.on_read(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer.data()), n));
+      }
+      if (position + n == spec.content_length && hooks.before_last) {
+        Status last_ok = co_await hooks.before_last();
+        if (!last_ok.ok()) {
+          result.failure = last_ok;
+          co_return result;
+        }
+      }
+      boost::beast::get_lowest_layer(client).expires_after(spec.timeout);
+      auto [ec, written] =
+          co_await boost::asio::async_write(client, boost::asio::buffer(buffer.data(), n),
+                                            boost::asio::as_tuple(boost::asio::use_awaitable));
+      (void)written;
+      if (ec) {
+        result.client_gone = true;
+        co_return result;
+      }
+      position += n;
+      result.sent += n;
+      if (hooks.on_sent) {
+        hooks.on_sent(n);
+      }
+    }
+  }
+  co_return result;
+}
+
+}  // namespace feilong::mirror
