@@ -5,6 +5,18 @@
 
 namespace feilong::daemon {
 
+mirror::BlobProgress ToBlobProgress(const DownloadProgress& p) {
+  mirror::BlobProgress out;
+  out.content_length_known = p.content_length_known;
+  out.content_length = p.content_length;
+  out.bytes_from_cache = p.bytes_from_cache;
+  out.bytes_from_peers = p.bytes_from_peers;
+  out.bytes_from_origin = p.bytes_from_origin;
+  out.done = p.done;
+  out.status = p.status;
+  return out;
+}
+
 Status MirrorBlobFetcher::Start(const mirror::BlobFetchRequest& request,
                                 std::function<void(const mirror::BlobProgress&)> on_progress) {
   DownloadRequestOptions options;
@@ -20,15 +32,7 @@ Status MirrorBlobFetcher::Start(const mirror::BlobFetchRequest& request,
 
   DownloadWaiter waiter;  // no output path: the mirror reads the piece store
   waiter.on_progress = [on_progress = std::move(on_progress)](const DownloadProgress& p) {
-    mirror::BlobProgress out;
-    out.content_length_known = p.content_length_known;
-    out.content_length = p.content_length;
-    out.bytes_from_cache = p.bytes_from_cache;
-    out.bytes_from_peers = p.bytes_from_peers;
-    out.bytes_from_origin = p.bytes_from_origin;
-    out.done = p.done;
-    out.status = p.status;
-    on_progress(out);
+    on_progress(ToBlobProgress(p));
   };
   return tasks_.Start(options, std::move(waiter));
 }

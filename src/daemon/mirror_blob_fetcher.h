@@ -11,6 +11,10 @@
 
 namespace feilong::daemon {
 
+// What the mirror and the proxy stream by: a download's progress, without
+// the fields they have no use for.
+mirror::BlobProgress ToBlobProgress(const DownloadProgress& progress);
+
 class MirrorBlobFetcher final : public mirror::BlobFetcher {
  public:
   // REQUIRES: `tasks` and `config` outlive this object.

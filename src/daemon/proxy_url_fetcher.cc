@@ -1,6 +1,7 @@
 #include "daemon/proxy_url_fetcher.h"
 
 #include "daemon/daemon_config.h"
+#include "daemon/mirror_blob_fetcher.h"
 #include "daemon/services.h"
 
 namespace feilong::daemon {
@@ -16,15 +17,7 @@ Result<std::string> ProxyUrlFetcher::Start(
 
   DownloadWaiter waiter;  // no output path: the proxy reads the piece store
   waiter.on_progress = [on_progress = std::move(on_progress)](const DownloadProgress& p) {
-    proxy::FetchProgress out;
-    out.content_length_known = p.content_length_known;
-    out.content_length = p.content_length;
-    out.bytes_from_cache = p.bytes_from_cache;
-    out.bytes_from_peers = p.bytes_from_peers;
-    out.bytes_from_origin = p.bytes_from_origin;
-    out.done = p.done;
-    out.status = p.status;
-    on_progress(out);
+    on_progress(ToBlobProgress(p));  // proxy::FetchProgress is the mirror's BlobProgress
   };
   FL_RETURN_IF_ERROR(tasks_.Start(options, std::move(waiter)));
   return options.task_id;

@@ -45,6 +45,27 @@ class PieceServerTest : public ::testing::Test {
     return "/pieces/" + task + "/" + std::to_string(number);
   }
 
+  // Adds a task of two big pieces (returned): a client that asks for one and
+  // does not read holds its upload, since the socket buffers fill up.
+  static constexpr uint32_t kBig = 32u << 20;
+  const std::string big_task_ = std::string(63, 'd') + "e";
+  std::string AddBigTask(uint64_t seed) {
+    std::string big = test::RandomBytes(2 * kBig, seed);
+    store_.AddTask(big_task_, big, kBig, std::vector<uint32_t>{0, 1});
+    return big;
+  }
+
+  // Waits up to 2 s for the server to be sending `uploads` pieces.
+  void WaitForUploads(uint32_t uploads) {
+    for (int i = 0; i < 200 && server_->active_uploads() != uploads; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  static std::string Get(const std::string& path) {
+    return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+
   test::TempDir dir_;
   test::FakePieceStore store_{dir_.path()};
   std::string content_;
@@ -266,25 +287,20 @@ TEST_F(PieceServerTest, ManyConcurrentClients) {
 // meanwhile the server answers busy, saying why, and serves again once the
 // upload is done.
 TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
-  constexpr uint32_t kBig = 32u << 20;
-  const std::string big_task = std::string(63, 'd') + "e";
-  std::string big = test::RandomBytes(2 * kBig, 11);
-  store_.AddTask(big_task, big, kBig, std::vector<uint32_t>{0, 1});
+  std::string big = AddBigTask(11);
   PieceServerOptions options;
   options.max_uploads = 1;
   StartServer(options);
 
   Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
   ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
-  for (int i = 0; i < 200 && server_->active_uploads() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
+  WaitForUploads(1);
   ASSERT_EQ(server_->active_uploads(), 1u);
 
   Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
   ASSERT_TRUE(other.ok());
-  ASSERT_TRUE(other->Send("GET " + Path(kTask, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  ASSERT_TRUE(other->Send(Get(Path(kTask, 1))).ok());
   Result<RawHttpResponse> busy = other->ReadResponse();
   ASSERT_TRUE(busy.ok()) << busy.status().ToString();
   EXPECT_EQ(busy->status, 503);
@@ -299,10 +315,8 @@ TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
   Result<RawHttpResponse> whole = slow->ReadResponse();
   ASSERT_TRUE(whole.ok()) << whole.status().ToString();
   EXPECT_TRUE(whole->body == big.substr(0, kBig));
-  for (int i = 0; i < 200 && server_->active_uploads() != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(other->Send("GET " + Path(kTask, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  WaitForUploads(0);
+  ASSERT_TRUE(other->Send(Get(Path(kTask, 1))).ok());
   Result<RawHttpResponse> served = other->ReadResponse();
   ASSERT_TRUE(served.ok());
   EXPECT_EQ(served->status, 200);
@@ -310,26 +324,21 @@ TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
 }
 
 TEST_F(PieceServerTest, APieceIsSentToOneClientAtATime) {
-  constexpr uint32_t kBig = 32u << 20;
-  const std::string big_task = std::string(63, 'd') + "e";
-  std::string big = test::RandomBytes(2 * kBig, 12);
-  store_.AddTask(big_task, big, kBig, std::vector<uint32_t>{0, 1});
+  std::string big = AddBigTask(12);
   Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
   ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
-  for (int i = 0; i < 200 && server_->active_uploads() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
+  WaitForUploads(1);
   ASSERT_EQ(server_->active_uploads(), 1u);
   Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
   ASSERT_TRUE(other.ok());
-  ASSERT_TRUE(other->Send("GET " + Path(big_task, 0) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  ASSERT_TRUE(other->Send(Get(Path(big_task_, 0))).ok());
   Result<RawHttpResponse> busy = other->ReadResponse();
   ASSERT_TRUE(busy.ok()) << busy.status().ToString();
   EXPECT_EQ(busy->status, 503);
   EXPECT_EQ(busy->Header("x-feilong-busy"), "piece");
   // Another piece of the same task goes out at once.
-  ASSERT_TRUE(other->Send("GET " + Path(big_task, 1) + " HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  ASSERT_TRUE(other->Send(Get(Path(big_task_, 1))).ok());
   Result<RawHttpResponse> second = other->ReadResponse();
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->status, 200);
