@@ -210,6 +210,7 @@ sv1::Host Daemon::Impl::HostInfo() const {
   host.set_upload_capacity_bps(config_.upload_capacity_bps);
   host.set_concurrent_uploads(piece_server_ ? piece_server_->active_uploads() : 0);
   host.set_max_concurrent_uploads(config_.max_concurrent_uploads);
+  host.set_upload_slots(config_.upload_slots);
   return host;
 }
 

@@ -50,6 +50,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(parent.Read("stall_timeout", c.parent_stall_timeout));
   FL_RETURN_IF_ERROR(parent.Read("connect_timeout", c.parent_connect_timeout));
   FL_RETURN_IF_ERROR(parent.Read("max_in_flight", c.parent_max_in_flight));
+  FL_RETURN_IF_ERROR(parent.Read("wanted", c.parent_wanted));
   FL_RETURN_IF_ERROR(parent.Read("busy_backoff", c.parent_busy_backoff));
   FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(parent.Child("circuit_breaker"), c.parent_breaker));
 
@@ -113,6 +114,9 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   if (c.max_concurrent_uploads == 0) {
     c.max_concurrent_uploads = c.seed ? 2000 : 200;
   }
+  if (c.upload_slots == 0) {
+    c.upload_slots = c.seed ? 32 : 8;
+  }
   if (c.data_dir.empty()) {
     return Status::InvalidArgument("config key 'storage.data_dir' must not be empty");
   }
@@ -121,6 +125,7 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
       InRange("download.back_to_source_concurrency", c.back_to_source_concurrency, 1, 64));
   FL_RETURN_IF_ERROR(InRange("download.transfer_threads", c.transfer_threads, 1, 1024));
   FL_RETURN_IF_ERROR(InRange("download.parent.max_in_flight", c.parent_max_in_flight, 1, 256));
+  FL_RETURN_IF_ERROR(InRange("download.parent.wanted", c.parent_wanted, 1, 64));
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));

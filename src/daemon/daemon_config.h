@@ -91,6 +91,10 @@ struct DaemonConfig {
   // Pieces one download asks one parent for at once, so that its requests
   // spread over all its parents. Default: 4.
   uint32_t parent_max_in_flight = 4;
+  // Parents a download wants: with fewer, or when its parents hold nothing
+  // it can fetch, it asks the scheduler for more once a second. A dense
+  // mesh keeps every host's upload busy. Default: 8.
+  uint32_t parent_wanted = 8;
   // After a parent answered busy (no free upload slot), it is not asked
   // again for this long (plus up to as much again at random). Default: 100 ms.
   std::chrono::milliseconds parent_busy_backoff{100};

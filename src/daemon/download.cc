@@ -38,11 +38,13 @@ using namespace conductor;  // NOLINT(google-build-using-namespace): the conduct
 
 namespace {
 
-// A download with fewer usable parents than this asks the scheduler for
-// more every kMoreParentsInterval: more parents, more upload to draw on and
-// more peers to trade with.
-constexpr uint32_t kWantedParents = 3;
+// A download with fewer usable parents than download.parent.wanted, or whose
+// parents have left it underfed this long, asks the scheduler for more
+// (at most this often): more parents, more upload to draw on and more peers
+// to trade with.
 constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
+// An underfed download stops asking at this many times the wanted parents.
+constexpr uint32_t kUnderfedParentFactor = 2;
 // A parent is dropped after this many failed pieces (a bad digest or a
 // timeout drops it at once: both mean it cannot serve this task well).
 constexpr uint32_t kParentFailureLimit = 2;
@@ -368,6 +370,11 @@ void Download::Impl::Dispatch() {
     }
     SubmitParentFetch(pick->piece, parent, std::move(*pass));
   }
+  if (in_flight_count_ >= std::max<uint32_t>(1, deps_.config.concurrent_pieces / 2)) {
+    underfed_since_.reset();
+  } else if (!underfed_since_) {
+    underfed_since_ = now;
+  }
   DispatchToOrigin();
 }
 
@@ -685,8 +692,14 @@ void Download::Impl::CheckStall() {
     }
     return;
   }
-  if (geometry_known_ && UsableParents() < kWantedParents && !reschedule_pending_ &&
-      now - last_more_parents_request_ > kMoreParentsInterval) {
+  if (!geometry_known_ || reschedule_pending_ ||
+      now - last_more_parents_request_ <= kMoreParentsInterval) {
+    return;
+  }
+  const uint32_t parents = UsableParents();
+  const bool underfed = underfed_since_ && now - *underfed_since_ > kMoreParentsInterval &&
+                        parents < kUnderfedParentFactor * deps_.config.parent_wanted;
+  if (parents < deps_.config.parent_wanted || underfed) {
     RequestMoreParents(/*after_failure=*/false);
   }
 }

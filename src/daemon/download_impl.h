@@ -125,6 +125,9 @@ class Download::Impl {
   bool reschedule_pending_ = false;
   uint32_t reschedules_ = 0;
   std::chrono::steady_clock::time_point last_more_parents_request_{};
+  // Since when the parents have kept fewer than half of concurrent_pieces
+  // busy (they hold nothing we lack, or answer busy); unset while fed.
+  std::optional<std::chrono::steady_clock::time_point> underfed_since_;
 
   bool geometry_known_ = false;
   storage::TaskMeta meta_;

@@ -31,7 +31,9 @@ double LoadScore(const CandidatePeer& candidate) {
     bandwidth = std::clamp(1.0 - used, 0.0, 1.0);
   }
   double slots;
-  if (host.max_concurrent_uploads > 0) {
+  if (host.upload_slots > 0) {
+    slots = 1.0 / (1.0 + static_cast<double>(candidate.children) / host.upload_slots);
+  } else if (host.max_concurrent_uploads > 0) {
     uint32_t used = std::max(host.concurrent_uploads, candidate.children);
     slots = used >= host.max_concurrent_uploads
                 ? 0.0

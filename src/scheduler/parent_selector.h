@@ -21,10 +21,12 @@
 //
 // Score. Each kept candidate gets a score in [0, 1], the weighted sum of:
 //   0.35 load: 0.6 * free upload bandwidth fraction (1 - rate / capacity;
-//        0.5 when the capacity is unknown) + 0.4 * free slot fraction
-//        (1 - max(concurrent uploads, children) / max uploads; when the
-//        maximum is unknown, 1 / (1 + children / 16)), where children is the
-//        number of peers already given this candidate as a parent;
+//        0.5 when the capacity is unknown) + 0.4 * slot share, where
+//        children is the number of peers already given this candidate as a
+//        parent: 1 / (1 + children / upload slots) when the host announces
+//        its upload slots (children share them: one child per slot halves
+//        it), else 1 - max(concurrent uploads, children) / max uploads, else
+//        1 / (1 + children / 16);
 //   0.20 pieces held: finished pieces / total pieces (1 when succeeded;
 //        0.5 when the piece count is unknown);
 //   0.10 host type: a seed peer still filling 1.0, a normal peer 0.5, a seed
@@ -74,6 +76,7 @@ struct HostProfile {
   uint64_t upload_rate_bps = 0;
   uint32_t concurrent_uploads = 0;
   uint32_t max_concurrent_uploads = 0;  // 0 = unknown (no slot limit)
+  uint32_t upload_slots = 0;            // piece bodies sent at once; 0 = unknown
   uint32_t upload_failures = 0;         // pieces children reported failed from it
   uint32_t upload_successes = 0;        // pieces children fetched from it
 };

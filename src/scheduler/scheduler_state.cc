@@ -70,6 +70,7 @@ SchedulerState::Host& SchedulerState::UpsertHost(const v1::Host& info, bool with
   p.upload_rate_bps = host.info.upload_rate_bps();
   p.concurrent_uploads = host.info.concurrent_uploads();
   p.max_concurrent_uploads = host.info.max_concurrent_uploads();
+  p.upload_slots = host.info.upload_slots();
   host.last_seen = clock_.Now();
   ++hosts_version_;
   return host;

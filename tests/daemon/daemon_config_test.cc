@@ -55,12 +55,14 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   EXPECT_EQ(config.socket_path, "/tmp/x/fld.sock");
   EXPECT_EQ(config.host_id, "10.1.1.1-node7");
   EXPECT_EQ(config.max_concurrent_uploads, 200u);
+  EXPECT_EQ(config.upload_slots, 8u);
 
   DaemonConfig seed;
   seed.seed = true;
   seed.hostname = "s";
   ASSERT_TRUE(FinalizeDaemonConfig(seed).ok());
   EXPECT_EQ(seed.max_concurrent_uploads, 2000u);
+  EXPECT_EQ(seed.upload_slots, 32u);
 
   DaemonConfig bad;
   bad.hostname = "b";
@@ -68,6 +70,13 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   Status s = FinalizeDaemonConfig(bad);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("download.concurrent_pieces"), std::string::npos);
+
+  DaemonConfig no_parents;
+  no_parents.hostname = "n";
+  no_parents.parent_wanted = 0;
+  s = FinalizeDaemonConfig(no_parents);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("download.parent.wanted"), std::string::npos);
 
   DaemonConfig marks;
   marks.hostname = "m";

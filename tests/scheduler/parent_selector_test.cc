@@ -154,6 +154,13 @@ TEST(ParentSelectorTest, ScorePreferenceTable) {
          b.children = 0;
          w.children = 20;
        }},
+      {"fewer children per announced upload slot",
+       [](HostProfile& bh, CandidatePeer& b, HostProfile& wh, CandidatePeer& w) {
+         bh.upload_slots = 32;
+         wh.upload_slots = 8;
+         b.children = 8;
+         w.children = 8;
+       }},
       {"more pieces held",
        [](auto&, CandidatePeer& b, auto&, CandidatePeer& w) {
          b.finished_pieces = 9;
