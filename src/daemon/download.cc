@@ -45,6 +45,11 @@ namespace {
 constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
 // An underfed download stops asking at this many times the wanted parents.
 constexpr uint32_t kUnderfedParentFactor = 2;
+// A download with no parent asks the origin for runs of consecutive pieces
+// up to this size in one request: a 1 MiB range per request pays a TCP slow
+// start and a round trip per piece, and leaves the origin's link idle
+// between requests.
+constexpr uint64_t kOriginSpanBytes = 16ULL << 20;
 // A parent is dropped after this many failed pieces (a bad digest or a
 // timeout drops it at once: both mean it cannot serve this task well).
 constexpr uint32_t kParentFailureLimit = 2;
@@ -224,6 +229,7 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   in_flight_.assign(count, false);
   origin_attempts_.assign(count, 0);
   origin_retry_at_.assign(count, steady_clock::time_point{});
+  origin_span_end_.assign(count, false);
   digests_.resize(count);
   for (auto& [id, parent] : parents_) {
     parent.has.resize(count, false);
@@ -350,7 +356,7 @@ void Download::Impl::Dispatch() {
       }
     }
   }
-  while (in_flight_count_ < deps_.config.concurrent_pieces && !usable.empty()) {
+  while (Transfers() < deps_.config.concurrent_pieces && !usable.empty()) {
     std::vector<PickerParent> views;
     for (size_t i = 0; i < usable.size(); ++i) {
       views.push_back(
@@ -370,7 +376,7 @@ void Download::Impl::Dispatch() {
     }
     SubmitParentFetch(pick->piece, parent, std::move(*pass));
   }
-  if (in_flight_count_ >= std::max<uint32_t>(1, deps_.config.concurrent_pieces / 2)) {
+  if (Transfers() >= std::max<uint32_t>(1, deps_.config.concurrent_pieces / 2)) {
     underfed_since_.reset();
   } else if (!underfed_since_) {
     underfed_since_ = now;
@@ -398,11 +404,19 @@ void Download::Impl::DispatchToOrigin() {
       views.push_back({&parent.has, parent.in_flight});
     }
   }
-  while (in_flight_count_ < deps_.config.concurrent_pieces &&
-         origin_in_flight_ < deps_.config.back_to_source_concurrency) {
+  // Without parents, pieces come in order: take the run that follows.
+  const uint32_t span_limit = static_cast<uint32_t>(
+      std::max<uint64_t>(1, kOriginSpanBytes / std::max<uint64_t>(1, meta_.piece_length)));
+  while (Transfers() < deps_.config.concurrent_pieces &&
+         origin_requests_ < deps_.config.back_to_source_concurrency) {
     auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_});
     if (!piece) {
       return;
+    }
+    uint32_t count = 1;
+    while (views.empty() && count < span_limit && *piece + count < held_.size() &&
+           !held_[*piece + count] && !busy[*piece + count]) {
+      ++count;
     }
     auto pass = deps_.origin_gate.TryEnter(origin_host_);
     if (!pass.ok()) {
@@ -414,8 +428,8 @@ void Download::Impl::DispatchToOrigin() {
       }
       return;  // at the host's cap: a slot frees when a transfer ends
     }
-    busy[*piece] = true;
-    SubmitOriginFetch(*piece, std::move(*pass));
+    std::fill_n(busy.begin() + *piece, count, true);
+    SubmitOriginFetch(*piece, count, std::move(*pass));
   }
 }
 
@@ -429,14 +443,23 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
       meta_.PieceSize(number), *digests_[number], std::move(pass)));
 }
 
-void Download::Impl::SubmitOriginFetch(uint32_t number, std::unique_ptr<HostGate::Pass> pass) {
-  in_flight_[number] = true;
-  ++in_flight_count_;
-  ++origin_in_flight_;
-  ++origin_attempts_[number];
-  deps_.pool.Submit(conductor::OriginFetchJob(mailbox_, deps_.store, options_.task_id,
-                                              OriginRequest(), number, meta_.PieceOffset(number),
-                                              meta_.PieceSize(number), std::move(pass)));
+uint32_t Download::Impl::Transfers() const {
+  return in_flight_count_ - origin_pieces_ + origin_requests_;
+}
+
+void Download::Impl::SubmitOriginFetch(uint32_t first, uint32_t count,
+                                       std::unique_ptr<HostGate::Pass> pass) {
+  for (uint32_t n = first; n < first + count; ++n) {
+    in_flight_[n] = true;
+    ++origin_attempts_[n];
+  }
+  in_flight_count_ += count;
+  origin_pieces_ += count;
+  ++origin_requests_;
+  origin_span_end_[first + count - 1] = true;
+  deps_.pool.Submit(conductor::OriginSpanJob(mailbox_, deps_.store, meta_,
+                                             conductor::OriginSpan{first, count, {}},
+                                             OriginRequest(), std::move(pass)));
 }
 
 void Download::Impl::OnOriginPieceFailure(uint32_t number, const Status& status) {
@@ -538,13 +561,17 @@ void Download::Impl::OnProbeResult(const ProbeResult& result) {
 void Download::Impl::SubmitWholeBodyFetch() {
   // The origin ignores Range: read the body once, cutting it into pieces.
   whole_body_mode_ = true;
+  uint32_t last = 0;
   for (uint32_t n = 0; n < held_.size(); ++n) {
     if (!held_[n]) {
       in_flight_[n] = true;
       ++in_flight_count_;
-      ++origin_in_flight_;
+      ++origin_pieces_;
+      last = n;
     }
   }
+  ++origin_requests_;
+  origin_span_end_[last] = true;
   // The one whole-body request is let through even at the host's cap (it
   // replaces this download's per-piece requests); an open circuit still
   // counts against it when it fails.
@@ -553,8 +580,10 @@ void Download::Impl::SubmitWholeBodyFetch() {
   if (pass.ok()) {
     shared_pass = std::move(*pass);
   }
-  deps_.pool.Submit(conductor::WholeBodyJob(mailbox_, deps_.store, meta_, held_, OriginRequest(),
-                                            std::move(shared_pass)));
+  deps_.pool.Submit(
+      conductor::OriginSpanJob(mailbox_, deps_.store, meta_,
+                               conductor::OriginSpan{0, static_cast<uint32_t>(held_.size()), held_},
+                               OriginRequest(), std::move(shared_pass)));
 }
 
 void Download::Impl::OnPieceResult(PieceResult& result) {
@@ -565,7 +594,11 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   --in_flight_count_;
   const bool from_origin = result.parent_id.empty();
   if (from_origin) {
-    --origin_in_flight_;
+    --origin_pieces_;
+    if (origin_span_end_[result.number]) {
+      origin_span_end_[result.number] = false;
+      --origin_requests_;
+    }
   } else if (auto it = parents_.find(result.parent_id); it != parents_.end()) {
     --it->second.in_flight;
   }

@@ -94,7 +94,11 @@ class Download::Impl {
   // Picks and submits origin pieces while the download's and the origin
   // host's limits allow.
   void DispatchToOrigin();
-  void SubmitOriginFetch(uint32_t number, std::unique_ptr<HostGate::Pass> pass);
+  // Pieces [first, first + count) in one origin request.
+  void SubmitOriginFetch(uint32_t first, uint32_t count, std::unique_ptr<HostGate::Pass> pass);
+  // Transfers in flight: parent pieces plus origin requests (a request
+  // covering several pieces is one transfer).
+  uint32_t Transfers() const;
   // A failed attempt at piece `number` from the origin: schedules a retry
   // after a jittered backoff, or ends the download once attempts run out.
   void OnOriginPieceFailure(uint32_t number, const Status& status);
@@ -140,7 +144,11 @@ class Download::Impl {
   std::vector<std::optional<Sha256Digest>> digests_;
   uint32_t held_count_ = 0;
   uint32_t in_flight_count_ = 0;
-  uint32_t origin_in_flight_ = 0;
+  // Origin requests in flight (each covers one or more pieces), the pieces
+  // they cover, and the last piece of each (its result ends the request).
+  uint32_t origin_requests_ = 0;
+  uint32_t origin_pieces_ = 0;
+  std::vector<bool> origin_span_end_;
 
   std::map<std::string, Parent> parents_;
   std::set<std::string> blocked_parents_;

@@ -60,44 +60,6 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
   };
 }
 
-TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
-                                 std::string task_id, source::SourceRequest request,
-                                 uint32_t number, uint64_t offset, uint32_t size,
-                                 std::shared_ptr<HostGate::Pass> pass) {
-  return [=, &store](TransferContext& ctx) mutable {
-    PieceResult result{number, "", Status::Ok(), {}, 0, {}};
-    auto start = steady_clock::now();
-    auto writer = store.OpenPieceWriter(task_id, number);
-    auto client = ctx.SourceFor(request.url);
-    if (!writer.ok()) {
-      result.status = writer.status();
-    } else if (!client.ok()) {
-      result.status = client.status();
-    } else {
-      TransferWriter guarded(**writer, *mailbox);
-      Status s = (*client)->FetchRange(request, offset, size, [&](std::span<const uint8_t> data) {
-        return guarded.Append(data);
-      });
-      if (s.ok()) {
-        auto committed = guarded.Commit(std::nullopt);
-        if (committed.ok()) {
-          result.digest = *committed;
-          result.bytes = size;
-        } else {
-          s = committed.status();
-        }
-      }
-      result.status = s;
-    }
-    if (writer.ok()) {
-      (*writer).reset();  // release the piece before the download may retry it
-    }
-    result.cost = Since(start);
-    Settle(pass, result.status);
-    mailbox->queue.Push(std::move(result));
-  };
-}
-
 TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request,
                            std::shared_ptr<HostGate::Pass> pass) {
   return [=](TransferContext& ctx) mutable {
@@ -119,17 +81,18 @@ TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceReque
   };
 }
 
-TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
-                               storage::TaskMeta meta, std::vector<bool> held,
-                               source::SourceRequest request,
-                               std::shared_ptr<HostGate::Pass> pass) {
+TransferPool::Job OriginSpanJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
+                                storage::TaskMeta meta, OriginSpan span,
+                                source::SourceRequest request,
+                                std::shared_ptr<HostGate::Pass> pass) {
   return [=, &store](TransferContext& ctx) mutable {
-    auto client = ctx.SourceFor(request.url);
-    uint32_t number = 0;
+    const uint32_t end = span.first + span.count;
+    auto skipped = [&](uint32_t n) { return n < span.skip.size() && span.skip[n]; };
+    uint32_t number = span.first;  // the piece the next bytes belong to
     std::unique_ptr<storage::PieceWriter> raw_writer;
     std::unique_ptr<TransferWriter> writer;
     auto start = steady_clock::now();
-    // Records the piece just written and posts its result.
+    // Records the piece just written, posts its result and moves on.
     auto finish_piece = [&]() -> Status {
       PieceResult result{number, "", Status::Ok(), {}, 0, {}};
       auto committed = writer->Commit(std::nullopt);
@@ -144,12 +107,16 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
       start = steady_clock::now();
       Status s = result.status;
       mailbox->queue.Push(std::move(result));
+      ++number;  // posted, failed or not: not posted again below
       return s;
     };
+    auto client = ctx.SourceFor(request.url);
     Status status = client.status();
     if (client.ok()) {
+      const uint64_t offset = meta.PieceOffset(span.first);
+      const uint64_t length = meta.PieceOffset(end - 1) + meta.PieceSize(end - 1) - offset;
       status = (*client)->FetchRange(
-          request, 0, meta.content_length, [&](std::span<const uint8_t> data) -> Status {
+          request, offset, length, [&](std::span<const uint8_t> data) -> Status {
             while (!data.empty()) {
               if (mailbox->cancelled) {
                 return Status::Cancelled("download cancelled");
@@ -163,23 +130,25 @@ TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceS
               FL_RETURN_IF_ERROR(writer->Append(data.first(take)));
               data = data.subspan(take);
               if (writer->written() == meta.PieceSize(number)) {
-                if (held[number]) {
+                if (skipped(number)) {
                   writer.reset();
                   raw_writer.reset();
+                  ++number;
                 } else {
                   FL_RETURN_IF_ERROR(finish_piece());
                 }
-                ++number;
               }
             }
             return Status::Ok();
           });
     }
+    writer.reset();
+    raw_writer.reset();  // release the piece before the download may retry it
     Settle(pass, status);
     if (!status.ok()) {
-      // Every piece not delivered fails, so the conductor sees the error.
-      for (uint32_t n = number; n < meta.PieceCount(); ++n) {
-        if (!held[n]) {
+      // Every piece not yet posted fails, so the conductor sees the error.
+      for (uint32_t n = number; n < end; ++n) {
+        if (!skipped(n)) {
           mailbox->queue.Push(PieceResult{n, "", status, {}, 0, {}});
         }
       }

@@ -22,20 +22,25 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
                                  uint16_t port, uint32_t number, uint32_t size,
                                  Sha256Digest expected, std::shared_ptr<HostGate::Pass> pass);
 
-// Piece `number` at [offset, offset + size) from the origin with a Range request.
-TransferPool::Job OriginFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
-                                 std::string task_id, source::SourceRequest request,
-                                 uint32_t number, uint64_t offset, uint32_t size,
-                                 std::shared_ptr<HostGate::Pass> pass);
-
 // The origin's content length and Range support.
 TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request,
                            std::shared_ptr<HostGate::Pass> pass);
 
-// The whole body in one request (for origins that ignore Range), cut into
-// pieces; pieces in `held` are read past, not rewritten.
-TransferPool::Job WholeBodyJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
-                               storage::TaskMeta meta, std::vector<bool> held,
-                               source::SourceRequest request, std::shared_ptr<HostGate::Pass> pass);
+// Pieces [first, first + count) from the origin in one request, cut into
+// pieces as the bytes arrive; each piece's result is posted as soon as it
+// is written, so it can be shared before the request ends. When the request
+// fails, every piece of the span not yet posted gets a failed result: each
+// piece gets exactly one. Pieces set in `skip` (may be empty) are read past,
+// not rewritten, and get no result. A span covering the whole content is a
+// plain GET, for origins that ignore Range.
+struct OriginSpan {
+  uint32_t first = 0;
+  uint32_t count = 1;
+  std::vector<bool> skip;  // by piece number; empty = skip none
+};
+TransferPool::Job OriginSpanJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
+                                storage::TaskMeta meta, OriginSpan span,
+                                source::SourceRequest request,
+                                std::shared_ptr<HostGate::Pass> pass);
 
 }  // namespace feilong::daemon::conductor
