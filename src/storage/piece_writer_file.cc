@@ -10,6 +10,11 @@
 
 namespace feilong::storage::internal {
 
+namespace {
+// Appended bytes are written once this many are buffered (and at Commit).
+constexpr size_t kWriteBlock = 256 * 1024;
+}  // namespace
+
 FileTaskPin::~FileTaskPin() {
   std::lock_guard lock(core_->mu);
   --live_->pins;
@@ -31,15 +36,36 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
                                    std::to_string(written_) + " exceeds its length " +
                                    std::to_string(length_));
   }
-  if (fd_.valid()) {
-    int err = PwriteAll(fd_.get(), data, offset_ + written_);
-    if (err != 0) {
-      error_ = Status::FromErrno(err, "write " + PieceName(task_id_, number_) + " to " + path_);
-      return error_;
-    }
-  }
   hasher_.Update(data);
   written_ += data.size();
+  if (!fd_.valid()) {
+    return Status::Ok();
+  }
+  if (pending_.empty() && data.size() >= kWriteBlock) {
+    return WriteAt(data, offset_ + written_ - data.size());  // large already: no copy
+  }
+  pending_.insert(pending_.end(), data.begin(), data.end());
+  if (pending_.size() >= kWriteBlock) {
+    return Flush();
+  }
+  return Status::Ok();
+}
+
+Status FilePieceWriter::Flush() {
+  if (pending_.empty() || !fd_.valid()) {
+    return Status::Ok();
+  }
+  Status s = WriteAt(pending_, offset_ + written_ - pending_.size());
+  pending_.clear();
+  return s;
+}
+
+Status FilePieceWriter::WriteAt(std::span<const uint8_t> data, uint64_t file_offset) {
+  int err = PwriteAll(fd_.get(), data, file_offset);
+  if (err != 0) {
+    error_ = Status::FromErrno(err, "write " + PieceName(task_id_, number_) + " to " + path_);
+    return error_;
+  }
   return Status::Ok();
 }
 
@@ -51,6 +77,7 @@ Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& 
                                    std::to_string(written_) + " of " + std::to_string(length_) +
                                    " bytes");
   }
+  FL_RETURN_IF_ERROR(Flush());
   Sha256Digest digest = hasher_.Finish();
   if (expected && *expected != digest) {
     return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +

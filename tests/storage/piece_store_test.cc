@@ -166,6 +166,32 @@ TEST_F(PieceStoreTest, ReadHandleMovesAndClosesItsFd) {
   EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // closed
 }
 
+TEST_F(PieceStoreTest, LargePieceFromSmallAndLargeAppendsReadsBackExactly) {
+  // Appends are buffered into large writes: bytes must land at their place
+  // whether they come in tiny reads, reads that straddle a buffer's end, or
+  // reads larger than the buffer.
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  constexpr uint32_t kPiece = (1u << 20) + 3;
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 3ull * kPiece, kPiece)));
+  std::vector<uint8_t> data = TestBytes(kPiece, 11);
+  auto writer = store->OpenPieceWriter(id, 2);
+  FL_ASSERT_OK(writer);
+  size_t at = 0;
+  for (size_t size : {size_t{1}, size_t{300} << 10, size_t{7}, size_t{600} << 10, size_t{2048}}) {
+    FL_ASSERT_OK((*writer)->Append(std::span(data).subspan(at, size)));
+    at += size;
+  }
+  FL_ASSERT_OK((*writer)->Append(std::span(data).subspan(at)));
+  FL_ASSERT_OK((*writer)->Commit(Sha256(data)));
+  writer->reset();
+  auto read = ReadPiece(*store, id, 2);
+  FL_ASSERT_OK(read);
+  EXPECT_EQ(*read, data);
+  EXPECT_FALSE(store->HasPiece(id, 1));
+}
+
 TEST_F(PieceStoreTest, OverLengthAppendIsInvalidArgument) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
