@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,7 +19,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <array>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -170,9 +170,8 @@ asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, Cli
     if (got > 0) {
       // A chunk of the same size upstream: the size line, the bytes, CRLF.
       const std::string size_line = fmt::format("{:x}\r\n", got);
-      std::array<asio::const_buffer, 3> framed = {asio::buffer(size_line),
-                                                  asio::buffer(chunk.data(), got),
-                                                  asio::buffer("\r\n", 2)};
+      std::array<asio::const_buffer, 3> framed = {
+          asio::buffer(size_line), asio::buffer(chunk.data(), got), asio::buffer("\r\n", 2)};
       beast::get_lowest_layer(upstream).expires_after(timeout);
       beast::error_code write_error;
       if (chunked) {
@@ -224,8 +223,8 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
                                                    ClientStream& client,
                                                    http::request<http::empty_body>& request,
                                                    bool client_keep_alive,
-                                                   const ForwardContext& context,
-                                                   ClientBody* body, bool expects_continue) {
+                                                   const ForwardContext& context, ClientBody* body,
+                                                   bool expects_continue) {
   const std::chrono::milliseconds timeout = context.timeout;
   ForwardReport* report = context.report;
   const bool head = request.method() == http::verb::head;
@@ -238,8 +237,7 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
     }
   } else {
     http::request_serializer<http::empty_body> serializer(request);
-    auto [write_error, written] =
-        co_await http::async_write_header(upstream, serializer, kNoThrow);
+    auto [write_error, written] = co_await http::async_write_header(upstream, serializer, kNoThrow);
     (void)written;
     if (write_error) {
       co_return std::nullopt;
@@ -259,17 +257,28 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
     }
   }
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(std::numeric_limits<uint64_t>::max());
-  if (head) {
-    parser.skip(true);  // a HEAD answer announces a length but has no body
+  // Interim answers (1xx but 101: an unasked 100 Continue, 103 Early Hints)
+  // are dropped: the client gets the final one.
+  std::optional<http::response_parser<http::buffer_body>> final_parser;
+  for (;;) {
+    final_parser.emplace();
+    final_parser->body_limit(std::numeric_limits<uint64_t>::max());
+    if (head) {
+      final_parser->skip(true);  // a HEAD answer announces a length but has no body
+    }
+    lowest.expires_after(timeout);
+    auto [read_error, read] =
+        co_await http::async_read_header(upstream, buffer, *final_parser, kNoThrow);
+    (void)read;
+    if (read_error) {
+      co_return std::nullopt;
+    }
+    const unsigned code = final_parser->get().result_int();
+    if (code < 100 || code >= 200 || code == 101) {
+      break;
+    }
   }
-  lowest.expires_after(timeout);
-  auto [read_error, read] = co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
-  (void)read;
-  if (read_error) {
-    co_return std::nullopt;
-  }
+  http::response_parser<http::buffer_body>& parser = *final_parser;
   const auto& response = parser.get();
   const unsigned status = response.result_int();
   if (report != nullptr) {

@@ -54,7 +54,7 @@ Result<HostPort> ParseConnectTarget(std::string_view target);
 
 // The facts of a request that decide between P2P and forwarding.
 struct RequestFacts {
-  bool get = false;  // method GET
+  bool get = false;   // method GET
   bool body = false;  // the request has a body (Content-Length > 0 or chunked)
   // A Range header the pieces cannot answer: several ranges, another unit,
   // garbage, or with If-Range (the task keeps no validator). One bytes range

@@ -192,7 +192,6 @@ TEST_F(ProxyTest, MatchingGetGoesP2PAndTheSecondDaemonTakesItFromPeers) {
   ASSERT_EQ(Curl(0, url, out_.Path("big0-again")), 200);
   EXPECT_EQ(FileDigest(out_.Path("big0-again")), expected);
   EXPECT_EQ(http_->RequestCount("/p2p/big.bin"), origin_gets);
-
 }
 
 TEST_F(ProxyTest, OneRangeOfAMatchingUrlIsServedFromPieces) {
@@ -244,8 +243,7 @@ TEST_F(ProxyTest, RequestBodiesReachTheOriginIntact) {
   EXPECT_NE(last_curl_.output.find("HTTP/1.1 100 Continue"), std::string::npos)
       << last_curl_.output;
   // POST with a Content-Length (nginx stores it through a PUT of its own).
-  ASSERT_EQ(Curl(0, http_->Url("/post/post.bin"), out_.Path("post"), "--data-binary @" + file),
-            201)
+  ASSERT_EQ(Curl(0, http_->Url("/post/post.bin"), out_.Path("post"), "--data-binary @" + file), 201)
       << last_curl_.output << Log(0);
   EXPECT_EQ(FileDigest(work_.Path("www/upload/post/post.bin")), expected);
   // A chunked body of unknown length (stdin): re-chunked to the origin.
@@ -261,8 +259,9 @@ TEST_F(ProxyTest, RequestBodiesReachTheOriginIntact) {
       << last_curl_.output << Log(0);
   EXPECT_EQ(FileDigest(work_.Path("www/upload/post/secure.bin")), expected);
   std::string log = Log(0);
-  static const std::regex kForwarded("method=(PUT|POST) url=https?://127\\.0\\.0\\.1:[0-9]+/"
-                                     "(upload|post)/[a-z./]+ route=forward status=201");
+  static const std::regex kForwarded(
+      "method=(PUT|POST) url=https?://127\\.0\\.0\\.1:[0-9]+/"
+      "(upload|post)/[a-z./]+ route=forward status=201");
   EXPECT_EQ(CountLines(log, kForwarded), 4) << log;
 
   // A client that goes away mid-body: the origin's request is cut, nothing
@@ -276,9 +275,8 @@ TEST_F(ProxyTest, RequestBodiesReachTheOriginIntact) {
                            std::string(kMiB, 'x'))
                     .ok());
   }
-  EXPECT_TRUE(cluster_->peer(0)
-                  .process->WaitForLine("proxy_request_body_aborted", seconds(20))
-                  .has_value())
+  EXPECT_TRUE(
+      cluster_->peer(0).process->WaitForLine("proxy_request_body_aborted", seconds(20)).has_value())
       << Log(0);
   ASSERT_EQ(Curl(0, http_->Url("/plain/small.txt"), out_.Path("after")), 200);
   EXPECT_EQ(::access(work_.Path("www/upload/cut.bin").c_str(), F_OK), -1);

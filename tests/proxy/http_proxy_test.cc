@@ -186,8 +186,7 @@ TEST_F(HttpProxyTest, OneRangeIsServedFromThePieceStore) {
   EXPECT_EQ(past->Header("content-range"), "bytes */4321");
   EXPECT_TRUE(past->body.empty());
   ASSERT_TRUE(
-      connection->Send("GET " + Base() + "/good/file HTTP/1.1\r\nHost: origin.test\r\n\r\n")
-          .ok());
+      connection->Send("GET " + Base() + "/good/file HTTP/1.1\r\nHost: origin.test\r\n\r\n").ok());
   auto whole = connection->ReadResponse();
   ASSERT_TRUE(whole.ok()) << whole.status().ToString();
   EXPECT_EQ(whole->status, 200);
