@@ -168,13 +168,13 @@ asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, Cli
     }
     const size_t got = chunk.size() - body.parser.get().body().size;
     if (got > 0) {
-      // A chunk of the same size upstream: the size line, the bytes, CRLF.
-      const std::string size_line = fmt::format("{:x}\r\n", got);
-      std::array<asio::const_buffer, 3> framed = {
-          asio::buffer(size_line), asio::buffer(chunk.data(), got), asio::buffer("\r\n", 2)};
       beast::get_lowest_layer(upstream).expires_after(timeout);
       beast::error_code write_error;
       if (chunked) {
+        // A chunk of the same size upstream: the size line, the bytes, CRLF.
+        const std::string size_line = fmt::format("{:x}\r\n", got);
+        std::array<asio::const_buffer, 3> framed = {
+            asio::buffer(size_line), asio::buffer(chunk.data(), got), asio::buffer("\r\n", 2)};
         auto [ec, written] = co_await asio::async_write(upstream, framed, kNoThrow);
         (void)written;
         write_error = ec;

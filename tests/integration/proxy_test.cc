@@ -264,6 +264,27 @@ TEST_F(ProxyTest, RequestBodiesReachTheOriginIntact) {
       "(upload|post)/[a-z./]+ route=forward status=201");
   EXPECT_EQ(CountLines(log, kForwarded), 4) << log;
 
+  // Keep-alive after a body: a PUT, then a GET of what it stored, on one
+  // connection.
+  {
+    auto connection = test::RawHttpConnection::Connect(proxies_[0], seconds(20));
+    ASSERT_TRUE(connection.ok());
+    ASSERT_TRUE(connection
+                    ->Send("PUT " + http_->Url("/upload/small.txt") +
+                           " HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nhello\n")
+                    .ok());
+    auto put = connection->ReadResponse();
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(put->status, 201);
+    ASSERT_TRUE(
+        connection->Send("GET " + http_->Url("/upload/small.txt") + " HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok());
+    auto get = connection->ReadResponse();
+    ASSERT_TRUE(get.ok()) << get.status().ToString();
+    EXPECT_EQ(get->status, 200);
+    EXPECT_EQ(get->body, "hello\n");
+  }
+
   // A client that goes away mid-body: the origin's request is cut, nothing
   // is stored, the daemon keeps serving.
   {
