@@ -1,6 +1,7 @@
 #include "mirror/byte_range.h"
 
 #include <charconv>
+#include <limits>
 
 namespace feilong::mirror {
 
@@ -62,6 +63,12 @@ RangeParse ParseRange(std::string_view header, uint64_t length, ByteRange* range
   range->first = first;
   range->last = last;
   return RangeParse::kRange;
+}
+
+bool IsSingleByteRange(std::string_view header) {
+  // kNone depends only on the syntax, never on the length.
+  ByteRange ignored;
+  return ParseRange(header, std::numeric_limits<uint64_t>::max(), &ignored) != RangeParse::kNone;
 }
 
 }  // namespace feilong::mirror

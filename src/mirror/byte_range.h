@@ -25,4 +25,10 @@ enum class RangeParse {
 // server ignore Range, and a whole body is always correct.
 RangeParse ParseRange(std::string_view header, uint64_t length, ByteRange* range);
 
+// True when `header` is one range in a form ParseRange takes, whatever the
+// length: ParseRange then never gives kNone for it. Lets a caller that learns
+// the length later (the proxy: once a download started) decide beforehand
+// whether it can serve the range at all.
+bool IsSingleByteRange(std::string_view header);
+
 }  // namespace feilong::mirror

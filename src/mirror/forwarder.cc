@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -90,20 +91,34 @@ asio::awaitable<Status> Connect(UpstreamConnection& connection, const ForwardCon
 }
 
 // The request sent upstream: the client's end-to-end headers, every line
-// kept (skopeo sends one Accept line per media type), Host replaced.
+// kept (skopeo sends one Accept line per media type), Host replaced. With a
+// body (`body` set): its length or chunked framing, and no Expect (Forward
+// answers it). A Content-Length of 0 is kept: some origins want one on
+// every POST or PUT.
 http::request<http::empty_body> UpstreamRequest(const ClientRequest& in, http::verb method,
-                                                const std::string& target, const Upstream& u) {
+                                                const std::string& target, const Upstream& u,
+                                                const ClientBody* body) {
   http::request<http::empty_body> out{method, target, 11};
   for (const auto& field : in) {
     std::string_view name(field.name_string().data(), field.name_string().size());
     if (IsHopByHopHeader(name) || EqualsIgnoreCase(name, "Host") ||
-        EqualsIgnoreCase(name, kRegistryHeader) || EqualsIgnoreCase(name, "Content-Length")) {
+        EqualsIgnoreCase(name, kRegistryHeader) || EqualsIgnoreCase(name, "Content-Length") ||
+        (body != nullptr && EqualsIgnoreCase(name, "Expect"))) {
       continue;
     }
     out.insert(field.name_string(), field.value());
   }
   out.set(http::field::host, u.host_header);
   out.set(http::field::connection, "close");
+  if (body != nullptr) {
+    if (body->parser.chunked()) {
+      out.set(http::field::transfer_encoding, "chunked");
+    } else if (body->parser.content_length()) {
+      out.set(http::field::content_length, std::to_string(*body->parser.content_length()));
+    }
+  } else if (method == in.method() && in.find(http::field::content_length) != in.end()) {
+    out.set(http::field::content_length, "0");  // no body was parsed: the length is 0
+  }
   return out;
 }
 
@@ -121,35 +136,149 @@ bool HasBody(unsigned status, bool head) {
   return !head && status >= 200 && status != 204 && status != 304;
 }
 
+// True when the client asked for a 100 (Continue) before sending its body.
+bool ExpectsContinue(const ClientRequest& request) {
+  auto it = request.find(http::field::expect);
+  return it != request.end() && request.version() >= 11 &&
+         EqualsIgnoreCase(View(it->value()), "100-continue");
+}
+
+enum class BodyRelay {
+  kDone,          // the whole body went upstream
+  kClientGone,    // reading the client failed (closed, reset, idle, bad chunking)
+  kUpstreamGone,  // writing upstream failed; the rest of the body is unread
+};
+
+// Reads the client's request body in chunks of kRelayChunk and writes each
+// upstream before reading on: memory stays bounded whatever the length.
+template <class Stream, class ClientStream>
+asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, ClientBody& body,
+                                     const ForwardContext& context) {
+  const std::chrono::milliseconds timeout = context.timeout;
+  const bool chunked = body.parser.chunked();
+  std::vector<char> chunk(kRelayChunk);
+  while (!body.parser.is_done()) {
+    body.parser.get().body().data = chunk.data();
+    body.parser.get().body().size = chunk.size();
+    beast::get_lowest_layer(client).expires_after(timeout);
+    auto [read_error, n] = co_await http::async_read(client, body.buffer, body.parser, kNoThrow);
+    (void)n;
+    if (read_error == http::error::need_buffer) {
+      read_error = {};
+    }
+    const size_t got = chunk.size() - body.parser.get().body().size;
+    if (got > 0) {
+      beast::get_lowest_layer(upstream).expires_after(timeout);
+      beast::error_code write_error;
+      if (chunked) {
+        // A chunk of the same size upstream: the size line, the bytes, CRLF.
+        const std::string size_line = fmt::format("{:x}\r\n", got);
+        std::array<asio::const_buffer, 3> framed = {
+            asio::buffer(size_line), asio::buffer(chunk.data(), got), asio::buffer("\r\n", 2)};
+        auto [ec, written] = co_await asio::async_write(upstream, framed, kNoThrow);
+        (void)written;
+        write_error = ec;
+      } else {
+        auto [ec, written] =
+            co_await asio::async_write(upstream, asio::buffer(chunk.data(), got), kNoThrow);
+        (void)written;
+        write_error = ec;
+      }
+      if (write_error) {
+        spdlog::debug("{}_request_body_aborted {}={} side=upstream sent={} error=\"{}\"",
+                      context.log_name, context.log_host_key, context.upstream.host,
+                      context.report != nullptr ? context.report->request_body_bytes : 0,
+                      write_error.message());
+        co_return BodyRelay::kUpstreamGone;
+      }
+      if (context.report != nullptr) {
+        context.report->request_body_bytes += got;
+      }
+    }
+    if (read_error) {
+      spdlog::debug("{}_request_body_aborted {}={} side=client sent={} error=\"{}\"",
+                    context.log_name, context.log_host_key, context.upstream.host,
+                    context.report != nullptr ? context.report->request_body_bytes : 0,
+                    read_error.message());
+      co_return BodyRelay::kClientGone;
+    }
+  }
+  if (chunked) {
+    bool last_sent = co_await WriteAll(upstream, "0\r\n\r\n", timeout);
+    if (!last_sent) {
+      co_return BodyRelay::kUpstreamGone;
+    }
+  }
+  co_return BodyRelay::kDone;
+}
+
 // Relays the upstream's answer to `request` to the client. nullopt when the
 // upstream failed before anything went to the client.
+// With a body: sends the request head, then the body (after a 100 Continue
+// to a client that expects one); a client that goes away mid-body gives
+// kAborted. If the upstream stops taking the body, its answer (if any, e.g.
+// 413) is still relayed, and the client connection closes.
 template <class Stream, class ClientStream>
 asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_stream& lowest,
                                                    ClientStream& client,
                                                    http::request<http::empty_body>& request,
                                                    bool client_keep_alive,
-                                                   const ForwardContext& context) {
+                                                   const ForwardContext& context, ClientBody* body,
+                                                   bool expects_continue) {
   const std::chrono::milliseconds timeout = context.timeout;
   ForwardReport* report = context.report;
   const bool head = request.method() == http::verb::head;
   lowest.expires_after(timeout);
-  auto [write_error, written] = co_await http::async_write(upstream, request, kNoThrow);
-  (void)written;
-  if (write_error) {
-    co_return std::nullopt;
+  if (body == nullptr) {
+    auto [write_error, written] = co_await http::async_write(upstream, request, kNoThrow);
+    (void)written;
+    if (write_error) {
+      co_return std::nullopt;
+    }
+  } else {
+    http::request_serializer<http::empty_body> serializer(request);
+    auto [write_error, written] = co_await http::async_write_header(upstream, serializer, kNoThrow);
+    (void)written;
+    if (write_error) {
+      co_return std::nullopt;
+    }
+    if (expects_continue) {
+      bool continued = co_await WriteAll(client, "HTTP/1.1 100 Continue\r\n\r\n", timeout);
+      if (!continued) {
+        co_return RelayOutcome::kAborted;
+      }
+    }
+    BodyRelay relayed = co_await RelayBody(upstream, client, *body, context);
+    if (relayed == BodyRelay::kClientGone) {
+      co_return RelayOutcome::kAborted;
+    }
+    if (relayed == BodyRelay::kUpstreamGone) {
+      client_keep_alive = false;  // the rest of the body is still in the connection
+    }
   }
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(std::numeric_limits<uint64_t>::max());
-  if (head) {
-    parser.skip(true);  // a HEAD answer announces a length but has no body
+  // Interim answers (1xx but 101: an unasked 100 Continue, 103 Early Hints)
+  // are dropped: the client gets the final one.
+  std::optional<http::response_parser<http::buffer_body>> final_parser;
+  for (;;) {
+    final_parser.emplace();
+    final_parser->body_limit(std::numeric_limits<uint64_t>::max());
+    if (head) {
+      final_parser->skip(true);  // a HEAD answer announces a length but has no body
+    }
+    lowest.expires_after(timeout);
+    auto [read_error, read] =
+        co_await http::async_read_header(upstream, buffer, *final_parser, kNoThrow);
+    (void)read;
+    if (read_error) {
+      co_return std::nullopt;
+    }
+    const unsigned code = final_parser->get().result_int();
+    if (code < 100 || code >= 200 || code == 101) {
+      break;
+    }
   }
-  lowest.expires_after(timeout);
-  auto [read_error, read] = co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
-  (void)read;
-  if (read_error) {
-    co_return std::nullopt;
-  }
+  http::response_parser<http::buffer_body>& parser = *final_parser;
   const auto& response = parser.get();
   const unsigned status = response.result_int();
   if (report != nullptr) {
@@ -299,8 +428,15 @@ asio::awaitable<bool> SendError(ClientStream& client, unsigned status, std::stri
 
 template <class ClientStream>
 asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest& request,
-                                      const std::string& target, ForwardContext context) {
-  const bool client_keep_alive = request.keep_alive();
+                                      const std::string& target, ForwardContext context,
+                                      ClientBody* body) {
+  // An unread body stays in the client connection: it cannot carry another
+  // request after an answer of our own.
+  const bool client_keep_alive = request.keep_alive() && body == nullptr;
+  const bool expects_continue = body != nullptr && ExpectsContinue(request);
+  if (body != nullptr) {
+    body->parser.body_limit(std::numeric_limits<uint64_t>::max());
+  }
   UpstreamConnection connection;
   Status connected = co_await Connect(connection, context);
   if (!connected.ok()) {
@@ -314,14 +450,17 @@ asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest&
     co_return sent ? (client_keep_alive ? RelayOutcome::kKeepAlive : RelayOutcome::kClose)
                    : RelayOutcome::kAborted;
   }
-  auto upstream_request = UpstreamRequest(request, request.method(), target, context.upstream);
+  auto upstream_request =
+      UpstreamRequest(request, request.method(), target, context.upstream, body);
+  // Keep-alive after a body is decided by Relay, once the body was read.
+  const bool keep_alive = request.keep_alive();
   std::optional<RelayOutcome> outcome;
   if (connection.tls) {
     outcome = co_await Relay(*connection.tls, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context);
+                             keep_alive, context, body, expects_continue);
   } else {
     outcome = co_await Relay(*connection.plain, connection.lowest(), client, upstream_request,
-                             client_keep_alive, context);
+                             keep_alive, context, body, expects_continue);
   }
   CloseQuietly(connection);
   if (!outcome) {
@@ -332,9 +471,9 @@ asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest&
     if (context.report != nullptr) {
       context.report->status = 502;
     }
-    bool sent =
-        co_await SendError(client, 502, "UNAVAILABLE", message, client_keep_alive, context.timeout);
-    co_return sent ? (client_keep_alive ? RelayOutcome::kKeepAlive : RelayOutcome::kClose)
+    const bool reusable = keep_alive && (body == nullptr || body->parser.is_done());
+    bool sent = co_await SendError(client, 502, "UNAVAILABLE", message, reusable, context.timeout);
+    co_return sent ? (reusable ? RelayOutcome::kKeepAlive : RelayOutcome::kClose)
                    : RelayOutcome::kAborted;
   }
   co_return *outcome;
@@ -343,9 +482,9 @@ asio::awaitable<RelayOutcome> Forward(ClientStream& client, const ClientRequest&
 // The client streams the mirror and the proxy use.
 using TlsClient = beast::ssl_stream<beast::tcp_stream>;
 template asio::awaitable<RelayOutcome> Forward(beast::tcp_stream&, const ClientRequest&,
-                                               const std::string&, ForwardContext);
+                                               const std::string&, ForwardContext, ClientBody*);
 template asio::awaitable<RelayOutcome> Forward(TlsClient&, const ClientRequest&, const std::string&,
-                                               ForwardContext);
+                                               ForwardContext, ClientBody*);
 template asio::awaitable<bool> SendError(beast::tcp_stream&, unsigned, std::string_view,
                                          std::string_view, bool, std::chrono::milliseconds);
 template asio::awaitable<bool> SendError(TlsClient&, unsigned, std::string_view, std::string_view,
@@ -358,7 +497,7 @@ asio::awaitable<Result<unsigned>> HeadStatus(const ClientRequest& request,
   if (!connected.ok()) {
     co_return connected;
   }
-  auto head = UpstreamRequest(request, http::verb::head, target, context.upstream);
+  auto head = UpstreamRequest(request, http::verb::head, target, context.upstream, nullptr);
   // Plain statements around co_await: GCC 12 mishandles co_await inside
   // conditional and short-circuit expressions.
   Result<unsigned> status = Status::Internal("no answer");

@@ -16,18 +16,22 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <exception>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "common/host_port.h"
 #include "common/metrics.h"
+#include "mirror/byte_range.h"
 #include "mirror/forwarder.h"
 #include "mirror/piece_stream.h"
 #include "proxy/cert_authority.h"
@@ -47,7 +51,9 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using mirror::ClientBody;
 using mirror::ClientRequest;
+using BodyParser = http::request_parser<http::buffer_body>;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Request heads with long cookies or tokens still fit; more is abuse.
@@ -152,15 +158,16 @@ struct HttpProxy::Impl {
   template <class Stream>
   asio::awaitable<void> RequestLoop(Stream& client, beast::flat_buffer& buffer,
                                     const HostPort* intercepted);
+  // `body`: the request's unread body, null when it has none.
   template <class Stream>
   asio::awaitable<bool> Handle(Stream& client, const ClientRequest& request,
-                               const ProxyTarget& target);
+                               const ProxyTarget& target, ClientBody* body);
   template <class Stream>
   asio::awaitable<bool> ServeP2P(Stream& client, const ClientRequest& request,
                                  const ProxyTarget& target);
   template <class Stream>
   asio::awaitable<bool> ServeForward(Stream& client, const ClientRequest& request,
-                                     const ProxyTarget& target);
+                                     const ProxyTarget& target, ClientBody* body);
   asio::awaitable<void> ServeConnect(beast::tcp_stream& client, const ClientRequest& request,
                                      beast::flat_buffer& buffer);
   asio::awaitable<void> Tunnel(beast::tcp_stream& client, const HostPort& authority,
@@ -274,6 +281,8 @@ asio::awaitable<void> HttpProxy::Impl::RequestLoop(Stream& client, beast::flat_b
   for (;;) {
     http::request_parser<http::empty_body> parser;
     parser.header_limit(kHeaderLimit);
+    // Bodies of any length are relayed (in chunks), never held.
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
     beast::get_lowest_layer(client).expires_after(config.io_timeout);
     auto [read_error, read] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
     (void)read;
@@ -288,13 +297,12 @@ asio::awaitable<void> HttpProxy::Impl::RequestLoop(Stream& client, beast::flat_b
       }
       co_return;  // closed, reset or idle: nothing useful to answer
     }
-    const ClientRequest& request = parser.get();
-    const std::string method(View(request.method_string()));
-    const std::string raw_target(View(request.target()));
-    if (request.method() == http::verb::connect) {
+    const std::string method(View(parser.get().method_string()));
+    const std::string raw_target(View(parser.get().target()));
+    if (parser.get().method() == http::verb::connect) {
       if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         if (intercepted_authority == nullptr) {
-          co_await ServeConnect(client, request, buffer);
+          co_await ServeConnect(client, parser.get(), buffer);
           co_return;
         }
       }
@@ -302,13 +310,17 @@ asio::awaitable<void> HttpProxy::Impl::RequestLoop(Stream& client, beast::flat_b
                       false);
       co_return;
     }
+    // A body: the head is kept as a copy and the parser goes on with a
+    // buffer body, which the forwarder reads in chunks.
+    std::optional<ClientRequest> head_copy;
+    std::optional<BodyParser> body_parser;
+    std::optional<ClientBody> body;
     if (!parser.is_done()) {
-      // Relaying request bodies is not implemented; a client can send them
-      // through a CONNECT tunnel instead.
-      co_await Reject(client, method, raw_target, 501,
-                      "the proxy does not relay request bodies (use CONNECT)", false);
-      co_return;
+      head_copy.emplace(parser.get());
+      body_parser.emplace(std::move(parser));
+      body.emplace(ClientBody{*body_parser, buffer});
     }
+    const ClientRequest& request = head_copy ? *head_copy : parser.get();
     Result<ProxyTarget> target = Status::Internal("unset");
     if (intercepted_authority != nullptr) {
       target = ParseInterceptedTarget(raw_target, *intercepted_authority);
@@ -319,9 +331,12 @@ asio::awaitable<void> HttpProxy::Impl::RequestLoop(Stream& client, beast::flat_b
       co_await Reject(client, method, raw_target, 400, target.status().message(), false);
       co_return;
     }
-    bool keep_open = co_await Handle(client, request, *target);
+    bool keep_open = co_await Handle(client, request, *target, body ? &*body : nullptr);
     if (!keep_open) {
       co_return;
+    }
+    if (body_parser && !body_parser->is_done()) {
+      co_return;  // an unread body (e.g. after a 405) is no next request
     }
   }
 }
@@ -340,25 +355,32 @@ asio::awaitable<bool> HttpProxy::Impl::Reject(Stream& client, std::string_view m
 
 template <class Stream>
 asio::awaitable<bool> HttpProxy::Impl::Handle(Stream& client, const ClientRequest& request,
-                                              const ProxyTarget& target) {
+                                              const ProxyTarget& target, ClientBody* body) {
   if (request.method() == http::verb::unknown) {
+    // An unread body closes the connection: it is no next request.
     co_return co_await Reject(client, View(request.method_string()), target.url, 405,
-                              "method not supported by the proxy", request.keep_alive());
+                              "method not supported by the proxy",
+                              request.keep_alive() && body == nullptr);
   }
   RequestFacts facts;
   facts.get = request.method() == http::verb::get;
-  facts.range = request.find(http::field::range) != request.end();
+  facts.body = body != nullptr;
+  if (auto range = request.find(http::field::range); range != request.end()) {
+    // If-Range needs the origin's validators, which a P2P task does not keep.
+    facts.unservable_range = !mirror::IsSingleByteRange(View(range->value())) ||
+                             request.find(http::field::if_range) != request.end();
+  }
   facts.credentials = request.find(http::field::authorization) != request.end() ||
                       request.find(http::field::cookie) != request.end();
   if (ChooseRoute(rules, target, facts) == Route::kP2P) {
     co_return co_await ServeP2P(client, request, target);
   }
-  co_return co_await ServeForward(client, request, target);
+  co_return co_await ServeForward(client, request, target, body);
 }
 
 template <class Stream>
 asio::awaitable<bool> HttpProxy::Impl::ServeForward(Stream& client, const ClientRequest& request,
-                                                    const ProxyTarget& target) {
+                                                    const ProxyTarget& target, ClientBody* body) {
   ++forwarded;
   mirror::Upstream origin;
   origin.host = target.host_header;
@@ -370,7 +392,7 @@ asio::awaitable<bool> HttpProxy::Impl::ServeForward(Stream& client, const Client
   mirror::ForwardReport report;
   mirror::ForwardContext context{origin, origin_tls, config.io_timeout, &report, "proxy", "origin"};
   mirror::RelayOutcome outcome =
-      co_await mirror::Forward(client, request, target.path_and_query, context);
+      co_await mirror::Forward(client, request, target.path_and_query, context, body);
   Log(View(request.method_string()), target.url, Route::kForward, report.status, report.body_bytes);
   co_return outcome == mirror::RelayOutcome::kKeepAlive;
 }
@@ -408,6 +430,26 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
     co_return sent&& keep_alive;
   }
   const uint64_t length = meta->content_length;
+  // One range of the content (ChooseRoute let only a single bytes range
+  // through), or the whole of it.
+  mirror::ByteRange range{0, length == 0 ? 0 : length - 1};
+  bool partial = false;
+  if (auto it = request.find(http::field::range); it != request.end()) {
+    mirror::RangeParse parsed = mirror::ParseRange(View(it->value()), length, &range);
+    if (parsed == mirror::RangeParse::kUnsatisfiable) {
+      Log(method, target.url, Route::kP2P, 416, 0);
+      std::string head = fmt::format(
+          "HTTP/1.1 416 Range Not Satisfiable\r\nServer: feilong\r\nContent-Range: bytes */{}\r\n"
+          "Content-Length: 0\r\nConnection: {}\r\n\r\n",
+          length, keep_alive ? "keep-alive" : "close");
+      bool sent = co_await WriteAll(client, head, timeout);
+      co_return sent&& keep_alive;
+    }
+    partial = parsed == mirror::RangeParse::kRange;
+  }
+  const uint64_t begin = partial ? range.first : 0;
+  const uint64_t end = partial ? range.last + 1 : length;  // exclusive
+  const unsigned status = partial ? 206 : 200;
   // The end of the body is sent only once the download ended well, so a
   // download that fails at its last piece never looks complete.
   auto download_ok = [watch]() -> asio::awaitable<Status> {
@@ -424,15 +466,22 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
       co_return sent&& keep_alive;
     }
   }
-  std::string head = fmt::format(
-      "HTTP/1.1 200 OK\r\nServer: feilong\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", length,
-      keep_alive ? "keep-alive" : "close");
+  // The origin's Content-Type is not known (the download does not keep the
+  // origin's headers): a generic one.
+  std::string head =
+      partial ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
+                            range.first, range.last, length)
+              : std::string("HTTP/1.1 200 OK\r\n");
+  head += fmt::format(
+      "Server: feilong\r\nContent-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\n"
+      "Content-Length: {}\r\nConnection: {}\r\n\r\n",
+      end - begin, keep_alive ? "keep-alive" : "close");
   bool head_sent = co_await WriteAll(client, head, timeout);
   if (!head_sent) {
-    Log(method, target.url, Route::kP2P, 200, 0);
+    Log(method, target.url, Route::kP2P, status, 0);
     co_return false;
   }
-  mirror::PieceStreamSpec spec{*task_id, meta->piece_length, length, 0, length, timeout};
+  mirror::PieceStreamSpec spec{*task_id, meta->piece_length, length, begin, end, timeout};
   mirror::PieceStreamHooks hooks;
   hooks.before_last = download_ok;
   hooks.on_sent = [this](size_t n) {
@@ -441,7 +490,7 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
   };
   mirror::PieceStreamResult streamed =
       co_await mirror::StreamPieces(client, *watch, store, spec, hooks);
-  Log(method, target.url, Route::kP2P, 200, streamed.sent);
+  Log(method, target.url, Route::kP2P, status, streamed.sent);
   if (streamed.client_gone) {
     co_return false;
   }
@@ -451,9 +500,10 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
     co_return false;  // cut the connection: the client sees a short body
   }
   FetchProgress last = watch->Get();
-  spdlog::info("proxy_p2p_served url={} bytes={} from_cache={} from_peers={} from_origin={}",
-               source::RedactUrl(target.url), length, last.bytes_from_cache, last.bytes_from_peers,
-               last.bytes_from_origin);
+  spdlog::info(
+      "proxy_p2p_served url={} bytes={} from_cache={} from_peers={} from_origin={} range={}",
+      source::RedactUrl(target.url), end - begin, last.bytes_from_cache, last.bytes_from_peers,
+      last.bytes_from_origin, partial ? fmt::format("{}-{}", range.first, range.last) : "-");
   co_return keep_alive;
 }
 

@@ -106,7 +106,8 @@ Result<HostPort> ParseConnectTarget(std::string_view target) {
 }
 
 Route ChooseRoute(const UrlRules& rules, const ProxyTarget& target, const RequestFacts& facts) {
-  if (facts.get && !facts.range && !facts.credentials && rules.Matches(target.url)) {
+  if (facts.get && !facts.body && !facts.unservable_range && !facts.credentials &&
+      rules.Matches(target.url)) {
     return Route::kP2P;
   }
   return Route::kForward;

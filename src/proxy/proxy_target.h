@@ -54,15 +54,19 @@ Result<HostPort> ParseConnectTarget(std::string_view target);
 
 // The facts of a request that decide between P2P and forwarding.
 struct RequestFacts {
-  bool get = false;          // method GET
-  bool range = false;        // a Range header
+  bool get = false;   // method GET
+  bool body = false;  // the request has a body (Content-Length > 0 or chunked)
+  // A Range header the pieces cannot answer: several ranges, another unit,
+  // garbage, or with If-Range (the task keeps no validator). One bytes range
+  // is served from the pieces.
+  bool unservable_range = false;
   bool credentials = false;  // Authorization or Cookie
 };
 
-// kP2P when the request is a plain GET (no Range: the proxy serves whole
-// bodies only; no credentials: a P2P task is keyed by the URL alone, so its
-// bytes would reach clients the origin never authorized) of a URL a rule
-// matches; kForward otherwise.
+// kP2P when the request is a GET without a body, without a Range the pieces
+// cannot answer and without credentials (a P2P task is keyed by the URL
+// alone, so its bytes would reach clients the origin never authorized) of a
+// URL a rule matches; kForward otherwise.
 Route ChooseRoute(const UrlRules& rules, const ProxyTarget& target, const RequestFacts& facts);
 
 }  // namespace feilong::proxy

@@ -84,11 +84,21 @@ class ProxyTest : public ::testing::Test {
     // Several 4 MiB pieces, and a tail.
     ASSERT_TRUE(test::WriteRandomFile(root + "/p2p/big.bin", 9 * kMiB + 123, 7).ok());
     ASSERT_TRUE(test::WriteRandomFile(root + "/p2p/secure.bin", 5 * kMiB + 7, 8).ok());
+    ASSERT_TRUE(test::WriteRandomFile(root + "/p2p/range.bin", 9 * kMiB + 321, 9).ok());
     ASSERT_TRUE(test::WriteFile(root + "/plain/small.txt", "forwarded, not P2P\n").ok());
-    auto http = test::NginxOrigin::Start({.root = root});
+    // Request bodies land in files the tests compare: PUT /upload/<name>
+    // stores <name> (WebDAV); POST /post/<name> is turned into a PUT of
+    // /upload/post/<name> by nginx itself.
+    const std::string uploads =
+        "location /upload/ { dav_methods PUT; create_full_put_path on; "
+        "client_max_body_size 0; }\n"
+        "    location /post/ { client_max_body_size 0; proxy_method PUT; "
+        "proxy_pass $scheme://127.0.0.1:$server_port/upload$uri; }";
+    auto http = test::NginxOrigin::Start({.root = root, .extra_server_config = uploads});
     ASSERT_TRUE(http.ok()) << http.status().ToString();
     http_ = std::move(*http);
-    auto https = test::NginxOrigin::Start({.root = root, .tls = true});
+    auto https =
+        test::NginxOrigin::Start({.root = root, .extra_server_config = uploads, .tls = true});
     ASSERT_TRUE(https.ok()) << https.status().ToString();
     https_ = std::move(*https);
 
@@ -182,10 +192,115 @@ TEST_F(ProxyTest, MatchingGetGoesP2PAndTheSecondDaemonTakesItFromPeers) {
   ASSERT_EQ(Curl(0, url, out_.Path("big0-again")), 200);
   EXPECT_EQ(FileDigest(out_.Path("big0-again")), expected);
   EXPECT_EQ(http_->RequestCount("/p2p/big.bin"), origin_gets);
+}
 
-  // A Range request is not P2P: forwarded, the origin answers 206.
-  ASSERT_EQ(Curl(0, url, out_.Path("range"), "-r 0-99"), 206);
-  EXPECT_EQ(Slurp(out_.Path("range")).size(), 100u);
+TEST_F(ProxyTest, OneRangeOfAMatchingUrlIsServedFromPieces) {
+  const std::string url = http_->Url("/p2p/range.bin");
+  const std::string content = Slurp(work_.Path("www/p2p/range.bin"));
+  ASSERT_EQ(content.size(), 9 * kMiB + 321);
+  // The first request of the URL is a range across a piece boundary
+  // (pieces of 4 MiB): it starts the download and is answered from the
+  // pieces as they arrive.
+  ASSERT_EQ(Curl(0, url, out_.Path("middle"), "-r 4000000-4999999"), 206)
+      << last_curl_.output << Log(0);
+  EXPECT_EQ(Slurp(out_.Path("middle")), content.substr(4000000, 1000000));
+  ASSERT_EQ(Curl(0, url, out_.Path("suffix"), "-r -100"), 206) << last_curl_.output;
+  EXPECT_EQ(Slurp(out_.Path("suffix")), content.substr(content.size() - 100));
+  std::string log = Log(0);
+  static const std::regex kRangeP2P(
+      "proxy_request method=GET url=http://127\\.0\\.0\\.1:[0-9]+/p2p/range\\.bin route=p2p "
+      "status=206 bytes=1000000");
+  EXPECT_EQ(CountLines(log, kRangeP2P), 1) << log;
+  EXPECT_NE(log.find("range=4000000-4999999"), std::string::npos) << log;
+  // Past the end: 416 from the proxy.
+  EXPECT_EQ(Curl(0, url, out_.Path("past"), "-r 99999999-"), 416) << last_curl_.output;
+  log = Log(0);
+  EXPECT_NE(log.find("route=p2p status=416"), std::string::npos) << log;
+  // Several ranges: the pieces do not answer those, the origin does.
+  EXPECT_EQ(Curl(0, url, out_.Path("multi"), "-r 0-1,5-6"), 206) << last_curl_.output;
+  log = Log(0);
+  static const std::regex kMultiForwarded(
+      "proxy_request method=GET url=http://127\\.0\\.0\\.1:[0-9]+/p2p/range\\.bin "
+      "route=forward status=206");
+  EXPECT_EQ(CountLines(log, kMultiForwarded), 1) << log;
+  const std::string multi = Slurp(out_.Path("multi"));
+  EXPECT_NE(multi.find("Content-Range: bytes 5-6/"), std::string::npos) << multi;
+  // The whole body after the ranges: the same task, the same bytes.
+  ASSERT_EQ(Curl(0, url, out_.Path("whole")), 200) << last_curl_.output;
+  EXPECT_EQ(FileDigest(out_.Path("whole")), FileDigest(work_.Path("www/p2p/range.bin")));
+}
+
+TEST_F(ProxyTest, RequestBodiesReachTheOriginIntact) {
+  const std::string file = out_.Path("upload.bin");
+  ASSERT_TRUE(test::WriteRandomFile(file, 6 * kMiB + 5, 11).ok());
+  const std::string expected = FileDigest(file);
+  // PUT with a Content-Length, curl waiting for the 100 Continue it asks for.
+  ASSERT_EQ(Curl(0, http_->Url("/upload/put.bin"), out_.Path("put"),
+                 "-v -H 'Expect: 100-continue' -T " + file),
+            201)
+      << last_curl_.output << Log(0);
+  EXPECT_EQ(FileDigest(work_.Path("www/upload/put.bin")), expected);
+  EXPECT_NE(last_curl_.output.find("HTTP/1.1 100 Continue"), std::string::npos)
+      << last_curl_.output;
+  // POST with a Content-Length (nginx stores it through a PUT of its own).
+  ASSERT_EQ(Curl(0, http_->Url("/post/post.bin"), out_.Path("post"), "--data-binary @" + file), 201)
+      << last_curl_.output << Log(0);
+  EXPECT_EQ(FileDigest(work_.Path("www/upload/post/post.bin")), expected);
+  // A chunked body of unknown length (stdin): re-chunked to the origin.
+  ASSERT_EQ(Curl(0, http_->Url("/upload/chunked.bin"), out_.Path("chunked"),
+                 "-H 'Transfer-Encoding: chunked' -T - < " + file),
+            201)
+      << last_curl_.output << Log(0);
+  EXPECT_EQ(FileDigest(work_.Path("www/upload/chunked.bin")), expected);
+  // A POST inside an intercepted https connection.
+  ASSERT_EQ(Curl(0, https_->Url("/post/secure.bin"), out_.Path("secure-post"),
+                 "--cacert " + ca_cert_ + " --data-binary @" + file),
+            201)
+      << last_curl_.output << Log(0);
+  EXPECT_EQ(FileDigest(work_.Path("www/upload/post/secure.bin")), expected);
+  std::string log = Log(0);
+  static const std::regex kForwarded(
+      "method=(PUT|POST) url=https?://127\\.0\\.0\\.1:[0-9]+/"
+      "(upload|post)/[a-z./]+ route=forward status=201");
+  EXPECT_EQ(CountLines(log, kForwarded), 4) << log;
+
+  // Keep-alive after a body: a PUT, then a GET of what it stored, on one
+  // connection.
+  {
+    auto connection = test::RawHttpConnection::Connect(proxies_[0], seconds(20));
+    ASSERT_TRUE(connection.ok());
+    ASSERT_TRUE(connection
+                    ->Send("PUT " + http_->Url("/upload/small.txt") +
+                           " HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nhello\n")
+                    .ok());
+    auto put = connection->ReadResponse();
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(put->status, 201);
+    ASSERT_TRUE(
+        connection->Send("GET " + http_->Url("/upload/small.txt") + " HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok());
+    auto get = connection->ReadResponse();
+    ASSERT_TRUE(get.ok()) << get.status().ToString();
+    EXPECT_EQ(get->status, 200);
+    EXPECT_EQ(get->body, "hello\n");
+  }
+
+  // A client that goes away mid-body: the origin's request is cut, nothing
+  // is stored, the daemon keeps serving.
+  {
+    auto connection = test::RawHttpConnection::Connect(proxies_[0]);
+    ASSERT_TRUE(connection.ok());
+    ASSERT_TRUE(connection
+                    ->Send("PUT " + http_->Url("/upload/cut.bin") +
+                           " HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n" +
+                           std::string(kMiB, 'x'))
+                    .ok());
+  }
+  EXPECT_TRUE(
+      cluster_->peer(0).process->WaitForLine("proxy_request_body_aborted", seconds(20)).has_value())
+      << Log(0);
+  ASSERT_EQ(Curl(0, http_->Url("/plain/small.txt"), out_.Path("after")), 200);
+  EXPECT_EQ(::access(work_.Path("www/upload/cut.bin").c_str(), F_OK), -1);
 }
 
 TEST_F(ProxyTest, NonMatchingUrlIsForwarded) {
@@ -288,16 +403,18 @@ TEST_F(ProxyTest, BadRequestsGetClearErrorsAndTheDaemonLives) {
     ASSERT_TRUE(answer.ok()) << answer.status().ToString();
     EXPECT_EQ(answer->status, 400) << garbage;
   }
-  // A body: not relayed.
+  // A body with an unknown method: 405 without reading it, and the
+  // connection closes (the body is no next request).
   auto connection = test::RawHttpConnection::Connect(port);
   ASSERT_TRUE(connection.ok());
   ASSERT_TRUE(connection
-                  ->Send("POST " + http_->Url("/plain/small.txt") +
+                  ->Send("BREW " + http_->Url("/plain/small.txt") +
                          " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
                   .ok());
-  auto post = connection->ReadResponse();
-  ASSERT_TRUE(post.ok());
-  EXPECT_EQ(post->status, 501);
+  auto brew = connection->ReadResponse();
+  ASSERT_TRUE(brew.ok());
+  EXPECT_EQ(brew->status, 405);
+  EXPECT_TRUE(connection->ServerClosed());
 
   // Still serving, and the process is alive.
   ASSERT_EQ(Curl(0, http_->Url("/plain/small.txt"), out_.Path("after")), 200);

@@ -191,5 +191,22 @@ TEST(ByteRangeTest, Forms) {
   EXPECT_EQ(ParseRange("bytes=x-1", 100, &r), RangeParse::kNone);
 }
 
+TEST(ByteRangeTest, SingleRangeIsDecidedWithoutTheLength) {
+  for (const char* one : {"bytes=0-9", "bytes=90-", "bytes=-10", "bytes=-0", "bytes=5-5"}) {
+    EXPECT_TRUE(IsSingleByteRange(one)) << one;
+  }
+  for (const char* other :
+       {"bytes=0-1,5-6", "items=0-1", "bytes=9-1", "bytes=x-1", "bytes=", "bytes=-", "", "0-1"}) {
+    EXPECT_FALSE(IsSingleByteRange(other)) << other;
+  }
+  // What IsSingleByteRange accepts never parses to kNone, whatever the length.
+  ByteRange r;
+  for (uint64_t length : {0u, 1u, 10u, 1000u}) {
+    for (const char* one : {"bytes=0-9", "bytes=90-", "bytes=-10", "bytes=-0", "bytes=5-5"}) {
+      EXPECT_NE(ParseRange(one, length, &r), RangeParse::kNone) << one << " " << length;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace feilong::mirror

@@ -228,7 +228,10 @@ TEST(ChooseRouteTest, OnlyPlainMatchingGetsGoP2P) {
   EXPECT_EQ(ChooseRoute(*rules, *match, get), Route::kP2P);
   EXPECT_EQ(ChooseRoute(*rules, *other, get), Route::kForward);
   EXPECT_EQ(ChooseRoute(*rules, *match, RequestFacts{.get = false}), Route::kForward);
-  EXPECT_EQ(ChooseRoute(*rules, *match, RequestFacts{.get = true, .range = true}), Route::kForward);
+  EXPECT_EQ(ChooseRoute(*rules, *match, RequestFacts{.get = true, .unservable_range = true}),
+            Route::kForward);
+  // A body never goes P2P, even on a GET.
+  EXPECT_EQ(ChooseRoute(*rules, *match, RequestFacts{.get = true, .body = true}), Route::kForward);
   EXPECT_EQ(ChooseRoute(*rules, *match, RequestFacts{.get = true, .credentials = true}),
             Route::kForward);
   EXPECT_EQ(RouteName(Route::kP2P), "p2p");
