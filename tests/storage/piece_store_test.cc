@@ -502,24 +502,41 @@ TEST_F(PieceStoreTest, ReadHandleSurvivesDelete) {
   EXPECT_EQ(out, data);
 }
 
-TEST_F(PieceStoreTest, AppendOnAFullDiskIsResourceExhaustedNamingTheFile) {
+TEST_F(PieceStoreTest, WriteOnAFullDiskIsResourceExhaustedNamingTheFile) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  std::string id = TaskId(1);
-  FL_ASSERT_OK(store->CreateTask(Meta(id, 4096, 4096)));
   // /dev/full fails every write with ENOSPC.
-  std::string path = store->ContentPath(id);
-  std::filesystem::remove(path);
-  std::filesystem::create_symlink("/dev/full", path);
-  auto writer = store->OpenPieceWriter(id, 0);
-  FL_ASSERT_OK(writer);
-  Status s = (*writer)->Append(TestBytes(100, 1));
+  auto on_full_disk = [&](const std::string& id, uint32_t piece_length) {
+    FL_EXPECT_OK(store->CreateTask(Meta(id, 2ull * piece_length, piece_length)));
+    std::string path = store->ContentPath(id);
+    std::filesystem::remove(path);
+    std::filesystem::create_symlink("/dev/full", path);
+    return path;
+  };
+
+  // Small appends are buffered: the error comes with Commit at the latest.
+  std::string small_path = on_full_disk(TaskId(1), 4096);
+  auto small = store->OpenPieceWriter(TaskId(1), 0);
+  FL_ASSERT_OK(small);
+  FL_ASSERT_OK((*small)->Append(TestBytes(100, 1)));
+  FL_ASSERT_OK((*small)->Append(TestBytes(4096 - 100, 2)));
+  auto committed = (*small)->Commit(std::nullopt);
+  ASSERT_FALSE(committed.ok());
+  EXPECT_EQ(committed.status().code(), StatusCode::kResourceExhausted)
+      << committed.status().ToString();
+  EXPECT_NE(committed.status().message().find(small_path), std::string::npos);
+  EXPECT_FALSE(store->HasPiece(TaskId(1), 0));
+
+  // A large append is written at once, and the writer stays failed.
+  std::string large_path = on_full_disk(TaskId(2), 1u << 20);
+  auto large = store->OpenPieceWriter(TaskId(2), 1);
+  FL_ASSERT_OK(large);
+  Status s = (*large)->Append(TestBytes(1u << 20, 3));
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
-  EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
-  // The writer stays failed.
-  EXPECT_EQ((*writer)->Append(TestBytes(1, 1)).code(), StatusCode::kResourceExhausted);
-  EXPECT_FALSE((*writer)->Commit(std::nullopt).ok());
-  EXPECT_FALSE(store->HasPiece(id, 0));
+  EXPECT_NE(s.message().find(large_path), std::string::npos) << s.message();
+  EXPECT_EQ((*large)->Append(TestBytes(1, 1)).code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE((*large)->Commit(std::nullopt).ok());
+  EXPECT_FALSE(store->HasPiece(TaskId(2), 1));
 }
 
 TEST_F(PieceStoreTest, ConcurrentWritersOfDifferentPieces) {
