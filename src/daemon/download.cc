@@ -18,6 +18,7 @@
 #include "daemon/download_impl.h"
 #include "daemon/host_gate.h"
 #include "daemon/output.h"
+#include "daemon/parent_demand.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_picker.h"
@@ -38,13 +39,9 @@ using namespace conductor;  // NOLINT(google-build-using-namespace): the conduct
 
 namespace {
 
-// A download with fewer usable parents than download.parent.wanted, or whose
-// parents have left it underfed this long, asks the scheduler for more
-// (at most this often): more parents, more upload to draw on and more peers
-// to trade with.
+// How often a download may ask for more parents (see parent_demand.h), and
+// how long it stays underfed before that counts.
 constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
-// An underfed download stops asking at this many times the wanted parents.
-constexpr uint32_t kUnderfedParentFactor = 2;
 // A download with no parent asks the origin for runs of consecutive pieces
 // up to this size in one request: a 1 MiB range per request pays a TCP slow
 // start and a round trip per piece, and leaves the origin's link idle
@@ -376,7 +373,7 @@ void Download::Impl::Dispatch() {
     }
     SubmitParentFetch(pick->piece, parent, std::move(*pass));
   }
-  if (Transfers() >= std::max<uint32_t>(1, deps_.config.concurrent_pieces / 2)) {
+  if (!IsUnderfed(Demand())) {
     underfed_since_.reset();
   } else if (!underfed_since_) {
     underfed_since_ = now;
@@ -413,11 +410,10 @@ void Download::Impl::DispatchToOrigin() {
     if (!piece) {
       return;
     }
-    uint32_t count = 1;
-    while (views.empty() && count < span_limit && *piece + count < held_.size() &&
-           !held_[*piece + count] && !busy[*piece + count]) {
-      ++count;
-    }
+    const uint32_t count =
+        views.empty()
+            ? OriginRunLength(PickerInput{held_, busy, verifiable, views}, *piece, span_limit)
+            : 1;
     auto pass = deps_.origin_gate.TryEnter(origin_host_);
     if (!pass.ok()) {
       if (pass.status().code() == StatusCode::kUnavailable) {
@@ -445,6 +441,11 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
 
 uint32_t Download::Impl::Transfers() const {
   return in_flight_count_ - origin_pieces_ + origin_requests_;
+}
+
+ParentDemand Download::Impl::Demand() const {
+  return ParentDemand{UsableParents(), deps_.config.parent_wanted, Transfers(),
+                      deps_.config.concurrent_pieces};
 }
 
 void Download::Impl::SubmitOriginFetch(uint32_t first, uint32_t count,
@@ -729,10 +730,11 @@ void Download::Impl::CheckStall() {
       now - last_more_parents_request_ <= kMoreParentsInterval) {
     return;
   }
-  const uint32_t parents = UsableParents();
-  const bool underfed = underfed_since_ && now - *underfed_since_ > kMoreParentsInterval &&
-                        parents < kUnderfedParentFactor * deps_.config.parent_wanted;
-  if (parents < deps_.config.parent_wanted || underfed) {
+  std::optional<std::chrono::milliseconds> underfed_for;
+  if (underfed_since_) {
+    underfed_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - *underfed_since_);
+  }
+  if (WantsMoreParents(Demand(), underfed_for, kMoreParentsInterval)) {
     RequestMoreParents(/*after_failure=*/false);
   }
 }

@@ -18,6 +18,7 @@
 #include "daemon/download.h"
 #include "daemon/download_events.h"
 #include "daemon/host_gate.h"
+#include "daemon/parent_demand.h"
 #include "daemon/parent_watcher.h"
 #include "daemon/scheduler_connection.h"
 #include "source/source_client.h"
@@ -99,6 +100,7 @@ class Download::Impl {
   // Transfers in flight: parent pieces plus origin requests (a request
   // covering several pieces is one transfer).
   uint32_t Transfers() const;
+  ParentDemand Demand() const;
   // A failed attempt at piece `number` from the origin: schedules a retry
   // after a jittered backoff, or ends the download once attempts run out.
   void OnOriginPieceFailure(uint32_t number, const Status& status);

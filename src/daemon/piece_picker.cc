@@ -99,4 +99,13 @@ std::optional<uint32_t> PickFromOrigin(const PickerInput& in) {
   return best;
 }
 
+uint32_t OriginRunLength(const PickerInput& in, uint32_t first, uint32_t limit) {
+  uint32_t count = 1;
+  while (count < limit && first + count < in.held.size() && !in.held[first + count] &&
+         !in.in_flight[first + count]) {
+    ++count;
+  }
+  return count;
+}
+
 }  // namespace feilong::daemon

@@ -17,10 +17,12 @@
 //
 // From the origin: a missing piece that no usable parent can give. Alone,
 // a download takes them in number order (clients streaming the content see
-// it early). With parents and a `spread`, in the order of their numbers
-// hashed with `spread`: peers at the origin together (their complete parent
-// gone) then fetch different pieces and trade them, instead of all fetching
-// the same pieces in the same order.
+// it early), and asks for the run of wanted pieces that follows in the same
+// request (OriginRunLength): one long transfer keeps the origin's link busy
+// where a request per piece pays a round trip and a TCP slow start each. With parents and a
+// `spread`, in the order of their numbers hashed with `spread`: peers at the origin together (their
+// complete parent gone) then fetch different pieces and trade them, instead of all fetching the
+// same pieces in the same order.
 #pragma once
 
 #include <cstdint>
@@ -54,5 +56,10 @@ struct ParentPick {
 
 std::optional<ParentPick> PickFromParents(const PickerInput& input);
 std::optional<uint32_t> PickFromOrigin(const PickerInput& input);
+
+// How many pieces from `first` on (at least 1, at most `limit`) are wanted
+// one after the other: not held, not in flight. Only for a download without
+// parents (with parents, origin pieces are spread, not run).
+uint32_t OriginRunLength(const PickerInput& input, uint32_t first, uint32_t limit);
 
 }  // namespace feilong::daemon

@@ -128,6 +128,21 @@ TEST(PiecePickerSpreadTest, OriginOrderIsShuffledOnlyWithParents) {
   EXPECT_EQ(PickFromOrigin(PickerInput{all_but_one, in_flight, verifiable, one, 5}), 41u);
 }
 
+TEST(PiecePickerSpreadTest, OriginRunStopsAtAHeldOrBusyPieceOrTheLimitOrTheEnd) {
+  //                        0  1  2  3  4  5  6  7  8  9
+  std::vector<bool> held = {1, 0, 0, 0, 1, 0, 0, 0, 0, 0};
+  std::vector<bool> in_flight(10, false);
+  in_flight[7] = true;
+  std::vector<bool> verifiable(10, false);
+  std::vector<PickerParent> none;
+  PickerInput input{held, in_flight, verifiable, none};
+  EXPECT_EQ(OriginRunLength(input, 1, 16), 3u);  // 1..3, then 4 is held
+  EXPECT_EQ(OriginRunLength(input, 5, 16), 2u);  // 5..6, then 7 is in flight
+  EXPECT_EQ(OriginRunLength(input, 8, 16), 2u);  // 8..9, then the end
+  EXPECT_EQ(OriginRunLength(input, 1, 2), 2u);   // the limit
+  EXPECT_EQ(OriginRunLength(input, 9, 16), 1u);  // the last piece alone
+}
+
 // Spread only breaks ties: a rarer piece still wins.
 TEST(PiecePickerSpreadTest, RarityComesBeforeSpread) {
   std::vector<bool> held(64, false), in_flight(64, false), verifiable(64, true);

@@ -132,6 +132,9 @@ TEST_F(P2PTest, WithoutSchedulerThePeerDownloadsFromTheOriginAndSaysWhy) {
   EXPECT_EQ(r.from_origin, size);
   EXPECT_NE(r.output.find("no scheduler reachable"), std::string::npos) << r.output;
   EXPECT_EQ(FileDigest(out_.Path("d")), want);
+  // Alone, the daemon reads runs of pieces (up to 16 MiB) per request: the
+  // nine 1 MiB pieces come in one request after the one-byte probe.
+  EXPECT_LE(origin_->RequestCount("/direct.bin"), 2u);
 
   FlgetSummary strict = cluster.Flget(cluster.peer(0), origin_->Url("/direct.bin?v=2"),
                                       out_.Path("strict"), {"--no-back-to-source"});
