@@ -1,5 +1,7 @@
 #include "mirror/byte_range.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <limits>
 
@@ -69,6 +71,20 @@ bool IsSingleByteRange(std::string_view header) {
   // kNone depends only on the syntax, never on the length.
   ByteRange ignored;
   return ParseRange(header, std::numeric_limits<uint64_t>::max(), &ignored) != RangeParse::kNone;
+}
+
+std::string PieceAnswerHead(bool partial, const ByteRange& range, uint64_t length,
+                            std::string_view extra_headers, bool keep_alive) {
+  std::string head =
+      partial ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
+                            range.first, range.last, length)
+              : std::string("HTTP/1.1 200 OK\r\n");
+  const uint64_t body_length = partial ? range.last - range.first + 1 : length;
+  head += fmt::format(
+      "Server: feilong\r\nContent-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\n"
+      "Content-Length: {}\r\n{}Connection: {}\r\n\r\n",
+      body_length, extra_headers, keep_alive ? "keep-alive" : "close");
+  return head;
 }
 
 }  // namespace feilong::mirror

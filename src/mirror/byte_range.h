@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace feilong::mirror {
@@ -30,5 +31,13 @@ RangeParse ParseRange(std::string_view header, uint64_t length, ByteRange* range
 // the length later (the proxy: once a download started) decide beforehand
 // whether it can serve the range at all.
 bool IsSingleByteRange(std::string_view header);
+
+// The head of an answer served from the piece store: "200 OK", or with
+// `partial` "206 Partial Content" and the Content-Range of `range`, then a
+// generic Content-Type (the origin's is not kept), Accept-Ranges, the
+// Content-Length of the body sent, `extra_headers` (whole lines, each ending
+// in CRLF) and Connection.
+std::string PieceAnswerHead(bool partial, const ByteRange& range, uint64_t length,
+                            std::string_view extra_headers, bool keep_alive);
 
 }  // namespace feilong::mirror

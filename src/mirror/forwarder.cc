@@ -157,6 +157,12 @@ asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, Cli
   const std::chrono::milliseconds timeout = context.timeout;
   const bool chunked = body.parser.chunked();
   std::vector<char> chunk(kRelayChunk);
+  auto log_aborted = [&context](std::string_view side, const beast::error_code& error) {
+    spdlog::debug("{}_request_body_aborted {}={} side={} sent={} error=\"{}\"", context.log_name,
+                  context.log_host_key, context.upstream.host, side,
+                  context.report != nullptr ? context.report->request_body_bytes : 0,
+                  error.message());
+  };
   while (!body.parser.is_done()) {
     body.parser.get().body().data = chunk.data();
     body.parser.get().body().size = chunk.size();
@@ -185,10 +191,7 @@ asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, Cli
         write_error = ec;
       }
       if (write_error) {
-        spdlog::debug("{}_request_body_aborted {}={} side=upstream sent={} error=\"{}\"",
-                      context.log_name, context.log_host_key, context.upstream.host,
-                      context.report != nullptr ? context.report->request_body_bytes : 0,
-                      write_error.message());
+        log_aborted("upstream", write_error);
         co_return BodyRelay::kUpstreamGone;
       }
       if (context.report != nullptr) {
@@ -196,10 +199,7 @@ asio::awaitable<BodyRelay> RelayBody(Stream& upstream, ClientStream& client, Cli
       }
     }
     if (read_error) {
-      spdlog::debug("{}_request_body_aborted {}={} side=client sent={} error=\"{}\"",
-                    context.log_name, context.log_host_key, context.upstream.host,
-                    context.report != nullptr ? context.report->request_body_bytes : 0,
-                    read_error.message());
+      log_aborted("client", read_error);
       co_return BodyRelay::kClientGone;
     }
   }

@@ -360,14 +360,10 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
     }
   }
 
-  std::string head =
-      partial ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
-                            range.first, range.last, length)
-              : std::string("HTTP/1.1 200 OK\r\n");
-  head += fmt::format(
-      "Server: feilong\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n"
-      "Docker-Content-Digest: {}\r\nEtag: \"{}\"\r\nAccept-Ranges: bytes\r\nConnection: {}\r\n\r\n",
-      end - begin, blob.Digest(), blob.Digest(), keep_alive ? "keep-alive" : "close");
+  const std::string head = PieceAnswerHead(
+      partial, range, length,
+      fmt::format("Docker-Content-Digest: {}\r\nEtag: \"{}\"\r\n", blob.Digest(), blob.Digest()),
+      keep_alive);
   client.expires_after(timeout);
   auto [head_error, head_written] =
       co_await asio::async_write(client, asio::buffer(head), kNoThrow);

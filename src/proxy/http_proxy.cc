@@ -466,16 +466,7 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
       co_return sent&& keep_alive;
     }
   }
-  // The origin's Content-Type is not known (the download does not keep the
-  // origin's headers): a generic one.
-  std::string head =
-      partial ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
-                            range.first, range.last, length)
-              : std::string("HTTP/1.1 200 OK\r\n");
-  head += fmt::format(
-      "Server: feilong\r\nContent-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\n"
-      "Content-Length: {}\r\nConnection: {}\r\n\r\n",
-      end - begin, keep_alive ? "keep-alive" : "close");
+  const std::string head = mirror::PieceAnswerHead(partial, range, length, "", keep_alive);
   bool head_sent = co_await WriteAll(client, head, timeout);
   if (!head_sent) {
     Log(method, target.url, Route::kP2P, status, 0);

@@ -191,6 +191,21 @@ TEST(ByteRangeTest, Forms) {
   EXPECT_EQ(ParseRange("bytes=x-1", 100, &r), RangeParse::kNone);
 }
 
+TEST(ByteRangeTest, PieceAnswerHeadsForWholeBodiesAndRanges) {
+  std::string whole = PieceAnswerHead(false, ByteRange{}, 1000, "X-A: b\r\n", true);
+  EXPECT_EQ(whole.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << whole;
+  EXPECT_NE(whole.find("\r\nContent-Length: 1000\r\n"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("\r\nX-A: b\r\n"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("\r\nConnection: keep-alive\r\n\r\n"), std::string::npos) << whole;
+  EXPECT_EQ(whole.find("Content-Range"), std::string::npos) << whole;
+
+  std::string part = PieceAnswerHead(true, ByteRange{10, 19}, 1000, "", false);
+  EXPECT_EQ(part.rfind("HTTP/1.1 206 Partial Content\r\n", 0), 0u) << part;
+  EXPECT_NE(part.find("\r\nContent-Range: bytes 10-19/1000\r\n"), std::string::npos) << part;
+  EXPECT_NE(part.find("\r\nContent-Length: 10\r\n"), std::string::npos) << part;
+  EXPECT_NE(part.find("\r\nConnection: close\r\n\r\n"), std::string::npos) << part;
+}
+
 TEST(ByteRangeTest, SingleRangeIsDecidedWithoutTheLength) {
   for (const char* one : {"bytes=0-9", "bytes=90-", "bytes=-10", "bytes=-0", "bytes=5-5"}) {
     EXPECT_TRUE(IsSingleByteRange(one)) << one;
