@@ -9,6 +9,14 @@ namespace {
 Status ReadDuration(const ConfigReader& map, std::string_view key, Clock::Duration& out) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(out);
   FL_RETURN_IF_ERROR(map.Read(key, ms));
+  // Clock::Duration counts nanoseconds: about 292 years fit, not any
+  // number of milliseconds.
+  constexpr auto kLongest =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::Duration::max());
+  if (ms > kLongest || ms < -kLongest) {
+    return Status::InvalidArgument(
+        fmt::format("config key '{}.{}': {} ms is too long", map.path(), key, ms.count()));
+  }
   out = ms;
   return Status::Ok();
 }

@@ -77,5 +77,21 @@ TEST(ResilienceConfigTest, DurationNeedsUnit) {
   EXPECT_THAT(s.message(), HasSubstr("circuit_breaker.open_duration"));
 }
 
+TEST(ResilienceConfigTest, DurationLongerThanTheClockHoldsIsAnError) {
+  // Found by daemon_config_fuzz: converting it to nanoseconds overflowed.
+  ConfigReader root = Parse(
+      "circuit_breaker:\n  open_duration: 1546584295081916410ms\n"
+      "retry:\n  max_backoff: 9999999999999999s\n");
+  CircuitBreakerConfig breaker;
+  Status s = ReadCircuitBreakerConfig(root.Child("circuit_breaker"), breaker);
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_THAT(s.message(), HasSubstr("circuit_breaker.open_duration"));
+  EXPECT_EQ(breaker.open_duration, CircuitBreakerConfig{}.open_duration);
+  RetryPolicy retry;
+  s = ReadRetryPolicy(root.Child("retry"), retry);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("max_backoff"));
+}
+
 }  // namespace
 }  // namespace feilong
