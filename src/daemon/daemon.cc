@@ -74,7 +74,7 @@ class Daemon::Impl {
   std::unique_ptr<storage::PieceStore> store_;
   std::unique_ptr<TransferPool> pool_;
   std::unique_ptr<PieceServer> piece_server_;
-  PieceHub hub_;
+  PieceHub hub_{config_.availability_interval};
   SchedulerChannels channels_;
   std::unique_ptr<TaskManager> tasks_;
   std::unique_ptr<LocalService> local_service_;

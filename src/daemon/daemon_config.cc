@@ -58,6 +58,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(upload.ReadBitRate("capacity", c.upload_capacity_bps));
   FL_RETURN_IF_ERROR(upload.Read("max_concurrent", c.max_concurrent_uploads));
   FL_RETURN_IF_ERROR(upload.Read("slots", c.upload_slots));
+  FL_RETURN_IF_ERROR(upload.Read("availability_interval", c.availability_interval));
 
   ConfigReader storage = root.Child("storage");
   FL_RETURN_IF_ERROR(storage.Read("data_dir", c.data_dir));
@@ -126,6 +127,11 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   FL_RETURN_IF_ERROR(InRange("download.transfer_threads", c.transfer_threads, 1, 1024));
   FL_RETURN_IF_ERROR(InRange("download.parent.max_in_flight", c.parent_max_in_flight, 1, 256));
   FL_RETURN_IF_ERROR(InRange("download.parent.wanted", c.parent_wanted, 1, 64));
+  if (c.availability_interval > std::chrono::seconds(10)) {
+    return Status::InvalidArgument(
+        "config key 'upload.availability_interval': at most 10s (children would wait that long "
+        "to hear of new pieces)");
+  }
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));

@@ -116,6 +116,11 @@ struct DaemonConfig {
   // finish each piece sooner, so children can pass it on sooner. 0 takes
   // the default. Default: 8 (32 for seeds).
   uint32_t upload_slots = 0;
+  // Children following a task hear about newly stored pieces at most once
+  // per interval (the first piece after a quiet interval at once); fewer,
+  // larger messages cost both daemons less CPU. 0 sends each piece at once.
+  // Default: 250 ms.
+  std::chrono::milliseconds availability_interval{250};
 
   // --- storage -------------------------------------------------------------
   // Default: false (crash-safe against process kills, not power loss).

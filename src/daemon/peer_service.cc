@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "daemon/piece_hub.h"
@@ -16,8 +17,8 @@ namespace dv1 = feilong::daemon::v1;
 namespace {
 
 // Streams a task's piece numbers to one child: what is held now, then each
-// new piece, until the task's download ends. Pieces that arrive while a
-// write is in flight are batched into the next message.
+// batch of new pieces the hub delivers, until the task's download ends.
+// Pieces that arrive while a write is in flight join the next message.
 class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvailability> {
  public:
   SyncPiecesReactor(storage::PieceStore& store, PieceHub& hub, std::string task_id)
@@ -26,10 +27,11 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
   void Begin() {
     // Subscribe before listing so no piece falls between the two.
     auto state = state_;
-    subscription_ = hub_.Subscribe(task_id_, PieceHub::Listener{
-                                                 [state](uint32_t n) { state->Add(n); },
-                                                 [state]() { state->End(); },
-                                             });
+    subscription_ = hub_.Subscribe(
+        task_id_, PieceHub::Listener{
+                      [state](std::span<const uint32_t> numbers) { state->Add(numbers); },
+                      [state]() { state->End(); },
+                  });
     bool active = hub_.IsActive(task_id_);
     auto meta = store_.GetTask(task_id_);
     if (!meta.ok() && !active) {
@@ -92,9 +94,9 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
     std::vector<uint32_t> pending;
     dv1::PieceAvailability current;
 
-    void Add(uint32_t n) {
+    void Add(std::span<const uint32_t> numbers) {
       std::lock_guard lock(mutex);
-      pending.push_back(n);
+      pending.insert(pending.end(), numbers.begin(), numbers.end());
       FlushLocked();
     }
     void End() {

@@ -12,6 +12,7 @@ TEST(DaemonConfigTest, DefaultsWhenEmpty) {
   EXPECT_EQ(config->data_dir, "/var/lib/feilong");
   EXPECT_TRUE(config->back_to_source);
   EXPECT_TRUE(config->schedulers.empty());
+  EXPECT_EQ(config->availability_interval, std::chrono::milliseconds(250));
 }
 
 TEST(DaemonConfigTest, ReadsNestedKeys) {
@@ -19,7 +20,7 @@ TEST(DaemonConfigTest, ReadsNestedKeys) {
 host: {id: h1, seed: true, advertise_ip: 10.0.0.5}
 scheduler: {addresses: ["10.0.0.1:8002", "10.0.0.2:8002"], connect_timeout: 500ms}
 download: {concurrent_pieces: 16, back_to_source: false}
-upload: {capacity: 1Gbit}
+upload: {capacity: 1Gbit, availability_interval: 100ms}
 storage: {data_dir: /data/fl, task_ttl: 2h}
 )");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -30,6 +31,7 @@ storage: {data_dir: /data/fl, task_ttl: 2h}
   EXPECT_EQ(config->concurrent_pieces, 16u);
   EXPECT_FALSE(config->back_to_source);
   EXPECT_EQ(config->upload_capacity_bps, 125'000'000u);
+  EXPECT_EQ(config->availability_interval, std::chrono::milliseconds(100));
   EXPECT_EQ(config->task_ttl, std::chrono::hours(2));
 }
 
@@ -77,6 +79,13 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   s = FinalizeDaemonConfig(no_parents);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("download.parent.wanted"), std::string::npos);
+
+  DaemonConfig slow;
+  slow.hostname = "s";
+  slow.availability_interval = std::chrono::seconds(11);
+  s = FinalizeDaemonConfig(slow);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("upload.availability_interval"), std::string::npos);
 
   DaemonConfig marks;
   marks.hostname = "m";
