@@ -48,6 +48,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   request.connect_timeout = options_.connect_timeout;
   request.stall_timeout = options_.stall_timeout;
   request.max_redirects = 0;
+  // One connection per parent: a download spreads its requests over up to
+  // 2 x download.parent.wanted (<= 128) parents.
+  request.max_idle_connections = 128;
 
   PieceFetchResult result;
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {

@@ -18,8 +18,8 @@
 // After an error the writer holds a partial piece; the caller discards it.
 //
 // Thread rule: not thread-safe. Use one PieceClient per worker thread; it
-// keeps one libcurl handle, so consecutive fetches from the same parent reuse
-// the keep-alive connection.
+// keeps one libcurl handle with an idle connection to each parent it asked
+// (up to 128), so later fetches from a parent reuse its connection.
 #pragma once
 
 #include <chrono>

@@ -211,6 +211,7 @@ struct PieceServer::Impl {
   UploadSlots upload_slots;
   std::atomic<uint64_t> busy_replies{0};
   std::atomic<uint32_t> active_connections{0};
+  std::atomic<uint64_t> connections_accepted{0};
   uint16_t port = 0;
 
   std::mutex stop_mutex;
@@ -241,6 +242,7 @@ asio::awaitable<void> PieceServer::Impl::AcceptLoop() {
       socket.close(ignored);
       continue;
     }
+    ++connections_accepted;
     auto executor = socket.get_executor();
     asio::co_spawn(executor, Serve(std::move(socket), ConnectionSlot(active_connections)),
                    [](const std::exception_ptr& e) { LogException("connection", e); });
@@ -520,5 +522,7 @@ uint32_t PieceServer::active_uploads() const { return impl_->upload_slots.active
 uint64_t PieceServer::busy_replies() const { return impl_->busy_replies.load(); }
 
 uint32_t PieceServer::active_connections() const { return impl_->active_connections.load(); }
+
+uint64_t PieceServer::connections_accepted() const { return impl_->connections_accepted.load(); }
 
 }  // namespace feilong::daemon

@@ -97,6 +97,8 @@ class PieceServer {
   uint64_t busy_replies() const;
   // Open connections right now.
   uint32_t active_connections() const;
+  // Connections served since Start (not those refused at the limit).
+  uint64_t connections_accepted() const;
 
  private:
   struct Impl;

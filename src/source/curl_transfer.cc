@@ -172,6 +172,9 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
                    static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, kBufferSize);
+  if (request.max_idle_connections > 0) {
+    curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, request.max_idle_connections);
+  }
   if (request.max_redirects > 0) {
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_MAXREDIRS, request.max_redirects);

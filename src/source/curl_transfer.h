@@ -56,6 +56,10 @@ struct CurlRequest {
   long max_redirects = 0;
   // PEM CA bundle for https; empty: the system default.
   std::string ca_file;
+  // Idle connections the handle keeps for later requests, to any hosts; 0:
+  // libcurl's default (5). A handle that cycles over more hosts than it
+  // keeps reconnects all the time.
+  long max_idle_connections = 0;
 };
 
 // What happened to a transfer.

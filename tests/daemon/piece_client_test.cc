@@ -79,6 +79,30 @@ TEST_F(PieceClientTest, ReusesTheConnectionAcrossFetches) {
   }
 }
 
+TEST_F(PieceClientTest, KeepsAConnectionToEachOfManyParents) {
+  // More parents than libcurl keeps connections by default (5).
+  std::vector<std::unique_ptr<PieceServer>> parents;
+  for (int i = 0; i < 12; ++i) {
+    PieceServerOptions options;
+    options.host = "127.0.0.1";
+    options.threads = 1;
+    Result<std::unique_ptr<PieceServer>> parent = PieceServer::Start(options, store_);
+    ASSERT_TRUE(parent.ok()) << parent.status().ToString();
+    parents.push_back(std::move(parent).value());
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto& parent : parents) {
+      MemoryPieceWriter writer(kPieceLength);
+      Result<PieceFetchResult> result =
+          client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+    }
+  }
+  for (auto& parent : parents) {
+    EXPECT_EQ(parent->connections_accepted(), 1u);
+  }
+}
+
 TEST_F(PieceClientTest, MissingPieceIsNotFound) {
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
