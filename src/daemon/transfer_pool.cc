@@ -17,12 +17,16 @@ Result<source::SourceClient*> TransferContext::SourceFor(const std::string& url)
 TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options,
                            const source::SourceClientOptions& source_options)
     : options_(options), source_options_(source_options) {
+  workers_.reserve(threads);
+  for (uint32_t i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([this, worker = workers_[i].get()] {
       SetThreadName("fl-transfer");
       TransferContext context(options_, source_options_);
-      Run(context);
+      Run(*worker, context);
     });
   }
 }
@@ -30,14 +34,17 @@ TransferPool::TransferPool(uint32_t threads, const PieceClientOptions& options,
 TransferPool::~TransferPool() { Stop(); }
 
 bool TransferPool::Submit(Job job) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return false;
-    }
-    jobs_.push_back(std::move(job));
+  std::lock_guard lock(mutex_);
+  if (stopping_) {
+    return false;
   }
-  cv_.notify_one();
+  jobs_.push_back(std::move(job));
+  if (!idle_.empty()) {
+    Worker* worker = idle_.back();
+    idle_.pop_back();
+    worker->woken = true;
+    worker->wake.notify_one();
+  }
   return true;
 }
 
@@ -49,8 +56,10 @@ void TransferPool::Stop() {
     }
     stopping_ = true;
     jobs_.clear();
+    for (auto& worker : workers_) {
+      worker->wake.notify_one();
+    }
   }
-  cv_.notify_all();
   for (auto& t : threads_) {
     if (t.joinable()) {
       t.join();
@@ -59,12 +68,19 @@ void TransferPool::Stop() {
   threads_.clear();
 }
 
-void TransferPool::Run(TransferContext& context) {
+void TransferPool::Run(Worker& worker, TransferContext& context) {
   while (true) {
     Job job;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      while (!stopping_ && jobs_.empty()) {
+        worker.woken = false;
+        idle_.push_back(&worker);
+        worker.wake.wait(lock, [&] { return worker.woken || stopping_; });
+        if (!worker.woken) {
+          std::erase(idle_, &worker);  // stopping
+        }
+      }
       if (stopping_) {
         return;
       }

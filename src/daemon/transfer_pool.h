@@ -1,6 +1,9 @@
 // TransferPool: a fixed set of threads that run blocking piece transfers
 // (from parents over HTTP, from the origin via libcurl) for all downloads.
 // Each thread keeps its own clients so connections are reused per thread.
+// A new job goes to the thread that went idle last: with fewer jobs than
+// threads the same few threads do the work, and their connections stay warm
+// (an idle TCP connection restarts slow start) instead of spread thin.
 //
 // Thread rule: Submit is thread-safe. Stop (also run by the destructor)
 // refuses new jobs, lets running jobs finish and joins the threads; queued
@@ -55,11 +58,16 @@ class TransferPool {
   void Stop();
 
  private:
-  void Run(TransferContext& context);
+  struct Worker {
+    std::condition_variable wake;
+    bool woken = false;  // guarded by mutex_
+  };
+  void Run(Worker& worker, TransferContext& context);
 
   std::mutex mutex_;
-  std::condition_variable cv_;
   std::deque<Job> jobs_;
+  std::vector<Worker*> idle_;  // the last one went idle last
+  std::vector<std::unique_ptr<Worker>> workers_;
   bool stopping_ = false;
   PieceClientOptions options_;
   source::SourceClientOptions source_options_;
