@@ -124,6 +124,13 @@ struct StoreCore {
   std::unordered_map<std::string, std::shared_ptr<LiveTask>> live;  // guarded by mu
   uint64_t trash_seq = 0;                                           // guarded by mu
 
+  // Writers' buffers, kept for the next writers: a fresh buffer per piece
+  // means fresh pages to fault in, which costs more than the copy itself.
+  std::vector<uint8_t> TakeWriteBuffer();
+  void ReturnWriteBuffer(std::vector<uint8_t> buffer);
+  std::mutex buffers_mu;
+  std::vector<std::vector<uint8_t>> spare_buffers;  // guarded by buffers_mu
+
   std::string ContentPath(const std::string& task_id) const {
     return content_dir + "/" + task_id.substr(0, 2) + "/" + task_id;
   }
@@ -209,6 +216,8 @@ class FilePieceWriter final : public PieceWriter {
   Status CheckUsable() const;
   // Writes the buffered bytes at their place in the file.
   Status Flush();
+  // Gives the buffer back to the store (nothing may be pending).
+  void ReleaseBuffer();
   Status WriteAt(std::span<const uint8_t> data, uint64_t file_offset);
 
   const std::shared_ptr<StoreCore> core_;
@@ -225,6 +234,7 @@ class FilePieceWriter final : public PieceWriter {
   // Bytes appended but not yet written: a network read gives a few KiB at a
   // time, and a page-cache write costs about five times more per byte at
   // 2 KiB than at 16 KiB and up, so they go to the file in large blocks.
+  // Its memory is the store's (TakeWriteBuffer) while the writer holds it.
   std::vector<uint8_t> pending_;
   uint64_t written_ = 0;
   bool committed_ = false;

@@ -13,7 +13,31 @@ namespace feilong::storage::internal {
 namespace {
 // Appended bytes are written once this many are buffered (and at Commit).
 constexpr size_t kWriteBlock = 256 * 1024;
+// Spare write buffers a store keeps (8 MiB).
+constexpr size_t kSpareBuffers = 32;
 }  // namespace
+
+std::vector<uint8_t> StoreCore::TakeWriteBuffer() {
+  {
+    std::lock_guard lock(buffers_mu);
+    if (!spare_buffers.empty()) {
+      std::vector<uint8_t> buffer = std::move(spare_buffers.back());
+      spare_buffers.pop_back();
+      return buffer;
+    }
+  }
+  std::vector<uint8_t> buffer;
+  buffer.reserve(kWriteBlock);
+  return buffer;
+}
+
+void StoreCore::ReturnWriteBuffer(std::vector<uint8_t> buffer) {
+  buffer.clear();
+  std::lock_guard lock(buffers_mu);
+  if (spare_buffers.size() < kSpareBuffers) {
+    spare_buffers.push_back(std::move(buffer));
+  }
+}
 
 FileTaskPin::~FileTaskPin() {
   std::lock_guard lock(core_->mu);
@@ -23,6 +47,8 @@ FileTaskPin::~FileTaskPin() {
 
 FilePieceWriter::~FilePieceWriter() {
   fd_.Reset(-1);
+  pending_.clear();
+  ReleaseBuffer();
   std::lock_guard lock(core_->mu);
   live_->writing.erase(number_);
   core_->ReleaseLive(task_id_, live_);
@@ -37,6 +63,9 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
                                    std::to_string(length_));
   }
   hasher_.Update(data);
+  if (fd_.valid() && pending_.size() + data.size() > kWriteBlock) {
+    FL_RETURN_IF_ERROR(Flush());  // before written_ counts `data`
+  }
   written_ += data.size();
   if (!fd_.valid()) {
     return Status::Ok();
@@ -44,11 +73,21 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
   if (pending_.empty() && data.size() >= kWriteBlock) {
     return WriteAt(data, offset_ + written_ - data.size());  // large already: no copy
   }
-  pending_.insert(pending_.end(), data.begin(), data.end());
-  if (pending_.size() >= kWriteBlock) {
+  if (pending_.capacity() == 0) {
+    pending_ = core_->TakeWriteBuffer();
+  }
+  pending_.insert(pending_.end(), data.begin(), data.end());  // stays within kWriteBlock
+  if (pending_.size() == kWriteBlock) {
     return Flush();
   }
   return Status::Ok();
+}
+
+void FilePieceWriter::ReleaseBuffer() {
+  if (pending_.capacity() != 0) {
+    core_->ReturnWriteBuffer(std::move(pending_));
+    pending_ = {};
+  }
 }
 
 Status FilePieceWriter::Flush() {
@@ -78,6 +117,7 @@ Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& 
                                    " bytes");
   }
   FL_RETURN_IF_ERROR(Flush());
+  ReleaseBuffer();
   Sha256Digest digest = hasher_.Finish();
   if (expected && *expected != digest) {
     return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +

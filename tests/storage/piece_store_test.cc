@@ -192,6 +192,48 @@ TEST_F(PieceStoreTest, LargePieceFromSmallAndLargeAppendsReadsBackExactly) {
   EXPECT_FALSE(store->HasPiece(id, 1));
 }
 
+TEST_F(PieceStoreTest, InterleavedWritersWithMidSizeAppendsKeepTheirBytesApart) {
+  // Writers share the store's spare buffers: two writers at once, then a
+  // third after them, each with appends that straddle the buffer's end.
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(2);
+  constexpr uint32_t kPiece = 1u << 20;
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 3ull * kPiece, kPiece)));
+  std::vector<std::vector<uint8_t>> data;
+  for (uint32_t n = 0; n < 3; ++n) {
+    data.push_back(TestBytes(kPiece, 20 + n));
+  }
+  auto append_all = [&](std::vector<PieceWriter*> writers, std::vector<uint32_t> numbers) {
+    constexpr size_t kChunk = 100 << 10;
+    for (size_t at = 0; at < kPiece; at += kChunk) {
+      for (size_t i = 0; i < writers.size(); ++i) {
+        auto chunk = std::span(data[numbers[i]]).subspan(at, std::min<size_t>(kChunk, kPiece - at));
+        FL_ASSERT_OK(writers[i]->Append(chunk));
+      }
+    }
+  };
+  auto first = store->OpenPieceWriter(id, 0);
+  auto second = store->OpenPieceWriter(id, 1);
+  FL_ASSERT_OK(first);
+  FL_ASSERT_OK(second);
+  append_all({first->get(), second->get()}, {0, 1});
+  FL_ASSERT_OK((*first)->Commit(Sha256(data[0])));
+  FL_ASSERT_OK((*second)->Commit(Sha256(data[1])));
+  first->reset();
+  second->reset();
+  auto third = store->OpenPieceWriter(id, 2);
+  FL_ASSERT_OK(third);
+  append_all({third->get()}, {2});
+  FL_ASSERT_OK((*third)->Commit(Sha256(data[2])));
+  third->reset();
+  for (uint32_t n = 0; n < 3; ++n) {
+    auto read = ReadPiece(*store, id, n);
+    FL_ASSERT_OK(read);
+    EXPECT_EQ(*read, data[n]) << "piece " << n;
+  }
+}
+
 TEST_F(PieceStoreTest, OverLengthAppendIsInvalidArgument) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
