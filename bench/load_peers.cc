@@ -283,16 +283,16 @@ void PeerCall::OnDone(const grpc::Status& status) {
 }
 
 void Launcher::RunPeers() {
-    for (uint32_t i = 0; i < options_.peers; ++i) {
-      {
-        std::unique_lock lock(mutex_);
-        slots_.wait(lock, [&] { return active_ < options_.concurrency; });
-        ++active_;
-      }
-      (new PeerCall(*this, stub(i), i))->Start();
+  for (uint32_t i = 0; i < options_.peers; ++i) {
+    {
+      std::unique_lock lock(mutex_);
+      slots_.wait(lock, [&] { return active_ < options_.concurrency; });
+      ++active_;
     }
-    std::unique_lock lock(mutex_);
-    slots_.wait(lock, [&] { return active_ == 0; });
+    (new PeerCall(*this, stub(i), i))->Start();
+  }
+  std::unique_lock lock(mutex_);
+  slots_.wait(lock, [&] { return active_ == 0; });
 }
 
 }  // namespace feilong::loadgen

@@ -26,7 +26,9 @@ namespace cv1 = feilong::common::v1;
 using Clock = std::chrono::steady_clock;
 
 inline double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-inline double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+inline double Millis(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 inline uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
