@@ -1,8 +1,5 @@
 #include "daemon/piece_client.h"
 
-#include <sys/socket.h>
-
-#include <algorithm>
 #include <utility>
 
 #include "source/curl_transfer.h"
@@ -13,11 +10,6 @@ namespace feilong::daemon {
 namespace {
 
 constexpr char kDigestHeader[] = "x-feilong-piece-digest";
-// Bytes that must be waiting before a read wakes the thread (SO_RCVLOWAT).
-// A rate-limited parent sends a few packets at a time; waking for each
-// costs far more than the bytes, so the kernel holds them until this many
-// are queued, or the rest of the piece is.
-constexpr uint32_t kReceiveLowWater = 64 * 1024;
 constexpr char kBusyHeader[] = "x-feilong-busy";
 
 std::string HostForUrl(const std::string& host) {
@@ -29,17 +21,6 @@ std::string HostForUrl(const std::string& host) {
 
 std::string Count(uint64_t received, uint64_t expected) {
   return std::to_string(received) + " of " + std::to_string(expected) + " bytes";
-}
-
-// Sets the socket's receive low-water mark, remembering the value set.
-void SetLowWater(int socket, uint32_t bytes, uint32_t& current) {
-  if (socket < 0 || bytes == current) {
-    return;
-  }
-  int value = static_cast<int>(bytes);
-  if (::setsockopt(socket, SOL_SOCKET, SO_RCVLOWAT, &value, sizeof(value)) == 0) {
-    current = bytes;
-  }
 }
 
 }  // namespace
@@ -72,7 +53,6 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   request.max_idle_connections = 128;
 
   PieceFetchResult result;
-  uint32_t low_water = 1;  // the socket default; restored before returning
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {
     if (const std::string* busy = head.Find(kBusyHeader); head.status == 503 && busy != nullptr) {
       result.busy =
@@ -117,21 +97,12 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
     }
     FL_RETURN_IF_ERROR(writer.Append(data));
     result.bytes += data.size();
-    // Never more than what is still to come, or the last bytes would wait
-    // for the stall timeout.
-    uint32_t remaining = expected_length - static_cast<uint32_t>(result.bytes);
-    SetLowWater(source::ActiveSocket(*handle_), std::max(1u, std::min(kReceiveLowWater, remaining)),
-                low_water);
     return Status::Ok();
   };
 
   Clock::TimePoint start = clock_.Now();
   source::CurlOutcome outcome = source::PerformGet(*handle_, request, on_head, on_body, clock_);
   result.elapsed = clock_.Now() - start;
-  if (low_water != 1) {
-    // The kept connection's next answer starts with a head of unknown size.
-    SetLowWater(source::ActiveSocket(*handle_), 1, low_water);
-  }
   if (!outcome.callback_status.ok()) {
     return outcome.callback_status;
   }

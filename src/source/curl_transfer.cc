@@ -131,14 +131,6 @@ CurlHandle::CurlHandle() {
 
 CurlHandle::~CurlHandle() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
 
-int ActiveSocket(CurlHandle& handle) {
-  curl_socket_t socket = CURL_SOCKET_BAD;
-  if (curl_easy_getinfo(handle.get(), CURLINFO_ACTIVESOCKET, &socket) != CURLE_OK) {
-    return -1;
-  }
-  return socket == CURL_SOCKET_BAD ? -1 : static_cast<int>(socket);
-}
-
 CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
                        const CurlHeadCallback& on_head, const CurlBodyCallback& on_body,
                        Clock& clock) {

@@ -85,9 +85,6 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
                        const CurlHeadCallback& on_head, const CurlBodyCallback& on_body,
                        Clock& clock);
 
-// The socket of the handle's transfer in progress (from a callback), or -1.
-int ActiveSocket(CurlHandle& handle);
-
 // The Status for a transfer that failed in transport (curl_code != 0 and no
 // callback status): connect failures and resets -> Unavailable, timeouts and
 // stalls -> DeadlineExceeded, bad URLs, protocols and redirect loops ->
