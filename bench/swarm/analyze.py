@@ -13,10 +13,13 @@ DIR holds what bench/swarm/run recorded:
   times.tsv   per system and host: completion (ms after the common start),
               exit status, flget's "task ..." line for Feilong
   cpu.log     the machine's CPU use, once a second (cpusample.py)
+  feilong-metrics/<host>.prom  each fld's Prometheus metrics when every
+              flget had ended (before the daemons stop)
 Writes BASE.md, BASE.png, BASE.json.
 """
 import argparse
 import csv
+import glob
 import json
 import os
 import re
@@ -54,7 +57,19 @@ def read_cpu(d):
     return rows
 
 
-def summarize(meta, phases, times, cpu):
+def metric_sums(directory, names):
+    """Sums each named counter over every label set and every *.prom file."""
+    sums = dict.fromkeys(names, 0.0)
+    for path in glob.glob(os.path.join(directory, "*.prom")):
+        with open(path) as f:
+            for line in f:
+                name = re.split(r"[{ ]", line, maxsplit=1)[0]
+                if name in sums:
+                    sums[name] += float(line.rsplit(" ", 1)[1])
+    return sums
+
+
+def summarize(meta, phases, times, cpu, results_dir):
     F = int(meta["size_bytes"])
     tmin = float(meta["tmin_s"])
     out = {}
@@ -102,6 +117,11 @@ def summarize(meta, phases, times, cpu):
                     reasons.add("%s: %s" % (r["host"], m.group(1)))
             s["flget_from_peers"], s["flget_from_origin"] = peers, orig
             s["origin_reasons"] = sorted(reasons)
+            sums = metric_sums(os.path.join(results_dir, "feilong-metrics"),
+                               ["feilong_daemon_parent_busy_total",
+                                "feilong_daemon_piece_failures_total"])
+            s["parent_busy"] = int(sums["feilong_daemon_parent_busy_total"])
+            s["piece_failures"] = int(sums["feilong_daemon_piece_failures_total"])
         out[sysname] = s
     return out
 
@@ -171,6 +191,9 @@ def tables(meta, summ):
         notes.append("Feilong, from flget -v: %d bytes from peers, %d from the origin in all%s." % (
             fl["flget_from_peers"], fl["flget_from_origin"],
             "; origin used: " + "; ".join(fl["origin_reasons"]) if fl["origin_reasons"] else ""))
+        notes.append("Feilong, from the daemons' metrics: %d piece requests answered busy "
+                     "(no free upload slot), %d piece transfers failed." % (
+                         fl.get("parent_busy", 0), fl.get("piece_failures", 0)))
     for k, s in summ.items():
         if s["failed"]:
             notes.append("%s: not done: %s." % (LABEL[k], ", ".join(s["failed"])))
@@ -228,7 +251,8 @@ def main():
     a = ap.parse_args()
     meta = read_meta(a.results)
     summ = summarize(meta, read_tsv(os.path.join(a.results, "phases.tsv")),
-                     read_tsv(os.path.join(a.results, "times.tsv")), read_cpu(a.results))
+                     read_tsv(os.path.join(a.results, "times.tsv")), read_cpu(a.results),
+                     a.results)
     setup, table, targets, per_host, notes = tables(meta, summ)
     png = a.out + ".png"
     plot(meta, summ, png)
