@@ -58,14 +58,18 @@ def read_cpu(d):
 
 
 def metric_sums(directory, names):
-    """Sums each named counter over every label set and every *.prom file."""
+    """Sums each named counter over every *.prom file: under its name over
+    every label set, and under "name{labels}" per label set."""
     sums = dict.fromkeys(names, 0.0)
     for path in glob.glob(os.path.join(directory, "*.prom")):
         with open(path) as f:
             for line in f:
                 name = re.split(r"[{ ]", line, maxsplit=1)[0]
-                if name in sums:
-                    sums[name] += float(line.rsplit(" ", 1)[1])
+                if name in names:
+                    series, value = line.rsplit(" ", 1)
+                    sums[name] += float(value)
+                    if series != name:
+                        sums[series] = sums.get(series, 0.0) + float(value)
     return sums
 
 
@@ -121,6 +125,8 @@ def summarize(meta, phases, times, cpu, results_dir):
                                ["feilong_daemon_parent_busy_total",
                                 "feilong_daemon_piece_failures_total"])
             s["parent_busy"] = int(sums["feilong_daemon_parent_busy_total"])
+            s["parent_busy_piece"] = int(
+                sums.get('feilong_daemon_parent_busy_total{reason="piece"}', 0))
             s["piece_failures"] = int(sums["feilong_daemon_piece_failures_total"])
         out[sysname] = s
     return out
@@ -192,8 +198,10 @@ def tables(meta, summ):
             fl["flget_from_peers"], fl["flget_from_origin"],
             "; origin used: " + "; ".join(fl["origin_reasons"]) if fl["origin_reasons"] else ""))
         notes.append("Feilong, from the daemons' metrics: %d piece requests answered busy "
-                     "(no free upload slot), %d piece transfers failed." % (
-                         fl.get("parent_busy", 0), fl.get("piece_failures", 0)))
+                     "(%d of them because that piece was on its way to another child, the rest "
+                     "for want of a free upload slot), %d piece transfers failed." % (
+                         fl.get("parent_busy", 0), fl.get("parent_busy_piece", 0),
+                         fl.get("piece_failures", 0)))
     for k, s in summ.items():
         if s["failed"]:
             notes.append("%s: not done: %s." % (LABEL[k], ", ".join(s["failed"])))

@@ -124,6 +124,8 @@ Status Daemon::Impl::Start() {
   piece_options.host = piece_addr->host;
   piece_options.port = piece_addr->port;
   piece_options.max_uploads = config_.upload_slots;
+  piece_options.queue_wait = config_.upload_queue_wait;
+  piece_options.queue_length = config_.upload_queue_length;
   // A seed feeds a swarm from the origin: each piece enters it once.
   piece_options.first_copies_first = config_.seed;
   piece_options.held_while_downloading = [this](const std::string& task_id) {

@@ -59,6 +59,8 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(upload.Read("max_concurrent", c.max_concurrent_uploads));
   FL_RETURN_IF_ERROR(upload.Read("slots", c.upload_slots));
   FL_RETURN_IF_ERROR(upload.Read("availability_interval", c.availability_interval));
+  FL_RETURN_IF_ERROR(upload.Read("queue_wait", c.upload_queue_wait));
+  FL_RETURN_IF_ERROR(upload.Read("queue_length", c.upload_queue_length));
 
   ConfigReader storage = root.Child("storage");
   FL_RETURN_IF_ERROR(storage.Read("data_dir", c.data_dir));
@@ -116,7 +118,10 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
     c.max_concurrent_uploads = c.seed ? 2000 : 200;
   }
   if (c.upload_slots == 0) {
-    c.upload_slots = c.seed ? 32 : 8;
+    c.upload_slots = c.seed ? 32 : 4;
+  }
+  if (c.upload_queue_length == 0) {
+    c.upload_queue_length = c.upload_slots;
   }
   if (c.data_dir.empty()) {
     return Status::InvalidArgument("config key 'storage.data_dir' must not be empty");
@@ -132,6 +137,12 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
         "config key 'upload.availability_interval': at most 10s (children would wait that long "
         "to hear of new pieces)");
   }
+  if (c.upload_queue_wait > std::chrono::seconds(10)) {
+    return Status::InvalidArgument(
+        "config key 'upload.queue_wait': at most 10s (a child waiting longer takes the parent "
+        "for stalled)");
+  }
+  FL_RETURN_IF_ERROR(InRange("upload.queue_length", c.upload_queue_length, 1, 4096));
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));

@@ -111,11 +111,22 @@ struct DaemonConfig {
   uint64_t upload_capacity_bps = 0;
   // Concurrent piece uploads announced as the limit. Default: 200 (2000 for seeds).
   uint32_t max_concurrent_uploads = 0;
-  // Piece bodies the piece server sends at once; a request beyond them is
-  // answered busy and the child asks another parent. Fewer uploads at once
-  // finish each piece sooner, so children can pass it on sooner. 0 takes
-  // the default. Default: 8 (32 for seeds).
+  // Piece bodies the piece server sends at once; a request beyond them
+  // waits in the upload queue (below) or is answered busy. Fewer uploads at
+  // once finish each piece sooner, so children can pass it on sooner: at
+  // N=16, 25 Mbit/s, 4 slots took the swarm from 1.38-1.58 x T_min to
+  // 1.26-1.33 (docs/benchmarks.md). 0 takes the default. Default: 4 (32 for
+  // seeds, which serve many tasks and, while downloading, mostly first
+  // copies).
   uint32_t upload_slots = 0;
+  // A piece request finding every upload slot taken waits up to
+  // `upload_queue_wait` for one, among at most `upload_queue_length` such
+  // requests (0 takes `upload_slots`); beyond that it is answered busy. A
+  // slot that frees up then goes straight to the next request instead of
+  // idling until a child asks again. 0 s answers busy at once. Keep it below
+  // the children's download.parent.stall_timeout. Default: 2 s, 0.
+  std::chrono::milliseconds upload_queue_wait{2000};
+  uint32_t upload_queue_length = 0;
   // Children following a task hear about newly stored pieces at most once
   // per interval (the first piece after a quiet interval at once); fewer,
   // larger messages cost both daemons less CPU. 0 sends each piece at once.

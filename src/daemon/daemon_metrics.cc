@@ -20,7 +20,8 @@ DaemonMetrics::DaemonMetrics(metrics::Registry& r)
       active_downloads(
           r.AddGauge("feilong_daemon_active_downloads", "Downloads in progress.").Get()),
       parent_busy(r.AddCounter("feilong_daemon_parent_busy_total",
-                               "Piece requests a parent answered busy (no free upload slot).")
-                      .Get()) {}
+                               "Piece requests a parent answered busy, by reason: slots (no free "
+                               "upload slot) or piece (that piece is on its way to another child).",
+                               {"reason"})) {}
 
 }  // namespace feilong::daemon

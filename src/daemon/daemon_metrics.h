@@ -21,7 +21,7 @@ struct DaemonMetrics {
   // Piece transfers that failed, by source and kind ("unavailable", "timeout", "corruption").
   metrics::Family<metrics::Counter>& piece_failures;
   metrics::Gauge& active_downloads;
-  metrics::Counter& parent_busy;
+  metrics::Family<metrics::Counter>& parent_busy;
 };
 
 }  // namespace feilong::daemon

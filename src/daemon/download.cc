@@ -493,7 +493,9 @@ std::chrono::steady_clock::duration Download::Impl::BusyBackoff() {
 }
 
 void Download::Impl::OnParentBusy(const PieceResult& result) {
-  deps_.metrics.parent_busy.Increment();
+  deps_.metrics.parent_busy
+      .WithLabels({result.busy == PieceFetchResult::Busy::kPiece ? "piece" : "slots"})
+      .Increment();
   auto it = parents_.find(result.parent_id);
   if (it == parents_.end()) {
     return;

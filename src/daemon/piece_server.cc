@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "daemon/piece_request.h"
+#include "daemon/upload_queue.h"
 #include "daemon/upload_slots.h"
 
 namespace feilong::daemon {
@@ -103,6 +104,7 @@ struct Reply {
   std::vector<std::string> extra_headers;         // "Name: value"
   std::optional<storage::PieceReadHandle> piece;  // set for a 200
   std::optional<UploadSlots::Ticket> ticket;      // set for a 200 to a GET
+  bool wait_for_slot = false;                     // every slot taken; may queue for one
   bool close = false;                             // close the connection afterwards
 };
 
@@ -197,19 +199,27 @@ void LogException(std::string_view where, const std::exception_ptr& error) {
 
 struct PieceServer::Impl {
   Impl(const PieceServerOptions& o, storage::PieceStore& s)
-      : options(o), store(s), upload_slots(o.max_uploads, o.first_copies_first) {}
+      : options(o),
+        store(s),
+        upload_queue(o.queue_length),
+        upload_slots(o.max_uploads, o.first_copies_first, [this] { upload_queue.Notify(); }) {}
 
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket socket, ConnectionSlot slot);
   asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
-  Reply Decide(const http::request<http::empty_body>& request);
+  // `may_wait`: a GET finding every slot taken gets a reply with
+  // `wait_for_slot` instead of a busy answer.
+  Reply Decide(const http::request<http::empty_body>& request, bool may_wait);
+  asio::awaitable<Reply> DecideWaitingForSlot(const http::request<http::empty_body>& request);
   asio::awaitable<bool> SendPiece(Connection& connection, const storage::PieceReadHandle& piece);
 
   const PieceServerOptions options;
   storage::PieceStore& store;
   std::atomic<uint64_t> bytes_served{0};
+  UploadQueue upload_queue;  // before upload_slots, which notifies it
   UploadSlots upload_slots;
   std::atomic<uint64_t> busy_replies{0};
+  std::atomic<uint64_t> queued_requests{0};
   std::atomic<uint32_t> active_connections{0};
   std::atomic<uint64_t> connections_accepted{0};
   uint16_t port = 0;
@@ -264,7 +274,7 @@ asio::awaitable<void> PieceServer::Impl::Watchdog(std::shared_ptr<Connection> co
   }
 }
 
-Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) {
+Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request, bool may_wait) {
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
     Reply reply = Error(405, "only GET and HEAD are supported");
     reply.extra_headers.emplace_back("Allow: GET, HEAD");
@@ -299,6 +309,11 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) 
     uint32_t held = options.held_while_downloading ? options.held_while_downloading(task_id) : 0;
     UploadSlots::Acquired acquired = upload_slots.TryAcquire(task_id, number, held);
     if (!acquired.ticket) {
+      if (may_wait && acquired.refusal == UploadRefusal::kSlotsFull) {
+        Reply wait;
+        wait.wait_for_slot = true;
+        return wait;
+      }
       ++busy_replies;
       Reply busy = Error(503, "busy, ask again later or another peer");
       busy.extra_headers.push_back("X-Feilong-Busy: " +
@@ -310,6 +325,26 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request) 
   reply.extra_headers.push_back("X-Feilong-Piece-Digest: " + Sha256String(piece->digest));
   reply.piece = std::move(piece).value();
   return reply;
+}
+
+asio::awaitable<Reply> PieceServer::Impl::DecideWaitingForSlot(
+    const http::request<http::empty_body>& request) {
+  const auto deadline = std::chrono::steady_clock::now() + options.queue_wait;
+  Reply reply = Decide(request, options.queue_wait.count() > 0);
+  if (reply.wait_for_slot) {
+    ++queued_requests;
+  }
+  while (reply.wait_for_slot) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    bool waited = false;
+    if (left.count() > 0) {
+      waited = co_await upload_queue.Wait(left);
+    }
+    // Once more without waiting when the queue was full or the time is up.
+    reply = Decide(request, waited && std::chrono::steady_clock::now() < deadline);
+  }
+  co_return reply;
 }
 
 asio::awaitable<bool> PieceServer::Impl::SendPiece(Connection& connection,
@@ -399,7 +434,7 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
       const auto& request = parser.get();
       keep_alive = request.keep_alive();
       is_head = request.method() == http::verb::head;
-      reply = Decide(request);
+      reply = co_await DecideWaitingForSlot(request);
     }
     keep_alive = keep_alive && !reply.close;
 
@@ -505,6 +540,8 @@ void PieceServer::Stop() {
   impl_->stopped = true;
   impl_->io->stop();
   impl_->threads.clear();  // joins
+  // Uploads released while the io_context goes must not post wake-ups to it.
+  impl_->upload_queue.Close();
   ErrorCode ignored;
   impl_->acceptor->close(ignored);
   impl_->acceptor.reset();
@@ -520,6 +557,8 @@ uint64_t PieceServer::bytes_served() const { return impl_->bytes_served.load(); 
 uint32_t PieceServer::active_uploads() const { return impl_->upload_slots.active(); }
 
 uint64_t PieceServer::busy_replies() const { return impl_->busy_replies.load(); }
+
+uint64_t PieceServer::queued_requests() const { return impl_->queued_requests.load(); }
 
 uint32_t PieceServer::active_connections() const { return impl_->active_connections.load(); }
 

@@ -19,6 +19,9 @@
 //        another child (see upload_slots.h); the header
 //        "X-Feilong-Busy: slots" or "X-Feilong-Busy: piece" says which. The
 //        connection stays open; the child asks again later or elsewhere.
+//        A GET that finds every slot taken first waits up to `queue_wait`
+//        in a queue of at most `queue_length` (see upload_queue.h); only
+//        when the queue is full or the wait runs out is it answered busy.
 // Keep-alive follows HTTP/1.1 rules (Connection: close, HTTP/1.0). A
 // connection idle (no byte read or written) for `idle_timeout` is closed. Any
 // error closes only its connection. The server serves pieces of tasks in the
@@ -59,6 +62,11 @@ struct PieceServerOptions {
   // Piece bodies sent at once; 0 = no limit. A piece is sent to one child
   // at a time either way. Default: 0.
   uint32_t max_uploads = 0;
+  // A GET finding every upload slot taken waits this long at most for one
+  // (0: answered busy at once), among at most `queue_length` such GETs.
+  // Default: 0, 0.
+  std::chrono::milliseconds queue_wait{0};
+  uint32_t queue_length = 0;
   // See UploadSlots: while this peer downloads a task, no piece goes out
   // twice while a held one has not gone out at all. Needs
   // `held_while_downloading`. Default: false.
@@ -95,6 +103,8 @@ class PieceServer {
   uint32_t active_uploads() const;
   // GETs answered busy (503) since Start.
   uint64_t busy_replies() const;
+  // GETs that waited in the queue for an upload slot since Start.
+  uint64_t queued_requests() const;
   // Open connections right now.
   uint32_t active_connections() const;
   // Connections served since Start (not those refused at the limit).

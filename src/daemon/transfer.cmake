@@ -4,6 +4,7 @@ add_library(feilong_transfer STATIC
   ${CMAKE_CURRENT_LIST_DIR}/piece_client.cc
   ${CMAKE_CURRENT_LIST_DIR}/piece_request.cc
   ${CMAKE_CURRENT_LIST_DIR}/piece_server.cc
+  ${CMAKE_CURRENT_LIST_DIR}/upload_queue.cc
   ${CMAKE_CURRENT_LIST_DIR}/upload_slots.cc
 )
 target_include_directories(feilong_transfer PUBLIC ${PROJECT_SOURCE_DIR}/src)

@@ -56,7 +56,8 @@ UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t
         it = sent_.emplace(std::string(task_id), Sent{}).first;
       }
       std::set<uint32_t>& pieces = it->second.pieces;
-      if (pieces.contains(number) && pieces.size() < held_while_downloading) {
+      if (pieces.contains(number) &&
+          (pieces.size() < held_while_downloading || SendingAnyOf(task_id))) {
         return {std::nullopt, UploadRefusal::kSentBefore};
       }
       pieces.insert(number);
@@ -66,14 +67,25 @@ UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t
   return {Ticket(this, std::move(key)), UploadRefusal::kSlotsFull};
 }
 
+bool UploadSlots::SendingAnyOf(std::string_view task_id) const {
+  std::string prefix = fmt::format("{}/", task_id);
+  auto it = sending_.lower_bound(prefix);
+  return it != sending_.end() && it->starts_with(prefix);
+}
+
 uint32_t UploadSlots::active() const {
   std::lock_guard lock(mutex_);
   return static_cast<uint32_t>(sending_.size());
 }
 
 void UploadSlots::Release(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  sending_.erase(key);
+  {
+    std::lock_guard lock(mutex_);
+    sending_.erase(key);
+  }
+  if (on_release_) {
+    on_release_();
+  }
 }
 
 }  // namespace feilong::daemon

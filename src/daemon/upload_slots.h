@@ -12,12 +12,17 @@
 // downloading a task it sends no piece a second time as long as it holds a
 // piece it has not sent at all: what it fetches from the origin enters the
 // swarm once, at the rate it arrives, and children spread it among
-// themselves (BitTorrent's super-seeding, in short).
+// themselves (BitTorrent's super-seeding, in short). Nor does it send a
+// second copy while any other piece of the task is going out: its upload
+// is about as fast as its download from the origin, so copies sent beside
+// the first ones would slow every new piece's way into the swarm.
 //
-// Thread rule: thread-safe. A Ticket may be released on any thread.
+// Thread rule: thread-safe. A Ticket may be released on any thread; the
+// release callback runs on that thread, outside the lock.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,7 +37,7 @@ namespace feilong::daemon {
 enum class UploadRefusal : uint8_t {
   kSlotsFull,   // `max_uploads` uploads run
   kPieceBusy,   // this piece is being sent to another child
-  kSentBefore,  // first_copies_first: sent before, and unsent pieces wait
+  kSentBefore,  // first_copies_first: sent before, and unsent pieces or other uploads wait
 };
 
 std::string_view UploadRefusalName(UploadRefusal refusal);
@@ -55,9 +60,13 @@ class UploadSlots {
   };
 
   // `max_uploads` 0: no limit on the count (a piece still goes to one child
-  // at a time).
-  explicit UploadSlots(uint32_t max_uploads, bool first_copies_first = false)
-      : max_uploads_(max_uploads), first_copies_first_(first_copies_first) {}
+  // at a time). `on_release`, when set, runs each time an upload ends (a
+  // slot may have come free).
+  explicit UploadSlots(uint32_t max_uploads, bool first_copies_first = false,
+                       std::function<void()> on_release = nullptr)
+      : max_uploads_(max_uploads),
+        first_copies_first_(first_copies_first),
+        on_release_(std::move(on_release)) {}
   UploadSlots(const UploadSlots&) = delete;
   UploadSlots& operator=(const UploadSlots&) = delete;
 
@@ -77,6 +86,8 @@ class UploadSlots {
 
  private:
   void Release(const std::string& key);
+  // True when a piece of `task_id` is being sent. REQUIRES: mutex_ held.
+  bool SendingAnyOf(std::string_view task_id) const;
 
   // Pieces of one task sent at least once.
   struct Sent {
@@ -85,6 +96,7 @@ class UploadSlots {
 
   const uint32_t max_uploads_;
   const bool first_copies_first_;
+  const std::function<void()> on_release_;
   mutable std::mutex mutex_;
   std::set<std::string, std::less<>> sending_;     // "<task id>/<number>"
   std::map<std::string, Sent, std::less<>> sent_;  // by task id; first_copies_first only

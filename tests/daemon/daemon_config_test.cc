@@ -20,7 +20,7 @@ TEST(DaemonConfigTest, ReadsNestedKeys) {
 host: {id: h1, seed: true, advertise_ip: 10.0.0.5}
 scheduler: {addresses: ["10.0.0.1:8002", "10.0.0.2:8002"], connect_timeout: 500ms}
 download: {concurrent_pieces: 16, back_to_source: false}
-upload: {capacity: 1Gbit, availability_interval: 100ms}
+upload: {capacity: 1Gbit, availability_interval: 100ms, queue_wait: 500ms, queue_length: 3}
 storage: {data_dir: /data/fl, task_ttl: 2h}
 )");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -32,6 +32,8 @@ storage: {data_dir: /data/fl, task_ttl: 2h}
   EXPECT_FALSE(config->back_to_source);
   EXPECT_EQ(config->upload_capacity_bps, 125'000'000u);
   EXPECT_EQ(config->availability_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(config->upload_queue_wait, std::chrono::milliseconds(500));
+  EXPECT_EQ(config->upload_queue_length, 3u);
   EXPECT_EQ(config->task_ttl, std::chrono::hours(2));
 }
 
@@ -57,7 +59,9 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   EXPECT_EQ(config.socket_path, "/tmp/x/fld.sock");
   EXPECT_EQ(config.host_id, "10.1.1.1-node7");
   EXPECT_EQ(config.max_concurrent_uploads, 200u);
-  EXPECT_EQ(config.upload_slots, 8u);
+  EXPECT_EQ(config.upload_slots, 4u);
+  EXPECT_EQ(config.upload_queue_length, 4u);  // as many as the slots
+  EXPECT_EQ(config.upload_queue_wait, std::chrono::seconds(2));
 
   DaemonConfig seed;
   seed.seed = true;
@@ -65,6 +69,7 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   ASSERT_TRUE(FinalizeDaemonConfig(seed).ok());
   EXPECT_EQ(seed.max_concurrent_uploads, 2000u);
   EXPECT_EQ(seed.upload_slots, 32u);
+  EXPECT_EQ(seed.upload_queue_length, 32u);
 
   DaemonConfig bad;
   bad.hostname = "b";
@@ -86,6 +91,13 @@ TEST(DaemonConfigTest, FinalizeFillsDerivedDefaultsAndChecksRanges) {
   s = FinalizeDaemonConfig(slow);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("upload.availability_interval"), std::string::npos);
+
+  DaemonConfig patient;
+  patient.hostname = "p";
+  patient.upload_queue_wait = std::chrono::seconds(11);
+  s = FinalizeDaemonConfig(patient);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("upload.queue_wait"), std::string::npos);
 
   DaemonConfig marks;
   marks.hostname = "m";

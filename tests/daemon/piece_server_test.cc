@@ -323,6 +323,77 @@ TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
   EXPECT_TRUE(served->body == Piece(1));
 }
 
+// With a queue, a GET finding the only slot taken waits for it instead of
+// being told busy; one beyond the queue's length is told busy at once.
+TEST_F(PieceServerTest, AGetFindingEverySlotTakenWaitsInTheQueue) {
+  std::string big = AddBigTask(13);
+  PieceServerOptions options;
+  options.max_uploads = 1;
+  options.queue_wait = std::chrono::seconds(30);
+  options.queue_length = 1;
+  StartServer(options);
+
+  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
+  WaitForUploads(1);
+  ASSERT_EQ(server_->active_uploads(), 1u);
+
+  Result<RawHttpConnection> queued = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(queued.ok());
+  ASSERT_TRUE(queued->Send(Get(Path(kTask, 1))).ok());
+  for (int i = 0; i < 200 && server_->queued_requests() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->queued_requests(), 1u);
+
+  Result<RawHttpConnection> turned_away = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(turned_away.ok());
+  ASSERT_TRUE(turned_away->Send(Get(Path(kTask, 3))).ok());
+  Result<RawHttpResponse> busy = turned_away->ReadResponse();
+  ASSERT_TRUE(busy.ok()) << busy.status().ToString();
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->Header("x-feilong-busy"), "slots");
+  EXPECT_EQ(server_->busy_replies(), 1u);
+
+  // The slow upload ends; the queued GET takes its slot.
+  Result<RawHttpResponse> whole = slow->ReadResponse();
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_TRUE(whole->body == big.substr(0, kBig));
+  Result<RawHttpResponse> served = queued->ReadResponse();
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  EXPECT_EQ(served->status, 200);
+  EXPECT_TRUE(served->body == Piece(1));
+  EXPECT_EQ(server_->busy_replies(), 1u);
+}
+
+TEST_F(PieceServerTest, AQueuedGetWhoseWaitRunsOutIsToldBusy) {
+  AddBigTask(14);
+  PieceServerOptions options;
+  options.max_uploads = 1;
+  options.queue_wait = std::chrono::milliseconds(100);
+  options.queue_length = 4;
+  StartServer(options);
+
+  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
+  WaitForUploads(1);
+  ASSERT_EQ(server_->active_uploads(), 1u);
+
+  Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(other.ok());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(other->Send(Get(Path(kTask, 1))).ok());
+  Result<RawHttpResponse> busy = other->ReadResponse();
+  ASSERT_TRUE(busy.ok()) << busy.status().ToString();
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->Header("x-feilong-busy"), "slots");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  EXPECT_EQ(server_->queued_requests(), 1u);
+  EXPECT_EQ(server_->busy_replies(), 1u);
+}
+
 TEST_F(PieceServerTest, APieceIsSentToOneClientAtATime) {
   std::string big = AddBigTask(12);
   Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());

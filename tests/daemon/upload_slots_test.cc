@@ -81,6 +81,27 @@ TEST(UploadSlotsTest, FirstCopiesFirstWhileDownloading) {
   EXPECT_TRUE(slots.TryAcquire(kTask, 1, 9).ticket.has_value());
 }
 
+TEST(UploadSlotsTest, FirstCopiesFirstSendsNoSecondCopyBesideAnotherUpload) {
+  UploadSlots slots(0, /*first_copies_first=*/true);
+  ASSERT_TRUE(slots.TryAcquire(kTask, 0, 2).ticket.has_value());
+  auto first_copy = slots.TryAcquire(kTask, 1, 2);
+  ASSERT_TRUE(first_copy.ticket.has_value());
+  // Every held piece went out once, but piece 1's first copy is still going.
+  auto second = slots.TryAcquire(kTask, 0, 2);
+  EXPECT_FALSE(second.ticket.has_value());
+  EXPECT_EQ(second.refusal, UploadRefusal::kSentBefore);
+  // Another task's upload does not count.
+  auto other = slots.TryAcquire(kOther, 0, 1);
+  ASSERT_TRUE(other.ticket.has_value());
+  first_copy.ticket.reset();
+  auto repeat = slots.TryAcquire(kTask, 0, 2);
+  ASSERT_TRUE(repeat.ticket.has_value());
+  // One second copy at a time.
+  EXPECT_FALSE(slots.TryAcquire(kTask, 1, 2).ticket.has_value());
+  // Once the download is over, copies go out side by side.
+  EXPECT_TRUE(slots.TryAcquire(kTask, 1, 0).ticket.has_value());
+}
+
 TEST(UploadSlotsTest, WithoutFirstCopiesFirstRepeatsAreServed) {
   UploadSlots slots(0);
   EXPECT_TRUE(slots.TryAcquire(kTask, 0, 5).ticket.has_value());
