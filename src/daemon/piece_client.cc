@@ -51,6 +51,10 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   // One connection per parent: a download spreads its requests over up to
   // 2 x download.parent.wanted (<= 128) parents.
   request.max_idle_connections = 128;
+  // Wake per 128 KiB of piece, not per few packets: far fewer polls and
+  // reads per byte. A parent sending under ~26 KB/s gets stall-timed out
+  // (5 s by default) before the mark is reached.
+  request.receive_low_water = 128 * 1024;
 
   PieceFetchResult result;
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {

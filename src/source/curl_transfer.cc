@@ -1,7 +1,12 @@
 #include "source/curl_transfer.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
@@ -19,8 +24,13 @@ bool IsRedirectStatus(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+void SetLowWater(int fd, int bytes) {
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes));
+}
+
 // State shared by the libcurl callbacks of one transfer.
 struct TransferState {
+  CurlHandle* handle = nullptr;
   const CurlRequest* request = nullptr;
   const CurlHeadCallback* on_head = nullptr;
   const CurlBodyCallback* on_body = nullptr;
@@ -29,6 +39,50 @@ struct TransferState {
   bool head_delivered = false;
   Clock::TimePoint last_activity;
   curl_off_t last_dlnow = 0;
+  // The body's socket while a low-water mark is set on it, else -1.
+  int low_water_socket = -1;
+  int low_water = 0;
+  uint64_t body_length = 0;  // the declared Content-Length
+
+  // Sets the socket's low-water mark for the body about to arrive.
+  void StartLowWater() {
+    const std::string* length = outcome.head.Find("content-length");
+    if (request->receive_low_water <= 0 || length == nullptr ||
+        !ParseUint64(*length, &body_length) || body_length == 0) {
+      return;
+    }
+    CURL* curl = static_cast<CURL*>(handle->get());
+    char* ip = nullptr;
+    long port = 0;
+    long local_port = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || ip == nullptr ||
+        curl_easy_getinfo(curl, CURLINFO_PRIMARY_PORT, &port) != CURLE_OK ||
+        curl_easy_getinfo(curl, CURLINFO_LOCAL_PORT, &local_port) != CURLE_OK) {
+      return;
+    }
+    low_water_socket = handle->SocketFor(ip, port, local_port);
+    if (low_water_socket >= 0) {
+      low_water = static_cast<int>(
+          std::min<uint64_t>(static_cast<uint64_t>(request->receive_low_water), body_length));
+      SetLowWater(low_water_socket, low_water);
+    }
+  }
+
+  // Lowers the mark as the end nears (a mark above what is left would hold
+  // the last bytes back); back to 1 when the body is complete.
+  void FollowLowWater() {
+    if (low_water_socket < 0) {
+      return;
+    }
+    uint64_t left = body_length > outcome.body_bytes ? body_length - outcome.body_bytes : 0;
+    if (left < static_cast<uint64_t>(low_water)) {
+      low_water = std::max<int>(1, static_cast<int>(left));
+      SetLowWater(low_water_socket, low_water);
+    }
+    if (left == 0) {
+      low_water_socket = -1;
+    }
+  }
 
   void Touch() { last_activity = clock->Now(); }
 
@@ -49,6 +103,7 @@ struct TransferState {
       outcome.callback_status = std::move(status);
       return false;
     }
+    StartLowWater();
     return true;
   }
 };
@@ -76,6 +131,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
     return 0;
   }
   state->outcome.body_bytes += bytes;
+  state->FollowLowWater();
   return bytes;
 }
 
@@ -105,6 +161,65 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   }
   return true;
 }
+
+}  // namespace
+
+// libcurl's socket callbacks, keeping CurlHandle::sockets_ current.
+struct CurlSocketHooks {
+  static curl_socket_t Open(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
+    curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
+    if (fd == CURL_SOCKET_BAD) {
+      return fd;
+    }
+    CurlHandle::Remote remote;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (address->family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&address->addr);
+      ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+      remote.port = ntohs(in->sin_port);
+    } else if (address->family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address->addr);
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+      remote.port = ntohs(in6->sin6_port);
+    }
+    remote.ip = text;
+    static_cast<CurlHandle*>(user)->sockets_.emplace_back(fd, std::move(remote));
+    return fd;
+  }
+
+  static int Close(void* user, curl_socket_t fd) {
+    auto& sockets = static_cast<CurlHandle*>(user)->sockets_;
+    std::erase_if(sockets, [fd](const auto& entry) { return entry.first == fd; });
+    return ::close(fd);
+  }
+};
+
+bool CurlHandle::Tracks(int fd) const {
+  return std::any_of(sockets_.begin(), sockets_.end(),
+                     [fd](const auto& entry) { return entry.first == fd; });
+}
+
+int CurlHandle::SocketFor(const std::string& ip, long port, long local_port) const {
+  for (const auto& [fd, remote] : sockets_) {
+    if (remote.ip != ip || remote.port != port) {
+      continue;
+    }
+    sockaddr_storage local{};
+    socklen_t length = sizeof(local);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+      continue;
+    }
+    long bound = local.ss_family == AF_INET
+                     ? ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port)
+                     : ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port);
+    if (bound == local_port) {
+      return fd;
+    }
+  }
+  return -1;
+}
+
+namespace {
 
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
@@ -138,6 +253,7 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   curl_easy_reset(curl);
 
   TransferState state;
+  state.handle = &handle;
   state.request = &request;
   state.on_head = &on_head;
   state.on_body = &on_body;
@@ -172,6 +288,10 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
                    static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, kBufferSize);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &CurlSocketHooks::Open);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &handle);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CurlSocketHooks::Close);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, &handle);
   if (request.max_idle_connections > 0) {
     curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, request.max_idle_connections);
   }
@@ -198,6 +318,9 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
 
   CURLcode code = curl_easy_perform(curl);
   state.outcome.curl_code = code;
+  if (state.low_water_socket >= 0 && handle.Tracks(state.low_water_socket)) {
+    SetLowWater(state.low_water_socket, 1);  // the body ended early; the connection stays
+  }
   if (!state.head_delivered && state.outcome.head_complete && !state.HeadIsRedirect() &&
       state.outcome.callback_status.ok()) {
     state.DeliverHead();

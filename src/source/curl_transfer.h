@@ -41,8 +41,21 @@ class CurlHandle {
 
   void* get() const { return handle_; }  // the CURL*
 
+  // The open socket connected to `ip`:`port` from local port `local_port`,
+  // or -1. Sockets are tracked through libcurl's open and close callbacks,
+  // which PerformGet installs.
+  int SocketFor(const std::string& ip, long port, long local_port) const;
+  // True while `fd` is one of the handle's open sockets.
+  bool Tracks(int fd) const;
+
  private:
+  friend struct CurlSocketHooks;
+  struct Remote {
+    std::string ip;
+    long port = 0;
+  };
   void* handle_;
+  std::vector<std::pair<int, Remote>> sockets_;  // fd, whom it connects to
 };
 
 struct CurlRequest {
@@ -60,6 +73,11 @@ struct CurlRequest {
   // libcurl's default (5). A handle that cycles over more hosts than it
   // keeps reconnects all the time.
   long max_idle_connections = 0;
+  // While a body with a Content-Length arrives, the socket wakes libcurl
+  // only once this many bytes wait (SO_RCVLOWAT; less near the end), not
+  // for every few packets: fewer polls and reads per byte. 0: off. Keep it
+  // small next to what a healthy sender delivers in `stall_timeout`.
+  int receive_low_water = 0;
 };
 
 // What happened to a transfer.
