@@ -167,7 +167,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 // libcurl's socket callbacks, keeping CurlHandle::sockets_ current.
 struct CurlSocketHooks {
   static curl_socket_t Open(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
-    curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
+    curl_socket_t fd =
+        ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     if (fd == CURL_SOCKET_BAD) {
       return fd;
     }

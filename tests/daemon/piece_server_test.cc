@@ -62,6 +62,22 @@ class PieceServerTest : public ::testing::Test {
     }
   }
 
+  // Starts the server with `options` and one upload slot, and takes that
+  // slot with a client that asks for big piece 0 and does not read.
+  Result<RawHttpConnection> HoldTheOnlySlot(PieceServerOptions options) {
+    options.max_uploads = 1;
+    StartServer(options);
+    Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
+    if (slow.ok()) {
+      Status sent = slow->Send(Get(Path(big_task_, 0)));
+      if (!sent.ok()) {
+        return sent;
+      }
+      WaitForUploads(1);
+    }
+    return slow;
+  }
+
   static std::string Get(const std::string& path) {
     return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
   }
@@ -288,14 +304,8 @@ TEST_F(PieceServerTest, ManyConcurrentClients) {
 // upload is done.
 TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
   std::string big = AddBigTask(11);
-  PieceServerOptions options;
-  options.max_uploads = 1;
-  StartServer(options);
-
-  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
-  ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
-  WaitForUploads(1);
+  Result<RawHttpConnection> slow = HoldTheOnlySlot({});
+  ASSERT_TRUE(slow.ok()) << slow.status().ToString();
   ASSERT_EQ(server_->active_uploads(), 1u);
 
   Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());
@@ -328,15 +338,10 @@ TEST_F(PieceServerTest, BusyWhileUploadSlotsOrThePieceAreTaken) {
 TEST_F(PieceServerTest, AGetFindingEverySlotTakenWaitsInTheQueue) {
   std::string big = AddBigTask(13);
   PieceServerOptions options;
-  options.max_uploads = 1;
   options.queue_wait = std::chrono::seconds(30);
   options.queue_length = 1;
-  StartServer(options);
-
-  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
-  ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
-  WaitForUploads(1);
+  Result<RawHttpConnection> slow = HoldTheOnlySlot(options);
+  ASSERT_TRUE(slow.ok()) << slow.status().ToString();
   ASSERT_EQ(server_->active_uploads(), 1u);
 
   Result<RawHttpConnection> queued = RawHttpConnection::Connect(server_->port());
@@ -370,15 +375,10 @@ TEST_F(PieceServerTest, AGetFindingEverySlotTakenWaitsInTheQueue) {
 TEST_F(PieceServerTest, AQueuedGetWhoseWaitRunsOutIsToldBusy) {
   AddBigTask(14);
   PieceServerOptions options;
-  options.max_uploads = 1;
   options.queue_wait = std::chrono::milliseconds(100);
   options.queue_length = 4;
-  StartServer(options);
-
-  Result<RawHttpConnection> slow = RawHttpConnection::Connect(server_->port());
-  ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow->Send(Get(Path(big_task_, 0))).ok());
-  WaitForUploads(1);
+  Result<RawHttpConnection> slow = HoldTheOnlySlot(options);
+  ASSERT_TRUE(slow.ok()) << slow.status().ToString();
   ASSERT_EQ(server_->active_uploads(), 1u);
 
   Result<RawHttpConnection> other = RawHttpConnection::Connect(server_->port());

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -40,96 +39,88 @@ class Loop {
   std::thread thread_;
 };
 
-// Starts a waiter on its own strand; `order` gets `id` when it wakes.
-void StartWaiter(Loop& loop, UploadQueue& queue, int id, milliseconds timeout,
-                 std::vector<int>& order, std::mutex& mutex, std::atomic<int>& done) {
-  asio::co_spawn(
-      asio::make_strand(loop.io()),
-      [&, id, timeout]() -> asio::awaitable<void> {
-        co_await queue.Wait(timeout);
-        {
-          std::lock_guard lock(mutex);
-          order.push_back(id);
-        }
-        ++done;
-      },
-      asio::detached);
-}
-
 void WaitUntil(const std::function<bool()>& condition) {
   for (int i = 0; i < 500 && !condition(); ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }
 }
 
-TEST(UploadQueueTest, NotifyWakesTheOldestWaiterFirst) {
+class UploadQueueTest : public ::testing::Test {
+ protected:
+  // Starts waiter `id` on its own strand; it is added to order() when it wakes.
+  void StartWaiter(UploadQueue& queue, int id, milliseconds timeout) {
+    asio::co_spawn(
+        asio::make_strand(loop_.io()),
+        [this, &queue, id, timeout]() -> asio::awaitable<void> {
+          co_await queue.Wait(timeout);
+          std::lock_guard lock(mutex_);
+          order_.push_back(id);
+        },
+        asio::detached);
+  }
+
+  // Waits up to 5 s until `count` waiters woke; returns who, in order.
+  std::vector<int> WokenOnce(size_t count) {
+    WaitUntil([&] {
+      std::lock_guard lock(mutex_);
+      return order_.size() >= count;
+    });
+    std::lock_guard lock(mutex_);
+    return order_;
+  }
+
+  std::mutex mutex_;
+  std::vector<int> order_;  // guarded by mutex_
+  Loop loop_;               // last: stopped before the fields its coroutines use
+};
+
+constexpr milliseconds kLong(30'000);
+
+TEST_F(UploadQueueTest, NotifyWakesTheOldestWaiterFirst) {
   UploadQueue queue(4);
-  Loop loop;
-  std::vector<int> order;
-  std::mutex mutex;
-  std::atomic<int> done{0};
   const auto start = std::chrono::steady_clock::now();
   for (int id = 1; id <= 3; ++id) {
-    StartWaiter(loop, queue, id, milliseconds(30'000), order, mutex, done);
+    StartWaiter(queue, id, kLong);
     WaitUntil([&] { return queue.waiting() == static_cast<size_t>(id); });
   }
   ASSERT_EQ(queue.waiting(), 3u);
-  queue.Notify();
-  WaitUntil([&] { return done == 1; });
-  queue.Notify();
-  WaitUntil([&] { return done == 2; });
-  queue.Notify();
-  WaitUntil([&] { return done == 3; });
-  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  for (size_t woken = 1; woken <= 3; ++woken) {
+    queue.Notify();
+    WokenOnce(woken);
+  }
+  EXPECT_EQ(WokenOnce(3), (std::vector<int>{1, 2, 3}));
   EXPECT_EQ(queue.waiting(), 0u);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   queue.Notify();  // nobody waits: nothing happens
 }
 
-TEST(UploadQueueTest, AFullQueueTurnsAWaiterAwayAtOnce) {
+TEST_F(UploadQueueTest, AFullQueueTurnsAWaiterAwayAtOnce) {
   UploadQueue queue(1);
-  Loop loop;
-  std::vector<int> order;
-  std::mutex mutex;
-  std::atomic<int> done{0};
-  StartWaiter(loop, queue, 1, milliseconds(30'000), order, mutex, done);
+  StartWaiter(queue, 1, kLong);
   WaitUntil([&] { return queue.waiting() == 1; });
-  StartWaiter(loop, queue, 2, milliseconds(30'000), order, mutex, done);
-  WaitUntil([&] { return done == 1; });
-  EXPECT_EQ(order, (std::vector<int>{2}));
+  StartWaiter(queue, 2, kLong);
+  EXPECT_EQ(WokenOnce(1), (std::vector<int>{2}));
   EXPECT_EQ(queue.waiting(), 1u);
   queue.Notify();
-  WaitUntil([&] { return done == 2; });
-  EXPECT_EQ(order, (std::vector<int>{2, 1}));
+  EXPECT_EQ(WokenOnce(2), (std::vector<int>{2, 1}));
 }
 
-TEST(UploadQueueTest, AWaiterLeavesWhenItsTimeRunsOut) {
+TEST_F(UploadQueueTest, AWaiterLeavesWhenItsTimeRunsOut) {
   UploadQueue queue(2);
-  Loop loop;
-  std::vector<int> order;
-  std::mutex mutex;
-  std::atomic<int> done{0};
-  StartWaiter(loop, queue, 1, milliseconds(30'000), order, mutex, done);
+  StartWaiter(queue, 1, kLong);
   WaitUntil([&] { return queue.waiting() == 1; });
-  StartWaiter(loop, queue, 2, milliseconds(50), order, mutex, done);
-  WaitUntil([&] { return done == 1; });
-  EXPECT_EQ(order, (std::vector<int>{2}));
+  StartWaiter(queue, 2, milliseconds(50));
+  EXPECT_EQ(WokenOnce(1), (std::vector<int>{2}));
   EXPECT_EQ(queue.waiting(), 1u);  // the one that timed out left the queue
   queue.Notify();
-  WaitUntil([&] { return done == 2; });
-  EXPECT_EQ(order, (std::vector<int>{2, 1}));
+  EXPECT_EQ(WokenOnce(2), (std::vector<int>{2, 1}));
 }
 
-TEST(UploadQueueTest, AClosedQueueTakesNoWaiters) {
+TEST_F(UploadQueueTest, AClosedQueueTakesNoWaiters) {
   UploadQueue queue(2);
   queue.Close();
-  Loop loop;
-  std::vector<int> order;
-  std::mutex mutex;
-  std::atomic<int> done{0};
-  StartWaiter(loop, queue, 1, milliseconds(30'000), order, mutex, done);
-  WaitUntil([&] { return done == 1; });
-  EXPECT_EQ(done, 1);
+  StartWaiter(queue, 1, kLong);
+  EXPECT_EQ(WokenOnce(1), (std::vector<int>{1}));
   EXPECT_EQ(queue.waiting(), 0u);
 }
 
