@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +23,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/ascii.h"
 #include "mirror/upstream.h"
 
 namespace feilong::mirror {
@@ -41,10 +41,6 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kRelayChunk = 64 * 1024;
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // An open connection to the upstream: plain TCP or TLS over it.
 struct UpstreamConnection {
@@ -101,9 +97,10 @@ http::request<http::empty_body> UpstreamRequest(const ClientRequest& in, http::v
   http::request<http::empty_body> out{method, target, 11};
   for (const auto& field : in) {
     std::string_view name(field.name_string().data(), field.name_string().size());
-    if (IsHopByHopHeader(name) || EqualsIgnoreCase(name, "Host") ||
-        EqualsIgnoreCase(name, kRegistryHeader) || EqualsIgnoreCase(name, "Content-Length") ||
-        (body != nullptr && EqualsIgnoreCase(name, "Expect"))) {
+    if (IsHopByHopHeader(name) || AsciiEqualsIgnoreCase(name, "Host") ||
+        AsciiEqualsIgnoreCase(name, kRegistryHeader) ||
+        AsciiEqualsIgnoreCase(name, "Content-Length") ||
+        (body != nullptr && AsciiEqualsIgnoreCase(name, "Expect"))) {
       continue;
     }
     out.insert(field.name_string(), field.value());
@@ -140,7 +137,7 @@ bool HasBody(unsigned status, bool head) {
 bool ExpectsContinue(const ClientRequest& request) {
   auto it = request.find(http::field::expect);
   return it != request.end() && request.version() >= 11 &&
-         EqualsIgnoreCase(View(it->value()), "100-continue");
+         AsciiEqualsIgnoreCase(View(it->value()), "100-continue");
 }
 
 enum class BodyRelay {
@@ -296,7 +293,7 @@ asio::awaitable<std::optional<RelayOutcome>> Relay(Stream& upstream, beast::tcp_
   std::string text = fmt::format("HTTP/1.1 {} {}\r\n", status, reason);
   for (const auto& field : response) {
     std::string_view name = View(field.name_string());
-    if (IsHopByHopHeader(name) || (chunked && EqualsIgnoreCase(name, "Content-Length"))) {
+    if (IsHopByHopHeader(name) || (chunked && AsciiEqualsIgnoreCase(name, "Content-Length"))) {
       continue;
     }
     text += fmt::format("{}: {}\r\n", name, View(field.value()));
@@ -404,7 +401,7 @@ bool IsHopByHopHeader(std::string_view name) {
                                                    "Transfer-Encoding",
                                                    "Upgrade"};
   for (std::string_view h : kHopByHop) {
-    if (EqualsIgnoreCase(name, h)) {
+    if (AsciiEqualsIgnoreCase(name, h)) {
       return true;
     }
   }

@@ -5,19 +5,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
 #include "common/config.h"
 #include "source/url.h"
 
 namespace feilong::mirror {
 
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 Status Invalid(std::string_view key, std::string_view message) {
   return Status::InvalidArgument(fmt::format("config key '{}': {}", key, message));
@@ -62,7 +56,7 @@ Status ValidateMirrorConfig(MirrorConfig& config) {
       return Invalid("mirror.registries", "a registry host must not be empty");
     }
     for (size_t j = 0; j < i; ++j) {
-      if (Lower(config.registries[j].host) == Lower(u.host)) {
+      if (AsciiLowercase(config.registries[j].host) == AsciiLowercase(u.host)) {
         return Invalid(key, "registry listed twice");
       }
     }
@@ -94,10 +88,10 @@ Status ValidateMirrorConfig(MirrorConfig& config) {
   }
   if (config.default_registry.empty()) {
     config.default_registry = config.registries.front().host;
-  } else if (std::none_of(config.registries.begin(), config.registries.end(),
-                          [&](const Upstream& u) {
-                            return Lower(u.host) == Lower(config.default_registry);
-                          })) {
+  } else if (std::none_of(
+                 config.registries.begin(), config.registries.end(), [&](const Upstream& u) {
+                   return AsciiLowercase(u.host) == AsciiLowercase(config.default_registry);
+                 })) {
     return Invalid("mirror.default_registry",
                    "'" + config.default_registry + "' is not one of mirror.registries");
   }

@@ -11,14 +11,14 @@
 #include <limits>
 #include <mutex>
 
+#include "common/ascii.h"
+
 namespace feilong::source {
 
 namespace {
 
 constexpr long kBufferSize = 128 * 1024;
 constexpr char kUserAgent[] = "feilong/0.1";
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool IsRedirectStatus(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -150,18 +150,6 @@ int OnProgress(void* user, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_off_t 
   return 0;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 // libcurl's socket callbacks, keeping CurlHandle::sockets_ current.
@@ -263,7 +251,7 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
 
   std::unique_ptr<curl_slist, SlistDeleter> header_list;
   for (const auto& [name, value] : request.headers) {
-    if (EqualsIgnoreCase(name, "range")) {
+    if (AsciiEqualsIgnoreCase(name, "range")) {
       continue;
     }
     // "Name;" is libcurl's way to send a header with an empty value.

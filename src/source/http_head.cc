@@ -2,23 +2,11 @@
 
 #include <limits>
 
+#include "common/ascii.h"
+
 namespace feilong::source {
 
 namespace {
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -67,7 +55,7 @@ void AddHeaderLine(std::string_view line, CurlResponseHead& head, bool& complete
   }
   std::string name(Trim(trimmed.substr(0, colon)));
   for (char& c : name) {
-    c = LowerAscii(c);
+    c = AsciiToLower(c);
   }
   head.headers.emplace_back(std::move(name), std::string(Trim(trimmed.substr(colon + 1))));
 }
@@ -102,7 +90,7 @@ std::optional<uint64_t> ContentLength(const CurlResponseHead& head) {
 
 bool ParseContentRange(std::string_view value, ContentRange* out) {
   value = Trim(value);
-  if (value.size() < 6 || !EqualsIgnoreCase(value.substr(0, 6), "bytes ")) {
+  if (value.size() < 6 || !AsciiEqualsIgnoreCase(value.substr(0, 6), "bytes ")) {
     return false;
   }
   value = Trim(value.substr(6));

@@ -5,41 +5,16 @@
 #include <cctype>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/digest.h"
 
 namespace feilong::source {
 
 namespace {
 
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = LowerAscii(c);
-  }
-  return out;
-}
-
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (LowerAscii(s[i]) != LowerAscii(prefix[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && StartsWithIgnoreCase(a, b);
-}
 
 Status Malformed(std::string_view url, std::string_view why) {
   return Status::InvalidArgument("malformed URL '" + RedactUrl(url) + "': " + std::string(why));
@@ -134,7 +109,7 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
     return Malformed(url, "bad scheme");
   }
   ParsedUrl parsed;
-  parsed.scheme = ToLower(scheme);
+  parsed.scheme = AsciiLowercase(scheme);
 
   std::string_view rest = url.substr(sep + 3);
   size_t authority_end = rest.find_first_of("/?#");
@@ -206,12 +181,12 @@ bool IsSignatureQueryParameter(std::string_view name) {
       "expires",    "signature",     "ossaccesskeyid",   "awsaccesskeyid", "q-ak",
       "q-key-time", "q-header-list", "q-url-param-list", "q-signature",    "ns"};
   for (std::string_view prefix : kPrefixes) {
-    if (StartsWithIgnoreCase(name, prefix)) {
+    if (AsciiStartsWithIgnoreCase(name, prefix)) {
       return true;
     }
   }
   for (std::string_view exact : kNames) {
-    if (EqualsIgnoreCase(name, exact)) {
+    if (AsciiEqualsIgnoreCase(name, exact)) {
       return true;
     }
   }
@@ -220,7 +195,7 @@ bool IsSignatureQueryParameter(std::string_view name) {
 
 Result<std::string> NormalizeUrlForTaskId(std::string_view url) {
   FL_ASSIGN_OR_RETURN(ParsedUrl parsed, ParseUrl(url));
-  std::string out = parsed.scheme + "://" + ToLower(parsed.host);
+  std::string out = parsed.scheme + "://" + AsciiLowercase(parsed.host);
   bool default_port = (parsed.scheme == "http" && parsed.port == 80) ||
                       (parsed.scheme == "https" && parsed.port == 443);
   if (parsed.port.has_value() && !default_port) {
