@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/allocator.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   app.add_flag("--seed", seed, "Run as a seed peer (host.seed)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (log_level)");
   CLI11_PARSE(app, argc, argv);
+  feilong::ConfigureAllocatorForTransfers();
 
   DaemonConfig config;
   if (!config_path.empty()) {
