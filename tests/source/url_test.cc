@@ -151,10 +151,15 @@ TEST(TaskIdTest, ValidTaskIdForm) {
 }
 
 TEST(DefaultPieceLengthTest, FollowsTheRule) {
+  constexpr uint64_t kKiB = 1 << 10;
   constexpr uint64_t kMiB = 1 << 20;
-  EXPECT_EQ(DefaultPieceLength(0), 1 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(1), 1 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(3 * kMiB), 1 * kMiB);
+  EXPECT_EQ(DefaultPieceLength(0), 512 * kKiB);
+  EXPECT_EQ(DefaultPieceLength(1), 512 * kKiB);
+  EXPECT_EQ(DefaultPieceLength(3 * kMiB), 512 * kKiB);
+  EXPECT_EQ(DefaultPieceLength(256 * kMiB), 512 * kKiB);
+  EXPECT_EQ(DefaultPieceLength(500 * kMiB), 512 * kKiB);       // 512 KiB exactly
+  EXPECT_EQ(DefaultPieceLength(500 * kMiB + 1000), 1 * kMiB);  // just over 512 KiB
+  EXPECT_EQ(DefaultPieceLength(512 * kMiB), 1 * kMiB);
   EXPECT_EQ(DefaultPieceLength(1000 * kMiB), 1 * kMiB);         // 1 MiB exactly
   EXPECT_EQ(DefaultPieceLength(1000 * kMiB + 1000), 2 * kMiB);  // just over 1 MiB
   EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 8 * kMiB);         // 5 MiB -> 8 MiB

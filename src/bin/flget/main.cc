@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--application", options.application, "Caller's application name");
   app.add_option("-H,--header", headers, "Header sent to the origin, 'Name: value'; repeatable");
   app.add_option("--piece-length", options.piece_length,
-                 "Piece length in bytes, 65536 to 67108864 (default: the daemon's rule, 1 MiB "
-                 "for files up to 1 GiB); part of the task's identity");
+                 "Piece length in bytes, 65536 to 67108864 (default: the daemon's rule, 512 KiB "
+                 "for files up to 512 MiB, 1 MiB up to 1 GiB); part of the task's identity");
   app.add_option("--timeout", options.timeout_seconds,
                  "Download deadline in seconds (0: daemon default)");
   app.add_flag("--no-back-to-source", options.disable_back_to_source,
