@@ -16,7 +16,7 @@ struct AllocatorSettings {
 
 // Makes freed transfer buffers stay with the process for reuse. Transfers
 // allocate and free buffers of 128 KiB to 1 MiB many times a second
-// (libcurl's receive buffer on every request, piece write blocks); glibc's
+// (libcurl's receive buffer, sized on every request; piece write blocks); glibc's
 // defaults serve such sizes from fresh mmap()s or trim them off the heap
 // when freed, so every reuse faults its pages in again. In the swarm
 // benchmark at 100 Mbit/s per host that was ~68,000 page faults a second
