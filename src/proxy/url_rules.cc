@@ -4,6 +4,46 @@
 
 namespace feilong::proxy {
 
+namespace {
+
+// Digits a back-reference (\N) or a repetition count ({N}, {N,M}) may have.
+constexpr size_t kMaxRegexNumberDigits = 6;
+
+size_t DigitRun(std::string_view text, size_t from) {
+  size_t end = from;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
+    ++end;
+  }
+  return end - from;
+}
+
+// True when a back-reference or repetition count in `pattern` has more than
+// kMaxRegexNumberDigits digits. libstdc++'s regex compiler accumulates such
+// numbers in a signed long without an overflow check (undefined behaviour
+// found by the fuzzer), and a count near a million already builds a huge
+// automaton. Conservative: a '{' inside a character class counts too.
+bool HasHugeRegexNumber(std::string_view pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (DigitRun(pattern, i + 1) > kMaxRegexNumberDigits) {
+        return true;
+      }
+      ++i;  // the escaped character is never special
+    } else if (pattern[i] == '{') {
+      size_t first = DigitRun(pattern, i + 1);
+      size_t after = i + 1 + first;
+      size_t second =
+          after < pattern.size() && pattern[after] == ',' ? DigitRun(pattern, after + 1) : 0;
+      if (first > kMaxRegexNumberDigits || second > kMaxRegexNumberDigits) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<UrlRules> UrlRules::Compile(const std::vector<std::string>& patterns, std::string_view key) {
   UrlRules out;
   out.rules_.reserve(patterns.size());
@@ -13,6 +53,12 @@ Result<UrlRules> UrlRules::Compile(const std::vector<std::string>& patterns, std
     if (patterns[i].size() > kMaxPatternLength) {
       return Status::InvalidArgument(
           fmt::format("config key '{}[{}]': longer than {} characters", key, i, kMaxPatternLength));
+    }
+    if (HasHugeRegexNumber(patterns[i])) {
+      return Status::InvalidArgument(fmt::format(
+          "config key '{}[{}]': a back-reference or repetition count in '{}' is too large (at "
+          "most {} digits)",
+          key, i, patterns[i], kMaxRegexNumberDigits));
     }
     try {
       out.rules_.emplace_back(patterns[i], std::regex::ECMAScript | std::regex::optimize);

@@ -157,6 +157,23 @@ TEST(UrlRulesTest, AnyRuleFoundAnywhere) {
   EXPECT_FALSE(none.Matches("http://a/"));
 }
 
+TEST(UrlRulesTest, HugeBackReferencesAndCountsAreRefused) {
+  // libstdc++ would overflow a signed long parsing these (the fuzzer's find).
+  for (const std::string& pattern :
+       {std::string("\\.tar#\\55555555555555555555\\.gz"), std::string("a{55555555555555555555}"),
+        std::string("a{1,12345678}")}) {
+    auto rules = UrlRules::Compile({"ok", pattern}, "proxy.rules");
+    ASSERT_FALSE(rules.ok()) << pattern;
+    EXPECT_NE(rules.status().message().find("proxy.rules[1]"), std::string::npos);
+    EXPECT_NE(rules.status().message().find("too large"), std::string::npos);
+  }
+  // Ordinary counts, escapes and digit runs still compile.
+  auto fine = UrlRules::Compile({"a{2,300}", "\\\\1234567890", "/v[0-9]{1}/sha256-[0-9]{64}"},
+                                "proxy.rules");
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  EXPECT_TRUE(fine->Matches("x\\1234567890"));
+}
+
 TEST(ProxyTargetTest, AbsoluteHttpTargets) {
   auto t = ParseAbsoluteTarget("http://Example.com:8080/a/b?x=1&y=2");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
