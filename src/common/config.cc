@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -88,27 +89,48 @@ std::optional<YAML::Node> FindKey(const YAML::Node& map, std::string_view key) {
   return std::nullopt;
 }
 
-// InvalidArgument for the first map (depth first) that repeats a key.
-Status CheckDuplicateKeys(const YAML::Node& node, const std::string& path) {
-  if (node.IsMap()) {
-    std::set<std::string, std::less<>> seen;
-    for (YAML::const_iterator it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
-      std::string full = JoinPath(path, key);
-      if (!seen.insert(key).second) {
-        YAML::Mark mark = it->first.Mark();
-        return Status::InvalidArgument("line " + std::to_string(mark.line + 1) +
-                                       ": duplicate key '" + full + "'");
+// Config files nest a few levels; anything deeper is a mistake or an attack.
+// The limits keep the walk below off a deep stack and out of alias cycles
+// ("&a [*a]" refers to itself) and alias bombs (each level doubling).
+constexpr int kMaxConfigDepth = 64;
+constexpr size_t kMaxConfigValues = 100000;
+
+// Walks the document depth first: InvalidArgument for the first map that
+// repeats a key, or for a document beyond the limits above.
+class DuplicateKeyCheck {
+ public:
+  Status Check(const YAML::Node& node, const std::string& path, int depth) {
+    if (depth > kMaxConfigDepth) {
+      return Status::InvalidArgument(Quote(path) + " is nested more than " +
+                                     std::to_string(kMaxConfigDepth) + " levels deep");
+    }
+    if (++values_ > kMaxConfigValues) {
+      return Status::InvalidArgument("more than " + std::to_string(kMaxConfigValues) +
+                                     " values (counting each use of an alias)");
+    }
+    if (node.IsMap()) {
+      std::set<std::string, std::less<>> seen;
+      for (YAML::const_iterator it = node.begin(); it != node.end(); ++it) {
+        std::string key = KeyText(it->first);
+        std::string full = JoinPath(path, key);
+        if (!seen.insert(key).second) {
+          YAML::Mark mark = it->first.Mark();
+          return Status::InvalidArgument("line " + std::to_string(mark.line + 1) +
+                                         ": duplicate key '" + full + "'");
+        }
+        FL_RETURN_IF_ERROR(Check(it->second, full, depth + 1));
       }
-      FL_RETURN_IF_ERROR(CheckDuplicateKeys(it->second, full));
+    } else if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        FL_RETURN_IF_ERROR(Check(node[i], path + "[" + std::to_string(i) + "]", depth + 1));
+      }
     }
-  } else if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) {
-      FL_RETURN_IF_ERROR(CheckDuplicateKeys(node[i], path + "[" + std::to_string(i) + "]"));
-    }
+    return Status::Ok();
   }
-  return Status::Ok();
-}
+
+ private:
+  size_t values_ = 0;
+};
 
 // A number with an optional unit: digits, optionally '.' digits, an optional
 // single space, then the unit (possibly empty).
@@ -282,11 +304,17 @@ Result<YAML::Node> Parse(const std::string& yaml, const std::string& origin) {
       return Status::InvalidArgument(origin + ": the top level must be a map of keys, got " +
                                      Describe(root));
     }
-    Status dup = CheckDuplicateKeys(root, "");
+    Status dup = DuplicateKeyCheck().Check(root, "", 0);
     if (!dup.ok()) {
       return dup.WithContext(origin);
     }
     return root;
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard, far beyond kMaxConfigDepth; its message is "bad file".
+    return Status::InvalidArgument(origin + ": line " + std::to_string(e.mark.line + 1) +
+                                   ", column " + std::to_string(e.mark.column + 1) +
+                                   ": nested more than " + std::to_string(kMaxConfigDepth) +
+                                   " levels deep");
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return Status::InvalidArgument(origin + ": " + e.msg);

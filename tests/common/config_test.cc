@@ -366,6 +366,50 @@ TEST(ConfigTest, DuplicateKeyIsAnError) {
   EXPECT_EQ(r.status().message(), "config: line 3: duplicate key 'a.b'");
 }
 
+// Found by tests/fuzz/config_reader_fuzz: a deeply nested document
+// overflowed the stack of the duplicate-key walk (under ASan).
+TEST(ConfigTest, DeepNestingIsAnErrorNotAStackOverflow) {
+  std::string lists = "a: " + std::string(200, '[') + std::string(200, ']') + "\n";
+  auto r = ConfigReader::FromString(lists);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("is nested more than 64 levels deep"));
+
+  std::string maps = "a: ";
+  for (int i = 0; i < 200; ++i) {
+    maps += "{b: ";
+  }
+  maps += "1" + std::string(200, '}') + "\n";
+  r = ConfigReader::FromString(maps);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("'a.b.b.b."));
+  EXPECT_THAT(r.status().message(), HasSubstr("is nested more than 64 levels deep"));
+
+  // Deeper still, yaml-cpp's parser stops first; the message says why.
+  std::string deeper = "a: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  r = ConfigReader::FromString(deeper);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("nested more than 64 levels deep"));
+
+  std::string ok = "a: " + std::string(60, '[') + "1" + std::string(60, ']') + "\n";
+  EXPECT_TRUE(ConfigReader::FromString(ok).ok());
+}
+
+TEST(ConfigTest, AliasCyclesAndAliasBombsAreErrors) {
+  auto cycle = ConfigReader::FromString("a: &x [*x]\n");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_THAT(cycle.status().message(), HasSubstr("nested more than 64 levels deep"));
+
+  // 20 levels, each a list of two aliases of the level below: 2^20 values.
+  std::string bomb = "l0: &l0 [x, x]\n";
+  for (int i = 1; i <= 20; ++i) {
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [*l" + std::to_string(i - 1) +
+            ", *l" + std::to_string(i - 1) + "]\n";
+  }
+  auto r = ConfigReader::FromString(bomb);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("more than 100000 values"));
+}
+
 TEST(ConfigTest, MultipleDocumentsAreAnError) {
   auto r = ConfigReader::FromString("a: 1\n---\nb: 2\n");
   ASSERT_FALSE(r.ok());
