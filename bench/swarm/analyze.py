@@ -27,7 +27,9 @@ import statistics
 
 SECTION = "## Swarm: N hosts in network namespaces, Feilong vs BitTorrent vs curl"
 LABEL = {"feilong": "Feilong (fld + flget)", "bt": "BitTorrent (opentracker + aria2c)",
-         "curl": "curl from the origin"}
+         "curl": "curl from the origin",
+         "ring": "curl from a neighbour (transport ceiling)"}
+ORDER = ("feilong", "bt", "curl", "ring")
 TARGET_T, TARGET_ORIGIN = 1.25, 1.05
 
 
@@ -146,7 +148,7 @@ def tables(meta, summ):
                  "| origin HTTP bytes / F | origin link bytes / F | CPU busy % (softirq %) "
                  "| system's processes, cores | load avg start → end |")
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for k in ("feilong", "bt", "curl"):
+    for k in ORDER:
         if k not in summ:
             continue
         s = summ[k]
@@ -155,7 +157,8 @@ def tables(meta, summ):
         lines.append("| %s | %d/%d | %s | %s | **%s** | %s | %s | %s | %s | %s | %s → %s |" % (
             LABEL[k], s["done"], s["hosts"], fmt(s["t_all_s"], ".1f", "timeout"),
             fmt(s["t_mean_s"], ".1f"), fmt(s["ratio_all"], ".2f", "—"), fmt(s["ratio_mean"]),
-            "%.3f" % s["origin_http_over_F"] if k != "bt" else "— (seeds over BT)",
+            {"bt": "— (seeds over BT)", "ring": "— (not used)"}.get(
+                k, "%.3f" % s["origin_http_over_F"]),
             "%.3f" % s["origin_tx_over_F"], cpu, fmt(s["proc_cores"]),
             s["load_start"], s["load_end"]))
     setup = (
@@ -202,6 +205,14 @@ def tables(meta, summ):
                      "for want of a free upload slot), %d piece transfers failed." % (
                          fl.get("parent_busy", 0), fl.get("parent_busy_piece", 0),
                          fl.get("piece_failures", 0)))
+    ring = summ.get("ring")
+    if ring and ring["t_all_s"]:
+        notes.append("curl from a neighbour: every host downloads F from the next host's nginx "
+                     "at the same time, so every link carries F up and F down with no P2P logic: "
+                     "what this machine's kernel (veth, bridge, tbf, TCP, page cache) allows at "
+                     "this N and rate, %.2f × T_min%s." % (
+                         ring["ratio_all"], "; Feilong took %.2f × that" % (
+                             fl["t_all_s"] / ring["t_all_s"]) if fl and fl["t_all_s"] else ""))
     for k, s in summ.items():
         if s["failed"]:
             notes.append("%s: not done: %s." % (LABEL[k], ", ".join(s["failed"])))
@@ -213,7 +224,7 @@ def plot(meta, summ, png):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     tmin = float(meta["tmin_s"])
-    colors = {"feilong": "tab:red", "bt": "tab:blue", "curl": "tab:gray"}
+    colors = {"feilong": "tab:red", "bt": "tab:blue", "curl": "tab:gray", "ring": "tab:green"}
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
     for k, s in summ.items():
         t = sorted(v for v in s["per_host_s"].values() if v is not None)
