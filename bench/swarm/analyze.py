@@ -167,8 +167,9 @@ def tables(meta, summ):
         "Kumar-Ross bound T_min = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)) = max(%.1f, %.1f, %.1f) "
         "= **%.1f s**, with the origin as the server (u_s) and all N hosts, the seed host "
         "included, as downloaders and uploaders (u_i = %s Mbit/s); rates are the tbf rates, "
-        "which count Ethernet/IP/TCP headers, so about 1.05 × T_min is the floor a TCP "
-        "transfer can reach." % (
+        "which count Ethernet/IP/TCP headers, so about 1.05 × T_min is the floor of one TCP "
+        "transfer; with every link busy both ways (ACKs share the uplinks) the floor is what "
+        "the ring system measures, about 1.10." % (
             n, n - 1, n, F // 2**20, rate, rate, orate,
             F * 8 / (float(orate) * 1e6), F * 8 / (float(rate) * 1e6),
             n * F * 8 / ((float(orate) + n * float(rate)) * 1e6), tmin, rate))
