@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace feilong::proxy {
 
 namespace {
@@ -9,12 +11,9 @@ namespace {
 // Digits a back-reference (\N) or a repetition count ({N}, {N,M}) may have.
 constexpr size_t kMaxRegexNumberDigits = 6;
 
+// Digits in `text` from `from` (at most text.size()) on.
 size_t DigitRun(std::string_view text, size_t from) {
-  size_t end = from;
-  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
-    ++end;
-  }
-  return end - from;
+  return std::min(text.find_first_not_of("0123456789", from), text.size()) - from;
 }
 
 // True when a back-reference or repetition count in `pattern` has more than
