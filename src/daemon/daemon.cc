@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <grp.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -9,12 +10,14 @@
 
 #include <condition_variable>
 #include <thread>
+#include <vector>
 
 #include "common/host_port.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/host_gate.h"
+#include "daemon/local_socket.h"
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_server.h"
@@ -49,6 +52,21 @@ bool SocketInUse(const std::string& path) {
   return in_use;
 }
 
+// The gid of a group given by name or number.
+Result<gid_t> LookUpGroup(const std::string& name) {
+  if (name.find_first_not_of("0123456789") == std::string::npos && name.size() <= 9) {
+    return static_cast<gid_t>(std::stoul(name));
+  }
+  struct group entry {};
+  struct group* found = nullptr;
+  std::vector<char> buffer(16384);
+  int err = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (err != 0 || found == nullptr) {
+    return Status::InvalidArgument("config key 'server.socket_group': no group '" + name + "'");
+  }
+  return found->gr_gid;
+}
+
 }  // namespace
 
 class Daemon::Impl {
@@ -81,6 +99,8 @@ class Daemon::Impl {
   std::unique_ptr<PeerService> peer_service_;
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> local_server_;
+  CallerRegistry callers_;
+  std::unique_ptr<LocalSocket> local_socket_;  // after local_server_: stopped first
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<MirrorBlobFetcher> mirror_fetcher_;
   std::unique_ptr<mirror::RegistryMirror> mirror_;
@@ -138,7 +158,12 @@ Status Daemon::Impl::Start() {
                                                       [this] { return HostInfo(); }});
 
   // Peer API on TCP.
-  peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_);
+  TriggerPolicy trigger_policy;
+  trigger_policy.seed = config_.seed;
+  if (config_.seed) {
+    FL_ASSIGN_OR_RETURN(trigger_policy.scheduler_ips, ResolveSchedulerIps(config_.schedulers));
+  }
+  peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_, std::move(trigger_policy));
   {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.peer_listen, grpc::InsecureServerCredentials(), &peer_port_);
@@ -153,17 +178,23 @@ Status Daemon::Impl::Start() {
   if (SocketInUse(config_.socket_path)) {
     return Status::AlreadyExists("another daemon is serving " + config_.socket_path);
   }
-  ::unlink(config_.socket_path.c_str());
-  local_service_ = std::make_unique<LocalService>(*tasks_, *store_, config_);
+  local_service_ = std::make_unique<LocalService>(*tasks_, *store_, config_, callers_);
   {
+    // No listening port: LocalSocket accepts and hands connections over.
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("unix:" + config_.socket_path, grpc::InsecureServerCredentials());
     builder.RegisterService(local_service_.get());
     local_server_ = builder.BuildAndStart();
     if (!local_server_) {
-      return Status::IOError("cannot listen on unix socket " + config_.socket_path);
+      return Status::IOError("cannot start the local API server");
     }
-    ::chmod(config_.socket_path.c_str(), 0660);
+    LocalSocketOptions socket_options;
+    socket_options.path = config_.socket_path;
+    socket_options.mode = static_cast<mode_t>(config_.socket_mode);
+    if (!config_.socket_group.empty()) {
+      FL_ASSIGN_OR_RETURN(socket_options.group, LookUpGroup(config_.socket_group));
+    }
+    FL_ASSIGN_OR_RETURN(local_socket_,
+                        LocalSocket::Start(socket_options, *local_server_, callers_));
   }
 
   if (!config_.metrics_listen.empty()) {
@@ -299,6 +330,9 @@ void Daemon::Impl::Stop() {
     proxy_->Stop();
   }
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (local_socket_) {
+    local_socket_->Stop();  // no new callers; removes the socket file
+  }
   if (local_server_) {
     local_server_->Shutdown(deadline);
   }
@@ -313,9 +347,6 @@ void Daemon::Impl::Stop() {
   }
   if (metrics_server_) {
     metrics_server_->Stop();
-  }
-  if (!config_.socket_path.empty() && local_server_) {
-    ::unlink(config_.socket_path.c_str());
   }
 }
 

@@ -10,6 +10,24 @@ namespace feilong::daemon {
 
 namespace {
 
+// Octal permission bits, at most 0777, e.g. "0660" or "660".
+Status ParseSocketMode(const std::string& text, uint32_t& mode) {
+  uint32_t value = 0;
+  bool valid = !text.empty() && text.size() <= 4;
+  for (char ch : text) {
+    valid = valid && ch >= '0' && ch <= '7';
+    value = value * 8 + static_cast<uint32_t>(ch - '0');
+  }
+  if (!valid || value > 0777) {
+    return Status::InvalidArgument(
+        "config key 'server.socket_mode': expected octal permission "
+        "bits such as \"0660\", got '" +
+        text + "'");
+  }
+  mode = value;
+  return Status::Ok();
+}
+
 Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   ConfigReader host = root.Child("host");
   FL_RETURN_IF_ERROR(host.Read("id", c.host_id));
@@ -21,6 +39,12 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
 
   ConfigReader server = root.Child("server");
   FL_RETURN_IF_ERROR(server.Read("socket_path", c.socket_path));
+  std::string socket_mode;
+  FL_RETURN_IF_ERROR(server.Read("socket_mode", socket_mode));
+  if (!socket_mode.empty()) {
+    FL_RETURN_IF_ERROR(ParseSocketMode(socket_mode, c.socket_mode));
+  }
+  FL_RETURN_IF_ERROR(server.Read("socket_group", c.socket_group));
   FL_RETURN_IF_ERROR(server.Read("peer_listen", c.peer_listen));
   FL_RETURN_IF_ERROR(server.Read("piece_listen", c.piece_listen));
   FL_RETURN_IF_ERROR(server.Read("metrics_listen", c.metrics_listen));

@@ -34,6 +34,13 @@ struct DaemonConfig {
   std::string data_dir = "/var/lib/feilong";
   // Local API socket for flget. Default: <data_dir>/fld.sock.
   std::string socket_path;
+  // Permission bits of the socket, octal in YAML ("0660"): whoever may
+  // connect may ask for downloads, read task lists and delete cached tasks;
+  // outputs are always written with the caller's own rights. Default: 0660.
+  uint32_t socket_mode = 0660;
+  // Group (name or number) given the socket; empty: the daemon's group.
+  // Default: empty.
+  std::string socket_group;
   // Bind address of the peer gRPC service. Port 0 picks a free port. Default: 0.0.0.0:4000.
   std::string peer_listen = "0.0.0.0:4000";
   // Bind address of the HTTP piece server. Default: 0.0.0.0:4005.

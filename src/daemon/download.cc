@@ -25,7 +25,6 @@
 #include "daemon/scheduler_connection.h"
 #include "daemon/transfer_jobs.h"
 #include "daemon/transfer_pool.h"
-#include "mirror/blob_task.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
 
@@ -115,8 +114,7 @@ void Download::Impl::Run(std::stop_token stop, const std::function<void()>& clos
 }
 
 Status Download::Impl::VerifyContentDigest() {
-  if (options_.spec.application() != mirror::kOciBlobApplication ||
-      options_.spec.digest().empty()) {
+  if (options_.spec.digest().empty()) {
     return Status::Ok();
   }
   FL_ASSIGN_OR_RETURN(Sha256Digest want, ParseSha256String(options_.spec.digest()));
@@ -142,7 +140,9 @@ void Download::Impl::Begin() {
     if (held_count_ == held_.size()) {
       deps_.metrics.cache_hits.Increment();
       deps_.store.Touch(options_.task_id).ok();
-      Finish(Status::Ok());
+      // A complete task was checked when it completed; every piece held
+      // but never marked complete (a crash in between) is checked now.
+      Finish(existing->complete ? Status::Ok() : VerifyContentDigest());
       return;
     }
   }
@@ -411,6 +411,24 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   } else if (auto it = parents_.find(result.parent_id); it != parents_.end()) {
     --it->second.in_flight;
   }
+  if (result.status.ok() && from_origin && digests_[result.number].has_value() &&
+      *digests_[result.number] != result.digest) {
+    // The origin's bytes are not what the task's trusted peers read: tell
+    // the scheduler (it quarantines the task) and fail loudly rather than
+    // mix two versions of the content.
+    sv1::AnnouncePeerRequest req;
+    req.mutable_piece_finished()->set_number(result.number);
+    req.mutable_piece_finished()->set_sha256(
+        std::string(result.digest.begin(), result.digest.end()));
+    Send(req);
+    content_corrupt_ = true;
+    Finish(Status::Corruption(fmt::format(
+        "piece {} from origin {} has digest {}, the task's recorded digest is {}: the content "
+        "changed at the origin, or a peer reported a wrong digest",
+        result.number, source::RedactUrl(options_.spec.url()), Sha256String(result.digest),
+        Sha256String(*digests_[result.number]))));
+    return;
+  }
   if (result.status.ok()) {
     if (!held_[result.number]) {
       held_[result.number] = true;
@@ -594,7 +612,7 @@ void Download::Impl::ServeWaiter(DownloadWaiter& waiter) {
   progress.status = final_status_;
   if (final_status_.ok() && !waiter.output_path.empty()) {
     progress.status =
-        WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path, waiter.digest);
+        WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path, waiter.caller);
   }
   waiter.on_progress(progress);
 }

@@ -27,6 +27,7 @@
 
 #include "common/digest.h"
 #include "common/status.h"
+#include "daemon/caller.h"
 #include "feilong/common/v1/common.pb.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 
@@ -59,11 +60,11 @@ struct DownloadProgress {
 };
 
 // Someone waiting for the download: gets progress and, at the end, the
-// output written to `output_path` (if not empty) and checked against
-// `digest` (if set).
+// output written to `output_path` (if not empty) with the rights of
+// `caller` (if set; see output.h).
 struct DownloadWaiter {
   std::string output_path;
-  std::optional<Sha256Digest> digest;
+  std::optional<Caller> caller;
   // Called on the download's thread; must not block.
   std::function<void(const DownloadProgress&)> on_progress;
 };

@@ -112,8 +112,9 @@ class Download::Impl {
 
   // ending
   void Finish(Status status);
-  // OK unless the task is an OCI blob (application "oci-blob") whose whole
-  // content does not match spec.digest: Corruption then.
+  // OK unless the spec names a whole-file digest (an OCI blob, flget
+  // --digest) that the whole content does not match: Corruption then, and
+  // the task is removed from the store when the download ends.
   Status VerifyContentDigest();
   void ServeWaiter(DownloadWaiter& waiter);
   void NotifyAll();

@@ -31,8 +31,8 @@ constexpr uint64_t kOriginSpanBytes = 16ULL << 20;
 }  // namespace
 
 void Download::Impl::DispatchToOrigin() {
-  if (!origin_mode_ || done_ || whole_body_mode_) {
-    return;
+  if (!origin_mode_ || done_ || whole_body_mode_ || probing_ || probe_wanted_) {
+    return;  // nothing is fetched before the probe confirmed the length
   }
   auto now = steady_clock::now();
   // Pieces in flight or waiting for their retry time are not picked.
@@ -175,9 +175,10 @@ void Download::Impl::OnProbeResult(const ProbeResult& result) {
       return;
     }
   } else if (meta_.content_length != result.content_length) {
-    Finish(Status::FailedPrecondition(
-        fmt::format("origin content length {} differs from the task's {}; the content changed",
-                    result.content_length, meta_.content_length)));
+    Finish(Status::FailedPrecondition(fmt::format(
+        "origin {} has {} bytes but the task has {}: the content changed at the origin, or "
+        "a peer reported a wrong length",
+        source::RedactUrl(options_.spec.url()), result.content_length, meta_.content_length)));
     return;
   }
   sv1::AnnouncePeerRequest req;

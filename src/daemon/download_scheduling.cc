@@ -150,9 +150,10 @@ void Download::Impl::GoBackToSource(cv1::BackToSourceReason reason) {
   sv1::AnnouncePeerRequest req;
   req.mutable_back_to_source_started()->set_reason(reason);
   Send(req);
-  if (!geometry_known_) {
-    SubmitProbe();
-  }
+  // Also when the length came from the scheduler: the origin's own length
+  // must agree before any byte is taken from it (OnProbeResult), or a
+  // wrong length would silently cut the file short or pad it.
+  SubmitProbe();
 }
 
 void Download::Impl::RequestMoreParents(bool after_failure) {

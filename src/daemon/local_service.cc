@@ -5,6 +5,8 @@
 #include <optional>
 
 #include "daemon/daemon_config.h"
+#include "daemon/local_socket.h"
+#include "daemon/output.h"
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
 #include "mirror/blob_task.h"
@@ -68,10 +70,12 @@ Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec) {
                                    std::to_string(source::kMinRequestedPieceLength) + ", " +
                                    std::to_string(source::kMaxPieceLength) + "] bytes");
   }
-  if (spec.application() == mirror::kOciBlobApplication) {
-    // Content-addressed: every registry, repository and token names one task.
+  if (!spec.digest().empty() || spec.application() == mirror::kOciBlobApplication) {
+    // Content-addressed: the download checks the whole content against the
+    // digest before the task is complete, so whoever asks by this digest
+    // gets these bytes, whatever URL, registry or token they came with.
     FL_ASSIGN_OR_RETURN(Sha256Digest digest, ParseSha256String(spec.digest()));
-    return mirror::BlobTaskId(HexEncode(digest));
+    return source::ContentTaskId(HexEncode(digest), spec.piece_length());
   }
   FL_ASSIGN_OR_RETURN(std::string normalized, source::NormalizeUrlForTaskId(spec.url()));
   return source::TaskId(normalized, spec.tag(), spec.application(), spec.piece_length());
@@ -180,25 +184,6 @@ class DownloadReactor final : public grpc::ServerWriteReactor<dv1::DownloadProgr
   bool finished_ = false;
 };
 
-Status ValidateOutputPath(const std::string& path) {
-  if (path.empty()) {
-    return Status::InvalidArgument("output path is required");
-  }
-  if (path.front() != '/') {
-    return Status::InvalidArgument("output path must be absolute, got '" + path + "'");
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Status::NotFound("output directory " + dir + " does not exist");
-  }
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument("output path " + path + " is a directory");
-  }
-  return Status::Ok();
-}
-
 void FillTaskInfo(const storage::TaskMeta& meta, uint32_t held, dv1::TaskInfo& info) {
   info.set_task_id(meta.task_id);
   info.set_url(meta.url);
@@ -214,28 +199,32 @@ void FillTaskInfo(const storage::TaskMeta& meta, uint32_t held, dv1::TaskInfo& i
 }  // namespace
 
 grpc::ServerWriteReactor<dv1::DownloadProgress>* LocalService::Download(
-    grpc::CallbackServerContext* /*context*/, const dv1::DownloadRequest* request) {
+    grpc::CallbackServerContext* context, const dv1::DownloadRequest* request) {
   auto* reactor = new DownloadReactor();
+  // Read while the connection is open: its record is current (local_socket.h).
+  auto caller = callers_.CallerOf(context->peer());
+  if (!caller.ok()) {
+    reactor->FailNow(
+        Status::PermissionDenied("cannot tell who is calling: " + caller.status().message()));
+    return reactor;
+  }
   auto task_id = TaskIdForSpec(request->spec());
   if (!task_id.ok()) {
     reactor->FailNow(task_id.status());
     return reactor;
   }
-  Status valid = ValidateOutputPath(request->output_path());
+  if (request->output_path().empty()) {
+    reactor->FailNow(Status::InvalidArgument("output path is required"));
+    return reactor;
+  }
+  Status valid = CheckOutputPath(request->output_path(), *caller);
   if (!valid.ok()) {
     reactor->FailNow(valid);
     return reactor;
   }
   DownloadWaiter waiter;
   waiter.output_path = request->output_path();
-  if (!request->spec().digest().empty()) {
-    auto digest = ParseSha256String(request->spec().digest());
-    if (!digest.ok()) {
-      reactor->FailNow(digest.status());
-      return reactor;
-    }
-    waiter.digest = *digest;
-  }
+  waiter.caller = std::move(*caller);
   waiter.on_progress = [sink = reactor->sink()](const DownloadProgress& p) { sink->Deliver(p); };
 
   DownloadRequestOptions options;

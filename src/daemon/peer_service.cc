@@ -145,6 +145,13 @@ grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerConte
                                                        const dv1::TriggerDownloadRequest* request,
                                                        dv1::TriggerDownloadResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
+  Status allowed = trigger_.Check(context->peer());
+  if (!allowed.ok()) {
+    spdlog::warn("seed_trigger_refused task={} peer={} error=\"{}\"", request->task_id(),
+                 context->peer(), allowed.message());
+    reactor->Finish(ToGrpc(allowed));
+    return reactor;
+  }
   auto task_id = TaskIdForSpec(request->spec());
   if (!task_id.ok()) {
     reactor->Finish(ToGrpc(task_id.status()));

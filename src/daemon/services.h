@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "daemon/trigger_policy.h"
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
 
 namespace feilong::storage {
@@ -18,6 +19,7 @@ namespace feilong::daemon {
 
 class TaskManager;
 class PieceHub;
+class CallerRegistry;
 struct DaemonConfig;
 
 // Computes a task id from a spec, validating the URL. InvalidArgument for a
@@ -29,8 +31,10 @@ grpc::Status ToGrpc(const Status& status);
 
 class LocalService final : public v1::Daemon::CallbackService {
  public:
-  LocalService(TaskManager& tasks, storage::PieceStore& store, const DaemonConfig& config)
-      : tasks_(tasks), store_(store), config_(config) {}
+  // `callers` tells who is on the other end of each call (local_socket.h).
+  LocalService(TaskManager& tasks, storage::PieceStore& store, const DaemonConfig& config,
+               const CallerRegistry& callers)
+      : tasks_(tasks), store_(store), config_(config), callers_(callers) {}
 
   grpc::ServerWriteReactor<v1::DownloadProgress>* Download(
       grpc::CallbackServerContext* context, const v1::DownloadRequest* request) override;
@@ -48,12 +52,14 @@ class LocalService final : public v1::Daemon::CallbackService {
   TaskManager& tasks_;
   storage::PieceStore& store_;
   const DaemonConfig& config_;
+  const CallerRegistry& callers_;
 };
 
 class PeerService final : public v1::Peer::CallbackService {
  public:
-  PeerService(TaskManager& tasks, storage::PieceStore& store, PieceHub& hub)
-      : tasks_(tasks), store_(store), hub_(hub) {}
+  // `trigger` decides who may call TriggerDownload (trigger_policy.h).
+  PeerService(TaskManager& tasks, storage::PieceStore& store, PieceHub& hub, TriggerPolicy trigger)
+      : tasks_(tasks), store_(store), hub_(hub), trigger_(std::move(trigger)) {}
 
   grpc::ServerWriteReactor<v1::PieceAvailability>* SyncPieces(
       grpc::CallbackServerContext* context, const v1::SyncPiecesRequest* request) override;
@@ -65,6 +71,7 @@ class PeerService final : public v1::Peer::CallbackService {
   TaskManager& tasks_;
   storage::PieceStore& store_;
   PieceHub& hub_;
+  const TriggerPolicy trigger_;
 };
 
 }  // namespace feilong::daemon

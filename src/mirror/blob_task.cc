@@ -1,15 +1,9 @@
 #include "mirror/blob_task.h"
 
-#include "common/digest.h"
+#include "source/url.h"
 
 namespace feilong::mirror {
 
-std::string BlobTaskId(std::string_view digest_hex) {
-  std::string material("oci-blob");
-  material.push_back('\0');
-  material += "sha256:";
-  material += digest_hex;
-  return HexEncode(Sha256(std::string_view(material)));
-}
+std::string BlobTaskId(std::string_view digest_hex) { return source::ContentTaskId(digest_hex, 0); }
 
 }  // namespace feilong::mirror

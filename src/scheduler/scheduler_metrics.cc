@@ -46,6 +46,15 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& registry)
                            .AddCounter("feilong_scheduler_digest_conflicts_total",
                                        "Origin piece digests that differ from the recorded one.")
                            .Get()),
+      untrusted_reports(registry
+                            .AddCounter("feilong_scheduler_untrusted_reports_total",
+                                        "Content lengths and piece digests ignored because the "
+                                        "reporting peer was not sent to the origin.")
+                            .Get()),
+      quarantined_tasks(registry
+                            .AddCounter("feilong_scheduler_quarantined_tasks_total",
+                                        "Tasks quarantined because trusted reports disagreed.")
+                            .Get()),
       peers(registry.AddGauge("feilong_scheduler_peers", "Peers with an open stream.").Get()),
       tasks(registry.AddGauge("feilong_scheduler_tasks", "Tasks known.").Get()),
       hosts(registry.AddGauge("feilong_scheduler_hosts", "Hosts known.").Get()) {

@@ -6,7 +6,9 @@
 //   feilong_scheduler_seed_triggers_total{result}     ok, failed
 //   feilong_scheduler_piece_reports_total{result}     finished, failed
 //   feilong_scheduler_digest_conflicts_total          conflicting origin digests
-//   feilong_scheduler_peers / _tasks / _hosts         current counts (gauges)
+//   feilong_scheduler_untrusted_reports_total         lengths and digests from peers not sent to
+//   the origin feilong_scheduler_quarantined_tasks_total         tasks quarantined over disagreeing
+//   reports feilong_scheduler_peers / _tasks / _hosts         current counts (gauges)
 //
 // Thread rule: the references are to thread-safe metrics; update them from
 // any thread. The Registry must outlive this object.
@@ -39,6 +41,8 @@ struct SchedulerMetrics {
   metrics::Counter& pieces_finished;
   metrics::Counter& pieces_failed;
   metrics::Counter& digest_conflicts;
+  metrics::Counter& untrusted_reports;
+  metrics::Counter& quarantined_tasks;
   metrics::Gauge& peers;
   metrics::Gauge& tasks;
   metrics::Gauge& hosts;

@@ -210,6 +210,8 @@ void SchedulerService::Execute(Actions actions) {
     spdlog::warn("digest_conflict task={} piece={} peer={}", conflict.task_id, conflict.piece,
                  conflict.peer_id);
   }
+  metrics_.untrusted_reports.Increment(actions.untrusted_reports);
+  metrics_.quarantined_tasks.Increment(actions.quarantined.size());
   for (const std::string& warning : actions.warnings) {
     spdlog::warn("{}", warning);
   }

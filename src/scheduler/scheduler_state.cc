@@ -295,6 +295,9 @@ Actions SchedulerState::StreamClosed(SessionId session) {
 SchedulerState::Selection SchedulerState::SelectFor(
     const Task& task, const Peer& peer, const std::unordered_set<std::string>* extra_excluded,
     size_t limit) const {
+  if (task.quarantined) {
+    return Selection{};  // nobody serves a task whose content is in dispute
+  }
   std::vector<CandidatePeer> candidates;
   candidates.reserve(task.peers.size());
   for (const auto& [id, other] : task.peers) {
@@ -442,6 +445,7 @@ void SchedulerState::SendBackToSource(Task& task, Peer& peer, BackToSourceReason
   decision->set_kind(v1::ScheduleDecision::KIND_BACK_TO_SOURCE);
   decision->set_reason(reason);
   out.messages.push_back(std::move(message));
+  peer.sent_to_origin = true;
   SetParents(task, peer, {});
   SetPhase(task, peer, PeerPhase::kBackToSource);
 }
@@ -567,6 +571,15 @@ Result<v1::StatTaskResponse> SchedulerState::StatTask(std::string_view task_id) 
 StateCounts SchedulerState::Counts() const {
   std::lock_guard lock(mutex_);
   return StateCounts{hosts_.size(), tasks_.size(), sessions_.size()};
+}
+
+Result<bool> SchedulerState::IsQuarantined(std::string_view task_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = tasks_.find(std::string(task_id));
+  if (it == tasks_.end()) {
+    return Status::NotFound("unknown task " + std::string(task_id));
+  }
+  return it->second.quarantined;
 }
 
 uint64_t SchedulerState::digest_conflicts() const {

@@ -42,10 +42,28 @@
 // parent. A Reschedule from a waiting peer updates its excluded set and
 // re-evaluates it; the one decision it gets answers both.
 //
-// Digests: the first SHA-256 reported for a piece fetched from the origin
-// (PieceFinished without parent) is recorded and pushed to the task's
-// running and back-to-source peers; a later different report keeps the first,
-// is counted and is returned as a DigestConflict.
+// Trust: the content length (ContentLengthKnown) and piece digests
+// (PieceFinished without parent, i.e. fetched from the origin) are taken
+// only from a peer this scheduler sent to the origin for the task (answered
+// KIND_BACK_TO_SOURCE, seeds included), or that went there on its own
+// (BackToSourceStarted) when the rules would have sent it, judged when it
+// starts and again when it reports: no seed peer of
+// the task alive, no seed trigger pending, the back-to-source cap not
+// reached (a seed that died, a peer whose parents all failed, a scheduler
+// taking over a download). The same reports from any other peer
+// are not recorded: they are counted (untrusted_reports) and returned as
+// warnings; a length that matches the recorded one still tells the
+// scheduler that the peer knows it. The first trusted SHA-256 of a piece is
+// recorded and pushed to the task's running and back-to-source peers.
+//
+// Quarantine: a trusted report that disagrees with the recorded length or a
+// recorded digest (two peers read different bytes from the origin, or one
+// lies) quarantines the task: recorded digests are dropped, no further
+// digest is recorded or pushed, and no peer of the task is offered as a
+// parent any more, so every peer that still needs pieces ends up at the
+// origin through the rules below, verifying whole-file digests where it has
+// them. It is counted, logged, and returned as a DigestConflict. A
+// quarantine lasts as long as the task (until its last peer is gone).
 //
 // Lifetime: a peer lives while its stream is open. A stream that ends
 // without DownloadFinished removes its peer. A peer that succeeded and then
@@ -110,11 +128,13 @@ struct Actions {
   std::vector<OutboundMessage> messages;  // in order for each session
   std::vector<SeedTrigger> seed_triggers;
   std::vector<DigestConflict> digest_conflicts;
-  std::vector<std::string> warnings;  // log lines (event key=value) for warn level
+  std::vector<std::string> quarantined;  // task ids quarantined by this change
+  uint32_t untrusted_reports = 0;        // reports ignored (see Trust)
+  std::vector<std::string> warnings;     // log lines (event key=value) for warn level
 
   bool empty() const {
     return messages.empty() && seed_triggers.empty() && digest_conflicts.empty() &&
-           warnings.empty();
+           quarantined.empty() && untrusted_reports == 0 && warnings.empty();
   }
 };
 
@@ -167,6 +187,8 @@ class SchedulerState {
   StateCounts Counts() const;
   // Conflicting origin digests seen since start.
   uint64_t digest_conflicts() const;
+  // Whether the task is quarantined; NotFound for an unknown task.
+  Result<bool> IsQuarantined(std::string_view task_id) const;
   // The phase of a peer of a task; NotFound when there is no such peer.
   Result<PeerPhase> PhaseOf(std::string_view task_id, std::string_view peer_id) const;
   // Whether the host is known.
@@ -191,6 +213,7 @@ class SchedulerState {
     bool seed = false;
     PeerPhase phase = PeerPhase::kWaiting;
     bool knows_content_length = false;
+    bool sent_to_origin = false;  // answered KIND_BACK_TO_SOURCE: its reports are trusted
     std::vector<bool> pieces;
     uint32_t finished_pieces = 0;
     std::vector<std::string> parents;  // from the last KIND_NORMAL
@@ -214,6 +237,7 @@ class SchedulerState {
     TriggerState trigger = TriggerState::kNone;
     std::string trigger_host;
     Clock::TimePoint trigger_at;
+    bool quarantined = false;
     uint64_t version = 1;  // bumped on every change that may affect decisions
   };
 
@@ -253,6 +277,15 @@ class SchedulerState {
                         Actions& out);
   void SendEmpty(Task& task, Peer& peer, Actions& out);
   void PushDigest(Task& task, const Peer& reporter, uint32_t piece, const std::string& sha256,
+                  Actions& out);
+  // Whether reports of `peer` are taken (see Trust); endorses a peer that
+  // went to the origin on its own once the rules would send it there.
+  bool Trusted(const Task& task, Peer& peer) const;
+  // Whether the rules would send `peer` to the origin now (see Trust).
+  bool WouldSendToOrigin(const Task& task, const Peer& peer) const;
+  // A report the peer may not make (see Trust): counted and logged.
+  void Untrusted(const Task& task, const Peer& peer, std::string_view what, Actions& out);
+  void Quarantine(Task& task, const Peer& reporter, uint32_t piece, const std::string& why,
                   Actions& out);
 
   Result<Actions> OnContentLengthKnown(Task& task, Peer& peer, const v1::ContentLengthKnown& m);

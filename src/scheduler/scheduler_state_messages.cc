@@ -41,16 +41,26 @@ Result<Actions> SchedulerState::OnContentLengthKnown(Task& task, Peer& peer,
     return Status::InvalidArgument("ContentLengthKnown: piece_length is 0");
   }
   Actions out;
+  const bool agrees = task.content_length_known && task.content_length == m.content_length() &&
+                      task.piece_length == m.piece_length();
+  if (!Trusted(task, peer) && !agrees) {
+    Untrusted(task, peer,
+              "content length " + std::to_string(m.content_length()) + "/" +
+                  std::to_string(m.piece_length()),
+              out);
+    return out;
+  }
   if (!task.content_length_known) {
     task.content_length_known = true;
     task.content_length = m.content_length();
     task.piece_length = m.piece_length();
-  } else if (task.content_length != m.content_length() || task.piece_length != m.piece_length()) {
+  } else if (!agrees) {
     // The peer is not offered as a parent: its content differs.
-    out.warnings.push_back(
-        "content_length_mismatch task=" + task.id + " peer=" + peer.id +
-        " reported=" + std::to_string(m.content_length()) + "/" + std::to_string(m.piece_length()) +
-        " known=" + std::to_string(task.content_length) + "/" + std::to_string(task.piece_length));
+    Quarantine(task, peer, 0,
+               "content length " + std::to_string(m.content_length()) + "/" +
+                   std::to_string(m.piece_length()) + " differs from the recorded " +
+                   std::to_string(task.content_length) + "/" + std::to_string(task.piece_length),
+               out);
     return out;
   }
   peer.knows_content_length = true;
@@ -85,15 +95,20 @@ Result<Actions> SchedulerState::OnPieceFinished(Task& task, Peer& peer,
     }
     return out;
   }
-  if (m.sha256().empty()) {
+  if (m.sha256().empty() || task.quarantined) {
+    return out;
+  }
+  if (!Trusted(task, peer)) {
+    Untrusted(task, peer, "digest of piece " + std::to_string(m.number()), out);
     return out;
   }
   auto [it, inserted] = task.digests.try_emplace(m.number(), m.sha256());
   if (inserted) {
     PushDigest(task, peer, m.number(), m.sha256(), out);
   } else if (it->second != m.sha256()) {
-    ++digest_conflicts_;
-    out.digest_conflicts.push_back(DigestConflict{task.id, m.number(), peer.id});
+    Quarantine(task, peer, m.number(),
+               "piece " + std::to_string(m.number()) + " digest differs from the recorded one",
+               out);
   }
   return out;
 }
@@ -111,6 +126,29 @@ void SchedulerState::PushDigest(Task& task, const Peer& reporter, uint32_t piece
     digest->set_sha256(sha256);
     out.messages.push_back(std::move(message));
   }
+}
+
+void SchedulerState::Untrusted(const Task& task, const Peer& peer, std::string_view what,
+                               Actions& out) {
+  ++out.untrusted_reports;
+  out.warnings.push_back("untrusted_report task=" + task.id + " peer=" + peer.id +
+                         " host=" + peer.host->info.id() + " report=\"" + std::string(what) +
+                         "\" reason=\"the scheduler did not send this peer to the origin\"");
+}
+
+void SchedulerState::Quarantine(Task& task, const Peer& reporter, uint32_t piece,
+                                const std::string& why, Actions& out) {
+  ++digest_conflicts_;
+  out.digest_conflicts.push_back(DigestConflict{task.id, piece, reporter.id});
+  if (task.quarantined) {
+    return;
+  }
+  task.quarantined = true;
+  task.digests.clear();
+  ++task.version;
+  out.quarantined.push_back(task.id);
+  out.warnings.push_back("task_quarantined task=" + task.id + " peer=" + reporter.id +
+                         " host=" + reporter.host->info.id() + " reason=\"" + why + "\"");
 }
 
 Result<Actions> SchedulerState::OnPieceFailed(Task& task, Peer& peer, const v1::PieceFailed& m) {
@@ -176,9 +214,36 @@ Result<Actions> SchedulerState::OnBackToSourceStarted(Task& task, Peer& peer) {
     return Status::FailedPrecondition("BackToSourceStarted from a peer that is " +
                                       std::string(PeerPhaseName(peer.phase)));
   }
+  if (!peer.sent_to_origin && WouldSendToOrigin(task, peer)) {
+    peer.sent_to_origin = true;  // endorsed: the rules would have sent it there
+  }
   SetParents(task, peer, {});
   SetPhase(task, peer, PeerPhase::kBackToSource);
   return Actions{};
+}
+
+bool SchedulerState::Trusted(const Task& task, Peer& peer) const {
+  // A peer that went to the origin while a seed still seemed alive is
+  // trusted once the rules would send it there (the seed's death noticed).
+  if (!peer.sent_to_origin && peer.phase == PeerPhase::kBackToSource &&
+      WouldSendToOrigin(task, peer)) {
+    peer.sent_to_origin = true;
+  }
+  return peer.sent_to_origin;
+}
+
+bool SchedulerState::WouldSendToOrigin(const Task& task, const Peer& peer) const {
+  if (task.trigger != TriggerState::kNone) {
+    return false;  // a seed is on its way
+  }
+  for (const auto& [id, other] : task.peers) {
+    if (&other != &peer && other.seed && other.phase != PeerPhase::kFailed &&
+        other.phase != PeerPhase::kLeft) {
+      return false;  // a seed peer has or is fetching the task
+    }
+  }
+  return peer.phase == PeerPhase::kBackToSource ||
+         task.back_to_source < config_.max_back_to_source_peers_per_task;
 }
 
 Result<Actions> SchedulerState::OnDownloadFinished(Task& task, Peer& peer) {

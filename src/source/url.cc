@@ -255,6 +255,18 @@ std::string TaskId(std::string_view normalized_url, std::string_view tag,
   return HexEncode(digest);
 }
 
+std::string ContentTaskId(std::string_view digest_hex, uint32_t piece_length) {
+  std::string material("oci-blob");
+  material.push_back('\0');
+  material += "sha256:";
+  material += digest_hex;
+  if (piece_length != 0) {
+    material.push_back('\0');
+    material += std::to_string(piece_length);
+  }
+  return HexEncode(Sha256(std::string_view(material)));
+}
+
 bool IsValidTaskId(std::string_view id) {
   return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
            return IsDigit(c) || (c >= 'a' && c <= 'f');

@@ -69,6 +69,15 @@ std::string RedactUrl(std::string_view url);
 std::string TaskId(std::string_view normalized_url, std::string_view tag,
                    std::string_view application, uint32_t piece_length);
 
+// The task id of content whose SHA-256 is known (flget --digest, OCI
+// blobs): hex SHA-256 of "oci-blob\0sha256:<digest_hex>", followed by
+// "\0<piece_length>" when a piece length is requested. It names the bytes,
+// not where they come from: the same content under two URLs, registries or
+// tokens is one task. (The prefix is the registry mirror's, which used
+// content ids first; keeping it keeps the ids of blobs already cached.)
+// REQUIRES: `digest_hex` is 64 lowercase hex characters.
+std::string ContentTaskId(std::string_view digest_hex, uint32_t piece_length);
+
 // True if `id` has the form of a task id: 64 lowercase hex characters.
 bool IsValidTaskId(std::string_view id);
 

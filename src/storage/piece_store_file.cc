@@ -94,7 +94,6 @@ using internal::LiveTask;
 using internal::MakeDir;
 using internal::OpenFile;
 using internal::PieceName;
-using internal::ScopedFd;
 using internal::StatvfsUsage;
 using internal::StoreCore;
 using internal::SyncDir;

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/digest.h"
+#include "common/scoped_fd.h"
 #include "common/status.h"
 #include "storage/piece_record.h"
 #include "storage/piece_store.h"
@@ -32,36 +33,6 @@ inline constexpr std::string_view kTaskColumns =
     "task_id, url, content_length, piece_length, complete, created_at, accessed_at";
 
 // ---- Small POSIX helpers ----
-
-// An owned file descriptor.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ScopedFd& operator=(ScopedFd&& other) noexcept {
-    if (this != &other) {
-      Reset(std::exchange(other.fd_, -1));
-    }
-    return *this;
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { Reset(-1); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() { return std::exchange(fd_, -1); }
-  void Reset(int fd) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 Result<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = 0);
 

@@ -173,7 +173,7 @@ TEST_F(P2PTest, BadInputGivesClearErrorsAndTheDaemonKeepsServing) {
   EXPECT_EQ(missing.exit_code, 4) << missing.output;
 
   FlgetSummary no_dir = cluster.Flget(peer, origin_->Url("/good.bin"), "/nonexistent/dir/out");
-  EXPECT_EQ(no_dir.exit_code, 4) << no_dir.output;
+  EXPECT_EQ(no_dir.exit_code, 2) << no_dir.output;  // bad input, not "not at the origin"
   EXPECT_NE(no_dir.output.find("/nonexistent/dir"), std::string::npos) << no_dir.output;
 
   test::MisbehavingOrigin::Options failing;

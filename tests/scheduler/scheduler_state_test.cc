@@ -262,25 +262,97 @@ TEST_F(SchedulerStateTest, OriginDigestsArePushedAndSentWithDecisions) {
   EXPECT_EQ(all[1].number(), 2u);
 }
 
-TEST_F(SchedulerStateTest, DigestFirstReportWinsAndConflictsAreCounted) {
-  StartSeedWithContent();
-  Register(1, "a", MakeHost("host-a"));
-  v1::AnnouncePeerRequest b2s;
+TEST_F(SchedulerStateTest, DigestsAndLengthComeOnlyFromPeersSentToTheOrigin) {
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("seed-host", v1::HOST_TYPE_SEED)).ok());
+  // A rogue registers first and reports a short length and its own digests
+  // before the seed has said anything.
+  Actions actions = Register(1, "rogue", MakeHost("host-r"));
+  ASSERT_EQ(actions.seed_triggers.size(), 1u);
+  actions = ContentLength(1, kLength - 1024 * 1024);
+  EXPECT_EQ(actions.untrusted_reports, 1u);
+  v1::AnnouncePeerRequest b2s;  // going to the origin on its own does not make it trusted
   b2s.mutable_back_to_source_started();
   Send(1, b2s);
-  Piece(100, 0, Sha('x'));
-  Actions actions = Piece(1, 0, Sha('y'));  // "a" fetched piece 0 from the origin too
-  ASSERT_EQ(actions.digest_conflicts.size(), 1u);
-  EXPECT_EQ(actions.digest_conflicts[0].piece, 0u);
-  EXPECT_EQ(actions.digest_conflicts[0].peer_id, "a");
-  EXPECT_EQ(state_->digest_conflicts(), 1u);
-  EXPECT_TRUE(Piece(1, 0, Sha('x')).digest_conflicts.empty());  // agreeing report
-  EXPECT_EQ(state_->digest_conflicts(), 1u);
+  actions = Piece(1, 0, Sha('z'));
+  EXPECT_EQ(actions.untrusted_reports, 1u);
+  EXPECT_TRUE(actions.messages.empty()) << "an untrusted digest is not pushed";
+  EXPECT_EQ(Stat().content_length(), 0u) << "the rogue's length is not recorded";
 
-  actions = Register(2, "b", MakeHost("host-b"));
-  auto digests = Digests(actions, 2);
+  // The triggered seed is sent to the origin: its reports are the task's.
+  Register(2, "b", MakeHost("host-b"));
+  Actions seed = Register(100, "seed", MakeHost("seed-host", v1::HOST_TYPE_SEED));
+  ASSERT_EQ(Decisions(seed, 100).size(), 1u);
+  actions = ContentLength(100);
+  EXPECT_EQ(actions.untrusted_reports, 0u);
+  auto decisions = Decisions(actions, 2);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].kind(), Kind::KIND_NORMAL);
+  EXPECT_EQ(decisions[0].content_length(), kLength);
+  auto digests = Digests(Piece(100, 0, Sha('x')), 2);
   ASSERT_EQ(digests.size(), 1u);
   EXPECT_EQ(digests[0].sha256(), Sha('x'));
+  EXPECT_EQ(state_->digest_conflicts(), 0u);
+  EXPECT_FALSE(state_->IsQuarantined(kTask).value());
+
+  // A peer told the recorded length may confirm it (it knows the length now).
+  EXPECT_EQ(ContentLength(2).untrusted_reports, 0u);
+}
+
+TEST_F(SchedulerStateTest, APeerGoingToTheOriginWhenItsSeedDiedIsTrusted) {
+  StartSeedWithContent();
+  Piece(100, 0, Sha('x'));
+  Register(1, "a", MakeHost("host-a"));
+  state_->StreamClosed(100);  // the seed dies mid-download
+  v1::AnnouncePeerRequest b2s;
+  b2s.mutable_back_to_source_started();
+  Send(1, b2s);  // its only parent gone, "a" goes to the origin on its own
+  Actions actions = Piece(1, 1, Sha('y'));
+  EXPECT_EQ(actions.untrusted_reports, 0u);
+  auto digests = Digests(Register(2, "b", MakeHost("host-b")), 2);
+  ASSERT_EQ(digests.size(), 2u) << "the seed's and a's digests";
+  EXPECT_EQ(digests[1].sha256(), Sha('y'));
+}
+
+TEST_F(SchedulerStateTest, DisagreeingTrustedReportsQuarantineTheTask) {
+  // No seed: the first peer of a host is sent to the origin, and so is a
+  // second peer on the same host (it cannot use the first).
+  ASSERT_EQ(Decisions(Register(1, "a", MakeHost("host-a")), 1)[0].kind(),
+            Kind::KIND_BACK_TO_SOURCE);
+  ContentLength(1);
+  Piece(1, 0, Sha('x'));
+  ASSERT_EQ(Decisions(Register(3, "a2", MakeHost("host-a")), 3)[0].kind(),
+            Kind::KIND_BACK_TO_SOURCE);
+  EXPECT_TRUE(Piece(3, 0, Sha('x')).digest_conflicts.empty()) << "agreeing report";
+  Actions actions = Piece(3, 1, Sha('y'));
+  EXPECT_TRUE(actions.quarantined.empty());
+  actions = Piece(1, 1, Sha('w'));  // two peers read different bytes from the origin
+  ASSERT_EQ(actions.digest_conflicts.size(), 1u);
+  EXPECT_EQ(actions.digest_conflicts[0].piece, 1u);
+  EXPECT_EQ(actions.digest_conflicts[0].peer_id, "a");
+  ASSERT_EQ(actions.quarantined.size(), 1u);
+  EXPECT_EQ(state_->digest_conflicts(), 1u);
+  EXPECT_TRUE(state_->IsQuarantined(kTask).value());
+
+  // Nobody is offered as a parent, no digest is handed out or recorded.
+  Finished(1);
+  actions = Register(2, "b", MakeHost("host-b"));
+  EXPECT_TRUE(Digests(actions, 2).empty());
+  for (const auto& decision : Decisions(actions, 2)) {
+    EXPECT_EQ(decision.parents_size(), 0);
+  }
+  EXPECT_TRUE(Piece(3, 2, Sha('v')).messages.empty());
+}
+
+TEST_F(SchedulerStateTest, ATrustedPeerReportingAnotherLengthQuarantinesTheTask) {
+  ASSERT_EQ(Decisions(Register(1, "a", MakeHost("host-a")), 1)[0].kind(),
+            Kind::KIND_BACK_TO_SOURCE);
+  ContentLength(1);
+  ASSERT_EQ(Decisions(Register(3, "a2", MakeHost("host-a")), 3)[0].kind(),
+            Kind::KIND_BACK_TO_SOURCE);
+  Actions actions = ContentLength(3, kLength + 1);
+  ASSERT_EQ(actions.quarantined.size(), 1u);
+  EXPECT_TRUE(state_->IsQuarantined(kTask).value());
+  EXPECT_EQ(Stat().content_length(), kLength);
 }
 
 TEST_F(SchedulerStateTest, BackToSourceAfterScheduleWait) {

@@ -1,0 +1,283 @@
+// Trust and access, end to end with real processes: a rogue speaking the
+// scheduler API, local users trying to write through the daemon, strangers
+// calling TriggerDownload, and a wrong --digest.
+#include <arpa/inet.h>
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <regex>
+#include <thread>
+
+#include "common/digest.h"
+#include "common/host_port.h"
+#include "feilong/daemon/v1/daemon.grpc.pb.h"
+#include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "integration/cluster.h"
+#include "source/url.h"
+#include "support/nginx_origin.h"
+#include "support/temp_dir.h"
+
+namespace feilong::testing {
+namespace {
+
+namespace sv1 = feilong::scheduler::v1;
+namespace dv1 = feilong::daemon::v1;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uid_t kAlice = 61001;
+constexpr uid_t kBob = 61002;
+
+std::string FileDigest(const std::string& path) {
+  auto d = Sha256File(path);
+  return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
+}
+
+class TrustTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::NginxOrigin::Options options;
+    options.root = www_.path();
+    auto origin = test::NginxOrigin::Start(options);
+    ASSERT_TRUE(origin.ok()) << origin.status().ToString();
+    origin_ = std::move(origin).value();
+  }
+
+  std::string Publish(const std::string& name, uint64_t size, uint64_t seed = 1) {
+    EXPECT_TRUE(test::WriteRandomFile(www_.Path(name), size, seed).ok());
+    return FileDigest(www_.Path(name));
+  }
+
+  test::TempDir www_;
+  test::TempDir out_;
+  std::unique_ptr<test::NginxOrigin> origin_;
+};
+
+// Speaks the scheduler API like a peer would, and lies: it registers for a
+// task before anyone else and reports a short length and forged digests of
+// every piece, as if it had fetched them from the origin.
+class RoguePeer {
+ public:
+  RoguePeer(const std::string& scheduler, const std::string& url, uint64_t claimed_length,
+            uint32_t piece_length)
+      : stub_(sv1::Scheduler::NewStub(
+            grpc::CreateChannel(scheduler, grpc::InsecureChannelCredentials()))) {
+    stream_ = stub_->AnnouncePeer(&context_);
+    sv1::AnnouncePeerRequest reg;
+    auto* r = reg.mutable_register_();
+    r->set_task_id(source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
+    r->set_peer_id("rogue-peer");
+    r->mutable_host()->set_id("rogue-host");
+    r->mutable_host()->set_hostname("rogue");
+    r->mutable_host()->set_ip("127.0.0.1");
+    r->mutable_host()->set_peer_port(1);
+    r->mutable_host()->set_piece_port(1);
+    r->mutable_spec()->set_url(url);
+    ok_ = stream_->Write(reg);
+    sv1::AnnouncePeerRequest length;
+    length.mutable_content_length_known()->set_content_length(claimed_length);
+    length.mutable_content_length_known()->set_piece_length(piece_length);
+    ok_ = ok_ && stream_->Write(length);
+    sv1::AnnouncePeerRequest started;
+    started.mutable_back_to_source_started();
+    ok_ = ok_ && stream_->Write(started);
+    const uint64_t pieces = (claimed_length + piece_length - 1) / piece_length;
+    for (uint32_t n = 0; n < pieces; ++n) {
+      sv1::AnnouncePeerRequest piece;
+      piece.mutable_piece_finished()->set_number(n);
+      piece.mutable_piece_finished()->set_sha256(std::string(32, 'z'));
+      ok_ = ok_ && stream_->Write(piece);
+    }
+  }
+  ~RoguePeer() {
+    context_.TryCancel();
+    stream_->Finish().ok();
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::unique_ptr<sv1::Scheduler::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<sv1::AnnouncePeerRequest, sv1::AnnouncePeerResponse>>
+      stream_;
+  bool ok_ = false;
+};
+
+TEST_F(TrustTest, ARogueReportingBeforeTheSeedPoisonsNothing) {
+  const uint64_t size = 24 * kMiB + 7;
+  std::string want = Publish("model.bin", size);
+  Cluster cluster({.peers = 3});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/model.bin");
+  RoguePeer rogue(cluster.scheduler_address(), url, size - kMiB, source::DefaultPieceLength(size));
+  ASSERT_TRUE(rogue.ok());
+
+  std::vector<FlgetSummary> results(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = cluster.Flget(cluster.peer(i), url, out_.Path("p" + std::to_string(i)));
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(results[i].exit_code, 0) << results[i].output;
+    EXPECT_EQ(FileDigest(out_.Path("p" + std::to_string(i))), want) << "peer " << i;
+    EXPECT_EQ(results[i].from_peers, size) << "peer " << i << ": " << results[i].output;
+  }
+  uint64_t served = origin_->BytesServed("/model.bin");
+  EXPECT_LE(served, size * 105 / 100) << "origin served " << served << " bytes";
+}
+
+TEST_F(TrustTest, AWrongDigestLeavesTheExistingFileAndIsNeverServed) {
+  std::string want = Publish("d.bin", 5 * kMiB);
+  Cluster cluster({.peers = 2});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/d.bin");
+  ASSERT_TRUE(test::WriteFile(out_.Path("keep"), "the user's own file").ok());
+  std::string wrong = Sha256String(Sha256(std::string_view("something else")));
+  FlgetSummary bad = cluster.Flget(cluster.peer(0), url, out_.Path("keep"), {"--digest", wrong});
+  EXPECT_EQ(bad.exit_code, 6) << bad.output;
+  EXPECT_EQ(*test::ReadFile(out_.Path("keep")), "the user's own file");
+  // The wrong digest names its own task, which was removed: nothing under
+  // it is complete anywhere, and the right digest still works P2P.
+  for (int i = 0; i < 2; ++i) {
+    FlgetSummary ok = cluster.Flget(cluster.peer(i), url, out_.Path("ok" + std::to_string(i)),
+                                    {"--digest", want});
+    ASSERT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_EQ(FileDigest(out_.Path("ok" + std::to_string(i))), want);
+  }
+  // Same bytes under another URL with the digest: the same task, from cache.
+  ASSERT_EQ(::link(www_.Path("d.bin").c_str(), www_.Path("alias.bin").c_str()), 0);
+  FlgetSummary alias = cluster.Flget(cluster.peer(0), origin_->Url("/alias.bin"),
+                                     out_.Path("alias"), {"--digest", want});
+  ASSERT_EQ(alias.exit_code, 0) << alias.output;
+  EXPECT_EQ(alias.from_cache, 5 * kMiB) << alias.output;
+  EXPECT_EQ(origin_->RequestCount("/alias.bin"), 0u);
+  // A missing output directory is bad input (exit 2), not "not found".
+  FlgetSummary missing = cluster.Flget(cluster.peer(0), url, out_.Path("no/such/dir/x"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+}
+
+// Runs flget as another user, with no supplementary group.
+FlgetSummary FlgetAs(uid_t uid, const Cluster::Node& node, const std::string& url,
+                     const std::string& output, const std::string& log) {
+  auto result = RunCommand({"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
+                            "--regid=" + std::to_string(uid), "--clear-groups", BinaryPath("flget"),
+                            "--socket", node.socket, "--no-progress", url, "-O", output},
+                           log);
+  FlgetSummary summary;
+  summary.exit_code = result.exit_code;
+  summary.output = result.output;
+  return summary;
+}
+
+TEST_F(TrustTest, LocalUsersWriteOnlyWhereTheyCould) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to have two other users";
+  Publish("u.bin", 3 * kMiB);
+  test::TempDir config_dir;
+  ASSERT_TRUE(
+      test::WriteFile(config_dir.Path("fld.yaml"), "server:\n  socket_mode: \"0666\"\n").ok());
+  Cluster cluster({.peers = 1, .fld_args = {"--config", config_dir.Path("fld.yaml")}});
+  ASSERT_TRUE(cluster.Start());
+  // The users must reach the socket; the store stays the daemon's.
+  ASSERT_EQ(::chmod(cluster.dir().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(out_.path().c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(out_.Path("alice").c_str(), 0755), 0);
+  ASSERT_EQ(::chown(out_.Path("alice").c_str(), kAlice, kAlice), 0);
+  ASSERT_TRUE(test::WriteFile(out_.Path("alice/notes"), "alice's notes").ok());
+  ASSERT_EQ(::chown(out_.Path("alice/notes").c_str(), kAlice, kAlice), 0);
+  ASSERT_TRUE(test::WriteFile(out_.Path("root-file"), "root's").ok());
+  std::string url = origin_->Url("/u.bin");
+
+  // Bob may not replace Alice's file, nor root's, nor create in Alice's dir.
+  for (const std::string& target :
+       {out_.Path("alice/notes"), out_.Path("root-file"), out_.Path("alice/new")}) {
+    FlgetSummary r = FlgetAs(kBob, cluster.peer(0), url, target, out_.Path("bob.log"));
+    EXPECT_EQ(r.exit_code, 7) << target << ": " << r.output;
+    EXPECT_NE(r.output.find("ermission denied"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(*test::ReadFile(out_.Path("alice/notes")), "alice's notes");
+  EXPECT_EQ(*test::ReadFile(out_.Path("root-file")), "root's");
+  struct stat st {};
+  EXPECT_NE(::stat(out_.Path("alice/new").c_str(), &st), 0);
+
+  // Alice may, and the file is hers.
+  FlgetSummary r =
+      FlgetAs(kAlice, cluster.peer(0), url, out_.Path("alice/notes"), out_.Path("alice.log"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(::stat(out_.Path("alice/notes").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kAlice);
+  EXPECT_EQ(FileDigest(out_.Path("alice/notes")), FileDigest(www_.Path("u.bin")));
+}
+
+// A gRPC channel to `target` whose connection leaves from `source_ip`, so a
+// test on loopback can call from an address that is no scheduler's.
+std::shared_ptr<grpc::Channel> ChannelFrom(const std::string& source_ip,
+                                           const std::string& target) {
+  auto address = ParseHostPort(target);
+  if (!address.ok()) return nullptr;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source_ip.c_str(), &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(address->port);
+  ::inet_pton(AF_INET, address->host.c_str(), &to.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    ::close(fd);
+    return nullptr;
+  }
+  return grpc::CreateInsecureChannelFromFd(target, fd);
+}
+
+grpc::Status Trigger(const std::shared_ptr<grpc::Channel>& channel, const std::string& url) {
+  auto stub = dv1::Peer::NewStub(channel);
+  dv1::TriggerDownloadRequest request;
+  request.mutable_spec()->set_url(url);
+  request.set_task_id(source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
+  dv1::TriggerDownloadResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return stub->TriggerDownload(&context, request, &response);
+}
+
+// The peer API address of a started daemon, from its "fld ready" line.
+std::string PeerAddress(const Cluster::Node& node) {
+  std::smatch m;
+  static const std::regex kReady(R"(fld ready .*peer_port=(\d+))");
+  std::string log = node.process->Log();
+  return std::regex_search(log, m, kReady) ? "127.0.0.1:" + m[1].str() : "";
+}
+
+TEST_F(TrustTest, OnlyTheSchedulerTriggersAndOnlySeedsAnswer) {
+  Publish("t.bin", kMiB);
+  Cluster cluster({.peers = 1});
+  ASSERT_TRUE(cluster.Start());
+  std::string url = origin_->Url("/t.bin");
+  // From an address that is not the scheduler's, to the seed.
+  auto stranger = ChannelFrom("127.0.0.2", PeerAddress(cluster.seed()));
+  ASSERT_NE(stranger, nullptr);
+  grpc::Status refused = Trigger(stranger, url);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("no configured scheduler"), std::string::npos);
+  // To a peer that is not a seed, from anywhere.
+  auto to_peer =
+      grpc::CreateChannel(PeerAddress(cluster.peer(0)), grpc::InsecureChannelCredentials());
+  grpc::Status not_seed = Trigger(to_peer, url);
+  EXPECT_EQ(not_seed.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(origin_->RequestCount("/t.bin"), 0u) << "nobody fetched for the stranger";
+  // The scheduler's own triggers still work: a download goes P2P via the seed.
+  FlgetSummary r = cluster.Flget(cluster.peer(0), url, out_.Path("t"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.from_peers, kMiB) << r.output;
+}
+
+}  // namespace
+}  // namespace feilong::testing
