@@ -165,7 +165,7 @@ wait_ready() {  # waits for the latest "fld ready" of daemon $1
   done
   cat "$work/$1.log" >&2; die "fld $1 not ready"
 }
-start_daemon seed --seed
+start_daemon seed --seed --allow-origin 127.0.0.1  # the demo origin is on loopback
 start_daemon peer1
 start_daemon peer2
 for d in seed peer1 peer2; do wait_ready "$d"; done

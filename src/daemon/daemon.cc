@@ -132,6 +132,11 @@ Status Daemon::Impl::Start() {
   piece_client_options.stall_timeout = config_.parent_stall_timeout;
   source::SourceClientOptions source_options;
   source_options.ca_file = config_.origin_ca_file;
+  auto policy = source::OriginPolicy::Create(config_.origin_policy);
+  if (!policy.ok()) {
+    return policy.status().WithContext("download.origin.policy");
+  }
+  source_options.origin_policy = std::move(policy).value();
   pool_ = std::make_unique<TransferPool>(config_.transfer_threads, piece_client_options,
                                          source_options);
 

@@ -68,6 +68,9 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(origin.Read("max_requests_per_host", c.origin_max_requests_per_host));
   FL_RETURN_IF_ERROR(origin.Read("stall_timeout", c.origin_stall_timeout));
   FL_RETURN_IF_ERROR(origin.Read("ca_file", c.origin_ca_file));
+  ConfigReader policy = origin.Child("policy");
+  c.origin_deny_loopback_set = policy.Has("deny_loopback");
+  FL_ASSIGN_OR_RETURN(c.origin_policy, source::ReadOriginPolicy(policy, c.origin_policy));
   FL_RETURN_IF_ERROR(ReadRetryPolicy(origin.Child("retry"), c.origin_retry));
   FL_RETURN_IF_ERROR(ReadCircuitBreakerConfig(origin.Child("circuit_breaker"), c.origin_breaker));
   ConfigReader parent = download.Child("parent");
@@ -143,6 +146,9 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   }
   if (c.upload_slots == 0) {
     c.upload_slots = c.seed ? 32 : 4;
+  }
+  if (c.seed && !c.origin_deny_loopback_set) {
+    c.origin_policy.deny_loopback = true;
   }
   if (c.upload_queue_length == 0) {
     c.upload_queue_length = c.upload_slots;

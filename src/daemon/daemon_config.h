@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "mirror/mirror_config.h"
 #include "proxy/proxy_config.h"
+#include "source/origin_policy.h"
 
 namespace feilong::daemon {
 
@@ -82,6 +83,17 @@ struct DaemonConfig {
   // PEM CA bundle trusted for https origins instead of the system store
   // (e.g. a company CA, or a test origin). Empty: the system store. Default: empty.
   std::string origin_ca_file;
+  // download.origin.policy: which origins this daemon may contact (allow and
+  // deny lists of addresses, CIDRs and host names; see
+  // src/source/origin_policy.h), checked for the URL, every redirect and
+  // every address connected to. Default: link-local addresses (cloud
+  // metadata) denied; on a seed, loopback denied too, since it fetches URLs
+  // that other hosts name (allow it explicitly, e.g. "127.0.0.1", for an
+  // origin on the seed's own host).
+  source::OriginPolicyConfig origin_policy{.deny_link_local = true};
+  // Whether origin_policy.deny_loopback was set by the config (else the
+  // seed default applies in FinalizeDaemonConfig).
+  bool origin_deny_loopback_set = false;
   // An origin request fails when no byte arrives for this long. Default: 30 s.
   std::chrono::milliseconds origin_stall_timeout{30000};
   // Attempts per origin piece (and per probe), with jittered exponential

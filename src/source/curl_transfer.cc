@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "common/ascii.h"
+#include "source/url.h"
 
 namespace feilong::source {
 
@@ -108,12 +109,42 @@ struct TransferState {
   }
 };
 
+// The host a redirect's Location points to; empty when it stays on the
+// same host (a relative reference).
+std::string_view LocationHost(std::string_view location) {
+  size_t start = location.find("//");
+  if (start == std::string_view::npos ||
+      (start != 0 && location.substr(0, start).find_first_of("/?#") != std::string_view::npos)) {
+    return {};
+  }
+  std::string_view rest = location.substr(start + 2);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    rest = rest.substr(at + 1);
+  }
+  if (!rest.empty() && rest.front() == '[') {
+    return rest.substr(0, rest.find(']') + 1);
+  }
+  return rest.substr(0, rest.find(':'));
+}
+
 size_t OnHeaderLine(char* data, size_t size, size_t count, void* user) {
   auto* state = static_cast<TransferState*>(user);
   size_t bytes = size * count;
   state->Touch();
   std::string_view line(data, bytes);
   AddHeaderLine(line, state->outcome.head, state->outcome.head_complete);
+  if (state->outcome.head_complete && state->request->origin_policy != nullptr &&
+      state->HeadIsRedirect()) {
+    std::string_view host = LocationHost(*state->outcome.head.Find("location"));
+    if (!host.empty()) {
+      Status allowed = state->request->origin_policy->CheckHost(host);
+      if (!allowed.ok()) {
+        state->outcome.callback_status = std::move(allowed);
+        return 0;  // != bytes: libcurl stops before following
+      }
+    }
+  }
   return bytes;
 }
 
@@ -155,6 +186,14 @@ int OnProgress(void* user, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_off_t 
 // libcurl's socket callbacks, keeping CurlHandle::sockets_ current.
 struct CurlSocketHooks {
   static curl_socket_t Open(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
+    auto* handle = static_cast<CurlHandle*>(user);
+    if (handle->policy_ != nullptr) {
+      Status allowed = handle->policy_->CheckAddress(&address->addr, address->addrlen);
+      if (!allowed.ok()) {
+        handle->refused_ = std::move(allowed);
+        return CURL_SOCKET_BAD;  // libcurl tries the next address, then fails
+      }
+    }
     curl_socket_t fd =
         ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     if (fd == CURL_SOCKET_BAD) {
@@ -242,6 +281,14 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   curl_easy_reset(curl);
 
   TransferState state;
+  if (request.origin_policy != nullptr) {
+    auto url = ParseUrl(request.url);
+    Status allowed = url.ok() ? request.origin_policy->CheckHost(url->host) : url.status();
+    if (!allowed.ok()) {
+      state.outcome.callback_status = std::move(allowed);
+      return std::move(state.outcome);
+    }
+  }
   state.handle = &handle;
   state.request = &request;
   state.on_head = &on_head;
@@ -305,8 +352,14 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 
+  handle.SetPolicy(request.origin_policy);
   CURLcode code = curl_easy_perform(curl);
   state.outcome.curl_code = code;
+  Status refused = handle.TakeRefusal();
+  // A refused address among several that one allowed did no harm.
+  if (code != CURLE_OK && !refused.ok() && state.outcome.callback_status.ok()) {
+    state.outcome.callback_status = std::move(refused);
+  }
   if (state.low_water_socket >= 0 && handle.Tracks(state.low_water_socket)) {
     SetLowWater(state.low_water_socket, 1);  // the body ended early; the connection stays
   }

@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "source/http_head.h"
+#include "source/origin_policy.h"
 
 namespace feilong::source {
 
@@ -47,6 +48,17 @@ class CurlHandle {
   int SocketFor(const std::string& ip, long port, long local_port) const;
   // True while `fd` is one of the handle's open sockets.
   bool Tracks(int fd) const;
+  // The origin policy of the transfer about to run (null: none): the socket
+  // hook refuses connections it does not allow. TakeRefusal() ends it and
+  // returns its first refusal (OK if none).
+  void SetPolicy(const OriginPolicy* policy) {
+    policy_ = policy;
+    refused_ = Status::Ok();
+  }
+  Status TakeRefusal() {
+    policy_ = nullptr;
+    return std::exchange(refused_, Status::Ok());
+  }
 
  private:
   friend struct CurlSocketHooks;
@@ -56,6 +68,9 @@ class CurlHandle {
   };
   void* handle_;
   std::vector<std::pair<int, Remote>> sockets_;  // fd, whom it connects to
+  // The running transfer's policy (null: none) and its refusal, if any.
+  const OriginPolicy* policy_ = nullptr;
+  Status refused_;
 };
 
 struct CurlRequest {
@@ -78,6 +93,12 @@ struct CurlRequest {
   // for every few packets: fewer polls and reads per byte. 0: off. Keep it
   // small next to what a healthy sender delivers in `stall_timeout`.
   int receive_low_water = 0;
+  // When set, checked for the URL's host, the Location of every redirect,
+  // and every address a connection is opened to; a refusal stops the
+  // transfer with the policy's PermissionDenied in callback_status. A
+  // connection kept from an earlier transfer was checked when it opened.
+  // Must outlive the call. Default: none.
+  const OriginPolicy* origin_policy = nullptr;
 };
 
 // What happened to a transfer.

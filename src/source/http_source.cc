@@ -107,6 +107,7 @@ Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
   CurlRequest curl_request{
       request.url,           request.headers,        "0-0",           request.connect_timeout,
       request.stall_timeout, options_.max_redirects, options_.ca_file};
+  curl_request.origin_policy = &options_.origin_policy;
 
   std::optional<ContentInfo> info;
   bool stopped_on_purpose = false;
@@ -183,6 +184,7 @@ Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uin
   CurlRequest curl_request{
       request.url,           request.headers,        range_text,      request.connect_timeout,
       request.stall_timeout, options_.max_redirects, options_.ca_file};
+  curl_request.origin_policy = &options_.origin_policy;
 
   auto on_head = [&](const CurlResponseHead& head) -> Status {
     if (head.status == 206) {

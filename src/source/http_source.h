@@ -29,6 +29,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "source/origin_policy.h"
 #include "source/source_client.h"
 
 namespace feilong::source {
@@ -42,6 +43,8 @@ struct HttpSourceOptions {
   // Idle libcurl handles (each with its open connections) kept for reuse.
   // Default: 8.
   size_t max_idle_handles = 8;
+  // Which origins may be contacted (origin_policy.h). Default: all.
+  OriginPolicy origin_policy;
 };
 
 class HttpSource final : public SourceClient {

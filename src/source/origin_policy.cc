@@ -159,7 +159,8 @@ Result<OriginPolicy> OriginPolicy::Create(const OriginPolicyConfig& config) {
   return policy;
 }
 
-Status OriginPolicy::CheckParsed(const internal::IpAddress& address, std::string_view shown) const {
+Status OriginPolicy::CheckParsed(const internal::IpAddress& address, std::string_view shown,
+                                 bool as_url_host) const {
   auto find = [&](const std::vector<Block>& blocks) {
     auto it = std::find_if(blocks.begin(), blocks.end(), [&](const Block& b) {
       return b.address.v4 == address.v4 && Mask(address, b.prefix).bytes == b.address.bytes;
@@ -170,7 +171,7 @@ Status OriginPolicy::CheckParsed(const internal::IpAddress& address, std::string
                                   : deny_loopback_ && IsLoopback(address)  ? "loopback"
                                                                            : "";
   return Decide(shown, find(deny_.blocks), find(allow_.blocks) != nullptr, default_deny,
-                !allow_.blocks.empty() || !allow_.names.empty());
+                !allow_.blocks.empty() || (as_url_host && !allow_.names.empty()));
 }
 
 Status OriginPolicy::CheckHost(std::string_view host) const {
@@ -179,7 +180,7 @@ Status OriginPolicy::CheckHost(std::string_view host) const {
   Address address;
   if (ParseIp(inner, /*allow_zone=*/true, address) &&
       (!bracketed || inner.find(':') != std::string_view::npos)) {
-    return CheckParsed(address, host);
+    return CheckParsed(address, host, /*as_url_host=*/true);
   }
   // What is left must be a name; with a bracket, ':', space or control byte
   // it is malformed, not a name that happens to match no entry.
@@ -214,7 +215,7 @@ Status OriginPolicy::CheckAddress(const struct sockaddr* address, socklen_t leng
   } else {
     return Status::InvalidArgument("origin policy: not an IPv4 or IPv6 sockaddr");
   }
-  return CheckParsed(a, Format(a));
+  return CheckParsed(a, Format(a), /*as_url_host=*/false);
 }
 
 Status OriginPolicy::CheckAddress(std::string_view ip) const {
@@ -222,7 +223,7 @@ Status OriginPolicy::CheckAddress(std::string_view ip) const {
   if (!ParseIp(ip, /*allow_zone=*/true, a)) {
     return Status::InvalidArgument("origin policy: not an IP address: '" + std::string(ip) + "'");
   }
-  return CheckParsed(a, ip);
+  return CheckParsed(a, ip, /*as_url_host=*/false);
 }
 
 Result<OriginPolicyConfig> ReadOriginPolicy(const ConfigReader& reader,

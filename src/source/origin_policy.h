@@ -34,11 +34,12 @@
 //   4. `allow` is non-empty and nothing in it matched -> refused; else allowed
 // For an address only IP/CIDR entries match. For a host name only name
 // entries match, and step 4 refuses a name only when `allow` holds at least
-// one name entry (with an address-only allow list the address check
-// decides); "localhost" and names ending in ".localhost" are loopback in
-// step 3. Note the asymmetry: step 4 for an address counts every `allow`
-// entry, so an allow list of names only refuses every address; list the
-// origins' addresses (or blocks) as well.
+// one name entry; "localhost" and names ending in ".localhost" are loopback
+// in step 3. Step 4 for an address counts the allow list's IP/CIDR entries
+// only (with a names-only allow list the names decide, checked on the URL
+// and on every redirect's Location), except for an address written as the
+// URL's host (CheckHost), which is refused unless an IP/CIDR entry allows
+// it when the allow list has any entry.
 //
 // Loopback also covers the unspecified addresses 0.0.0.0 and ::, because on
 // Linux a connect() to them reaches the local host. Other encodings of IPv4
@@ -133,7 +134,10 @@ class OriginPolicy {
     std::vector<Block> blocks;
     std::vector<Name> names;
   };
-  Status CheckParsed(const internal::IpAddress& address, std::string_view shown) const;
+  // `as_url_host`: an address written in a URL, where name entries of the
+  // allow list count in step 4 too.
+  Status CheckParsed(const internal::IpAddress& address, std::string_view shown,
+                     bool as_url_host) const;
 
   Entries allow_;
   Entries deny_;

@@ -19,6 +19,7 @@ Result<std::unique_ptr<SourceClient>> NewSourceClient(std::string_view url,
   FL_RETURN_IF_ERROR(ValidateSourceUrl(url));
   HttpSourceOptions http;
   http.ca_file = options.ca_file;
+  http.origin_policy = options.origin_policy;
   return std::unique_ptr<SourceClient>(std::make_unique<HttpSource>(http));
 }
 

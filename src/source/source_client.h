@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "source/origin_policy.h"
 
 namespace feilong::source {
 
@@ -83,6 +84,10 @@ struct SourceClientOptions {
   // PEM CA bundle trusted for https origins instead of the system store;
   // empty: the system store. Default: empty.
   std::string ca_file;
+  // Which origins may be contacted: the URL's host, every redirect's
+  // Location and every address connected to (origin_policy.h). A refusal is
+  // PermissionDenied. Default: all.
+  OriginPolicy origin_policy;
 };
 
 // A client for the scheme of `url` (http, https). Errors as

@@ -37,6 +37,33 @@ storage: {data_dir: /data/fl, task_ttl: 2h}
   EXPECT_EQ(config->task_ttl, std::chrono::hours(2));
 }
 
+TEST(DaemonConfigTest, SocketAndOriginPolicyKeys) {
+  auto peer = ParseDaemonConfig("server: {socket_mode: \"0600\", socket_group: fl}\n");
+  ASSERT_TRUE(peer.ok()) << peer.status().ToString();
+  EXPECT_EQ(peer->socket_mode, 0600u);
+  EXPECT_EQ(peer->socket_group, "fl");
+  ASSERT_TRUE(FinalizeDaemonConfig(*peer).ok());
+  EXPECT_TRUE(peer->origin_policy.deny_link_local);
+  EXPECT_FALSE(peer->origin_policy.deny_loopback) << "a peer fetches what its own users ask";
+
+  auto seed = ParseDaemonConfig("host: {seed: true}\n");
+  ASSERT_TRUE(seed.ok() && FinalizeDaemonConfig(*seed).ok());
+  EXPECT_TRUE(seed->origin_policy.deny_loopback) << "a seed fetches what other hosts name";
+
+  auto opened = ParseDaemonConfig(
+      "host: {seed: true}\n"
+      "download: {origin: {policy: {deny_loopback: false, allow: [10.0.0.0/8]}}}\n");
+  ASSERT_TRUE(opened.ok() && FinalizeDaemonConfig(*opened).ok()) << opened.status().ToString();
+  EXPECT_FALSE(opened->origin_policy.deny_loopback);
+  EXPECT_EQ(opened->origin_policy.allow, std::vector<std::string>{"10.0.0.0/8"});
+
+  for (const char* bad : {"server: {socket_mode: \"0999\"}\n", "server: {socket_mode: \"7777\"}\n",
+                          "download: {origin: {policy: {deny: [10.0.0.0/33]}}}\n"}) {
+    auto config = ParseDaemonConfig(bad);
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(DaemonConfigTest, UnknownKeyIsNamed) {
   auto config = ParseDaemonConfig("download: {concurent_pieces: 3}\n");
   ASSERT_FALSE(config.ok());

@@ -54,6 +54,11 @@ Cluster::~Cluster() {
     }
     if (seed) {
       node->args.push_back("--seed");
+      if (options_.seed_allows_loopback) {
+        // Test origins listen on loopback, which a seed refuses by default.
+        node->args.push_back("--allow-origin");
+        node->args.push_back("127.0.0.1");
+      }
     }
     for (const auto& a : options_.fld_args) {
       node->args.push_back(a);

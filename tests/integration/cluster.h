@@ -20,6 +20,9 @@ struct ClusterOptions {
   bool scheduler = true;
   // How many schedulers when `scheduler`; every daemon is given them all.
   int schedulers = 1;
+  // The seed may fetch from origins on 127.0.0.1 (where test origins are);
+  // false leaves the seed's default policy, which refuses loopback.
+  bool seed_allows_loopback = true;
   // Extra flags for every fld.
   std::vector<std::string> fld_args;
 };

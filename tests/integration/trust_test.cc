@@ -279,5 +279,19 @@ TEST_F(TrustTest, OnlyTheSchedulerTriggersAndOnlySeedsAnswer) {
   EXPECT_EQ(r.from_peers, kMiB) << r.output;
 }
 
+TEST_F(TrustTest, ASeedRefusesOriginsOnItsOwnLoopbackByDefault) {
+  Publish("l.bin", 2 * kMiB);
+  Cluster cluster({.peers = 1, .seed_allows_loopback = false});
+  ASSERT_TRUE(cluster.Start());
+  // The seed is asked for a URL on its own loopback and refuses; the peer,
+  // whose own user asked, fetches it itself.
+  FlgetSummary r = cluster.Flget(cluster.peer(0), origin_->Url("/l.bin"), out_.Path("l"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.from_origin, 2 * kMiB) << r.output;
+  EXPECT_NE(cluster.seed().process->Log().find("origin policy refuses 127.0.0.1 (loopback)"),
+            std::string::npos);
+  EXPECT_LE(origin_->AccessLog().size(), 2u) << "the peer's probe and one range; none by the seed";
+}
+
 }  // namespace
 }  // namespace feilong::testing

@@ -221,6 +221,53 @@ TEST(HttpSourceTest, FollowsRedirects) {
   EXPECT_EQ(got, body.substr(5, 7));
 }
 
+HttpSource WithPolicy(const OriginPolicyConfig& config) {
+  HttpSourceOptions options;
+  auto policy = OriginPolicy::Create(config);
+  EXPECT_TRUE(policy.ok()) << policy.status().ToString();
+  options.origin_policy = policy.value_or(OriginPolicy());
+  return HttpSource(std::move(options));
+}
+
+// "http://localhost:<port>/..." for an origin's 127.0.0.1 URL.
+std::string ByName(const std::string& url) {
+  std::string out = url;
+  out.replace(out.find("127.0.0.1"), 9, "localhost");
+  return out;
+}
+
+TEST(HttpSourceTest, TheOriginPolicyChecksTheUrlEveryAddressAndEveryRedirect) {
+  auto target = StartOrigin(WithBody(Behavior::kHonest, "private"));
+  ASSERT_NE(target, nullptr);
+  MisbehavingOrigin::Options options = WithBody(Behavior::kRedirect, "");
+  options.redirect_to = target->Url("/real");
+  auto redirector = StartOrigin(options);
+  ASSERT_NE(redirector, nullptr);
+
+  // The URL's own host.
+  Status status = WithPolicy({.deny_loopback = true}).Probe(Request(target->Url("/a"))).status();
+  EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
+  EXPECT_NE(status.message().find("loopback"), std::string::npos) << status.message();
+  // A name that resolves to a denied address: refused when connecting.
+  std::string got;
+  HttpSource deny_loopback_block = WithPolicy({.deny = {"127.0.0.0/8"}});
+  status = Fetch(deny_loopback_block, Request(ByName(target->Url("/b"))), 0, 3, &got);
+  EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
+  EXPECT_TRUE(target->Requests().empty()) << "nothing reached the denied origin";
+  // An allowed origin redirecting somewhere the policy does not allow.
+  status = WithPolicy({.allow = {"localhost"}})
+               .Probe(Request(ByName(redirector->Url("/moved"))))
+               .status();
+  EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
+  EXPECT_EQ(redirector->Requests().size(), 1u);
+  EXPECT_TRUE(target->Requests().empty()) << "the redirect was not followed";
+  // The same, allowed: it works.
+  Result<ContentInfo> info = WithPolicy({.allow = {"localhost", "127.0.0.1"}})
+                                 .Probe(Request(ByName(redirector->Url("/moved"))));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->content_length, 7u);
+}
+
 TEST(HttpSourceTest, RedirectLoopIsAnError) {
   MisbehavingOrigin::Options options = WithBody(Behavior::kRedirect, "");
   options.redirect_to = "/again";

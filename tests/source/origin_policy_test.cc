@@ -84,9 +84,12 @@ TEST(OriginPolicyTest, PrecedenceSteps) {
       {"4 name", reopen, kHost, "example.org", Refused("example.org", "not in the allow list")},
       // An address-only allow list leaves names to the address check...
       {"4 name vs ip allow", ip_allow, kHost, "example.org", kOk},
-      // ...but a name-only allow list refuses every address (documented).
-      {"4 address vs name allow", name_allow, kAddr, "93.184.216.34",
-       Refused("93.184.216.34", "not in the allow list")},
+      // ...and a names-only allow list leaves addresses connected to (after
+      // the name, or a redirect's Location, passed) to the deny rules...
+      {"4 address vs name allow", name_allow, kAddr, "93.184.216.34", kOk},
+      {"4 address vs name allow, mixed", reopen, kAddr, "10.0.0.1",
+       Refused("10.0.0.1", "not in the allow list")},
+      // ...but an address written as the URL's host must be allowed itself.
       {"4 IP literal host", name_allow, kHost, "1.2.3.4",
        Refused("1.2.3.4", "not in the allow list")},
       // IP entries never match names, name entries never match addresses.

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   std::string advertise_ip;
   std::vector<std::string> schedulers;
   std::string log_level;
+  std::vector<std::string> allowed_origins;
   bool seed = false;
   app.add_option("-c,--config", config_path, "YAML config file (see docs/configuration.md)");
   app.add_option("--data-dir", data_dir, "Piece store directory (storage.data_dir)");
@@ -37,6 +38,10 @@ int main(int argc, char** argv) {
   app.add_option("--scheduler", schedulers,
                  "Scheduler address host:port; repeatable (scheduler.addresses)");
   app.add_flag("--seed", seed, "Run as a seed peer (host.seed)");
+  app.add_option("--allow-origin", allowed_origins,
+                 "Origin address, CIDR or host name this daemon may fetch from even where the "
+                 "policy denies it (a seed denies loopback); repeatable "
+                 "(download.origin.policy.allow)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (log_level)");
   CLI11_PARSE(app, argc, argv);
   feilong::ConfigureAllocatorForTransfers();
@@ -60,6 +65,8 @@ int main(int argc, char** argv) {
   if (!advertise_ip.empty()) config.advertise_ip = advertise_ip;
   if (!schedulers.empty()) config.schedulers = schedulers;
   if (seed) config.seed = true;
+  config.origin_policy.allow.insert(config.origin_policy.allow.end(), allowed_origins.begin(),
+                                    allowed_origins.end());
   if (!log_level.empty()) config.log_level = log_level;
 
   feilong::Status s = feilong::InitLogging(config.log_level);
