@@ -30,6 +30,7 @@
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "mirror/registry_mirror.h"
 #include "proxy/http_proxy.h"
+#include "rpc/tls_credentials.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -158,11 +159,19 @@ Status Daemon::Impl::Start() {
   };
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
-  tasks_ = std::make_unique<TaskManager>(DownloadDeps{*store_, *pool_, hub_, channels_, config_,
-                                                      metrics_, origin_gate_, parent_gate_,
-                                                      [this] { return HostInfo(); }});
+  FL_ASSIGN_OR_RETURN(auto client_credentials, rpc::ChannelCredentials(config_.tls));
+  channels_.SetCredentials(client_credentials);
+  if (!config_.tls.enabled) {
+    spdlog::warn(
+        "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
+        "(docs/security.md)");
+  }
+  tasks_ = std::make_unique<TaskManager>(
+      DownloadDeps{*store_, *pool_, hub_, channels_, config_, metrics_, origin_gate_, parent_gate_,
+                   [this] { return HostInfo(); }, client_credentials});
 
   // Peer API on TCP.
+  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(config_.tls));
   TriggerPolicy trigger_policy;
   trigger_policy.seed = config_.seed;
   if (config_.seed) {
@@ -171,7 +180,7 @@ Status Daemon::Impl::Start() {
   peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_, std::move(trigger_policy));
   {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(config_.peer_listen, grpc::InsecureServerCredentials(), &peer_port_);
+    builder.AddListeningPort(config_.peer_listen, server_credentials, &peer_port_);
     builder.RegisterService(peer_service_.get());
     peer_server_ = builder.BuildAndStart();
     if (!peer_server_ || peer_port_ == 0) {

@@ -49,6 +49,8 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(server.Read("piece_listen", c.piece_listen));
   FL_RETURN_IF_ERROR(server.Read("metrics_listen", c.metrics_listen));
 
+  FL_RETURN_IF_ERROR(rpc::ReadTlsConfig(root.Child("tls"), c.tls));
+
   ConfigReader scheduler = root.Child("scheduler");
   FL_RETURN_IF_ERROR(scheduler.Read("addresses", c.schedulers));
   FL_RETURN_IF_ERROR(scheduler.Read("connect_timeout", c.scheduler_connect_timeout));

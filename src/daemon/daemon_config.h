@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "mirror/mirror_config.h"
 #include "proxy/proxy_config.h"
+#include "rpc/tls_config.h"
 #include "source/origin_policy.h"
 
 namespace feilong::daemon {
@@ -48,6 +49,10 @@ struct DaemonConfig {
   std::string piece_listen = "0.0.0.0:4005";
   // Prometheus metrics; empty disables. Default: 127.0.0.1:4002.
   std::string metrics_listen = "127.0.0.1:4002";
+  // tls: mutual TLS for the peer API server and every gRPC client (the
+  // schedulers, parents' piece availability) (rpc/tls_config.h). Default:
+  // off (plaintext, warned about at start).
+  rpc::TlsConfig tls;
 
   // --- scheduling ----------------------------------------------------------
   // Scheduler addresses (host:port). Tasks are spread over them by

@@ -256,7 +256,7 @@ bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
     address = fmt::format("[{}]:{}", candidate.host().ip(), candidate.host().peer_port());
   }
   parent.watcher = std::make_unique<ParentWatcher>(
-      address, options_.task_id, peer_id_,
+      address, deps_.peer_credentials, options_.task_id, peer_id_,
       [mailbox, id](std::vector<uint32_t> numbers) {
         mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
       },

@@ -35,6 +35,10 @@ namespace feilong::storage {
 class PieceStore;
 }
 
+namespace grpc {
+class ChannelCredentials;
+}
+
 namespace feilong::daemon {
 
 class TransferPool;
@@ -82,6 +86,8 @@ struct DownloadDeps {
   HostGate& parent_gate;
   // This host as announced to the scheduler.
   std::function<scheduler::v1::Host()> host_info;
+  // For channels to parents' peer API (rpc/tls_credentials.h).
+  std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
 };
 
 struct DownloadRequestOptions {

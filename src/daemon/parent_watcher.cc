@@ -7,9 +7,12 @@ namespace feilong::daemon {
 
 namespace dv1 = feilong::daemon::v1;
 
-ParentWatcher::ParentWatcher(std::string address, std::string task_id, std::string my_peer_id,
-                             OnPieces on_pieces, OnEnd on_end)
+ParentWatcher::ParentWatcher(std::string address,
+                             std::shared_ptr<grpc::ChannelCredentials> credentials,
+                             std::string task_id, std::string my_peer_id, OnPieces on_pieces,
+                             OnEnd on_end)
     : address_(std::move(address)),
+      credentials_(std::move(credentials)),
       task_id_(std::move(task_id)),
       my_peer_id_(std::move(my_peer_id)),
       on_pieces_(std::move(on_pieces)),
@@ -29,7 +32,7 @@ ParentWatcher::~ParentWatcher() {
 }
 
 void ParentWatcher::Run() {
-  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(address_, credentials_);
   auto stub = dv1::Peer::NewStub(channel);
   dv1::SyncPiecesRequest request;
   request.set_task_id(task_id_);

@@ -25,8 +25,9 @@ class ParentWatcher {
   // OK when the parent ended the stream normally (it holds all it will).
   using OnEnd = std::function<void(Status)>;
 
-  ParentWatcher(std::string address, std::string task_id, std::string my_peer_id,
-                OnPieces on_pieces, OnEnd on_end);
+  // `credentials` for the channel to the parent's peer API (rpc/tls_credentials.h).
+  ParentWatcher(std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                std::string task_id, std::string my_peer_id, OnPieces on_pieces, OnEnd on_end);
   ~ParentWatcher();
   ParentWatcher(const ParentWatcher&) = delete;
   ParentWatcher& operator=(const ParentWatcher&) = delete;
@@ -35,6 +36,7 @@ class ParentWatcher {
   void Run();
 
   std::string address_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string task_id_;
   std::string my_peer_id_;
   OnPieces on_pieces_;

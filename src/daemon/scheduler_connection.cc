@@ -25,6 +25,11 @@ std::vector<std::string> RankSchedulers(const std::vector<std::string>& addresse
   return ranked;
 }
 
+void SchedulerChannels::SetCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  std::lock_guard lock(mutex_);
+  credentials_ = std::move(credentials);
+}
+
 std::shared_ptr<grpc::Channel> SchedulerChannels::Get(const std::string& address) {
   std::lock_guard lock(mutex_);
   auto& channel = channels_[address];
@@ -33,7 +38,7 @@ std::shared_ptr<grpc::Channel> SchedulerChannels::Get(const std::string& address
     // Reconnect quickly after a scheduler restarts.
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    channel = grpc::CreateCustomChannel(address, credentials_, args);
   }
   return channel;
 }

@@ -11,6 +11,8 @@
 // Thread rule: Send and Close are called by the owning conductor thread only.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -43,6 +45,8 @@ class SchedulerChannels {
                              Clock& clock = SteadyClock::Default())
       : breakers_(breaker, clock) {}
 
+  // Credentials of the channels made from now on (default: plaintext).
+  void SetCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials);
   std::shared_ptr<grpc::Channel> Get(const std::string& address);
   CircuitBreaker& Breaker(const std::string& address) { return breakers_.For(address); }
 
@@ -50,6 +54,7 @@ class SchedulerChannels {
   CircuitBreakerSet breakers_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_ = grpc::InsecureChannelCredentials();
 };
 
 class SchedulerConnection {

@@ -33,6 +33,7 @@ Result<SchedulerConfig> ReadConfig(const ConfigReader& root) {
   FL_RETURN_IF_ERROR(root.Read("host_ttl", config.host_ttl));
   FL_RETURN_IF_ERROR(root.Read("finished_peer_ttl", config.finished_peer_ttl));
   FL_RETURN_IF_ERROR(root.Read("tick_interval", config.tick_interval));
+  FL_RETURN_IF_ERROR(rpc::ReadTlsConfig(root.Child("tls"), config.tls));
   FL_RETURN_IF_ERROR(root.CheckNoUnknownKeys());
   FL_RETURN_IF_ERROR(config.Validate());
   return config;

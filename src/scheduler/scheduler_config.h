@@ -14,6 +14,7 @@
 //   host_ttl: 120s
 //   finished_peer_ttl: 1h
 //   tick_interval: 100ms
+//   tls: {enabled: false, ca_file: "", cert_file: "", key_file: "", reload_interval: 60s}
 //
 // Durations need a unit ("250ms", "2s", "1m"). Unknown keys and bad values
 // are InvalidArgument errors naming the key.
@@ -27,12 +28,16 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "rpc/tls_config.h"
 
 namespace feilong::scheduler {
 
 struct SchedulerConfig {
   // gRPC listen address "host:port"; port 0 picks a free port.
   std::string listen = "0.0.0.0:8002";
+  // Mutual TLS for the gRPC server and the seed-trigger client
+  // (rpc/tls_config.h). Default: off (plaintext, warned about at start).
+  rpc::TlsConfig tls;
   // Prometheus metrics endpoint "host:port"; empty turns it off.
   std::string metrics_listen = "127.0.0.1:8003";
   // Log level: trace, debug, info, warn, error or off.

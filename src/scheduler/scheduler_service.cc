@@ -5,6 +5,7 @@
 
 #include "common/host_port.h"
 #include "common/log.h"
+#include "rpc/tls_credentials.h"
 #include "scheduler/peer_stream.h"
 
 namespace feilong::scheduler {
@@ -255,19 +256,27 @@ void SchedulerService::CloseAllStreams() {
 
 // ---------------------------------------------------------------- server
 
-Server::Server(const SchedulerConfig& config, Clock& clock)
+Server::Server(const SchedulerConfig& config, Clock& clock,
+               std::shared_ptr<grpc::ChannelCredentials> seed_credentials)
     : config_(config),
       metrics_(registry_),
       state_(config, clock),
-      seeds_(config.seed_trigger_timeout),
+      seeds_(config.seed_trigger_timeout, std::move(seed_credentials)),
       service_(state_, seeds_, metrics_) {}
 
 Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clock& clock) {
   FL_RETURN_IF_ERROR(config.Validate());
-  std::unique_ptr<Server> server(new Server(config, clock));
+  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(config.tls));
+  FL_ASSIGN_OR_RETURN(auto seed_credentials, rpc::ChannelCredentials(config.tls));
+  if (!config.tls.enabled) {
+    spdlog::warn(
+        "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
+        "(docs/security.md)");
+  }
+  std::unique_ptr<Server> server(new Server(config, clock, std::move(seed_credentials)));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, server_credentials, &port);
   builder.RegisterService(&server->service_);
   // Detect peers that vanished without closing their streams.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

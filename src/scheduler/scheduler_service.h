@@ -124,7 +124,8 @@ class Server {
   void Shutdown();
 
  private:
-  Server(const SchedulerConfig& config, Clock& clock);
+  Server(const SchedulerConfig& config, Clock& clock,
+         std::shared_ptr<grpc::ChannelCredentials> seed_credentials);
 
   const SchedulerConfig config_;
   metrics::Registry registry_;

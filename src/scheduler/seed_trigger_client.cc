@@ -44,14 +44,16 @@ struct SeedTriggerClient::Call {
   std::function<void(Status)> done;
 };
 
-SeedTriggerClient::SeedTriggerClient(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+SeedTriggerClient::SeedTriggerClient(std::chrono::milliseconds timeout,
+                                     std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : timeout_(timeout), credentials_(std::move(credentials)) {}
 
 SeedTriggerClient::~SeedTriggerClient() { Shutdown(); }
 
 daemon::v1::Peer::Stub& SeedTriggerClient::StubFor(const std::string& address) {
   auto it = stubs_.find(address);
   if (it == stubs_.end()) {
-    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(address, credentials_);
     it = stubs_.emplace(address, daemon::v1::Peer::NewStub(channel)).first;
   }
   return *it->second;

@@ -5,6 +5,8 @@
 // call, never while an internal lock is held; they may call Trigger again.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -27,7 +29,9 @@ Status FromGrpcStatus(const grpc::Status& status);
 class SeedTriggerClient {
  public:
   // `timeout` is the deadline of each call (config seed_trigger_timeout).
-  explicit SeedTriggerClient(std::chrono::milliseconds timeout);
+  // `credentials` for the channels to seeds (rpc/tls_credentials.h).
+  SeedTriggerClient(std::chrono::milliseconds timeout,
+                    std::shared_ptr<grpc::ChannelCredentials> credentials);
   SeedTriggerClient(const SeedTriggerClient&) = delete;
   SeedTriggerClient& operator=(const SeedTriggerClient&) = delete;
   // Calls Shutdown().
@@ -50,6 +54,7 @@ class SeedTriggerClient {
   daemon::v1::Peer::Stub& StubFor(const std::string& address);
 
   const std::chrono::milliseconds timeout_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::mutex mutex_;
   std::condition_variable idle_;
   bool shut_down_ = false;

@@ -203,8 +203,10 @@ Status OriginPolicy::CheckHost(std::string_view host) const {
 }
 
 Status OriginPolicy::CheckAddress(const struct sockaddr* address, socklen_t length) const {
-  sockaddr_storage copy{};  // aligned, unlike what the caller may pass
-  std::memcpy(&copy, address, address == nullptr ? 0 : std::min<size_t>(length, sizeof(copy)));
+  sockaddr_storage copy{};   // aligned, unlike what the caller may pass
+  if (address != nullptr) {  // memcpy from null is undefined even for 0 bytes
+    std::memcpy(&copy, address, std::min<size_t>(length, sizeof(copy)));
+  }
   Address a{.v4 = copy.ss_family == AF_INET};
   if (a.v4 && length >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
     std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&copy)->sin_addr, 4);

@@ -122,8 +122,10 @@ void Cluster::StopNode(Node& node, int signal) {
 }
 
 ::testing::AssertionResult Cluster::StartScheduler(int i, const std::string& listen) {
+  std::vector<std::string> argv{BinaryPath("flsched"), "--listen", listen, "--metrics-listen", ""};
+  argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
   schedulers_.at(i) = std::make_unique<ChildProcess>(
-      std::vector<std::string>{BinaryPath("flsched"), "--listen", listen, "--metrics-listen", ""},
+      argv,
       dir_.Path("flsched" + std::to_string(i) + "-" + std::to_string(++flget_runs_) + ".log"));
   auto line = schedulers_[i]->WaitForLine("listening on", std::chrono::seconds(15));
   if (!line) {

@@ -23,6 +23,8 @@ struct ClusterOptions {
   // The seed may fetch from origins on 127.0.0.1 (where test origins are);
   // false leaves the seed's default policy, which refuses loopback.
   bool seed_allows_loopback = true;
+  // Extra flags for every flsched.
+  std::vector<std::string> scheduler_args;
   // Extra flags for every fld.
   std::vector<std::string> fld_args;
 };

@@ -298,7 +298,8 @@ TEST_F(TrustTest, CredentialsNeverReachALog) {
   Publish("s.bin", 3 * kMiB);
   Cluster cluster({.peers = 2});  // every process logs at debug level
   ASSERT_TRUE(cluster.Start());
-  const std::string query = "?X-Amz-Signature=SECRET-sig&X-Amz-Credential=SECRET-cred&token=SECRET-t";
+  const std::string query =
+      "?X-Amz-Signature=SECRET-sig&X-Amz-Credential=SECRET-cred&token=SECRET-t";
   for (int i = 0; i < 2; ++i) {
     FlgetSummary r = cluster.Flget(cluster.peer(i), origin_->Url("/s.bin" + query),
                                    out_.Path("s" + std::to_string(i)),
@@ -307,8 +308,9 @@ TEST_F(TrustTest, CredentialsNeverReachALog) {
     EXPECT_EQ(r.output.find("SECRET"), std::string::npos) << r.output;
   }
   // Failures print and log their URL too.
-  FlgetSummary missing = cluster.Flget(cluster.peer(0), origin_->Url("/gone.bin" + query),
-                                       out_.Path("gone"), {"-H", "Authorization: Bearer SECRET-b2"});
+  FlgetSummary missing =
+      cluster.Flget(cluster.peer(0), origin_->Url("/gone.bin" + query), out_.Path("gone"),
+                    {"-H", "Authorization: Bearer SECRET-b2"});
   EXPECT_EQ(missing.exit_code, 4) << missing.output;
   EXPECT_EQ(missing.output.find("SECRET"), std::string::npos) << missing.output;
   cluster.StopScheduler();  // flush and close every log
@@ -321,7 +323,8 @@ TEST_F(TrustTest, CredentialsNeverReachALog) {
     ASSERT_TRUE(text.ok());
     size_t at = text->find("SECRET");
     EXPECT_EQ(at, std::string::npos)
-        << entry.path() << ": " << text->substr(at == std::string::npos ? 0 : at - std::min<size_t>(at, 200), 300);
+        << entry.path() << ": "
+        << text->substr(at == std::string::npos ? 0 : at - std::min<size_t>(at, 200), 300);
   }
   EXPECT_GE(scanned, 4) << "the scheduler, the seed and both peers logged";
 }

@@ -1,0 +1,51 @@
+// Mutual TLS for Feilong's gRPC traffic: one `tls:` block, the same in
+// flsched and fld, gives the CA that every peer's certificate must chain to
+// and this process's own certificate and key. With it, every gRPC server
+// asks for and verifies a client certificate, and every client verifies the
+// server's certificate and its host (the address dialled must be in the
+// certificate's subjectAltName) and presents its own.
+//
+// The files are watched: a changed CA, certificate or key is picked up
+// within `reload_interval`, for new connections, without a restart and
+// without touching connections already open (rotation during downloads).
+//
+//   tls:
+//     enabled: true        # false (default): plaintext gRPC, a warning at start
+//     ca_file: /etc/feilong/tls/ca.pem
+//     cert_file: /etc/feilong/tls/host.pem
+//     key_file: /etc/feilong/tls/host.key
+//     reload_interval: 60s
+//
+// Thread rule: a value. The gRPC credentials made from it are in
+// rpc/tls_credentials.h (kept apart so config parsing needs no gRPC).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace feilong::rpc {
+
+struct TlsConfig {
+  // Default: false (plaintext).
+  bool enabled = false;
+  // PEM files. Required when enabled.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // How often the files are checked for changes, 1 s .. 1 h. Default: 60 s.
+  std::chrono::milliseconds reload_interval{60'000};
+};
+
+// OK when the CA, certificate and key files are named and readable;
+// InvalidArgument naming the key otherwise.
+Status CheckTlsFiles(const TlsConfig& config);
+
+// Reads the `tls` map. InvalidArgument naming the key for a missing file
+// while enabled, an unreadable one, or an interval out of range.
+Status ReadTlsConfig(const ConfigReader& reader, TlsConfig& out);
+
+}  // namespace feilong::rpc

@@ -1,0 +1,166 @@
+// Mutual TLS between flsched and fld (the `tls:` block), with certificates
+// made by scripts/make-certs: downloads go P2P over it, and a caller
+// without a certificate, with one from another CA, or with an expired one is
+// refused; a rotated CA is picked up without a restart, during a download.
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "common/digest.h"
+#include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "integration/cluster.h"
+#include "support/nginx_origin.h"
+#include "support/temp_dir.h"
+
+namespace feilong::testing {
+namespace {
+
+namespace sv1 = feilong::scheduler::v1;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+std::string FileDigest(const std::string& path) {
+  auto d = Sha256File(path);
+  return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
+}
+
+// scripts/make-certs DIR NAME:127.0.0.1 with the environment `env`.
+::testing::AssertionResult MakeCerts(const std::string& dir, const std::string& name,
+                                     const std::string& log, const std::string& days = "365") {
+  auto result = RunCommand(
+      {"/usr/bin/env", "DAYS=" + days, "bash",
+       std::string(FEILONG_SOURCE_DIR) + "/scripts/make-certs", dir, name + ":127.0.0.1,localhost"},
+      log);
+  if (result.exit_code != 0) {
+    return ::testing::AssertionFailure() << "make-certs failed: " << result.output;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string ReadAll(const std::string& path) {
+  auto text = test::ReadFile(path);
+  return text.ok() ? *text : "";
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::NginxOrigin::Options options;
+    options.root = www_.path();
+    auto origin = test::NginxOrigin::Start(options);
+    ASSERT_TRUE(origin.ok()) << origin.status().ToString();
+    origin_ = std::move(origin).value();
+    ASSERT_TRUE(MakeCerts(certs_.path(), "node", certs_.Path("make.log")));
+    ASSERT_TRUE(MakeCerts(certs_.path(), "expired", certs_.Path("make.log"), "-1"));
+    ASSERT_TRUE(MakeCerts(other_ca_.path(), "stranger", other_ca_.Path("make.log")));
+    config_ = certs_.Path("tls.yaml");
+    std::string tls = "tls:\n  enabled: true\n  ca_file: " + certs_.Path("ca.pem") +
+                      "\n  cert_file: " + certs_.Path("node.pem") +
+                      "\n  key_file: " + certs_.Path("node.key") + "\n  reload_interval: 1s\n";
+    ASSERT_TRUE(test::WriteFile(config_, tls).ok());
+  }
+
+  ClusterOptions Options(int peers) {
+    return ClusterOptions{
+        .peers = peers, .scheduler_args = {"--config", config_}, .fld_args = {"--config", config_}};
+  }
+
+  // StatTask on the scheduler with the given client credentials: OK or
+  // NOT_FOUND mean the call got through TLS.
+  static grpc::Status CallScheduler(const std::string& address,
+                                    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+    auto stub = sv1::Scheduler::NewStub(grpc::CreateChannel(address, credentials));
+    sv1::StatTaskRequest request;
+    request.set_task_id(std::string(64, 'a'));
+    sv1::StatTaskResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    return stub->StatTask(&context, request, &response);
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> Client(const std::string& ca, const std::string& dir,
+                                                   const std::string& name) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ReadAll(ca);
+    options.pem_private_key = ReadAll(dir + "/" + name + ".key");
+    options.pem_cert_chain = ReadAll(dir + "/" + name + ".pem");
+    return grpc::SslCredentials(options);
+  }
+
+  test::TempDir www_;
+  test::TempDir out_;
+  test::TempDir certs_;
+  test::TempDir other_ca_;
+  std::string config_;
+  std::unique_ptr<test::NginxOrigin> origin_;
+};
+
+TEST_F(TlsTest, DownloadsGoPeerToPeerOverMutualTls) {
+  ASSERT_TRUE(test::WriteRandomFile(www_.Path("f.bin"), 8 * kMiB, 3).ok());
+  Cluster cluster(Options(2));
+  ASSERT_TRUE(cluster.Start());
+  for (int i = 0; i < 2; ++i) {
+    FlgetSummary r =
+        cluster.Flget(cluster.peer(i), origin_->Url("/f.bin"), out_.Path(std::to_string(i)));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.from_peers, 8 * kMiB) << r.output;
+    EXPECT_EQ(FileDigest(out_.Path(std::to_string(i))), FileDigest(www_.Path("f.bin")));
+  }
+  EXPECT_LE(origin_->BytesServed("/f.bin"), 8 * kMiB * 105 / 100);
+}
+
+TEST_F(TlsTest, CallersWithoutAGoodCertificateAreRefused) {
+  Cluster cluster(Options(0));
+  ASSERT_TRUE(cluster.Start());
+  const std::string& address = cluster.scheduler_address();
+  const std::string ca = certs_.Path("ca.pem");
+  grpc::Status good = CallScheduler(address, Client(ca, certs_.path(), "node"));
+  EXPECT_EQ(good.error_code(), grpc::StatusCode::NOT_FOUND) << good.error_message();
+
+  grpc::Status plaintext = CallScheduler(address, grpc::InsecureChannelCredentials());
+  EXPECT_EQ(plaintext.error_code(), grpc::StatusCode::UNAVAILABLE) << plaintext.error_message();
+  grpc::SslCredentialsOptions no_cert;
+  no_cert.pem_root_certs = ReadAll(ca);
+  grpc::Status anonymous = CallScheduler(address, grpc::SslCredentials(no_cert));
+  EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAVAILABLE) << anonymous.error_message();
+  grpc::Status other_ca = CallScheduler(address, Client(ca, other_ca_.path(), "stranger"));
+  EXPECT_EQ(other_ca.error_code(), grpc::StatusCode::UNAVAILABLE) << other_ca.error_message();
+  grpc::Status expired = CallScheduler(address, Client(ca, certs_.path(), "expired"));
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAVAILABLE) << expired.error_message();
+  // The server's own certificate is checked too: a client trusting another
+  // CA does not talk to it.
+  grpc::Status wrong_server =
+      CallScheduler(address, Client(other_ca_.Path("ca.pem"), other_ca_.path(), "stranger"));
+  EXPECT_EQ(wrong_server.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
+  ASSERT_TRUE(test::WriteRandomFile(www_.Path("big.bin"), 96 * kMiB, 5).ok());
+  Cluster cluster(Options(1));
+  ASSERT_TRUE(cluster.Start());
+  const std::string& address = cluster.scheduler_address();
+  auto stranger = Client(certs_.Path("ca.pem"), other_ca_.path(), "stranger");
+  ASSERT_EQ(CallScheduler(address, stranger).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  FlgetSummary during;
+  std::thread download(
+      [&] { during = cluster.Flget(cluster.peer(0), origin_->Url("/big.bin"), out_.Path("big")); });
+  // Every process now also trusts the second CA (a CA rotation's first step).
+  std::string bundle = ReadAll(certs_.Path("ca.pem")) + ReadAll(other_ca_.Path("ca.pem"));
+  ASSERT_TRUE(test::WriteFile(certs_.Path("ca.pem.new"), bundle).ok());
+  ASSERT_EQ(::rename(certs_.Path("ca.pem.new").c_str(), certs_.Path("ca.pem").c_str()), 0);
+  grpc::Status after;
+  for (int i = 0; i < 50; ++i) {
+    after = CallScheduler(address, Client(certs_.Path("ca.pem"), other_ca_.path(), "stranger"));
+    if (after.error_code() == grpc::StatusCode::NOT_FOUND) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::NOT_FOUND)
+      << "the new CA was not picked up: " << after.error_message();
+  download.join();
+  ASSERT_EQ(during.exit_code, 0) << during.output;
+  EXPECT_EQ(FileDigest(out_.Path("big")), FileDigest(www_.Path("big.bin")));
+}
+
+}  // namespace
+}  // namespace feilong::testing
