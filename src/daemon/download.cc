@@ -411,8 +411,10 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
   } else if (auto it = parents_.find(result.parent_id); it != parents_.end()) {
     --it->second.in_flight;
   }
-  if (result.status.ok() && from_origin && digests_[result.number].has_value() &&
-      *digests_[result.number] != result.digest) {
+  // With a whole-file digest, that check decides: recorded piece digests
+  // may come from another URL of the same digest whose bytes were wrong.
+  if (result.status.ok() && from_origin && options_.spec.digest().empty() &&
+      digests_[result.number].has_value() && *digests_[result.number] != result.digest) {
     // The origin's bytes are not what the task's trusted peers read: tell
     // the scheduler (it quarantines the task) and fail loudly rather than
     // mix two versions of the content.

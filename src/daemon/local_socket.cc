@@ -51,9 +51,19 @@ Result<Caller> PeerCaller(int fd) {
 
 }  // namespace
 
+namespace {
+
+ino_t InodeOf(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
 void CallerRegistry::Record(int fd, Caller caller) {
+  ino_t inode = InodeOf(fd);
   std::lock_guard lock(mutex_);
-  callers_[fd] = std::move(caller);
+  callers_[fd] = Entry{std::move(caller), inode};
 }
 
 Result<Caller> CallerRegistry::CallerOf(std::string_view peer) const {
@@ -66,12 +76,15 @@ Result<Caller> CallerRegistry::CallerOf(std::string_view peer) const {
   if (ec != std::errc() || end != digits.data() + digits.size()) {
     return Status::NotFound("unknown local peer " + std::string(peer));
   }
+  // The descriptor must still be the connection recorded (gRPC keeps it
+  // open while a call on it runs; a number reused since is another socket).
+  ino_t inode = InodeOf(fd);
   std::lock_guard lock(mutex_);
   auto it = callers_.find(fd);
-  if (it == callers_.end()) {
+  if (it == callers_.end() || inode == 0 || it->second.inode != inode) {
     return Status::NotFound("unknown local peer " + std::string(peer));
   }
-  return it->second;
+  return it->second.caller;
 }
 
 Result<std::unique_ptr<LocalSocket>> LocalSocket::Start(const LocalSocketOptions& options,

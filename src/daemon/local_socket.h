@@ -37,7 +37,9 @@ namespace feilong::daemon {
 
 class CallerRegistry {
  public:
-  // Records the caller of connection `fd`, replacing an older record.
+  // Records the caller of connection `fd`, replacing an older record. The
+  // socket's inode is kept too, so a descriptor number reused by a later
+  // connection is never taken for the earlier one.
   void Record(int fd, Caller caller);
   // The caller of the connection gRPC calls `peer` ("fd:<n>"). NotFound for
   // any other peer (a call that did not come through a LocalSocket).
@@ -45,7 +47,11 @@ class CallerRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::map<int, Caller> callers_;
+  struct Entry {
+    Caller caller;
+    ino_t inode = 0;
+  };
+  std::map<int, Entry> callers_;
 };
 
 struct LocalSocketOptions {

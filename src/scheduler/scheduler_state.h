@@ -48,8 +48,8 @@
 // KIND_BACK_TO_SOURCE, seeds included), or that went there on its own
 // (BackToSourceStarted) when the rules would have sent it, judged when it
 // starts and again when it reports: no seed peer of
-// the task alive, no seed trigger pending, the back-to-source cap not
-// reached (a seed that died, a peer whose parents all failed, a scheduler
+// the task alive, no seed trigger pending, fewer trusted peers than
+// max_back_to_source_peers_per_task (a seed that died, a peer whose parents all failed, a scheduler
 // taking over a download). The same reports from any other peer
 // are not recorded: they are counted (untrusted_reports) and returned as
 // warnings; a length that matches the recorded one still tells the

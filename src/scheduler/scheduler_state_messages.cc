@@ -236,14 +236,18 @@ bool SchedulerState::WouldSendToOrigin(const Task& task, const Peer& peer) const
   if (task.trigger != TriggerState::kNone) {
     return false;  // a seed is on its way
   }
+  uint32_t trusted = 0;
   for (const auto& [id, other] : task.peers) {
-    if (&other != &peer && other.seed && other.phase != PeerPhase::kFailed &&
-        other.phase != PeerPhase::kLeft) {
+    if (&other == &peer || other.phase == PeerPhase::kFailed || other.phase == PeerPhase::kLeft) {
+      continue;
+    }
+    if (other.seed) {
       return false;  // a seed peer has or is fetching the task
     }
+    trusted += other.sent_to_origin ? 1 : 0;
   }
-  return peer.phase == PeerPhase::kBackToSource ||
-         task.back_to_source < config_.max_back_to_source_peers_per_task;
+  // The cap bounds trusted reporters too, whenever they were endorsed.
+  return trusted < config_.max_back_to_source_peers_per_task;
 }
 
 Result<Actions> SchedulerState::OnDownloadFinished(Task& task, Peer& peer) {

@@ -109,23 +109,26 @@ struct TransferState {
   }
 };
 
-// The host a redirect's Location points to; empty when it stays on the
-// same host (a relative reference).
-std::string_view LocationHost(std::string_view location) {
-  size_t start = location.find("//");
-  if (start == std::string_view::npos ||
-      (start != 0 && location.substr(0, start).find_first_of("/?#") != std::string_view::npos)) {
-    return {};
+// The host a redirect's Location leads to, resolved against the URL it
+// came from by libcurl's own URL parser, so what is checked is what libcurl
+// will connect to ("http:///host", "//host", percent-encoding and all).
+// InvalidArgument when libcurl cannot make sense of it either.
+Result<std::string> RedirectHost(CURL* curl, const std::string& location) {
+  char* effective = nullptr;
+  if (curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective) != CURLE_OK ||
+      effective == nullptr) {
+    return Status::InvalidArgument("redirect from an unknown URL");
   }
-  std::string_view rest = location.substr(start + 2);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    rest = rest.substr(at + 1);
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), &curl_url_cleanup);
+  char* host = nullptr;
+  if (url == nullptr || curl_url_set(url.get(), CURLUPART_URL, effective, 0) != CURLUE_OK ||
+      curl_url_set(url.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(url.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK || host == nullptr) {
+    return Status::InvalidArgument("redirect to an unusable Location");
   }
-  if (!rest.empty() && rest.front() == '[') {
-    return rest.substr(0, rest.find(']') + 1);
-  }
-  return rest.substr(0, rest.find(':'));
+  std::string result(host);
+  curl_free(host);
+  return result;
 }
 
 size_t OnHeaderLine(char* data, size_t size, size_t count, void* user) {
@@ -136,13 +139,12 @@ size_t OnHeaderLine(char* data, size_t size, size_t count, void* user) {
   AddHeaderLine(line, state->outcome.head, state->outcome.head_complete);
   if (state->outcome.head_complete && state->request->origin_policy != nullptr &&
       state->HeadIsRedirect()) {
-    std::string_view host = LocationHost(*state->outcome.head.Find("location"));
-    if (!host.empty()) {
-      Status allowed = state->request->origin_policy->CheckHost(host);
-      if (!allowed.ok()) {
-        state->outcome.callback_status = std::move(allowed);
-        return 0;  // != bytes: libcurl stops before following
-      }
+    auto host = RedirectHost(static_cast<CURL*>(state->handle->get()),
+                             *state->outcome.head.Find("location"));
+    Status allowed = host.ok() ? state->request->origin_policy->CheckHost(*host) : host.status();
+    if (!allowed.ok()) {
+      state->outcome.callback_status = std::move(allowed);
+      return 0;  // != bytes: libcurl stops before following
     }
   }
   return bytes;
@@ -340,6 +342,11 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   }
   if (header_list != nullptr) {
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list.get());
+  }
+  if (request.origin_policy != nullptr && !request.origin_policy->allows_everything()) {
+    // Through a proxy from the environment the socket hook would see only
+    // the proxy's address: under a policy, origins are reached directly.
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
   }
   if (!request.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());

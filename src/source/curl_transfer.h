@@ -97,6 +97,9 @@ struct CurlRequest {
   // and every address a connection is opened to; a refusal stops the
   // transfer with the policy's PermissionDenied in callback_status. A
   // connection kept from an earlier transfer was checked when it opened.
+  // Under a policy that can refuse anything, proxies from the environment
+  // (http_proxy, ...) are not used: the address check needs the origin's
+  // own address.
   // Must outlive the call. Default: none.
   const OriginPolicy* origin_policy = nullptr;
 };

@@ -261,6 +261,17 @@ TEST(HttpSourceTest, TheOriginPolicyChecksTheUrlEveryAddressAndEveryRedirect) {
   EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
   EXPECT_EQ(redirector->Requests().size(), 1u);
   EXPECT_TRUE(target->Requests().empty()) << "the redirect was not followed";
+  // However the Location is spelled, libcurl's reading of it is checked.
+  MisbehavingOrigin::Options odd = WithBody(Behavior::kRedirect, "");
+  std::string target_url = target->Url("/real");
+  odd.redirect_to = "http:///" + target_url.substr(std::string("http://").size());
+  auto odd_redirector = StartOrigin(odd);
+  ASSERT_NE(odd_redirector, nullptr);
+  status = WithPolicy({.allow = {"localhost"}})
+               .Probe(Request(ByName(odd_redirector->Url("/moved"))))
+               .status();
+  EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
+  EXPECT_TRUE(target->Requests().empty());
   // The same, allowed: it works.
   Result<ContentInfo> info = WithPolicy({.allow = {"localhost", "127.0.0.1"}})
                                  .Probe(Request(ByName(redirector->Url("/moved"))));
