@@ -20,6 +20,14 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
     std::perror(("open " + log_path_).c_str());
     std::abort();
   }
+  // Built before fork: between fork and exec the child may only make
+  // async-signal-safe calls. An allocation there can deadlock on a lock
+  // another thread (a gRPC client, say) held at the fork; seen with ASan.
+  std::vector<char*> args;
+  for (auto& a : argv) {
+    args.push_back(a.data());
+  }
+  args.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ < 0) {
     std::perror("fork");
@@ -30,16 +38,12 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
     ::dup2(fd, STDERR_FILENO);
     // Die with the test binary.
     ::setpgid(0, 0);
-    std::vector<char*> args;
-    for (auto& a : argv) {
-      args.push_back(a.data());
-    }
-    args.push_back(nullptr);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execv(args[0], args.data());
-    std::perror(("exec " + argv[0]).c_str());
+    static const char kExecFailed[] = "exec failed\n";
+    [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, kExecFailed, sizeof(kExecFailed) - 1);
     ::_exit(127);
   }
   ::close(fd);
