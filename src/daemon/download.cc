@@ -64,6 +64,7 @@ std::string NewPeerId(const std::string& host_id) {
 Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
     : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
   peer_id_ = NewPeerId(deps_.config.host_id);
+  private_task_ = options_.private_task;
   origin_host_ = OriginHostKey(options_.spec.url());
   picker_spread_ = rng_() | 1;
 }
@@ -213,6 +214,8 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   meta.url = source::RedactUrl(options_.spec.url());
   meta.content_length = content_length;
   meta.piece_length = piece_length;
+  meta.private_task = private_task_;
+  meta.grant_key = grant_key_;
   FL_RETURN_IF_ERROR(deps_.store.CreateTask(meta));
   FL_ASSIGN_OR_RETURN(meta_, deps_.store.GetTask(options_.task_id));
   FL_ASSIGN_OR_RETURN(pin_, deps_.store.Pin(options_.task_id));
@@ -256,7 +259,7 @@ bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
     address = fmt::format("[{}]:{}", candidate.host().ip(), candidate.host().peer_port());
   }
   parent.watcher = std::make_unique<ParentWatcher>(
-      address, deps_.peer_credentials, options_.task_id, peer_id_,
+      address, deps_.peer_credentials, options_.task_id, peer_id_, grant_,
       [mailbox, id](std::vector<uint32_t> numbers) {
         mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
       },
@@ -383,7 +386,7 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
   ++parent.in_flight;
   deps_.pool.Submit(conductor::ParentFetchJob(
       mailbox_, deps_.store, options_.task_id, parent.peer_id, parent.ip, parent.piece_port, number,
-      meta_.PieceSize(number), *digests_[number], std::move(pass)));
+      meta_.PieceSize(number), *digests_[number], grant_, std::move(pass)));
 }
 
 uint32_t Download::Impl::Transfers() const {

@@ -93,6 +93,10 @@ struct DownloadDeps {
 struct DownloadRequestOptions {
   std::string task_id;
   common::v1::TaskSpec spec;
+  // The request carries credentials: the task is private (access/grant.h).
+  bool private_task = false;
+  // The caller read the origin with this request before (see ProveAccess).
+  bool access_proven = false;
   bool allow_back_to_source = true;
   std::chrono::milliseconds timeout{3600 * 1000};
 };
@@ -112,6 +116,9 @@ class Download {
   void Run(std::stop_token stop);
 
   const std::string& task_id() const { return options_.task_id; }
+  // The request was private (the scheduler may make it so later; the store
+  // then records it).
+  bool private_task() const { return options_.private_task; }
   bool ended() const { return ended_.load(); }
 
  private:

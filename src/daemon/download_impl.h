@@ -73,6 +73,8 @@ class Download::Impl {
   void Send(const scheduler::v1::AnnouncePeerRequest& request);
   void OnSchedulerMessage(const scheduler::v1::AnnouncePeerResponse& message);
   void OnDecision(const scheduler::v1::ScheduleDecision& decision);
+  // Takes the grant and the grant key of a private task from a decision.
+  void AdoptAccess(const scheduler::v1::ScheduleDecision& decision);
   void RequestMoreParents(bool after_failure);
   void GoBackToSource(common::v1::BackToSourceReason reason);
   Status LearnGeometry(uint64_t content_length, uint32_t piece_length);
@@ -152,6 +154,12 @@ class Download::Impl {
   uint32_t origin_requests_ = 0;
   uint32_t origin_pieces_ = 0;
   std::vector<bool> origin_span_end_;
+
+  // Private tasks (access/grant.h): our grant for parents, the key our
+  // piece server checks children's grants with.
+  bool private_task_ = false;
+  std::string grant_;
+  std::string grant_key_;
 
   std::map<std::string, Parent> parents_;
   std::set<std::string> blocked_parents_;

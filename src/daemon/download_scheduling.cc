@@ -21,6 +21,8 @@ void Download::Impl::ConnectScheduler() {
   reg.set_peer_id(peer_id_);
   *reg.mutable_host() = deps_.host_info();
   *reg.mutable_spec() = options_.spec;
+  reg.set_private_task(options_.private_task);
+  reg.set_access_proven(options_.access_proven);
   for (uint32_t n = 0; n < held_.size(); ++n) {
     if (held_[n]) {
       reg.add_held_pieces(n);
@@ -66,7 +68,12 @@ void Download::Impl::Send(const sv1::AnnouncePeerRequest& request) {
 
 void Download::Impl::OnSchedulerMessage(const sv1::AnnouncePeerResponse& message) {
   if (message.has_decision()) {
+    AdoptAccess(message.decision());
     OnDecision(message.decision());
+    return;
+  }
+  if (message.has_grant_renewed()) {
+    grant_ = message.grant_renewed().grant();
     return;
   }
   if (message.has_piece_digests()) {
@@ -83,6 +90,24 @@ void Download::Impl::OnSchedulerMessage(const sv1::AnnouncePeerResponse& message
       Sha256Digest d{};
       std::copy(piece.sha256().begin(), piece.sha256().end(), d.begin());
       digests_[piece.number()] = d;
+    }
+  }
+}
+
+void Download::Impl::AdoptAccess(const sv1::ScheduleDecision& decision) {
+  if (!decision.grant().empty()) {
+    grant_ = decision.grant();
+  }
+  if (decision.grant_key().empty() || decision.grant_key() == grant_key_) {
+    return;
+  }
+  // The scheduler knows the task is private even when our request was not.
+  private_task_ = true;
+  grant_key_ = decision.grant_key();
+  if (geometry_known_) {
+    Status recorded = deps_.store.SetTaskAccess(options_.task_id, grant_key_);
+    if (!recorded.ok()) {
+      Finish(recorded.WithContext("recording a private task's grant key"));
     }
   }
 }

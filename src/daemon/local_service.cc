@@ -61,6 +61,18 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(code, s.message());
 }
 
+bool SpecCarriesCredentials(const common::v1::TaskSpec& spec) {
+  if (source::UrlCarriesCredentials(spec.url())) {
+    return true;
+  }
+  for (const auto& [name, value] : spec.request_headers()) {
+    if (source::IsCredentialHeader(name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec) {
   FL_RETURN_IF_ERROR(source::ValidateSourceUrl(spec.url()));
   if (spec.piece_length() != 0 && (spec.piece_length() < source::kMinRequestedPieceLength ||
@@ -230,11 +242,14 @@ grpc::ServerWriteReactor<dv1::DownloadProgress>* LocalService::Download(
   DownloadRequestOptions options;
   options.task_id = *task_id;
   options.spec = request->spec();
+  options.private_task = SpecCarriesCredentials(request->spec());
   options.allow_back_to_source = config_.back_to_source && !request->disable_back_to_source();
   options.timeout = request->timeout_seconds() > 0
                         ? std::chrono::milliseconds(request->timeout_seconds() * 1000LL)
                         : config_.download_timeout;
-  Status started = tasks_.Start(options, std::move(waiter));
+  // A private task is served only after the origin took this caller's own
+  // request (task_manager.h); that probe may block this handler briefly.
+  Status started = tasks_.Start(options, std::move(waiter), /*prove_access=*/true);
   if (!started.ok()) {
     reactor->FailNow(started);
   }

@@ -9,12 +9,13 @@ namespace dv1 = feilong::daemon::v1;
 
 ParentWatcher::ParentWatcher(std::string address,
                              std::shared_ptr<grpc::ChannelCredentials> credentials,
-                             std::string task_id, std::string my_peer_id, OnPieces on_pieces,
-                             OnEnd on_end)
+                             std::string task_id, std::string my_peer_id, std::string grant,
+                             OnPieces on_pieces, OnEnd on_end)
     : address_(std::move(address)),
       credentials_(std::move(credentials)),
       task_id_(std::move(task_id)),
       my_peer_id_(std::move(my_peer_id)),
+      grant_(std::move(grant)),
       on_pieces_(std::move(on_pieces)),
       on_end_(std::move(on_end)) {
   thread_ = std::jthread([this] {
@@ -37,6 +38,7 @@ void ParentWatcher::Run() {
   dv1::SyncPiecesRequest request;
   request.set_task_id(task_id_);
   request.set_peer_id(my_peer_id_);
+  request.set_grant(grant_);
   auto reader = stub->SyncPieces(&context_, request);
   dv1::PieceAvailability message;
   while (reader->Read(&message)) {

@@ -25,9 +25,12 @@ class ParentWatcher {
   // OK when the parent ended the stream normally (it holds all it will).
   using OnEnd = std::function<void(Status)>;
 
-  // `credentials` for the channel to the parent's peer API (rpc/tls_credentials.h).
+  // `credentials` for the channel to the parent's peer API
+  // (rpc/tls_credentials.h); `grant` for a private task (access/grant.h),
+  // else empty.
   ParentWatcher(std::string address, std::shared_ptr<grpc::ChannelCredentials> credentials,
-                std::string task_id, std::string my_peer_id, OnPieces on_pieces, OnEnd on_end);
+                std::string task_id, std::string my_peer_id, std::string grant, OnPieces on_pieces,
+                OnEnd on_end);
   ~ParentWatcher();
   ParentWatcher(const ParentWatcher&) = delete;
   ParentWatcher& operator=(const ParentWatcher&) = delete;
@@ -39,6 +42,7 @@ class ParentWatcher {
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string task_id_;
   std::string my_peer_id_;
+  std::string grant_;
   OnPieces on_pieces_;
   OnEnd on_end_;
   grpc::ClientContext context_;

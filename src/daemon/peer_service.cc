@@ -5,9 +5,12 @@
 #include <span>
 #include <vector>
 
+#include "access/grant.h"
+#include "common/clock.h"
 #include "daemon/piece_hub.h"
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
+#include "daemon/trigger_policy.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -23,6 +26,13 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
  public:
   SyncPiecesReactor(storage::PieceStore& store, PieceHub& hub, std::string task_id)
       : store_(store), hub_(hub), task_id_(std::move(task_id)) {}
+
+  // Ends the call with `status` before anything is sent.
+  void Refuse(const Status& status) {
+    std::lock_guard lock(state_->mutex);
+    state_->finished = true;
+    Finish(ToGrpc(status));
+  }
 
   void Begin() {
     // Subscribe before listing so no piece falls between the two.
@@ -135,8 +145,20 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
 }  // namespace
 
 grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
-    grpc::CallbackServerContext* /*context*/, const dv1::SyncPiecesRequest* request) {
+    grpc::CallbackServerContext* context, const dv1::SyncPiecesRequest* request) {
   auto* reactor = new SyncPiecesReactor(store_, hub_, request->task_id());
+  auto meta = store_.GetTask(request->task_id());
+  if (meta.ok() && meta->private_task) {
+    std::optional<std::string> ip = PeerIp(context->peer());
+    Status granted = access::CheckGrant(request->grant(), meta->grant_key, request->task_id(),
+                                        ip.value_or(""), SteadyClock::Default().NowUnixSeconds());
+    if (!granted.ok()) {
+      spdlog::info("sync_grant_refused task={} peer={} reason=\"{}\"", request->task_id(),
+                   context->peer(), granted.message());
+      reactor->Refuse(Status::PermissionDenied("private task: a valid grant is required"));
+      return reactor;
+    }
+  }
   reactor->Begin();
   return reactor;
 }
@@ -165,6 +187,9 @@ grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerConte
   DownloadRequestOptions options;
   options.task_id = *task_id;
   options.spec = request->spec();
+  options.private_task = SpecCarriesCredentials(request->spec());
+  // Sent by the scheduler to read the origin with the registrant's request.
+  options.access_proven = true;
   options.allow_back_to_source = true;
   DownloadWaiter waiter;
   waiter.on_progress = [](const DownloadProgress&) {};

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "access/grant.h"
 #include "source/curl_transfer.h"
 #include "source/url.h"
 
@@ -33,7 +34,8 @@ PieceClient::~PieceClient() = default;
 Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t port,
                                             const std::string& task_id, uint32_t number,
                                             uint32_t expected_length,
-                                            storage::PieceWriter& writer) {
+                                            storage::PieceWriter& writer,
+                                            const std::string& grant) {
   const std::string host_port = HostForUrl(host) + ":" + std::to_string(port);
   const std::string what = "parent " + host_port + " piece " + std::to_string(number);
   if (!source::IsValidTaskId(task_id)) {
@@ -48,6 +50,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   request.connect_timeout = options_.connect_timeout;
   request.stall_timeout = options_.stall_timeout;
   request.max_redirects = 0;
+  if (!grant.empty()) {
+    request.headers.emplace_back(std::string(access::kGrantHeader), grant);
+  }
   // One connection per parent: a download spreads its requests over up to
   // 2 x download.parent.wanted (<= 128) parents.
   request.max_idle_connections = 128;
@@ -67,6 +72,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
       std::string message = what + ": HTTP " + std::to_string(head.status);
       if (head.status == 404) {
         return Status::NotFound(std::move(message));
+      }
+      if (head.status == 403) {
+        return Status::PermissionDenied(message + " (private task: grant refused)");
       }
       if (head.status >= 400 && head.status < 500) {
         return Status::InvalidArgument(std::move(message));

@@ -7,6 +7,8 @@
 // Errors (messages name "parent <host>:<port> piece <number>"):
 //   InvalidArgument   a malformed task id, expected_length 0, or a 400/4xx
 //   NotFound          the parent does not have the task or piece (404)
+//   PermissionDenied  the task is private and the parent did not take the
+//                     grant (403; see access/grant.h)
 //   Unavailable       connection refused or reset, 5xx, or the parent closed
 //                     the connection before sending the whole piece
 //   DeadlineExceeded  connect timeout, or no byte for `stall_timeout`
@@ -71,10 +73,11 @@ class PieceClient {
 
   // Fetches piece `number` of `task_id` from the parent at host:port (an IP
   // address or a host name; IPv6 with or without brackets) and appends
-  // exactly `expected_length` bytes to `writer`. Errors as listed above.
+  // exactly `expected_length` bytes to `writer`, presenting `grant` (for a
+  // private task; empty otherwise). Errors as listed above.
   Result<PieceFetchResult> Fetch(const std::string& host, uint16_t port, const std::string& task_id,
                                  uint32_t number, uint32_t expected_length,
-                                 storage::PieceWriter& writer);
+                                 storage::PieceWriter& writer, const std::string& grant = {});
 
  private:
   PieceClientOptions options_;

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "access/grant.h"
 #include "daemon/piece_request.h"
 #include "daemon/upload_queue.h"
 #include "daemon/upload_slots.h"
@@ -114,6 +115,8 @@ std::string_view Reason(unsigned status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -198,9 +201,10 @@ void LogException(std::string_view where, const std::exception_ptr& error) {
 }  // namespace
 
 struct PieceServer::Impl {
-  Impl(const PieceServerOptions& o, storage::PieceStore& s)
+  Impl(const PieceServerOptions& o, storage::PieceStore& s, Clock& c)
       : options(o),
         store(s),
+        clock(c),
         upload_queue(o.queue_length),
         upload_slots(o.max_uploads, o.first_copies_first, [this] { upload_queue.Notify(); }) {}
 
@@ -209,13 +213,22 @@ struct PieceServer::Impl {
   asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
   // `may_wait`: a GET finding every slot taken gets a reply with
   // `wait_for_slot` instead of a busy answer.
-  Reply Decide(const http::request<http::empty_body>& request, bool may_wait);
-  asio::awaitable<Reply> DecideWaitingForSlot(const http::request<http::empty_body>& request);
+  // `remote_ip`: the asking address, which a private task's grant must name.
+  Reply Decide(const http::request<http::empty_body>& request, const std::string& remote_ip,
+               bool may_wait);
+  asio::awaitable<Reply> DecideWaitingForSlot(const http::request<http::empty_body>& request,
+                                              const std::string& remote_ip);
+  // 403 unless the request carries a grant for this private task and address.
+  std::optional<Reply> RefusePrivate(const http::request<http::empty_body>& request,
+                                     const std::string& task_id, const std::string& grant_key,
+                                     const std::string& remote_ip);
   asio::awaitable<bool> SendPiece(Connection& connection, const storage::PieceReadHandle& piece);
 
   const PieceServerOptions options;
   storage::PieceStore& store;
+  Clock& clock;
   std::atomic<uint64_t> bytes_served{0};
+  std::atomic<uint64_t> grants_refused{0};
   UploadQueue upload_queue;  // before upload_slots, which notifies it
   UploadSlots upload_slots;
   std::atomic<uint64_t> busy_replies{0};
@@ -274,7 +287,27 @@ asio::awaitable<void> PieceServer::Impl::Watchdog(std::shared_ptr<Connection> co
   }
 }
 
-Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request, bool may_wait) {
+std::optional<Reply> PieceServer::Impl::RefusePrivate(
+    const http::request<http::empty_body>& request, const std::string& task_id,
+    const std::string& grant_key, const std::string& remote_ip) {
+  auto header = request.find(access::kGrantHeader);
+  std::string_view token;
+  if (header != request.end()) {
+    token = std::string_view(header->value().data(), header->value().size());
+  }
+  Status granted = access::CheckGrant(token, grant_key, task_id, remote_ip, clock.NowUnixSeconds());
+  if (granted.ok()) {
+    return std::nullopt;
+  }
+  ++grants_refused;
+  spdlog::info("piece_grant_refused task={} remote={} reason=\"{}\"", task_id, remote_ip,
+               granted.message());
+  // The same answer for every piece, held or not: nothing about the content.
+  return Error(403, "private task: a valid grant is required");
+}
+
+Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request,
+                                const std::string& remote_ip, bool may_wait) {
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
     Reply reply = Error(405, "only GET and HEAD are supported");
     reply.extra_headers.emplace_back("Allow: GET, HEAD");
@@ -292,6 +325,11 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request, 
   if (!piece.ok()) {
     if (piece.status().IsNotFound()) {
       Result<storage::TaskMeta> task = store.GetTask(task_id);
+      if (task.ok() && task->private_task) {
+        if (auto refused = RefusePrivate(request, task_id, task->grant_key, remote_ip)) {
+          return *std::move(refused);
+        }
+      }
       if (task.ok() && number >= task->PieceCount()) {
         return Error(400, "piece number out of range");
       }
@@ -303,6 +341,11 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request, 
     spdlog::warn("piece server: store error task={} piece={} error=\"{}\"", task_id, number,
                  piece.status().ToString());
     return Error(500, "store error");
+  }
+  if (piece->private_task) {
+    if (auto refused = RefusePrivate(request, task_id, piece->grant_key, remote_ip)) {
+      return *std::move(refused);
+    }
   }
   Reply reply;
   if (request.method() == http::verb::get) {
@@ -328,9 +371,9 @@ Reply PieceServer::Impl::Decide(const http::request<http::empty_body>& request, 
 }
 
 asio::awaitable<Reply> PieceServer::Impl::DecideWaitingForSlot(
-    const http::request<http::empty_body>& request) {
+    const http::request<http::empty_body>& request, const std::string& remote_ip) {
   const auto deadline = std::chrono::steady_clock::now() + options.queue_wait;
-  Reply reply = Decide(request, options.queue_wait.count() > 0);
+  Reply reply = Decide(request, remote_ip, options.queue_wait.count() > 0);
   if (reply.wait_for_slot) {
     ++queued_requests;
   }
@@ -342,7 +385,7 @@ asio::awaitable<Reply> PieceServer::Impl::DecideWaitingForSlot(
       waited = co_await upload_queue.Wait(left);
     }
     // Once more without waiting when the queue was full or the time is up.
-    reply = Decide(request, waited && std::chrono::steady_clock::now() < deadline);
+    reply = Decide(request, remote_ip, waited && std::chrono::steady_clock::now() < deadline);
   }
   co_return reply;
 }
@@ -406,6 +449,12 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
     connection->Close();
     co_return;
   }
+  const tcp::endpoint remote = connection->socket.remote_endpoint(ec);
+  if (ec) {
+    connection->Close();
+    co_return;
+  }
+  const std::string remote_ip = remote.address().to_string();
   connection->Touch();
   asio::co_spawn(connection->socket.get_executor(), Watchdog(connection), asio::detached);
 
@@ -434,7 +483,7 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
       const auto& request = parser.get();
       keep_alive = request.keep_alive();
       is_head = request.method() == http::verb::head;
-      reply = co_await DecideWaitingForSlot(request);
+      reply = co_await DecideWaitingForSlot(request, remote_ip);
     }
     keep_alive = keep_alive && !reply.close;
 
@@ -474,11 +523,11 @@ PieceServer::PieceServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PieceServer::~PieceServer() { Stop(); }
 
 Result<std::unique_ptr<PieceServer>> PieceServer::Start(const PieceServerOptions& options,
-                                                        storage::PieceStore& store) {
+                                                        storage::PieceStore& store, Clock& clock) {
   if (options.threads == 0) {
     return Status::InvalidArgument("piece server: threads must be at least 1");
   }
-  auto impl = std::make_unique<Impl>(options, store);
+  auto impl = std::make_unique<Impl>(options, store, clock);
   ErrorCode ec;
   tcp::endpoint endpoint;
   asio::ip::address address = asio::ip::make_address(options.host, ec);
@@ -563,5 +612,7 @@ uint64_t PieceServer::queued_requests() const { return impl_->queued_requests.lo
 uint32_t PieceServer::active_connections() const { return impl_->active_connections.load(); }
 
 uint64_t PieceServer::connections_accepted() const { return impl_->connections_accepted.load(); }
+
+uint64_t PieceServer::grants_refused() const { return impl_->grants_refused.load(); }
 
 }  // namespace feilong::daemon

@@ -7,6 +7,10 @@
 // "X-Feilong-Piece-Digest: sha256:<hex>" (the digest recorded in the store).
 // The body goes out with sendfile(2) straight from the content file.
 // Other answers (each with a short text body):
+//   403  a private task (storage::TaskMeta::private_task) asked for without
+//        a valid grant in "X-Feilong-Grant" (access/grant.h: signed by the
+//        key recorded with the task, for this task and the asking address,
+//        not expired); the same answer whether the piece is held or not
 //   400  a malformed path under /pieces/, a task id that is not 64 lowercase
 //        hex characters, a number that is not decimal or is not a piece of
 //        the task; also a malformed request (then the connection closes)
@@ -42,6 +46,7 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "storage/piece_store.h"
 
@@ -84,8 +89,10 @@ class PieceServer {
   // Binds, listens and starts serving `store`, which must outlive the server.
   // InvalidArgument for bad options (threads 0, a host that does not
   // resolve); IOError naming the address when it cannot bind or listen.
+  // `clock` (which must outlive the server too) tells grants' expiry.
   static Result<std::unique_ptr<PieceServer>> Start(const PieceServerOptions& options,
-                                                    storage::PieceStore& store);
+                                                    storage::PieceStore& store,
+                                                    Clock& clock = SteadyClock::Default());
 
   ~PieceServer();
   PieceServer(const PieceServer&) = delete;
@@ -109,6 +116,8 @@ class PieceServer {
   uint32_t active_connections() const;
   // Connections served since Start (not those refused at the limit).
   uint64_t connections_accepted() const;
+  // Requests for a private task refused for want of a valid grant (403).
+  uint64_t grants_refused() const;
 
  private:
   struct Impl;

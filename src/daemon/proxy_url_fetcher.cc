@@ -12,6 +12,9 @@ Result<std::string> ProxyUrlFetcher::Start(
   DownloadRequestOptions options;
   options.spec.set_url(request.url);
   FL_ASSIGN_OR_RETURN(options.task_id, TaskIdForSpec(options.spec));
+  // The proxy forwards requests with credentials; a task that is private
+  // anyway is refused here (PermissionDenied) and forwarded too.
+  options.private_task = SpecCarriesCredentials(options.spec);
   options.allow_back_to_source = config_.back_to_source;
   options.timeout = config_.download_timeout;
 

@@ -26,6 +26,10 @@ struct DaemonConfig;
 // malformed URL or an unsupported scheme.
 Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec);
 
+// Whether fetching `spec` uses credentials (a credential header, a signed
+// URL: source/url.h): its task is private (access/grant.h).
+bool SpecCarriesCredentials(const common::v1::TaskSpec& spec);
+
 // The gRPC status carrying the same code and message.
 grpc::Status ToGrpc(const Status& status);
 

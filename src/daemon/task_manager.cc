@@ -1,8 +1,12 @@
 #include "daemon/task_manager.h"
 
+#include <condition_variable>
 #include <vector>
 
+#include "daemon/daemon_config.h"
 #include "daemon/thread_name.h"
+#include "daemon/transfer_pool.h"
+#include "source/url.h"
 
 namespace feilong::daemon {
 
@@ -10,7 +14,67 @@ TaskManager::TaskManager(DownloadDeps deps) : deps_(std::move(deps)) {}
 
 TaskManager::~TaskManager() { Stop(); }
 
-Status TaskManager::Start(const DownloadRequestOptions& options, DownloadWaiter waiter) {
+bool TaskManager::IsPrivate(const std::string& task_id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(task_id);
+    if (it != running_.end() && it->second.download->private_task()) {
+      return true;
+    }
+  }
+  auto meta = deps_.store.GetTask(task_id);
+  return meta.ok() && meta->private_task;
+}
+
+Status TaskManager::ProveAccess(const common::v1::TaskSpec& spec) {
+  struct Outcome {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::optional<Status> status;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  source::SourceRequest request;
+  request.url = spec.url();
+  request.stall_timeout = deps_.config.origin_stall_timeout;
+  for (const auto& [name, value] : spec.request_headers()) {
+    request.headers.emplace_back(name, value);
+  }
+  bool submitted = deps_.pool.Submit([outcome, request](TransferContext& ctx) {
+    Status status;
+    auto client = ctx.SourceFor(request.url);
+    if (!client.ok()) {
+      status = client.status();
+    } else {
+      status = (*client)->Probe(request).status();
+    }
+    std::lock_guard lock(outcome->mutex);
+    outcome->status = std::move(status);
+    outcome->done.notify_all();
+  });
+  if (!submitted) {
+    return Status::Cancelled("daemon is shutting down");
+  }
+  // The probe has its own connect and stall deadlines; this is a backstop.
+  auto limit = 2 * deps_.config.origin_stall_timeout + std::chrono::seconds(30);
+  std::unique_lock lock(outcome->mutex);
+  if (!outcome->done.wait_for(lock, limit, [&] { return outcome->status.has_value(); })) {
+    return Status::DeadlineExceeded("checking access at the origin " +
+                                    source::RedactUrl(spec.url()));
+  }
+  return outcome->status->WithContext("private task: access at the origin " +
+                                      source::RedactUrl(spec.url()));
+}
+
+Status TaskManager::Start(DownloadRequestOptions options, DownloadWaiter waiter,
+                          bool prove_access) {
+  if (!options.access_proven && (options.private_task || IsPrivate(options.task_id))) {
+    if (!prove_access) {
+      return Status::PermissionDenied("task " + options.task_id +
+                                      " is private: access must be proven at the origin");
+    }
+    FL_RETURN_IF_ERROR(ProveAccess(options.spec));
+    options.access_proven = true;
+  }
   std::lock_guard lock(mutex_);
   if (stopped_) {
     return Status::Cancelled("daemon is shutting down");

@@ -10,4 +10,4 @@ add_library(feilong_transfer STATIC
 target_include_directories(feilong_transfer PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(feilong_transfer
   PUBLIC feilong_storage feilong_source feilong_common
-  PRIVATE Boost::headers spdlog::spdlog Threads::Threads)
+  PRIVATE feilong_access Boost::headers spdlog::spdlog Threads::Threads)

@@ -25,7 +25,8 @@ void Settle(std::shared_ptr<HostGate::Pass>& pass, const Status& status) {
 TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
                                  std::string task_id, std::string parent_id, std::string ip,
                                  uint16_t port, uint32_t number, uint32_t size,
-                                 Sha256Digest expected, std::shared_ptr<HostGate::Pass> pass) {
+                                 Sha256Digest expected, std::string grant,
+                                 std::shared_ptr<HostGate::Pass> pass) {
   return [=, &store](TransferContext& ctx) mutable {
     PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
     auto start = steady_clock::now();
@@ -34,7 +35,7 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
       result.status = writer.status();
     } else {
       TransferWriter guarded(**writer, *mailbox);
-      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded);
+      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded, grant);
       if (!fetched.ok()) {
         result.status = fetched.status();
       } else if (fetched->busy != PieceFetchResult::Busy::kNo) {

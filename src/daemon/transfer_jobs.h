@@ -16,11 +16,13 @@
 namespace feilong::daemon::conductor {
 
 // Piece `number` (of `size` bytes) from the parent's piece server, verified
-// against `expected` before it is recorded.
+// against `expected` before it is recorded; `grant` goes with the request
+// (private tasks, access/grant.h).
 TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
                                  std::string task_id, std::string parent_id, std::string ip,
                                  uint16_t port, uint32_t number, uint32_t size,
-                                 Sha256Digest expected, std::shared_ptr<HostGate::Pass> pass);
+                                 Sha256Digest expected, std::string grant,
+                                 std::shared_ptr<HostGate::Pass> pass);
 
 // The origin's content length and Range support.
 TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request,

@@ -371,7 +371,8 @@ asio::awaitable<bool> HttpProxy::Impl::Handle(Stream& client, const ClientReques
                              request.find(http::field::if_range) != request.end();
   }
   facts.credentials = request.find(http::field::authorization) != request.end() ||
-                      request.find(http::field::cookie) != request.end();
+                      request.find(http::field::cookie) != request.end() ||
+                      source::UrlCarriesCredentials(target.url);
   if (ChooseRoute(rules, target, facts) == Route::kP2P) {
     co_return co_await ServeP2P(client, request, target);
   }
@@ -407,6 +408,12 @@ asio::awaitable<bool> HttpProxy::Impl::ServeP2P(Stream& client, const ClientRequ
   auto watch = std::make_shared<mirror::ProgressWatch>();
   Result<std::string> task_id = fetcher.Start(UrlFetchRequest{target.url},
                                               [watch](const FetchProgress& p) { watch->Set(p); });
+  if (!task_id.ok() && task_id.status().code() == StatusCode::kPermissionDenied) {
+    // Someone fetched this URL with credentials: the task is private. The
+    // origin decides whether this client may read it.
+    --p2p;
+    co_return co_await ServeForward(client, request, target, nullptr);
+  }
   if (!task_id.ok()) {
     const unsigned status = HttpStatusFor(task_id.status());
     Log(method, target.url, Route::kP2P, status, 0);

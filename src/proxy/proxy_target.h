@@ -60,7 +60,7 @@ struct RequestFacts {
   // garbage, or with If-Range (the task keeps no validator). One bytes range
   // is served from the pieces.
   bool unservable_range = false;
-  bool credentials = false;  // Authorization or Cookie
+  bool credentials = false;  // Authorization or Cookie, or a signed URL
 };
 
 // kP2P when the request is a GET without a body, without a Range the pieces

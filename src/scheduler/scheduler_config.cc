@@ -34,6 +34,9 @@ Result<SchedulerConfig> ReadConfig(const ConfigReader& root) {
   FL_RETURN_IF_ERROR(root.Read("finished_peer_ttl", config.finished_peer_ttl));
   FL_RETURN_IF_ERROR(root.Read("tick_interval", config.tick_interval));
   FL_RETURN_IF_ERROR(rpc::ReadTlsConfig(root.Child("tls"), config.tls));
+  ConfigReader grants = root.Child("grants");
+  FL_RETURN_IF_ERROR(grants.Read("key_file", config.grants.key_file));
+  FL_RETURN_IF_ERROR(grants.Read("ttl", config.grants.ttl));
   FL_RETURN_IF_ERROR(root.CheckNoUnknownKeys());
   FL_RETURN_IF_ERROR(config.Validate());
   return config;
@@ -76,6 +79,9 @@ Status SchedulerConfig::Validate() const {
   }
   if (tick_interval <= milliseconds::zero()) {
     return KeyError("tick_interval", "must be positive");
+  }
+  if (grants.ttl < std::chrono::minutes(1)) {
+    return KeyError("grants.ttl", "must be at least 1m");
   }
   return Status::Ok();
 }

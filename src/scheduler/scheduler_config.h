@@ -15,6 +15,7 @@
 //   finished_peer_ttl: 1h
 //   tick_interval: 100ms
 //   tls: {enabled: false, ca_file: "", cert_file: "", key_file: "", reload_interval: 60s}
+//   grants: {key_file: "", ttl: 10m}
 //
 // Durations need a unit ("250ms", "2s", "1m"). Unknown keys and bad values
 // are InvalidArgument errors naming the key.
@@ -66,6 +67,15 @@ struct SchedulerConfig {
   std::chrono::milliseconds finished_peer_ttl{3600 * 1000};
   // Period of the thread that re-evaluates waiting peers and expires hosts. > 0.
   std::chrono::milliseconds tick_interval{100};
+  // Grants for private tasks (access/grant.h). `key_file`: the Ed25519 key
+  // that signs them, created there when missing; empty = a new key at every
+  // start, so peers holding private tasks cannot serve them to peers of a
+  // restarted scheduler until they download them again. `ttl`: a grant's
+  // lifetime; running peers get a fresh one at half of it. >= 1 min.
+  struct Grants {
+    std::string key_file;
+    std::chrono::milliseconds ttl{10 * 60 * 1000};
+  } grants;
 
   // InvalidArgument naming the first key whose value breaks a rule above.
   Status Validate() const;

@@ -257,10 +257,11 @@ void SchedulerService::CloseAllStreams() {
 // ---------------------------------------------------------------- server
 
 Server::Server(const SchedulerConfig& config, Clock& clock,
-               std::shared_ptr<grpc::ChannelCredentials> seed_credentials)
+               std::shared_ptr<grpc::ChannelCredentials> seed_credentials,
+               std::shared_ptr<const access::GrantSigner> signer)
     : config_(config),
       metrics_(registry_),
-      state_(config, clock),
+      state_(config, clock, std::move(signer)),
       seeds_(config.seed_trigger_timeout, std::move(seed_credentials)),
       service_(state_, seeds_, metrics_) {}
 
@@ -273,7 +274,14 @@ Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clo
         "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
         "(docs/security.md)");
   }
-  std::unique_ptr<Server> server(new Server(config, clock, std::move(seed_credentials)));
+  Result<std::unique_ptr<access::GrantSigner>> signer =
+      config.grants.key_file.empty() ? access::GrantSigner::Generate()
+                                     : access::GrantSigner::LoadOrCreate(config.grants.key_file);
+  if (!signer.ok()) {
+    return signer.status().WithContext("grants.key_file");
+  }
+  std::unique_ptr<Server> server(
+      new Server(config, clock, std::move(seed_credentials), std::move(*signer)));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, server_credentials, &port);

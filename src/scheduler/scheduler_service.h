@@ -125,7 +125,8 @@ class Server {
 
  private:
   Server(const SchedulerConfig& config, Clock& clock,
-         std::shared_ptr<grpc::ChannelCredentials> seed_credentials);
+         std::shared_ptr<grpc::ChannelCredentials> seed_credentials,
+         std::shared_ptr<const access::GrantSigner> signer);
 
   const SchedulerConfig config_;
   metrics::Registry registry_;

@@ -42,8 +42,9 @@ std::string PeerServiceAddress(const v1::Host& host) {
   return ip + ":" + std::to_string(host.peer_port());
 }
 
-SchedulerState::SchedulerState(const SchedulerConfig& config, Clock& clock)
-    : config_(config), clock_(clock) {}
+SchedulerState::SchedulerState(const SchedulerConfig& config, Clock& clock,
+                               std::shared_ptr<const access::GrantSigner> signer)
+    : config_(config), clock_(clock), signer_(std::move(signer)) {}
 
 // ---------------------------------------------------------------- hosts
 
@@ -244,7 +245,15 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
   peer.session = session;
   peer.host = &host;
   peer.seed = host.profile.seed;
+  peer.access_proven = registration.access_proven();
   peer.wait_started = clock_.Now();
+  if (registration.private_task() && !task.private_task) {
+    task.private_task = true;
+    // Whoever read the origin without proving access no longer speaks for it.
+    for (auto& [id, other] : task.peers) {
+      other.sent_to_origin = other.sent_to_origin && MayRead(task, other);
+    }
+  }
   for (uint32_t number : registration.held_pieces()) {
     if (number >= peer.pieces.size()) {
       peer.pieces.resize(number + 1);
@@ -295,12 +304,15 @@ Actions SchedulerState::StreamClosed(SessionId session) {
 SchedulerState::Selection SchedulerState::SelectFor(
     const Task& task, const Peer& peer, const std::unordered_set<std::string>* extra_excluded,
     size_t limit) const {
-  if (task.quarantined) {
-    return Selection{};  // nobody serves a task whose content is in dispute
+  if (task.quarantined || !MayRead(task, peer)) {
+    return Selection{};  // content in dispute, or a private task the peer may not read
   }
   std::vector<CandidatePeer> candidates;
   candidates.reserve(task.peers.size());
   for (const auto& [id, other] : task.peers) {
+    if (!MayRead(task, other)) {
+      continue;  // read what it may not have been allowed to: never a parent
+    }
     candidates.push_back(CandidatePeer{id, &other.host->profile, other.phase,
                                        other.knows_content_length, other.finished_pieces,
                                        other.children, &other.parents});
@@ -364,6 +376,10 @@ void SchedulerState::Decide(Task& task, Peer& peer, Actions& out) {
     SendEmpty(task, peer, out);
     return;
   }
+  if (!MayRead(task, peer)) {
+    SendBackToSource(task, peer, common::v1::BACK_TO_SOURCE_REASON_NO_PARENT, out);
+    return;
+  }
   Selection selection = SelectFor(task, peer, nullptr, config_.candidate_parent_limit);
   if (!selection.parents.empty()) {
     SendNormal(task, peer, std::move(selection.parents), out);
@@ -420,6 +436,7 @@ void SchedulerState::SendNormal(Task& task, Peer& peer, std::vector<std::string>
   }
   decision->set_content_length(task.content_length);
   decision->set_piece_length(task.piece_length);
+  AddGrant(task, peer, /*with_grant=*/true, *decision);
   out.messages.push_back(std::move(message));
   if (!task.digests.empty()) {
     OutboundMessage digests{peer.session, task.id, peer.id, {}};
@@ -444,8 +461,9 @@ void SchedulerState::SendBackToSource(Task& task, Peer& peer, BackToSourceReason
   v1::ScheduleDecision* decision = message.response.mutable_decision();
   decision->set_kind(v1::ScheduleDecision::KIND_BACK_TO_SOURCE);
   decision->set_reason(reason);
+  AddGrant(task, peer, /*with_grant=*/false, *decision);
   out.messages.push_back(std::move(message));
-  peer.sent_to_origin = true;
+  peer.sent_to_origin = MayRead(task, peer);
   SetParents(task, peer, {});
   SetPhase(task, peer, PeerPhase::kBackToSource);
 }
@@ -456,10 +474,44 @@ void SchedulerState::SendEmpty(Task& task, Peer& peer, Actions& out) {
   decision->set_kind(v1::ScheduleDecision::KIND_EMPTY);
   decision->set_content_length(0);
   decision->set_piece_length(task.piece_length);
+  AddGrant(task, peer, /*with_grant=*/false, *decision);
   out.messages.push_back(std::move(message));
   SetParents(task, peer, {});
   peer.knows_content_length = true;
   SetPhase(task, peer, PeerPhase::kRunning);
+}
+
+void SchedulerState::AddGrant(const Task& task, Peer& peer, bool with_grant,
+                              v1::ScheduleDecision& decision) {
+  if (!task.private_task) {
+    return;
+  }
+  decision.set_grant_key(signer_->public_key());
+  if (!with_grant || !MayRead(task, peer)) {
+    return;
+  }
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.grants.ttl);
+  decision.set_grant(signer_->Sign(access::GrantClaims{
+      task.id, clock_.NowUnixSeconds() + ttl.count(), peer.host->info.ip()}));
+  peer.granted_at = clock_.Now();
+}
+
+void SchedulerState::RenewGrants(Task& task, Actions& out) {
+  if (!task.private_task) {
+    return;
+  }
+  const Clock::TimePoint now = clock_.Now();
+  for (auto& [id, peer] : task.peers) {
+    if (peer.session == 0 || !peer.granted_at || now - *peer.granted_at < config_.grants.ttl / 2 ||
+        (peer.phase != PeerPhase::kRunning && peer.phase != PeerPhase::kBackToSource)) {
+      continue;
+    }
+    v1::ScheduleDecision fresh;
+    AddGrant(task, peer, /*with_grant=*/true, fresh);
+    OutboundMessage message{peer.session, task.id, id, {}};
+    message.response.mutable_grant_renewed()->set_grant(fresh.grant());
+    out.messages.push_back(std::move(message));
+  }
 }
 
 // ---------------------------------------------------------------- ticks and queries
@@ -513,6 +565,7 @@ Actions SchedulerState::Tick() {
       RemovePeer(task, id);
     }
     EvaluateWaiting(task, /*force=*/false, out);
+    RenewGrants(task, out);
     if (task.peers.empty() && task.trigger == TriggerState::kNone) {
       it = tasks_.erase(it);
     } else {

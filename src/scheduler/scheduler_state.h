@@ -56,6 +56,18 @@
 // scheduler that the peer knows it. The first trusted SHA-256 of a piece is
 // recorded and pushed to the task's running and back-to-source peers.
 //
+// Private tasks: a Register with private_task makes the task private for
+// good (the request carried credentials). Only a peer that proved access
+// (Register.access_proven) or runs on a seed host may read it from other
+// peers: such a peer gets, with every KIND_NORMAL, a grant signed by this
+// scheduler for its host's address (access/grant.h), and a GrantRenewed
+// before half of the grant's ttl has passed; every decision of a private
+// task carries the scheduler's public key so the peer can check the grants
+// of its own children. Any other peer of a private task is sent to the
+// origin at once, with its own request (which then fails if it has no
+// access); it is given no parent and no digest, is never trusted, and is
+// never offered as a parent itself.
+//
 // Quarantine: a trusted report that disagrees with the recorded length or a
 // recorded digest (two peers read different bytes from the origin, or one
 // lies) quarantines the task: recorded digests are dropped, no further
@@ -80,6 +92,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -89,6 +103,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "access/grant.h"
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 #include "scheduler/parent_selector.h"
@@ -146,8 +161,9 @@ struct StateCounts {
 
 class SchedulerState {
  public:
-  // `clock` must outlive the state.
-  SchedulerState(const SchedulerConfig& config, Clock& clock);
+  // `clock` must outlive the state; `signer` signs grants for private tasks.
+  SchedulerState(const SchedulerConfig& config, Clock& clock,
+                 std::shared_ptr<const access::GrantSigner> signer);
   SchedulerState(const SchedulerState&) = delete;
   SchedulerState& operator=(const SchedulerState&) = delete;
 
@@ -214,6 +230,8 @@ class SchedulerState {
     PeerPhase phase = PeerPhase::kWaiting;
     bool knows_content_length = false;
     bool sent_to_origin = false;  // answered KIND_BACK_TO_SOURCE: its reports are trusted
+    bool access_proven = false;   // Register.access_proven
+    std::optional<Clock::TimePoint> granted_at;  // when its last grant was signed
     std::vector<bool> pieces;
     uint32_t finished_pieces = 0;
     std::vector<std::string> parents;  // from the last KIND_NORMAL
@@ -238,6 +256,7 @@ class SchedulerState {
     std::string trigger_host;
     Clock::TimePoint trigger_at;
     bool quarantined = false;
+    bool private_task = false;  // see Private tasks
     uint64_t version = 1;  // bumped on every change that may affect decisions
   };
 
@@ -278,6 +297,17 @@ class SchedulerState {
   void SendEmpty(Task& task, Peer& peer, Actions& out);
   void PushDigest(Task& task, const Peer& reporter, uint32_t piece, const std::string& sha256,
                   Actions& out);
+  // Whether `peer` may read the task from other peers (see Private tasks).
+  bool MayRead(const Task& task, const Peer& peer) const {
+    return !task.private_task || peer.seed || peer.access_proven;
+  }
+  // For a private task: the key in `decision` and, when `with_grant`, a
+  // fresh grant for `peer`.
+  void AddGrant(const Task& task, Peer& peer, bool with_grant, v1::ScheduleDecision& decision);
+  // Sends GrantRenewed to peers of private tasks whose grant is half-way
+  // through its ttl.
+  void RenewGrants(Task& task, Actions& out);
+
   // Whether reports of `peer` are taken (see Trust); endorses a peer that
   // went to the origin on its own once the rules would send it there.
   bool Trusted(const Task& task, Peer& peer) const;
@@ -298,6 +328,7 @@ class SchedulerState {
 
   const SchedulerConfig config_;
   Clock& clock_;
+  const std::shared_ptr<const access::GrantSigner> signer_;
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Host> hosts_;  // node-based: Host* stay valid

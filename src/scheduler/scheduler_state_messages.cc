@@ -116,7 +116,7 @@ Result<Actions> SchedulerState::OnPieceFinished(Task& task, Peer& peer,
 void SchedulerState::PushDigest(Task& task, const Peer& reporter, uint32_t piece,
                                 const std::string& sha256, Actions& out) {
   for (const auto& [id, other] : task.peers) {
-    if (&other == &reporter ||
+    if (&other == &reporter || !MayRead(task, other) ||
         (other.phase != PeerPhase::kRunning && other.phase != PeerPhase::kBackToSource)) {
       continue;
     }
@@ -225,7 +225,7 @@ Result<Actions> SchedulerState::OnBackToSourceStarted(Task& task, Peer& peer) {
 bool SchedulerState::Trusted(const Task& task, Peer& peer) const {
   // A peer that went to the origin while a seed still seemed alive is
   // trusted once the rules would send it there (the seed's death noticed).
-  if (!peer.sent_to_origin && peer.phase == PeerPhase::kBackToSource &&
+  if (!peer.sent_to_origin && peer.phase == PeerPhase::kBackToSource && MayRead(task, peer) &&
       WouldSendToOrigin(task, peer)) {
     peer.sent_to_origin = true;
   }

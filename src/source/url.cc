@@ -193,6 +193,50 @@ bool IsSignatureQueryParameter(std::string_view name) {
   return false;
 }
 
+bool UrlCarriesCredentials(std::string_view url) {
+  Result<ParsedUrl> parsed = ParseUrl(url);
+  if (!parsed.ok()) {
+    return true;
+  }
+  if (!parsed->userinfo.empty()) {
+    return true;
+  }
+  if (!parsed->query) {
+    return false;
+  }
+  static constexpr std::string_view kNotCredentials[] = {"expires", "ns"};
+  static constexpr std::string_view kMoreCredentials[] = {"sig", "token", "access_token"};
+  std::string_view query = *parsed->query;
+  for (size_t start = 0; start <= query.size();) {
+    size_t amp = query.find('&', start);
+    std::string_view param =
+        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    std::string_view name = param.substr(0, param.find('='));
+    bool excluded = false;
+    for (std::string_view not_credential : kNotCredentials) {
+      excluded = excluded || AsciiEqualsIgnoreCase(name, not_credential);
+    }
+    if (!excluded && IsSignatureQueryParameter(name)) {
+      return true;
+    }
+    for (std::string_view credential : kMoreCredentials) {
+      if (AsciiEqualsIgnoreCase(name, credential)) {
+        return true;
+      }
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    start = amp + 1;
+  }
+  return false;
+}
+
+bool IsCredentialHeader(std::string_view name) {
+  return AsciiEqualsIgnoreCase(name, "authorization") ||
+         AsciiEqualsIgnoreCase(name, "proxy-authorization") || AsciiEqualsIgnoreCase(name, "cookie");
+}
+
 Result<std::string> NormalizeUrlForTaskId(std::string_view url) {
   FL_ASSIGN_OR_RETURN(ParsedUrl parsed, ParseUrl(url));
   std::string out = parsed.scheme + "://" + AsciiLowercase(parsed.host);

@@ -59,6 +59,16 @@ Result<std::string> NormalizeUrlForTaskId(std::string_view url);
 // listed above.
 bool IsSignatureQueryParameter(std::string_view name);
 
+// Whether fetching `url` uses credentials: userinfo in the authority, or a
+// query parameter of a signed URL (the signature parameters above except
+// Expires and ns, and sig, token, access_token). A URL ParseUrl() rejects
+// counts as one (fail closed). Content fetched with credentials is private:
+// see access/grant.h.
+bool UrlCarriesCredentials(std::string_view url);
+// Whether a request header `name` carries credentials: Authorization,
+// Proxy-Authorization, Cookie (case-insensitive).
+bool IsCredentialHeader(std::string_view name);
+
 // `url` without userinfo, query and fragment: safe for logs and errors.
 // Best effort on malformed input (still cuts at the first '?' or '#').
 std::string RedactUrl(std::string_view url);

@@ -53,6 +53,8 @@ Result<TaskMeta> DecodeTaskRow(const TaskRow& row) {
   meta.complete = row.complete != 0;
   meta.created_at_unix = row.created_at;
   meta.accessed_at_unix = row.accessed_at;
+  meta.private_task = row.private_task != 0;
+  meta.grant_key = row.grant_key;
   return meta;
 }
 

@@ -26,6 +26,8 @@ struct TaskRow {
   int64_t complete = 0;
   int64_t created_at = 0;
   int64_t accessed_at = 0;
+  int64_t private_task = 0;
+  std::string grant_key;
 };
 
 // A TaskMeta, or Corruption naming the task and the bad value when: the task

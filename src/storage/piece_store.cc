@@ -12,7 +12,9 @@ PieceReadHandle::PieceReadHandle(PieceReadHandle&& other) noexcept
     : fd(std::exchange(other.fd, -1)),
       offset(other.offset),
       length(other.length),
-      digest(other.digest) {}
+      digest(other.digest),
+      private_task(other.private_task),
+      grant_key(std::move(other.grant_key)) {}
 
 PieceReadHandle& PieceReadHandle::operator=(PieceReadHandle&& other) noexcept {
   if (this != &other) {
@@ -23,6 +25,8 @@ PieceReadHandle& PieceReadHandle::operator=(PieceReadHandle&& other) noexcept {
     offset = other.offset;
     length = other.length;
     digest = other.digest;
+    private_task = other.private_task;
+    grant_key = std::move(other.grant_key);
   }
   return *this;
 }

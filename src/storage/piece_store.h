@@ -76,6 +76,11 @@ struct TaskMeta {
   bool complete = false;         // every piece is recorded
   int64_t created_at_unix = 0;   // seconds; set by CreateTask() from Clock::NowUnixSeconds()
   int64_t accessed_at_unix = 0;  // seconds; set by CreateTask() and Touch()
+  // A private task (access/grant.h): its pieces go only to peers holding a
+  // grant that `grant_key` (the scheduler's Ed25519 public key) verifies;
+  // while the key is empty, to nobody. Once private, always private.
+  bool private_task = false;
+  std::string grant_key;
 
   uint32_t PieceCount() const {
     return content_length == 0
@@ -106,6 +111,9 @@ struct PieceReadHandle {
   uint64_t offset = 0;
   uint32_t length = 0;
   Sha256Digest digest{};
+  // The task's access (see TaskMeta): check a grant before sending a byte.
+  bool private_task = false;
+  std::string grant_key;
 
   PieceReadHandle() = default;
   PieceReadHandle(PieceReadHandle&& other) noexcept;
@@ -160,9 +168,11 @@ class PieceStore {
                                                   Clock& clock = SteadyClock::Default());
 
   // Creates the task's metadata and content file (sparse, sized to
-  // content_length). Uses meta's task_id, url, content_length and
-  // piece_length; the timestamps come from the clock, `complete` starts false.
-  // Idempotent when a task with the same geometry exists (nothing changes);
+  // content_length). Uses meta's task_id, url, content_length,
+  // piece_length, private_task and grant_key; the timestamps come from the
+  // clock, `complete` starts false. Idempotent when a task with the same
+  // geometry exists (nothing changes, except that a private `meta` makes it
+  // private as SetTaskAccess does);
   // FailedPrecondition if it exists with another length or piece length;
   // InvalidArgument if piece_length is 0 or the task would have more than
   // 2^32-1 pieces.
@@ -177,6 +187,10 @@ class PieceStore {
   virtual Status DeleteTask(const std::string& task_id) = 0;
   // Updates accessed_at_unix to now (for TTL and LRU eviction). NotFound if absent.
   virtual Status Touch(const std::string& task_id) = 0;
+  // Makes the task private (for good) and, when `grant_key` is not empty,
+  // records it as the key that verifies grants for the task. NotFound if
+  // absent.
+  virtual Status SetTaskAccess(const std::string& task_id, const std::string& grant_key) = 0;
   // Marks the task complete (idempotent). NotFound if absent;
   // FailedPrecondition unless every piece is recorded.
   virtual Status MarkComplete(const std::string& task_id) = 0;

@@ -46,6 +46,11 @@ CREATE TABLE pieces (
   PRIMARY KEY (task_id, number)
 ) WITHOUT ROWID;
 )sql",
+    // v1 -> v2: private tasks and the key that verifies their grants.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN grant_key BLOB NOT NULL DEFAULT x'';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -187,7 +192,7 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
   if (existing) {
     if (existing->content_length == meta.content_length &&
         existing->piece_length == meta.piece_length) {
-      return Status::Ok();
+      return meta.private_task ? core_->SetAccess(id, meta.grant_key) : Status::Ok();
     }
     return Status::FailedPrecondition(
         "task " + id + " exists with content_length " + std::to_string(existing->content_length) +
@@ -223,12 +228,16 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
     auto insert = [&]() -> Status {
       FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
                           core_->db.Prepare("INSERT INTO tasks (" + std::string(kTaskColumns) +
-                                            ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)"));
+                                            ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6, ?7)"));
       FL_RETURN_IF_ERROR(stmt.BindText(1, id));
       FL_RETURN_IF_ERROR(stmt.BindText(2, meta.url));
       FL_RETURN_IF_ERROR(stmt.BindInt64(3, static_cast<int64_t>(meta.content_length)));
       FL_RETURN_IF_ERROR(stmt.BindInt64(4, meta.piece_length));
       FL_RETURN_IF_ERROR(stmt.BindInt64(5, now));
+      FL_RETURN_IF_ERROR(stmt.BindInt64(6, meta.private_task ? 1 : 0));
+      FL_RETURN_IF_ERROR(stmt.BindBlob(
+          7, std::span(reinterpret_cast<const uint8_t*>(meta.grant_key.data()),
+                       meta.private_task ? meta.grant_key.size() : 0)));
       return stmt.Run();
     };
     status = insert();
@@ -237,6 +246,13 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
     ::unlink(path.c_str());
   }
   return status;
+}
+
+Status FilePieceStore::SetTaskAccess(const std::string& task_id, const std::string& grant_key) {
+  FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
+  std::lock_guard lock(core_->mu);
+  FL_RETURN_IF_ERROR(core_->LoadExistingTask(task_id).status());
+  return core_->SetAccess(task_id, grant_key);
 }
 
 Result<TaskMeta> FilePieceStore::GetTask(const std::string& task_id) {
@@ -389,6 +405,7 @@ Result<PieceReadHandle> FilePieceStore::OpenPiece(const std::string& task_id, ui
   if (!record) {
     return Status::NotFound(PieceName(task_id, number) + " is not recorded");
   }
+  FL_ASSIGN_OR_RETURN(TaskMeta meta, core_->LoadExistingTask(task_id));
   // Opened under the lock, so a concurrent delete cannot swap the file.
   FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(core_->ContentPath(task_id), O_RDONLY));
   PieceReadHandle handle;
@@ -396,6 +413,8 @@ Result<PieceReadHandle> FilePieceStore::OpenPiece(const std::string& task_id, ui
   handle.offset = record->offset;
   handle.length = record->length;
   handle.digest = record->digest;
+  handle.private_task = meta.private_task;
+  handle.grant_key = std::move(meta.grant_key);
   return handle;
 }
 

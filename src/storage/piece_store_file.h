@@ -51,6 +51,7 @@ class FilePieceStore final : public PieceStore {
   Result<std::vector<TaskMeta>> ListTasks() override;
   Status DeleteTask(const std::string& task_id) override;
   Status Touch(const std::string& task_id) override;
+  Status SetTaskAccess(const std::string& task_id, const std::string& grant_key) override;
   Status MarkComplete(const std::string& task_id) override;
 
   Result<std::vector<PieceRecord>> ListPieces(const std::string& task_id) override;

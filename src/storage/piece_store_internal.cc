@@ -140,7 +140,24 @@ Result<TaskMeta> StoreCore::ReadTask(const SqliteStatement& stmt) {
   row.complete = stmt.ColumnInt64(4);
   row.created_at = stmt.ColumnInt64(5);
   row.accessed_at = stmt.ColumnInt64(6);
+  row.private_task = stmt.ColumnInt64(7);
+  std::span<const uint8_t> key = stmt.ColumnBlob(8);
+  row.grant_key.assign(reinterpret_cast<const char*>(key.data()), key.size());
   return DecodeTaskRow(row);
+}
+
+Status StoreCore::SetAccess(const std::string& task_id, const std::string& grant_key) {
+  FL_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db.Prepare(grant_key.empty()
+                     ? "UPDATE tasks SET private = 1 WHERE task_id = ?1"
+                     : "UPDATE tasks SET private = 1, grant_key = ?2 WHERE task_id = ?1"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  if (!grant_key.empty()) {
+    FL_RETURN_IF_ERROR(stmt.BindBlob(
+        2, std::span(reinterpret_cast<const uint8_t*>(grant_key.data()), grant_key.size())));
+  }
+  return stmt.Run();
 }
 
 Result<std::optional<PieceRecord>> StoreCore::LoadPiece(const std::string& task_id,

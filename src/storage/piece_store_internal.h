@@ -30,7 +30,8 @@
 namespace feilong::storage::internal {
 
 inline constexpr std::string_view kTaskColumns =
-    "task_id, url, content_length, piece_length, complete, created_at, accessed_at";
+    "task_id, url, content_length, piece_length, complete, created_at, accessed_at, private, "
+    "grant_key";
 
 // ---- Small POSIX helpers ----
 
@@ -111,6 +112,8 @@ struct StoreCore {
   Result<std::optional<TaskMeta>> LoadTask(const std::string& task_id);
 
   Result<TaskMeta> LoadExistingTask(const std::string& task_id);
+  // Marks an existing task private and records a non-empty `grant_key`.
+  Status SetAccess(const std::string& task_id, const std::string& grant_key);
 
   // The task of the current row of a SELECT of kTaskColumns; Corruption
   // for a row DecodeTaskRow rejects.

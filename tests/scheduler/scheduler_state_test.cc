@@ -42,7 +42,7 @@ class SchedulerStateTest : public ::testing::Test {
 
   void Reset(const SchedulerConfig& config) {
     config_ = config;
-    state_ = std::make_unique<SchedulerState>(config_, clock_);
+    state_ = std::make_unique<SchedulerState>(config_, clock_, signer_);
   }
 
   // Registers peer `peer_id` of `task` on `host` on stream `session`.
@@ -161,6 +161,7 @@ class SchedulerStateTest : public ::testing::Test {
 
   FakeClock clock_;
   SchedulerConfig config_;
+  std::shared_ptr<const access::GrantSigner> signer_ = access::GrantSigner::Generate().value();
   std::unique_ptr<SchedulerState> state_;
 };
 

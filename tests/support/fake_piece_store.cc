@@ -76,6 +76,19 @@ Status FakePieceStore::DeleteTask(const std::string& /*task_id*/) {
   return NotInFake("DeleteTask");
 }
 Status FakePieceStore::Touch(const std::string& /*task_id*/) { return Status::Ok(); }
+Status FakePieceStore::SetTaskAccess(const std::string& task_id, const std::string& grant_key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) {
+    return Status::NotFound("task " + task_id);
+  }
+  it->second.meta.private_task = true;
+  if (!grant_key.empty()) {
+    it->second.meta.grant_key = grant_key;
+  }
+  return Status::Ok();
+}
+
 Status FakePieceStore::MarkComplete(const std::string& /*task_id*/) {
   return NotInFake("MarkComplete");
 }
@@ -129,6 +142,8 @@ Result<storage::PieceReadHandle> FakePieceStore::OpenPiece(const std::string& ta
     handle.offset = task.meta.PieceOffset(number);
     handle.length = task.meta.PieceSize(number);
     handle.digest = Sha256(std::string_view(task.content).substr(handle.offset, handle.length));
+    handle.private_task = task.meta.private_task;
+    handle.grant_key = task.meta.grant_key;
   }
   handle.fd = ::open(ContentPath(task_id).c_str(), O_RDONLY | O_CLOEXEC);
   if (handle.fd < 0) {

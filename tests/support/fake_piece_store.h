@@ -5,7 +5,7 @@
 // file under a directory of the test's choosing (so OpenPiece returns a real
 // descriptor that sendfile(2) can use). Only the calls the data plane needs
 // are real: CreateTask (via AddTask), GetTask, ListTasks, HasPiece,
-// ListPieces, OpenPiece, ContentPath; the others return Internal.
+// ListPieces, OpenPiece, ContentPath, SetTaskAccess; the others return Internal.
 //
 // MemoryPieceWriter collects one piece's bytes in memory.
 //
@@ -42,6 +42,7 @@ class FakePieceStore final : public storage::PieceStore {
   Result<std::vector<storage::TaskMeta>> ListTasks() override;
   Status DeleteTask(const std::string& task_id) override;
   Status Touch(const std::string& task_id) override;
+  Status SetTaskAccess(const std::string& task_id, const std::string& grant_key) override;
   Status MarkComplete(const std::string& task_id) override;
   Result<std::vector<storage::PieceRecord>> ListPieces(const std::string& task_id) override;
   bool HasPiece(const std::string& task_id, uint32_t number) override;
