@@ -153,7 +153,7 @@ grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
     Status granted = access::CheckGrant(request->grant(), meta->grant_key, request->task_id(),
                                         ip.value_or(""), SteadyClock::Default().NowUnixSeconds());
     if (!granted.ok()) {
-      spdlog::info("sync_grant_refused task={} peer={} reason=\"{}\"", request->task_id(),
+      spdlog::debug("sync_grant_refused task={} peer={} reason=\"{}\"", request->task_id(),
                    context->peer(), granted.message());
       reactor->Refuse(Status::PermissionDenied("private task: a valid grant is required"));
       return reactor;

@@ -300,7 +300,7 @@ std::optional<Reply> PieceServer::Impl::RefusePrivate(
     return std::nullopt;
   }
   ++grants_refused;
-  spdlog::info("piece_grant_refused task={} remote={} reason=\"{}\"", task_id, remote_ip,
+  spdlog::debug("piece_grant_refused task={} remote={} reason=\"{}\"", task_id, remote_ip,
                granted.message());
   // The same answer for every piece, held or not: nothing about the content.
   return Error(403, "private task: a valid grant is required");

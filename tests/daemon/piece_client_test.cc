@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "access/grant.h"
 #include "common/digest.h"
 #include "daemon/piece_server.h"
 #include "support/fake_piece_store.h"
@@ -65,6 +66,45 @@ TEST_F(PieceClientTest, FetchesAPieceIntoTheWriter) {
   EXPECT_TRUE(writer.data() == Piece(0));
   Result<Sha256Digest> committed = writer.Commit(Sha256(Piece(0)));
   EXPECT_TRUE(committed.ok());
+}
+
+TEST_F(PieceClientTest, APrivateTaskGoesOnlyToAGrantForItAndThisAddress) {
+  auto signer = access::GrantSigner::Generate();
+  ASSERT_TRUE(signer.ok());
+  ASSERT_TRUE(store_.SetTaskAccess(kTask, (*signer)->public_key()).ok());
+  const int64_t expires = SteadyClock::Default().NowUnixSeconds() + 600;
+  auto fetch = [&](uint32_t number, const std::string& grant) {
+    MemoryPieceWriter writer(kPieceLength);
+    return client_.Fetch("127.0.0.1", server_->port(), kTask, number, kPieceLength, writer, grant);
+  };
+  auto denied = [](const Result<PieceFetchResult>& r) {
+    return r.status().code() == StatusCode::kPermissionDenied;
+  };
+  EXPECT_TRUE(denied(fetch(0, "")));
+  // Held or not, the answer is the same: nothing about the content.
+  EXPECT_TRUE(denied(fetch(1, "")));
+  EXPECT_TRUE(denied(fetch(0, (*signer)->Sign({kTask, expires, "10.1.2.3"}))));
+  EXPECT_TRUE(denied(fetch(0, (*signer)->Sign({std::string(64, 'f'), expires, "127.0.0.1"}))));
+  auto stranger = access::GrantSigner::Generate();
+  ASSERT_TRUE(stranger.ok());
+  EXPECT_TRUE(denied(fetch(0, (*stranger)->Sign({kTask, expires, "127.0.0.1"}))));
+  EXPECT_EQ(server_->grants_refused(), 5u);
+
+  Result<PieceFetchResult> granted = fetch(0, (*signer)->Sign({kTask, expires, "127.0.0.1"}));
+  ASSERT_TRUE(granted.ok()) << granted.status().ToString();
+  EXPECT_EQ(granted->bytes, kPieceLength);
+  EXPECT_TRUE(fetch(1, (*signer)->Sign({kTask, expires, "127.0.0.1"})).status().IsNotFound());
+}
+
+TEST_F(PieceClientTest, APrivateTaskWithoutAKnownKeyGoesToNobody) {
+  ASSERT_TRUE(store_.SetTaskAccess(kTask, "").ok());
+  auto signer = access::GrantSigner::Generate();
+  ASSERT_TRUE(signer.ok());
+  MemoryPieceWriter writer(kPieceLength);
+  auto result = client_.Fetch(
+      "127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer,
+      (*signer)->Sign({kTask, SteadyClock::Default().NowUnixSeconds() + 600, "127.0.0.1"}));
+  EXPECT_EQ(result.status().code(), StatusCode::kPermissionDenied);
 }
 
 TEST_F(PieceClientTest, ReusesTheConnectionAcrossFetches) {

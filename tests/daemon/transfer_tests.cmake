@@ -4,4 +4,4 @@ feilong_test(transfer_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/piece_server_test.cc ${CMAKE_CURRENT_LIST_DIR}/piece_client_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/piece_request_test.cc ${CMAKE_CURRENT_LIST_DIR}/upload_slots_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/upload_queue_test.cc
-  LIBS feilong_transfer feilong_test_support Boost::headers)
+  LIBS feilong_transfer feilong_access feilong_test_support Boost::headers)

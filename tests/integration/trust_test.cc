@@ -19,6 +19,7 @@
 #include "integration/cluster.h"
 #include "source/url.h"
 #include "support/nginx_origin.h"
+#include "support/raw_http.h"
 #include "support/temp_dir.h"
 
 namespace feilong::testing {
@@ -36,11 +37,16 @@ std::string FileDigest(const std::string& path) {
   return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
 }
 
+// Under /private/ the origin wants this bearer token (401 otherwise).
+constexpr char kToken[] = "Bearer letmein-2a7f";
+
 class TrustTest : public ::testing::Test {
  protected:
   void SetUp() override {
     test::NginxOrigin::Options options;
     options.root = www_.path();
+    options.extra_server_config = std::string("location /private/ { if ($http_authorization != \"") +
+                                  kToken + "\") { return 401; } }";
     auto origin = test::NginxOrigin::Start(options);
     ASSERT_TRUE(origin.ok()) << origin.status().ToString();
     origin_ = std::move(origin).value();
@@ -162,6 +168,78 @@ TEST_F(TrustTest, AWrongDigestLeavesTheExistingFileAndIsNeverServed) {
   // A missing output directory is bad input (exit 2), not "not found".
   FlgetSummary missing = cluster.Flget(cluster.peer(0), url, out_.Path("no/such/dir/x"));
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
+}
+
+// A port a node printed in its "fld ready" line ("piece_port", "peer_port").
+uint16_t ReadyPort(const Cluster::Node& node, const std::string& name) {
+  std::smatch m;
+  std::string log = node.process->Log();
+  const std::regex ready("fld ready .* " + name + "=(\\d+)");
+  return std::regex_search(log, m, ready) ? static_cast<uint16_t>(std::stoul(m[1])) : 0;
+}
+
+TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
+  const uint64_t size = 12 * kMiB + 5;
+  ASSERT_TRUE(std::filesystem::create_directories(www_.Path("private")));
+  std::string want = Publish("private/secret.bin", size);
+  Cluster cluster({.peers = 3});
+  ASSERT_TRUE(cluster.Start());
+  const std::string url = origin_->Url("/private/secret.bin");
+  const std::vector<std::string> with_token = {"-H", std::string("Authorization: ") + kToken};
+
+  FlgetSummary first = cluster.Flget(cluster.peer(0), url, out_.Path("p0"), with_token);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(FileDigest(out_.Path("p0")), want);
+  // Another host with the credentials: checked at the origin, then P2P.
+  FlgetSummary second = cluster.Flget(cluster.peer(1), url, out_.Path("p1"), with_token);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(FileDigest(out_.Path("p1")), want);
+  EXPECT_EQ(second.from_peers, size) << second.output;
+  EXPECT_LE(origin_->BytesServed("/private/secret.bin"), size * 105 / 100);
+
+  // A host without them is sent to the origin with its own request: 401.
+  FlgetSummary stranger = cluster.Flget(cluster.peer(2), url, out_.Path("p2"));
+  EXPECT_EQ(stranger.exit_code, 7) << stranger.output;
+  EXPECT_FALSE(std::filesystem::exists(out_.Path("p2")));
+  // Nor does the cache of a host that holds it serve a local user without them.
+  FlgetSummary local = cluster.Flget(cluster.peer(0), url, out_.Path("p0-again"));
+  EXPECT_EQ(local.exit_code, 7) << local.output;
+  EXPECT_FALSE(std::filesystem::exists(out_.Path("p0-again")));
+
+  // Straight at a holder's piece server: 403 without a grant, with a made-up
+  // one, for a piece held or not, and no byte of the content.
+  const uint16_t port = ReadyPort(cluster.peer(0), "piece_port");
+  ASSERT_NE(port, 0);
+  const std::string task = source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0);
+  for (const std::string& target : {"/pieces/" + task + "/0", "/pieces/" + task + "/2"}) {
+    auto bare = test::RawHttpRequest(port, "GET", target);
+    ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+    EXPECT_EQ(bare->status, 403) << target;
+    EXPECT_EQ(bare->headers.count("x-feilong-piece-digest"), 0u);
+  }
+  auto forged = test::RawHttpConnection::Connect(port);
+  ASSERT_TRUE(forged.ok());
+  ASSERT_TRUE(forged
+                  ->Send("GET /pieces/" + task + "/0 HTTP/1.1\r\nHost: x\r\nX-Feilong-Grant: fg1|" +
+                         task + "|9999999999|127.0.0.1|" + std::string(128, 'a') + "\r\n\r\n")
+                  .ok());
+  auto forged_reply = forged->ReadResponse();
+  ASSERT_TRUE(forged_reply.ok());
+  EXPECT_EQ(forged_reply->status, 403);
+  // The piece list over the peer API is refused too.
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(ReadyPort(cluster.peer(0), "peer_port")),
+                          grpc::InsecureChannelCredentials());
+  auto stub = dv1::Peer::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  dv1::SyncPiecesRequest sync;
+  sync.set_task_id(task);
+  sync.set_peer_id("stranger");
+  auto reader = stub->SyncPieces(&context, sync);
+  dv1::PieceAvailability availability;
+  EXPECT_FALSE(reader->Read(&availability));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
 // Runs flget as another user, with no supplementary group.

@@ -48,9 +48,17 @@ class SchedulerStateTest : public ::testing::Test {
   // Registers peer `peer_id` of `task` on `host` on stream `session`.
   Actions Register(SessionId session, const std::string& peer_id, const v1::Host& host,
                    const std::string& task = kTask) {
+    return RegisterAccess(session, peer_id, host, false, false, task);
+  }
+
+  // Register with the private-task flags (see "Private tasks").
+  Actions RegisterAccess(SessionId session, const std::string& peer_id, const v1::Host& host,
+                         bool private_task, bool access_proven, const std::string& task = kTask) {
     v1::Register registration;
     registration.set_task_id(task);
     registration.set_peer_id(peer_id);
+    registration.set_private_task(private_task);
+    registration.set_access_proven(access_proven);
     *registration.mutable_host() = host;
     registration.mutable_spec()->set_url("http://origin/file");
     Result<Actions> actions = state_->Register(session, registration);
@@ -312,6 +320,88 @@ TEST_F(SchedulerStateTest, APeerGoingToTheOriginWhenItsSeedDiedIsTrusted) {
   auto digests = Digests(Register(2, "b", MakeHost("host-b")), 2);
   ASSERT_EQ(digests.size(), 2u) << "the seed's and a's digests";
   EXPECT_EQ(digests[1].sha256(), Sha('y'));
+}
+
+TEST_F(SchedulerStateTest, APrivateTaskGivesParentsAndGrantsOnlyToPeersThatProvedAccess) {
+  StartSeedWithContent();
+  Piece(100, 0, Sha('x'));
+  const v1::Host host_a = MakeHost("host-a");
+  auto a = Decisions(RegisterAccess(1, "a", host_a, /*private=*/true, /*proven=*/true), 1);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind(), v1::ScheduleDecision::KIND_NORMAL);
+  EXPECT_EQ(ParentIds(a[0]), std::vector<std::string>{"seed"});
+  EXPECT_EQ(a[0].grant_key(), signer_->public_key());
+  EXPECT_TRUE(access::CheckGrant(a[0].grant(), signer_->public_key(), kTask, host_a.ip(),
+                                 clock_.NowUnixSeconds())
+                  .ok());
+  EXPECT_FALSE(access::CheckGrant(a[0].grant(), signer_->public_key(), kTask,
+                                  MakeHost("host-bb").ip(), clock_.NowUnixSeconds())
+                   .ok())
+      << "a grant names its holder's address";
+
+  // Not proven (its request had no credentials): straight to the origin with
+  // its own request, with no grant, no digest, and its reports not taken.
+  Actions b_actions = RegisterAccess(2, "b", MakeHost("host-bb"), false, false);
+  auto b = Decisions(b_actions, 2);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].kind(), v1::ScheduleDecision::KIND_BACK_TO_SOURCE);
+  EXPECT_TRUE(b[0].grant().empty());
+  EXPECT_EQ(b[0].grant_key(), signer_->public_key()) << "it must still guard what it holds";
+  EXPECT_TRUE(Digests(b_actions, 2).empty());
+  EXPECT_EQ(Piece(2, 1, Sha('z')).untrusted_reports, 1u);
+  Finished(2);
+
+  // A proven newcomer is never given "b" as a parent.
+  auto c = Decisions(RegisterAccess(3, "c", MakeHost("host-ccc"), true, true), 3);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind(), v1::ScheduleDecision::KIND_NORMAL);
+  for (const std::string& parent : ParentIds(c[0])) {
+    EXPECT_NE(parent, "b");
+  }
+  EXPECT_FALSE(c[0].grant().empty());
+}
+
+TEST_F(SchedulerStateTest, APublicTaskCarriesNoGrantAndTurnsPrivateForGood) {
+  StartSeedWithContent();
+  auto a = Decisions(Register(1, "a", MakeHost("host-a")), 1);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_TRUE(a[0].grant().empty());
+  EXPECT_TRUE(a[0].grant_key().empty());
+  RegisterAccess(2, "b", MakeHost("host-bb"), /*private=*/true, /*proven=*/true);
+  // A later public registration does not make it public again.
+  auto c = Decisions(Register(3, "c", MakeHost("host-ccc")), 3);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind(), v1::ScheduleDecision::KIND_BACK_TO_SOURCE);
+  EXPECT_EQ(c[0].grant_key(), signer_->public_key());
+}
+
+TEST_F(SchedulerStateTest, RunningPeersOfAPrivateTaskGetAFreshGrantAtHalfItsTtl) {
+  StartSeedWithContent();
+  const v1::Host host_a = MakeHost("host-a");
+  auto first = Decisions(RegisterAccess(1, "a", host_a, true, true), 1);
+  ASSERT_EQ(first.size(), 1u);
+  auto claims = access::VerifyGrant(first[0].grant(), signer_->public_key());
+  ASSERT_TRUE(claims.ok());
+
+  auto renewed = [](const Actions& actions) {
+    std::vector<std::string> grants;
+    for (const OutboundMessage& m : actions.messages) {
+      if (m.session == 1 && m.response.has_grant_renewed()) {
+        grants.push_back(m.response.grant_renewed().grant());
+      }
+    }
+    return grants;
+  };
+  EXPECT_TRUE(renewed(After(config_.grants.ttl / 2 - std::chrono::seconds(1))).empty());
+  auto grants = renewed(After(std::chrono::seconds(1)));
+  ASSERT_EQ(grants.size(), 1u);
+  auto fresh = access::VerifyGrant(grants[0], signer_->public_key());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(fresh->expires_unix, claims->expires_unix);
+  EXPECT_TRUE(access::CheckGrant(grants[0], signer_->public_key(), kTask, host_a.ip(),
+                                 clock_.NowUnixSeconds())
+                  .ok());
+  EXPECT_TRUE(renewed(After(std::chrono::seconds(1))).empty()) << "once per half ttl";
 }
 
 TEST_F(SchedulerStateTest, DisagreeingTrustedReportsQuarantineTheTask) {

@@ -179,5 +179,21 @@ TEST(SourceClientTest, ValidatesSchemes) {
   EXPECT_EQ(NewSourceClient("s3://b/k").status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(UrlCredentialsTest, SignedUrlsAndUserinfoCarryCredentials) {
+  EXPECT_FALSE(UrlCarriesCredentials("http://origin/file"));
+  EXPECT_FALSE(UrlCarriesCredentials("http://origin/file?v=2&ns=docker.io&Expires=1"));
+  EXPECT_TRUE(UrlCarriesCredentials("http://user:pw@origin/file"));
+  EXPECT_TRUE(UrlCarriesCredentials(
+      "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab"));
+  EXPECT_TRUE(UrlCarriesCredentials("https://host/k?Signature=x&Expires=1"));
+  EXPECT_TRUE(UrlCarriesCredentials("https://acct.blob.core.windows.net/c/b?sv=1&sig=abc"));
+  EXPECT_TRUE(UrlCarriesCredentials("https://host/k?a=1&TOKEN=t"));
+  EXPECT_TRUE(UrlCarriesCredentials("not a url")) << "unparsable counts as private";
+  EXPECT_TRUE(IsCredentialHeader("authorization"));
+  EXPECT_TRUE(IsCredentialHeader("Cookie"));
+  EXPECT_TRUE(IsCredentialHeader("Proxy-Authorization"));
+  EXPECT_FALSE(IsCredentialHeader("X-Request-Id"));
+}
+
 }  // namespace
 }  // namespace feilong::source

@@ -189,5 +189,69 @@ TEST_F(DamagedStoreTest, GcNeverFollowsAMalformedTaskIdOutOfTheStore) {
   EXPECT_TRUE(FileExists(victim));
 }
 
+TEST_F(PieceStoreTest, APrivateTaskAndItsGrantKeyOutliveAReopen) {
+  const std::string id = TaskId(1);
+  const std::string key(32, '\x07');
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 20, 10)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(10, 1)));
+    EXPECT_FALSE(store->GetTask(id)->private_task);
+    EXPECT_FALSE(store->OpenPiece(id, 0)->private_task);
+
+    // Private before the scheduler's key is known: nobody may read it yet.
+    FL_ASSERT_OK(store->SetTaskAccess(id, ""));
+    auto piece = store->OpenPiece(id, 0);
+    ASSERT_TRUE(piece.ok());
+    EXPECT_TRUE(piece->private_task);
+    EXPECT_TRUE(piece->grant_key.empty());
+
+    FL_ASSERT_OK(store->SetTaskAccess(id, key));
+    FL_ASSERT_OK(store->SetTaskAccess(id, ""));  // keeps the key
+    // Creating it again as public changes nothing.
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 20, 10)));
+    EXPECT_TRUE(store->SetTaskAccess(TaskId(2), key).IsNotFound());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto meta = store->GetTask(id);
+  ASSERT_TRUE(meta.ok());
+  EXPECT_TRUE(meta->private_task);
+  EXPECT_EQ(meta->grant_key, key);
+  auto piece = store->OpenPiece(id, 0);
+  ASSERT_TRUE(piece.ok());
+  EXPECT_EQ(piece->grant_key, key);
+
+  TaskMeta fresh = Meta(TaskId(3), 20, 10);
+  fresh.private_task = true;
+  fresh.grant_key = key;
+  FL_ASSERT_OK(store->CreateTask(fresh));
+  EXPECT_TRUE(store->GetTask(TaskId(3))->private_task);
+  EXPECT_EQ(store->GetTask(TaskId(3))->grant_key, key);
+}
+
+// A store written before private tasks existed (schema v1) opens with its
+// tasks public and their pieces served as before.
+TEST_F(DamagedStoreTest, AVersionOneStoreIsMigratedWithItsTasksPublic) {
+  const std::string id = TaskId(1);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 20, 10)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(10, 1)));
+  }
+  Damage("ALTER TABLE tasks DROP COLUMN private");
+  Damage("ALTER TABLE tasks DROP COLUMN grant_key");
+  Damage("PRAGMA user_version=1");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto meta = store->GetTask(id);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_FALSE(meta->private_task);
+  EXPECT_TRUE(store->HasPiece(id, 0));
+  FL_ASSERT_OK(store->SetTaskAccess(id, std::string(32, 'k')));
+}
+
 }  // namespace
 }  // namespace feilong::storage
