@@ -21,6 +21,7 @@
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/piece_hub.h"
 #include "daemon/piece_server.h"
+#include "daemon/piece_tls.h"
 #include "daemon/proxy_url_fetcher.h"
 #include "daemon/scheduler_connection.h"
 #include "daemon/services.h"
@@ -131,6 +132,9 @@ Status Daemon::Impl::Start() {
   PieceClientOptions piece_client_options;
   piece_client_options.connect_timeout = config_.parent_connect_timeout;
   piece_client_options.stall_timeout = config_.parent_stall_timeout;
+  if (config_.tls.enabled) {
+    piece_client_options.tls = {config_.tls.ca_file, config_.tls.cert_file, config_.tls.key_file};
+  }
   source::SourceClientOptions source_options;
   source_options.ca_file = config_.origin_ca_file;
   auto policy = source::OriginPolicy::Create(config_.origin_policy);
@@ -157,13 +161,17 @@ Status Daemon::Impl::Start() {
   piece_options.held_while_downloading = [this](const std::string& task_id) {
     return hub_.PublishedPieces(task_id);
   };
+  if (config_.tls.enabled) {
+    FL_ASSIGN_OR_RETURN(piece_options.tls, PieceTls::Load(config_.tls));
+  }
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   FL_ASSIGN_OR_RETURN(auto client_credentials, rpc::ChannelCredentials(config_.tls));
   channels_.SetCredentials(client_credentials);
   if (!config_.tls.enabled) {
     spdlog::warn(
-        "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
+        "tls_disabled: gRPC and piece transfers between hosts are plaintext and "
+        "unauthenticated; set tls: "
         "(docs/security.md)");
   }
   tasks_ = std::make_unique<TaskManager>(

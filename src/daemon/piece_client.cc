@@ -46,7 +46,14 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   }
 
   source::CurlRequest request;
-  request.url = "http://" + host_port + "/pieces/" + task_id + "/" + std::to_string(number);
+  const bool tls = !options_.tls.ca_file.empty();
+  request.url = (tls ? "https://" : "http://") + host_port + "/pieces/" + task_id + "/" +
+                std::to_string(number);
+  if (tls) {
+    request.ca_file = options_.tls.ca_file;
+    request.client_cert_file = options_.tls.cert_file;
+    request.client_key_file = options_.tls.key_file;
+  }
   request.connect_timeout = options_.connect_timeout;
   request.stall_timeout = options_.stall_timeout;
   request.max_redirects = 0;

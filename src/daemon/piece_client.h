@@ -1,5 +1,5 @@
 // PieceClient: fetches one piece from a parent's piece server
-// (GET http://<host>:<port>/pieces/<task_id>/<number>, see piece_server.h)
+// (GET http[s]://<host>:<port>/pieces/<task_id>/<number>, see piece_server.h)
 // and streams the body into a storage::PieceWriter. The caller then commits
 // the writer with the digest it expects; the parent's claimed digest is only
 // reported, never trusted.
@@ -47,6 +47,15 @@ struct PieceClientOptions {
   // A fetch fails with DeadlineExceeded when no byte arrives for this long
   // (detected within about a second past it). Default: 10 s.
   std::chrono::milliseconds stall_timeout{10000};
+  // HTTPS to parents (their piece servers run PieceTls): the CA their
+  // certificates must chain to (and name the parent's address), and this
+  // host's certificate and key. Empty ca_file: plaintext HTTP. Files are
+  // read for each new connection, so rotated files are picked up.
+  struct Tls {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+  } tls;
 };
 
 struct PieceFetchResult {

@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -37,6 +38,7 @@
 
 #include "access/grant.h"
 #include "daemon/piece_request.h"
+#include "daemon/piece_tls.h"
 #include "daemon/upload_queue.h"
 #include "daemon/upload_slots.h"
 
@@ -47,11 +49,14 @@ namespace {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
 using ErrorCode = boost::system::error_code;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr size_t kHeaderLimit = 8 * 1024;
 constexpr size_t kSendfileChunk = 1 << 20;
+// Plaintext read and handed to TLS at a time (a few 16 KiB records).
+constexpr size_t kTlsChunk = 256 << 10;
 // After this many bytes sent without the socket filling up, a connection
 // yields its thread to the others.
 constexpr uint64_t kYieldEvery = 8u << 20;
@@ -78,6 +83,12 @@ struct Connection {
   Connection(tcp::socket s, std::chrono::milliseconds idle)
       : socket(std::move(s)), timer(socket.get_executor()), idle_timeout(idle) {}
 
+  // Turns the connection into a TLS server stream over `socket`.
+  void StartTls(std::shared_ptr<ssl::context> context) {
+    tls_context = std::move(context);
+    tls = std::make_unique<ssl::stream<tcp::socket&>>(socket, *tls_context);
+  }
+
   void Touch() { deadline = std::chrono::steady_clock::now() + idle_timeout; }
 
   void Close() {
@@ -92,6 +103,9 @@ struct Connection {
   }
 
   tcp::socket socket;
+  // Set for HTTPS: bytes go through `tls`, which keeps `tls_context` alive.
+  std::shared_ptr<ssl::context> tls_context;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
   asio::steady_timer timer;
   std::chrono::milliseconds idle_timeout;
   std::chrono::steady_clock::time_point deadline;
@@ -223,12 +237,15 @@ struct PieceServer::Impl {
                                      const std::string& task_id, const std::string& grant_key,
                                      const std::string& remote_ip);
   asio::awaitable<bool> SendPiece(Connection& connection, const storage::PieceReadHandle& piece);
+  // Over TLS: read from the content file, write through the TLS stream.
+  asio::awaitable<bool> SendPieceTls(Connection& connection, const storage::PieceReadHandle& piece);
 
   const PieceServerOptions options;
   storage::PieceStore& store;
   Clock& clock;
   std::atomic<uint64_t> bytes_served{0};
   std::atomic<uint64_t> grants_refused{0};
+  std::atomic<uint64_t> tls_handshakes_failed{0};
   UploadQueue upload_queue;  // before upload_slots, which notifies it
   UploadSlots upload_slots;
   std::atomic<uint64_t> busy_replies{0};
@@ -390,6 +407,36 @@ asio::awaitable<Reply> PieceServer::Impl::DecideWaitingForSlot(
   co_return reply;
 }
 
+asio::awaitable<bool> PieceServer::Impl::SendPieceTls(Connection& connection,
+                                                      const storage::PieceReadHandle& piece) {
+  std::vector<uint8_t> chunk(std::min<uint64_t>(piece.length, kTlsChunk));
+  uint64_t offset = piece.offset;
+  uint64_t remaining = piece.length;
+  while (remaining > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, chunk.size()));
+    ssize_t got = ::pread(piece.fd, chunk.data(), want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got <= 0) {
+      spdlog::warn("piece server: cannot read the content file offset={} error=\"{}\"", offset,
+                   got == 0 ? "end of file" : std::strerror(errno));
+      co_return false;
+    }
+    auto n = static_cast<size_t>(got);
+    connection.Touch();
+    auto [ec, written] =
+        co_await asio::async_write(*connection.tls, asio::buffer(chunk.data(), n), kNoThrow);
+    if (ec || connection.closed) {
+      co_return false;
+    }
+    offset += written;
+    remaining -= written;
+    bytes_served += written;
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> PieceServer::Impl::SendPiece(Connection& connection,
                                                    const storage::PieceReadHandle& piece) {
   const int out = connection.socket.native_handle();
@@ -457,6 +504,18 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
   const std::string remote_ip = remote.address().to_string();
   connection->Touch();
   asio::co_spawn(connection->socket.get_executor(), Watchdog(connection), asio::detached);
+  if (options.tls) {
+    connection->StartTls(options.tls->Current());
+    auto [handshake_error] =
+        co_await connection->tls->async_handshake(ssl::stream_base::server, kNoThrow);
+    if (handshake_error) {
+      ++tls_handshakes_failed;
+      spdlog::debug("piece server: TLS handshake failed remote={} error=\"{}\"", remote_ip,
+                    handshake_error.message());
+      connection->Close();
+      co_return;
+    }
+  }
 
   boost::beast::flat_buffer buffer;
   while (!connection->closed) {
@@ -464,7 +523,9 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
     parser.header_limit(kHeaderLimit);
     connection->Touch();
     auto [read_error, read_bytes] =
-        co_await http::async_read_header(connection->socket, buffer, parser, kNoThrow);
+        connection->tls
+            ? co_await http::async_read_header(*connection->tls, buffer, parser, kNoThrow)
+            : co_await http::async_read_header(connection->socket, buffer, parser, kNoThrow);
     (void)read_bytes;
     Reply reply;
     bool keep_alive = false;
@@ -498,13 +559,16 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
       buffers.push_back(asio::buffer(reply.text));
     }
     connection->Touch();
-    auto [write_error, written] = co_await asio::async_write(connection->socket, buffers, kNoThrow);
+    auto [write_error, written] =
+        connection->tls ? co_await asio::async_write(*connection->tls, buffers, kNoThrow)
+                        : co_await asio::async_write(connection->socket, buffers, kNoThrow);
     (void)written;
     if (write_error) {
       break;
     }
     if (send_piece) {
-      bool sent = co_await SendPiece(*connection, *reply.piece);
+      bool sent = connection->tls ? co_await SendPieceTls(*connection, *reply.piece)
+                                  : co_await SendPiece(*connection, *reply.piece);
       reply.ticket.reset();
       if (!sent) {
         break;
@@ -614,5 +678,9 @@ uint32_t PieceServer::active_connections() const { return impl_->active_connecti
 uint64_t PieceServer::connections_accepted() const { return impl_->connections_accepted.load(); }
 
 uint64_t PieceServer::grants_refused() const { return impl_->grants_refused.load(); }
+
+uint64_t PieceServer::tls_handshakes_failed() const {
+  return impl_->tls_handshakes_failed.load();
+}
 
 }  // namespace feilong::daemon

@@ -5,7 +5,9 @@
 //
 // A 200 carries Content-Length (the piece's length) and
 // "X-Feilong-Piece-Digest: sha256:<hex>" (the digest recorded in the store).
-// The body goes out with sendfile(2) straight from the content file.
+// The body goes out with sendfile(2) straight from the content file; over
+// HTTPS (options.tls: every child must present a certificate of the CA), it
+// is read and written through TLS (kernel TLS where the kernel offers it).
 // Other answers (each with a short text body):
 //   403  a private task (storage::TaskMeta::private_task) asked for without
 //        a valid grant in "X-Feilong-Grant" (access/grant.h: signed by the
@@ -52,6 +54,8 @@
 
 namespace feilong::daemon {
 
+class PieceTls;
+
 struct PieceServerOptions {
   // Address to listen on (numeric IPv4/IPv6 or a host name). Default: all
   // IPv4 interfaces.
@@ -82,6 +86,9 @@ struct PieceServerOptions {
   // A connection with no byte read or written for this long is closed.
   // Default: 60 s.
   std::chrono::milliseconds idle_timeout{60'000};
+  // HTTPS with client certificates (piece_tls.h); null: plaintext HTTP.
+  // Default: null.
+  std::shared_ptr<PieceTls> tls;
 };
 
 class PieceServer {
@@ -118,6 +125,8 @@ class PieceServer {
   uint64_t connections_accepted() const;
   // Requests for a private task refused for want of a valid grant (403).
   uint64_t grants_refused() const;
+  // TLS handshakes that failed (no client certificate, another CA, ...).
+  uint64_t tls_handshakes_failed() const;
 
  private:
   struct Impl;

@@ -351,6 +351,10 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   if (!request.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
   }
+  if (!request.client_cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, request.client_cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, request.client_key_file.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &state);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);

@@ -84,6 +84,10 @@ struct CurlRequest {
   long max_redirects = 0;
   // PEM CA bundle for https; empty: the system default.
   std::string ca_file;
+  // PEM certificate and key presented to an https server that asks for a
+  // client certificate (mutual TLS); empty: none.
+  std::string client_cert_file;
+  std::string client_key_file;
   // Idle connections the handle keeps for later requests, to any hosts; 0:
   // libcurl's default (5). A handle that cycles over more hosts than it
   // keeps reconnects all the time.

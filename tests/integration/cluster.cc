@@ -110,6 +110,13 @@ FlgetSummary Cluster::Flget(const Node& node, const std::string& url, const std:
   return summary;
 }
 
+uint16_t Cluster::ReadyPort(const Node& node, const std::string& name) {
+  std::smatch m;
+  std::string log = node.process->Log();
+  const std::regex ready("fld ready .* " + name + "=(\\d+)");
+  return std::regex_search(log, m, ready) ? static_cast<uint16_t>(std::stoul(m[1])) : 0;
+}
+
 void Cluster::StopNode(Node& node, int signal) {
   if (node.process) {
     node.process->Stop(signal);

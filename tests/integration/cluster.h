@@ -58,6 +58,9 @@ class Cluster {
   Node& peer(int i) { return *peers_.at(i); }
   int peer_count() const { return static_cast<int>(peers_.size()); }
   const std::string& scheduler_address() const { return scheduler_addresses_.at(0); }
+  // A port `node` printed in its "fld ready" line ("piece_port",
+  // "peer_port"); 0 if it printed none.
+  static uint16_t ReadyPort(const Node& node, const std::string& name);
   const std::vector<std::string>& scheduler_addresses() const { return scheduler_addresses_; }
   const std::string& dir() const { return dir_.path(); }
 

@@ -132,6 +132,27 @@ TEST_F(TlsTest, CallersWithoutAGoodCertificateAreRefused) {
   grpc::Status wrong_server =
       CallScheduler(address, Client(other_ca_.Path("ca.pem"), other_ca_.path(), "stranger"));
   EXPECT_EQ(wrong_server.error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // The piece server speaks HTTPS and wants a certificate of the CA too.
+  const uint16_t port = Cluster::ReadyPort(cluster.seed(), "piece_port");
+  ASSERT_NE(port, 0);
+  const std::string piece = "://127.0.0.1:" + std::to_string(port) + "/pieces/" +
+                            std::string(64, 'a') + "/0";
+  auto curl = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "--max-time", "5"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, out_.Path("curl.log")).output;
+  };
+  auto with_cert = [&](const std::string& dir, const std::string& name) {
+    return std::vector<std::string>{"--cacert", ca, "--cert", dir + "/" + name + ".pem", "--key",
+                                    dir + "/" + name + ".key", "https" + piece};
+  };
+  EXPECT_EQ(curl(with_cert(certs_.path(), "node")), "404") << "through TLS, an unknown task";
+  EXPECT_EQ(curl({"--cacert", ca, "https" + piece}), "000") << "no client certificate";
+  EXPECT_EQ(curl(with_cert(other_ca_.path(), "stranger")), "000") << "another CA";
+  EXPECT_EQ(curl(with_cert(certs_.path(), "expired")), "000") << "expired";
+  EXPECT_EQ(curl({"http" + piece}), "000") << "plaintext";
 }
 
 TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
@@ -146,6 +167,7 @@ TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
   std::thread download(
       [&] { during = cluster.Flget(cluster.peer(0), origin_->Url("/big.bin"), out_.Path("big")); });
   // Every process now also trusts the second CA (a CA rotation's first step).
+  ASSERT_TRUE(test::WriteFile(certs_.Path("node-ca.pem"), ReadAll(certs_.Path("ca.pem"))).ok());
   std::string bundle = ReadAll(certs_.Path("ca.pem")) + ReadAll(other_ca_.Path("ca.pem"));
   ASSERT_TRUE(test::WriteFile(certs_.Path("ca.pem.new"), bundle).ok());
   ASSERT_EQ(::rename(certs_.Path("ca.pem.new").c_str(), certs_.Path("ca.pem").c_str()), 0);
@@ -160,6 +182,16 @@ TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
   download.join();
   ASSERT_EQ(during.exit_code, 0) << during.output;
   EXPECT_EQ(FileDigest(out_.Path("big")), FileDigest(www_.Path("big.bin")));
+  // The piece servers took the new bundle too: the second CA's certificate
+  // now gets through the handshake (404: an unknown task).
+  const uint16_t port = Cluster::ReadyPort(cluster.seed(), "piece_port");
+  auto stranger_piece = RunCommand(
+      {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+       "--cacert", certs_.Path("node-ca.pem"), "--cert", other_ca_.Path("stranger.pem"), "--key",
+       other_ca_.Path("stranger.key"),
+       "https://127.0.0.1:" + std::to_string(port) + "/pieces/" + std::string(64, 'a') + "/0"},
+      out_.Path("curl.log"));
+  EXPECT_EQ(stranger_piece.output, "404");
 }
 
 }  // namespace

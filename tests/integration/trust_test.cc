@@ -170,14 +170,6 @@ TEST_F(TrustTest, AWrongDigestLeavesTheExistingFileAndIsNeverServed) {
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
 }
 
-// A port a node printed in its "fld ready" line ("piece_port", "peer_port").
-uint16_t ReadyPort(const Cluster::Node& node, const std::string& name) {
-  std::smatch m;
-  std::string log = node.process->Log();
-  const std::regex ready("fld ready .* " + name + "=(\\d+)");
-  return std::regex_search(log, m, ready) ? static_cast<uint16_t>(std::stoul(m[1])) : 0;
-}
-
 TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
   const uint64_t size = 12 * kMiB + 5;
   ASSERT_TRUE(std::filesystem::create_directories(www_.Path("private")));
@@ -208,7 +200,7 @@ TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
 
   // Straight at a holder's piece server: 403 without a grant, with a made-up
   // one, for a piece held or not, and no byte of the content.
-  const uint16_t port = ReadyPort(cluster.peer(0), "piece_port");
+  const uint16_t port = Cluster::ReadyPort(cluster.peer(0), "piece_port");
   ASSERT_NE(port, 0);
   const std::string task = source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0);
   for (const std::string& target : {"/pieces/" + task + "/0", "/pieces/" + task + "/2"}) {
@@ -228,7 +220,7 @@ TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
   EXPECT_EQ(forged_reply->status, 403);
   // The piece list over the peer API is refused too.
   auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(ReadyPort(cluster.peer(0), "peer_port")),
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(Cluster::ReadyPort(cluster.peer(0), "peer_port")),
                           grpc::InsecureChannelCredentials());
   auto stub = dv1::Peer::NewStub(channel);
   grpc::ClientContext context;
