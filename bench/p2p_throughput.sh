@@ -29,7 +29,12 @@
 # not match, or bytes came from the origin.
 #
 #   bench/p2p_throughput.sh [--size MiB (1024)] [--runs N (3)] [--build-dir DIR (build)]
-# Needs nginx, curl, python3 and built fld, flget, flsched (it builds nothing).
+#                           [--tls] [--no-docs]
+# --tls: flsched and every fld run with the `tls:` block (certificates from
+# scripts/make-certs), so pieces travel over HTTPS with client certificates
+# (the result file and docs section say so). --no-docs: docs/benchmarks.md
+# is left alone. The last line on stdout is "median_flget_mibs=<MiB/s>".
+# Needs nginx, curl, python3, openssl and built fld, flget, flsched (it builds nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,12 +42,16 @@ cmdline="bench/p2p_throughput.sh${*:+ $*}"
 size_mib=1024
 runs=3
 build_dir=build
+tls=0
+docs_update=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size_mib=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tls) tls=1; shift ;;
+    --no-docs) docs_update=0; shift ;;
+    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "p2p_throughput: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +65,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 target_ratio=0.8
 target_rss_mib=150
 section="## Loopback throughput: flget from a parent vs curl from nginx"
+[ "$tls" -eq 1 ] && section="## Loopback throughput over mutual TLS: flget from a parent vs curl from nginx"
 
 work=$(mktemp -d /tmp/feilong-bench.XXXXXX)
 declare -A pid_of=()   # name -> pid of every background process still running
@@ -141,7 +151,15 @@ CONF
 pid_of[nginx]=$!
 url="http://127.0.0.1:$origin_port/file.bin"
 
-"$work/bin/flsched" --listen 127.0.0.1:0 --metrics-listen "" --log-level warn > "$work/sched.log" 2>&1 &
+tls_args=()
+if [ "$tls" -eq 1 ]; then
+  bash scripts/make-certs "$work/certs" node:127.0.0.1,localhost > "$work/make-certs.log" 2>&1 ||
+    die "scripts/make-certs failed"
+  printf 'tls:\n  enabled: true\n  ca_file: %s\n  cert_file: %s\n  key_file: %s\n' \
+    "$work/certs/ca.pem" "$work/certs/node.pem" "$work/certs/node.key" > "$work/tls.yaml"
+  tls_args=(--config "$work/tls.yaml")
+fi
+"$work/bin/flsched" "${tls_args[@]}" --listen 127.0.0.1:0 --metrics-listen "" --log-level warn > "$work/sched.log" 2>&1 &
 pid_of[flsched]=$!
 sched=$(wait_for_line "$work/sched.log" "listening on" | sed 's/.*listening on //')
 
@@ -153,7 +171,7 @@ start_daemon() {
   echo "--- start $(date -u +%T)" >> "$work/$name.log"
   "$fld" --data-dir "$work/$name" --host-id "$name" --scheduler "$sched" \
     --peer-listen 127.0.0.1:0 --piece-listen 127.0.0.1:0 --metrics-listen off \
-    --log-level warn "$@" >> "$work/$name.log" 2>&1 &
+    --log-level warn "${tls_args[@]}" "$@" >> "$work/$name.log" 2>&1 &
   pid_of[$name]=$!
 }
 wait_ready() {  # waits for the latest "fld ready" of daemon $1
@@ -218,6 +236,7 @@ rows=()
 cpu_rows=()
 ratios=()
 peaks=()
+flget_rates=()
 for run in $(seq 1 "$runs"); do
   # (a) curl from nginx.
   nginx_worker=$(pgrep -P "${pid_of[nginx]}" | head -1)
@@ -259,7 +278,7 @@ for run in $(seq 1 "$runs"); do
   curl_mibs=$(calc "$size_mib / $curl_s")
   flget_mibs=$(calc "$size_mib / $flget_s")
   ratio=$(calc "round($flget_mibs / $curl_mibs, 2)")
-  ratios+=("$ratio"); peaks+=("$peak")
+  ratios+=("$ratio"); peaks+=("$peak"); flget_rates+=("$flget_mibs")
   rows+=("$(printf '| %s | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f |' \
     "$run" "$curl_s" "$curl_mibs" "$flget_s" "$flget_mibs" "$ratio" "$peak")")
   cpu_rows+=("$(printf '| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |' "$run" \
@@ -315,6 +334,7 @@ fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 result=bench/results/p2p_throughput-$stamp.md
+[ "$tls" -eq 1 ] && result=bench/results/p2p_throughput-tls-$stamp.md
 {
   echo "# p2p_throughput $stamp"
   echo
@@ -338,6 +358,7 @@ result=bench/results/p2p_throughput-$stamp.md
 } > "$result"
 log "wrote $result"
 
+if [ "$docs_update" -eq 1 ]; then
 docs=docs/benchmarks.md
 if [ ! -f "$docs" ]; then
   cat > "$docs" <<'INTRO'
@@ -368,20 +389,8 @@ newsec=$(
   echo "$cpu_table"
   for n in "${notes[@]}"; do echo; echo "Note: the warm-up used the origin on $n"; done
 )
-SECTION="$section" NEWSEC="$newsec" python3 - "$docs" <<'PY'
-import os, sys
-path = sys.argv[1]
-section, new = os.environ["SECTION"], os.environ["NEWSEC"].rstrip("\n") + "\n"
-text = open(path).read()
-lines = text.splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == section), None)
-if start is None:
-    text = text.rstrip("\n") + "\n\n" + new
-else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
-open(path, "w").write(text)
-PY
+echo "$newsec" | python3 bench/replace_docs_section.py "$docs" "$section"
 log "updated $docs"
+fi
 echo "targets: ratio $median_ratio (>= $target_ratio: $ratio_ok), peer2 peak RSS $max_peak MiB (< $target_rss_mib: $rss_ok)"
+echo "median_flget_mibs=$(calc "round(__import__('statistics').median([$(IFS=,; echo "${flget_rates[*]}")]), 1)")"

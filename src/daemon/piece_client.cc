@@ -66,7 +66,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
   // Wake per 128 KiB of piece, not per few packets: far fewer polls and
   // reads per byte. A parent sending under ~26 KB/s gets stall-timed out
   // (5 s by default) before the mark is reached.
-  request.receive_low_water = 128 * 1024;
+  // Not over TLS: plaintext OpenSSL already pulled off the socket would not
+  // count, and a mark above what is left on the wire stalls the last bytes.
+  request.receive_low_water = tls ? 0 : 128 * 1024;
 
   PieceFetchResult result;
   auto on_head = [&](const source::CurlResponseHead& head) -> Status {
