@@ -153,7 +153,7 @@ url="http://127.0.0.1:$origin_port/file.bin"
 
 tls_args=()
 if [ "$tls" -eq 1 ]; then
-  bash scripts/make-certs "$work/certs" node:127.0.0.1,localhost > "$work/make-certs.log" 2>&1 ||
+  bash scripts/make-certs "$work/certs" node@seed+scheduler:127.0.0.1,localhost > "$work/make-certs.log" 2>&1 ||
     die "scripts/make-certs failed"
   printf 'tls:\n  enabled: true\n  ca_file: %s\n  cert_file: %s\n  key_file: %s\n' \
     "$work/certs/ca.pem" "$work/certs/node.pem" "$work/certs/node.key" > "$work/tls.yaml"

@@ -58,7 +58,7 @@ tls_mibs=$(loopback --tls)
 # 2. Swarm at 100 Mbit/s.
 addresses="10.77.0.2"
 for i in $(seq 1 "$hosts"); do addresses+=",10.77.1.$i"; done
-bash scripts/make-certs "$work/certs" "node:$addresses" > "$work/make-certs.log" 2>&1 ||
+bash scripts/make-certs "$work/certs" "node@seed+scheduler:$addresses" > "$work/make-certs.log" 2>&1 ||
   { cat "$work/make-certs.log" >&2; exit 1; }
 tls_block=$(printf 'tls:\n  enabled: true\n  ca_file: %s\n  cert_file: %s\n  key_file: %s\n' \
   "$work/certs/ca.pem" "$work/certs/node.pem" "$work/certs/node.key")

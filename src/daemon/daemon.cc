@@ -182,7 +182,8 @@ Status Daemon::Impl::Start() {
   FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(config_.tls));
   TriggerPolicy trigger_policy;
   trigger_policy.seed = config_.seed;
-  if (config_.seed) {
+  trigger_policy.by_certificate = config_.tls.enabled;
+  if (config_.seed && !config_.tls.enabled) {
     FL_ASSIGN_OR_RETURN(trigger_policy.scheduler_ips, ResolveSchedulerIps(config_.schedulers));
   }
   peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_, std::move(trigger_policy));

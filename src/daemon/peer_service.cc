@@ -11,6 +11,7 @@
 #include "daemon/services.h"
 #include "daemon/task_manager.h"
 #include "daemon/trigger_policy.h"
+#include "rpc/tls_credentials.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -167,7 +168,7 @@ grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerConte
                                                        const dv1::TriggerDownloadRequest* request,
                                                        dv1::TriggerDownloadResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
-  Status allowed = trigger_.Check(context->peer());
+  Status allowed = trigger_.Check(context->peer(), rpc::CallerRoles(context->auth_context().get()));
   if (!allowed.ok()) {
     spdlog::warn("seed_trigger_refused task={} peer={} error=\"{}\"", request->task_id(),
                  context->peer(), allowed.message());

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/host_port.h"
+#include "rpc/tls_config.h"
 
 namespace feilong::daemon {
 
@@ -60,9 +61,18 @@ std::optional<std::string> PeerIp(std::string_view peer) {
   return Canonical(text.substr(1, close - 1));
 }
 
-Status TriggerPolicy::Check(std::string_view grpc_peer) const {
+Status TriggerPolicy::Check(std::string_view grpc_peer,
+                            const std::vector<std::string>& caller_roles) const {
   if (!seed) {
     return Status::PermissionDenied("TriggerDownload is answered by seed peers only");
+  }
+  if (by_certificate) {
+    if (std::find(caller_roles.begin(), caller_roles.end(), rpc::kRoleScheduler) ==
+        caller_roles.end()) {
+      return Status::PermissionDenied("TriggerDownload from " + std::string(grpc_peer) +
+                                      ", whose certificate has no scheduler role");
+    }
+    return Status::Ok();
   }
   std::optional<std::string> ip = PeerIp(grpc_peer);
   if (!ip || std::find(scheduler_ips.begin(), scheduler_ips.end(), *ip) == scheduler_ips.end()) {

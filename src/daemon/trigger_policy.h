@@ -4,11 +4,12 @@
 // fetch any URL and read the bytes back from its piece server (server-side
 // request forgery).
 //
-// The scheduler is recognised by the IP address its call comes from, which
-// must be one of the addresses its configured names resolve to at start.
-// An attacker who can send from a scheduler's address (same host, spoofing
-// on the path) passes this check; mutual TLS is what closes that (see
-// docs/security.md).
+// With mutual TLS, the scheduler is recognised by its certificate, which
+// must carry the scheduler role (rpc/tls_config.h); its address does not
+// matter (NAT, a Service, a changed address are fine). Without TLS, by the
+// IP address its call comes from, which must be one of the addresses its
+// configured names resolve to at start: an attacker who can send from a
+// scheduler's address (same host, spoofing on the path) passes that check.
 //
 // Thread rule: an immutable value; Check is safe from any thread.
 #pragma once
@@ -24,12 +25,15 @@ namespace feilong::daemon {
 
 struct TriggerPolicy {
   bool seed = false;
-  // Numeric IP addresses of the configured schedulers.
+  // Mutual TLS is on: callers are judged by the roles in their certificate.
+  bool by_certificate = false;
+  // Numeric IP addresses of the configured schedulers (without TLS).
   std::vector<std::string> scheduler_ips;
 
   // OK, or PermissionDenied saying why (not a seed; a caller that is no
-  // configured scheduler, named by its address).
-  Status Check(std::string_view grpc_peer) const;
+  // configured scheduler, named by its address; no scheduler role).
+  // `caller_roles`: the roles in the caller's certificate.
+  Status Check(std::string_view grpc_peer, const std::vector<std::string>& caller_roles) const;
 };
 
 // The IP address in a gRPC peer string ("ipv4:10.0.0.1:4000",

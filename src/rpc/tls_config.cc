@@ -1,5 +1,9 @@
 #include "rpc/tls_config.h"
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <unistd.h>
 
 namespace feilong::rpc {
@@ -37,6 +41,37 @@ Status ReadTlsConfig(const ConfigReader& reader, TlsConfig& out) {
     return Status::InvalidArgument("config key 'tls.reload_interval': must be within 1s..1h");
   }
   return out.enabled ? CheckTlsFiles(out) : Status::Ok();
+}
+
+std::vector<std::string> CertificateRoles(std::string_view pem) {
+  static constexpr std::string_view kPrefix = "urn:feilong:role:";
+  std::vector<std::string> roles;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) {
+    return roles;
+  }
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) {
+    return roles;
+  }
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) {
+      continue;
+    }
+    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+    std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                          static_cast<size_t>(ASN1_STRING_length(uri)));
+    if (text.starts_with(kPrefix) && text.size() > kPrefix.size()) {
+      roles.emplace_back(text.substr(kPrefix.size()));
+    }
+  }
+  GENERAL_NAMES_free(names);
+  X509_free(cert);
+  return roles;
 }
 
 }  // namespace feilong::rpc

@@ -23,6 +23,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/config.h"
 #include "common/status.h"
@@ -43,6 +45,17 @@ struct TlsConfig {
 // OK when the CA, certificate and key files are named and readable;
 // InvalidArgument naming the key otherwise.
 Status CheckTlsFiles(const TlsConfig& config);
+
+// Roles: with TLS, what a host may do is named in its certificate, as URI
+// subjectAltNames "urn:feilong:role:<role>" (scripts/make-certs
+// NAME@seed+scheduler:...). "seed": may announce itself as a seed host (its
+// reports are trusted at once); "scheduler": may ask seeds to fetch
+// (TriggerDownload). A certificate without roles is a plain peer.
+inline constexpr std::string_view kRoleSeed = "seed";
+inline constexpr std::string_view kRoleScheduler = "scheduler";
+
+// The roles named in a PEM certificate; none for text that is not one.
+std::vector<std::string> CertificateRoles(std::string_view pem);
 
 // Reads the `tls` map. InvalidArgument naming the key for a missing file
 // while enabled, an unreadable one, or an interval out of range.

@@ -1,5 +1,7 @@
 #include "rpc/tls_credentials.h"
 
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -53,6 +55,17 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsCo
     return Status::IOError("cannot make TLS channel credentials from " + config.cert_file);
   }
   return credentials;
+}
+
+std::vector<std::string> CallerRoles(const grpc::AuthContext* auth) {
+  if (auth == nullptr) {
+    return {};
+  }
+  std::vector<grpc::string_ref> certs = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (certs.empty()) {
+    return {};
+  }
+  return CertificateRoles(std::string_view(certs.front().data(), certs.front().size()));
 }
 
 }  // namespace feilong::rpc

@@ -9,6 +9,7 @@
 #include "rpc/tls_config.h"
 
 namespace grpc {
+class AuthContext;
 class ChannelCredentials;
 class ServerCredentials;
 }  // namespace grpc
@@ -22,5 +23,9 @@ Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsConf
 // Credentials for gRPC clients: insecure when disabled; else TLS verifying
 // the server (chain and host) and presenting this process's certificate.
 Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsConfig& config);
+
+// The roles (tls_config.h) in the certificate a caller presented; none for
+// a caller without one (plaintext) or a null context.
+std::vector<std::string> CallerRoles(const grpc::AuthContext* auth);
 
 }  // namespace feilong::rpc

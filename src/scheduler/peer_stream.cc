@@ -6,8 +6,9 @@
 
 namespace feilong::scheduler {
 
-PeerStream::PeerStream(SchedulerService* service, SessionId session, bool refuse)
-    : service_(service), session_(session) {
+PeerStream::PeerStream(SchedulerService* service, SessionId session, bool refuse,
+                       bool may_claim_seed)
+    : service_(service), session_(session), may_claim_seed_(may_claim_seed) {
   if (refuse) {
     std::lock_guard lock(mutex_);
     closing_ = true;
@@ -50,7 +51,7 @@ void PeerStream::OnReadDone(bool ok) {
     Close(grpc::Status::OK);
     return;
   }
-  grpc::Status status = service_->OnRequest(session_, registered_, request_);
+  grpc::Status status = service_->OnRequest(session_, registered_, may_claim_seed_, request_);
   if (!status.ok()) {
     service_->OnStreamEnded(session_);
     Close(status);

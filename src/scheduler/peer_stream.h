@@ -28,7 +28,9 @@ class PeerStream final
     : public grpc::ServerBidiReactor<v1::AnnouncePeerRequest, v1::AnnouncePeerResponse> {
  public:
   // Starts reading; with `refuse`, ends the stream at once with UNAVAILABLE.
-  PeerStream(SchedulerService* service, SessionId session, bool refuse);
+  // `may_claim_seed`: the caller may register from a seed host (see
+  // SchedulerService, "Roles").
+  PeerStream(SchedulerService* service, SessionId session, bool refuse, bool may_claim_seed);
 
   // Queues a message; dropped once the stream is closing.
   void Enqueue(v1::AnnouncePeerResponse response);
@@ -44,6 +46,7 @@ class PeerStream final
 
   SchedulerService* const service_;
   const SessionId session_;
+  const bool may_claim_seed_;
   v1::AnnouncePeerRequest request_;  // touched by read reactions only
   bool registered_ = false;          // touched by read reactions only
 

@@ -1,5 +1,6 @@
 #include "scheduler/scheduler_service.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <utility>
 
@@ -71,19 +72,41 @@ std::string_view KindName(v1::ScheduleDecision::Kind kind) {
 // ---------------------------------------------------------------- service
 
 SchedulerService::SchedulerService(SchedulerState& state, SeedTriggerClient& seeds,
-                                   SchedulerMetrics& metrics)
-    : state_(state), seeds_(seeds), metrics_(metrics) {}
+                                   SchedulerMetrics& metrics, bool require_roles)
+    : state_(state), seeds_(seeds), metrics_(metrics), require_roles_(require_roles) {}
+
+bool SchedulerService::MayClaimSeed(const grpc::CallbackServerContext& context) const {
+  if (!require_roles_) {
+    return true;
+  }
+  std::vector<std::string> roles = rpc::CallerRoles(context.auth_context().get());
+  return std::find(roles.begin(), roles.end(), rpc::kRoleSeed) != roles.end();
+}
+
+namespace {
+
+grpc::Status SeedRoleMissing(const v1::Host& host) {
+  spdlog::warn("seed_claim_refused host={} ip={} reason=\"no seed role in its certificate\"",
+               host.id(), host.ip());
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "host " + host.id() +
+                          " announces a seed, but its certificate has no seed role "
+                          "(urn:feilong:role:seed)");
+}
+
+}  // namespace
 
 SchedulerService::~SchedulerService() = default;
 
 grpc::ServerBidiReactor<v1::AnnouncePeerRequest, v1::AnnouncePeerResponse>*
-SchedulerService::AnnouncePeer(grpc::CallbackServerContext* /*context*/) {
+SchedulerService::AnnouncePeer(grpc::CallbackServerContext* context) {
+  const bool may_claim_seed = MayClaimSeed(*context);
   std::lock_guard lock(streams_mutex_);
   if (closing_) {
-    return new PeerStream(this, 0, /*refuse=*/true);
+    return new PeerStream(this, 0, /*refuse=*/true, may_claim_seed);
   }
   SessionId session = next_session_++;
-  auto* stream = new PeerStream(this, session, /*refuse=*/false);
+  auto* stream = new PeerStream(this, session, /*refuse=*/false, may_claim_seed);
   streams_[session] = stream;
   return stream;
 }
@@ -91,13 +114,17 @@ SchedulerService::AnnouncePeer(grpc::CallbackServerContext* /*context*/) {
 grpc::ServerUnaryReactor* SchedulerService::AnnounceHost(grpc::CallbackServerContext* context,
                                                          const v1::AnnounceHostRequest* request,
                                                          v1::AnnounceHostResponse* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->host().type() == v1::HOST_TYPE_SEED && !MayClaimSeed(*context)) {
+    reactor->Finish(SeedRoleMissing(request->host()));
+    return reactor;
+  }
   Status status = state_.AnnounceHost(request->host());
   if (status.ok()) {
     spdlog::debug("host_announced host={} type={} ip={}", request->host().id(),
                   v1::HostType_Name(request->host().type()), request->host().ip());
   }
   RefreshGauges();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -127,7 +154,7 @@ grpc::ServerUnaryReactor* SchedulerService::StatTask(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::Status SchedulerService::OnRequest(SessionId session, bool registered,
+grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, bool may_claim_seed,
                                          const v1::AnnouncePeerRequest& request) {
   if (!registered) {
     if (!request.has_register_()) {
@@ -135,6 +162,9 @@ grpc::Status SchedulerService::OnRequest(SessionId session, bool registered,
                           "the first AnnouncePeer message must be Register");
     }
     const v1::Register& registration = request.register_();
+    if (registration.host().type() == v1::HOST_TYPE_SEED && !may_claim_seed) {
+      return SeedRoleMissing(registration.host());
+    }
     Result<Actions> actions = state_.Register(session, registration);
     if (!actions.ok()) {
       spdlog::warn("register_rejected peer={} error=\"{}\"", registration.peer_id(),
@@ -263,7 +293,7 @@ Server::Server(const SchedulerConfig& config, Clock& clock,
       metrics_(registry_),
       state_(config, clock, std::move(signer)),
       seeds_(config.seed_trigger_timeout, std::move(seed_credentials)),
-      service_(state_, seeds_, metrics_) {}
+      service_(state_, seeds_, metrics_, config.tls.enabled) {}
 
 Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clock& clock) {
   FL_RETURN_IF_ERROR(config.Validate());

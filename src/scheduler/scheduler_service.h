@@ -45,8 +45,12 @@ class PeerStream;
 
 class SchedulerService final : public v1::Scheduler::CallbackService {
  public:
-  // All references must outlive the service.
-  SchedulerService(SchedulerState& state, SeedTriggerClient& seeds, SchedulerMetrics& metrics);
+  // All references must outlive the service. Roles: with `require_roles`
+  // (mutual TLS on), a host may announce itself as a seed (AnnounceHost,
+  // Register) only with a certificate carrying the seed role
+  // (rpc/tls_config.h); otherwise PERMISSION_DENIED.
+  SchedulerService(SchedulerState& state, SeedTriggerClient& seeds, SchedulerMetrics& metrics,
+                   bool require_roles);
   SchedulerService(const SchedulerService&) = delete;
   SchedulerService& operator=(const SchedulerService&) = delete;
   ~SchedulerService() override;
@@ -77,8 +81,11 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
   void Execute(Actions actions);
   // A message from stream `session`; `registered` tells whether Register was
   // already accepted. OK, or the status to end the stream with.
-  grpc::Status OnRequest(SessionId session, bool registered,
+  // `may_claim_seed`: see Roles.
+  grpc::Status OnRequest(SessionId session, bool registered, bool may_claim_seed,
                          const v1::AnnouncePeerRequest& request);
+  // Whether the caller may announce a seed host (see Roles).
+  bool MayClaimSeed(const grpc::CallbackServerContext& context) const;
   // The stream's peer (if any) is removed. Idempotent.
   void OnStreamEnded(SessionId session);
   // The reactor is being destroyed.
@@ -88,6 +95,7 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
   SchedulerState& state_;
   SeedTriggerClient& seeds_;
   SchedulerMetrics& metrics_;
+  const bool require_roles_;
   std::atomic<SessionId> next_session_{1};
 
   std::mutex streams_mutex_;  // before any PeerStream's mutex

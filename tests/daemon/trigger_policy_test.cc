@@ -17,16 +17,28 @@ TEST(TriggerPolicyTest, PeerIpReadsGrpcPeerStrings) {
 }
 
 TEST(TriggerPolicyTest, OnlyASeedAnswersAndOnlyToItsSchedulers) {
-  TriggerPolicy peer{false, {"10.0.0.9"}};
-  EXPECT_EQ(peer.Check("ipv4:10.0.0.9:5000").code(), StatusCode::kPermissionDenied)
+  TriggerPolicy peer{.seed = false, .scheduler_ips = {"10.0.0.9"}};
+  EXPECT_EQ(peer.Check("ipv4:10.0.0.9:5000", {}).code(), StatusCode::kPermissionDenied)
       << "a peer that is not a seed never fetches for others";
-  TriggerPolicy seed{true, {"10.0.0.9", "fd00::9"}};
-  EXPECT_TRUE(seed.Check("ipv4:10.0.0.9:5000").ok());
-  EXPECT_TRUE(seed.Check("ipv6:[fd00:0::9]:5000").ok());
-  Status refused = seed.Check("ipv4:10.0.0.66:5000");
+  TriggerPolicy seed{.seed = true, .scheduler_ips = {"10.0.0.9", "fd00::9"}};
+  EXPECT_TRUE(seed.Check("ipv4:10.0.0.9:5000", {}).ok());
+  EXPECT_TRUE(seed.Check("ipv6:[fd00:0::9]:5000", {}).ok());
+  Status refused = seed.Check("ipv4:10.0.0.66:5000", {});
   EXPECT_EQ(refused.code(), StatusCode::kPermissionDenied);
   EXPECT_NE(refused.message().find("10.0.0.66"), std::string::npos) << refused.message();
-  EXPECT_EQ(seed.Check("unix:/x").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(seed.Check("unix:/x", {}).code(), StatusCode::kPermissionDenied);
+}
+
+TEST(TriggerPolicyTest, WithTlsTheSchedulerRoleDecidesNotTheAddress) {
+  TriggerPolicy seed{.seed = true, .by_certificate = true, .scheduler_ips = {"10.0.0.9"}};
+  EXPECT_TRUE(seed.Check("ipv4:172.16.0.1:5000", {"seed", "scheduler"}).ok())
+      << "behind NAT or a Service, the certificate speaks";
+  EXPECT_EQ(seed.Check("ipv4:10.0.0.9:5000", {}).code(), StatusCode::kPermissionDenied)
+      << "the scheduler's address alone is not enough";
+  EXPECT_EQ(seed.Check("ipv4:10.0.0.9:5000", {"seed"}).code(), StatusCode::kPermissionDenied);
+  TriggerPolicy peer{.seed = false, .by_certificate = true};
+  EXPECT_EQ(peer.Check("ipv4:10.0.0.9:5000", {"scheduler"}).code(),
+            StatusCode::kPermissionDenied);
 }
 
 TEST(TriggerPolicyTest, SchedulerNamesResolveToAddresses) {

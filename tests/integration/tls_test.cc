@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/digest.h"
+#include "feilong/daemon/v1/daemon.grpc.pb.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "integration/cluster.h"
 #include "support/nginx_origin.h"
@@ -16,6 +17,7 @@ namespace feilong::testing {
 namespace {
 
 namespace sv1 = feilong::scheduler::v1;
+namespace dv1 = feilong::daemon::v1;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
@@ -24,7 +26,8 @@ std::string FileDigest(const std::string& path) {
   return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
 }
 
-// scripts/make-certs DIR NAME:127.0.0.1 with the environment `env`.
+// scripts/make-certs DIR NAME:127.0.0.1,localhost with DAYS=`days`; NAME
+// may carry roles ("node@seed+scheduler"); the files are named without them.
 ::testing::AssertionResult MakeCerts(const std::string& dir, const std::string& name,
                                      const std::string& log, const std::string& days = "365") {
   auto result = RunCommand(
@@ -50,7 +53,10 @@ class TlsTest : public ::testing::Test {
     auto origin = test::NginxOrigin::Start(options);
     ASSERT_TRUE(origin.ok()) << origin.status().ToString();
     origin_ = std::move(origin).value();
-    ASSERT_TRUE(MakeCerts(certs_.path(), "node", certs_.Path("make.log")));
+    // One certificate for every process: it may be a seed and a scheduler.
+    ASSERT_TRUE(MakeCerts(certs_.path(), "node@seed+scheduler", certs_.Path("make.log")));
+    ASSERT_TRUE(MakeCerts(certs_.path(), "peer", certs_.Path("make.log")));
+    ASSERT_TRUE(MakeCerts(certs_.path(), "seedonly@seed", certs_.Path("make.log")));
     ASSERT_TRUE(MakeCerts(certs_.path(), "expired", certs_.Path("make.log"), "-1"));
     ASSERT_TRUE(MakeCerts(other_ca_.path(), "stranger", other_ca_.Path("make.log")));
     config_ = certs_.Path("tls.yaml");
@@ -153,6 +159,46 @@ TEST_F(TlsTest, CallersWithoutAGoodCertificateAreRefused) {
   EXPECT_EQ(curl(with_cert(other_ca_.path(), "stranger")), "000") << "another CA";
   EXPECT_EQ(curl(with_cert(certs_.path(), "expired")), "000") << "expired";
   EXPECT_EQ(curl({"http" + piece}), "000") << "plaintext";
+}
+
+TEST_F(TlsTest, RolesInCertificatesDecideWhoIsASeedAndWhoTriggersOne) {
+  Cluster cluster(Options(0));
+  ASSERT_TRUE(cluster.Start());
+  const std::string ca = certs_.Path("ca.pem");
+  auto announce = [&](const std::string& name, sv1::HostType type) {
+    auto stub = sv1::Scheduler::NewStub(
+        grpc::CreateChannel(cluster.scheduler_address(), Client(ca, certs_.path(), name)));
+    sv1::AnnounceHostRequest request;
+    request.mutable_host()->set_id("claimer-" + name);
+    request.mutable_host()->set_ip("127.0.0.1");
+    request.mutable_host()->set_type(type);
+    sv1::AnnounceHostResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    return stub->AnnounceHost(&context, request, &response).error_code();
+  };
+  EXPECT_EQ(announce("peer", sv1::HOST_TYPE_SEED), grpc::StatusCode::PERMISSION_DENIED)
+      << "a certificate without the seed role cannot claim a seed";
+  EXPECT_EQ(announce("peer", sv1::HOST_TYPE_NORMAL), grpc::StatusCode::OK);
+  EXPECT_EQ(announce("seedonly", sv1::HOST_TYPE_SEED), grpc::StatusCode::OK);
+
+  // TriggerDownload at the seed wants the scheduler role, whatever the address.
+  auto trigger = [&](const std::string& name) {
+    auto stub = dv1::Peer::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(Cluster::ReadyPort(cluster.seed(), "peer_port")),
+        Client(ca, certs_.path(), name)));
+    dv1::TriggerDownloadRequest request;
+    request.set_task_id(std::string(64, 'a'));
+    request.mutable_spec()->set_url(origin_->Url("/none.bin"));
+    dv1::TriggerDownloadResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    return stub->TriggerDownload(&context, request, &response).error_code();
+  };
+  EXPECT_EQ(trigger("peer"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(trigger("seedonly"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(trigger("node"), grpc::StatusCode::INVALID_ARGUMENT)
+      << "past the role check, the made-up task id does not match the spec";
 }
 
 TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {

@@ -45,5 +45,18 @@ TEST(TlsConfigTest, EnabledNeedsReadableFilesAndNamesTheKey) {
   EXPECT_EQ(ServerCredentials(config).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(TlsConfigTest, RolesComeFromFeilongRoleUrisInTheCertificate) {
+  test::TempDir dir;
+  std::string cmd = "bash " + std::string(FEILONG_SOURCE_DIR) + "/scripts/make-certs " +
+                    dir.path() + " both@seed+scheduler:127.0.0.1 plain:127.0.0.1 > " +
+                    dir.Path("log") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto pem = [&](const std::string& name) { return *test::ReadFile(dir.Path(name + ".pem")); };
+  EXPECT_EQ(CertificateRoles(pem("both")), (std::vector<std::string>{"seed", "scheduler"}));
+  EXPECT_TRUE(CertificateRoles(pem("plain")).empty());
+  EXPECT_TRUE(CertificateRoles("not a certificate").empty());
+  EXPECT_TRUE(CallerRoles(nullptr).empty());
+}
+
 }  // namespace
 }  // namespace feilong::rpc
