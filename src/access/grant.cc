@@ -142,8 +142,7 @@ std::string GrantSigner::Sign(const GrantClaims& claims) const {
   MdCtxPtr ctx(EVP_MD_CTX_new());
   // Ed25519 signing with a valid key cannot fail short of memory exhaustion;
   // an unsigned token is then refused by every verifier.
-  if (!ctx ||
-      EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_->pkey.get()) != 1 ||
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_->pkey.get()) != 1 ||
       EVP_DigestSign(ctx.get(), signature.data(), &size,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
     return message + "|";
@@ -194,10 +193,9 @@ Result<GrantClaims> VerifyGrant(std::string_view token, std::string_view public_
       EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) {
     return Status::InvalidArgument("grant: no valid verifying key");
   }
-  if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature->data()),
-                       signature->size(),
-                       reinterpret_cast<const unsigned char*>(signed_part.data()),
-                       signed_part.size()) != 1) {
+  if (EVP_DigestVerify(
+          ctx.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
+          reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) != 1) {
     return Status::PermissionDenied("grant: bad signature");
   }
   return claims;

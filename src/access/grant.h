@@ -37,7 +37,7 @@ inline constexpr std::string_view kGrantHeader = "X-Feilong-Grant";
 inline constexpr int64_t kClockSkewSeconds = 60;
 
 struct GrantClaims {
-  std::string task_id;     // 64 lowercase hex
+  std::string task_id;  // 64 lowercase hex
   int64_t expires_unix = 0;
   std::string grantee_ip;  // the address the grantee connects from, as text
 };

@@ -155,7 +155,7 @@ grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
                                         ip.value_or(""), SteadyClock::Default().NowUnixSeconds());
     if (!granted.ok()) {
       spdlog::debug("sync_grant_refused task={} peer={} reason=\"{}\"", request->task_id(),
-                   context->peer(), granted.message());
+                    context->peer(), granted.message());
       reactor->Refuse(Status::PermissionDenied("private task: a valid grant is required"));
       return reactor;
     }

@@ -33,8 +33,7 @@ PieceClient::~PieceClient() = default;
 
 Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t port,
                                             const std::string& task_id, uint32_t number,
-                                            uint32_t expected_length,
-                                            storage::PieceWriter& writer,
+                                            uint32_t expected_length, storage::PieceWriter& writer,
                                             const std::string& grant) {
   const std::string host_port = HostForUrl(host) + ":" + std::to_string(port);
   const std::string what = "parent " + host_port + " piece " + std::to_string(number);

@@ -318,7 +318,7 @@ std::optional<Reply> PieceServer::Impl::RefusePrivate(
   }
   ++grants_refused;
   spdlog::debug("piece_grant_refused task={} remote={} reason=\"{}\"", task_id, remote_ip,
-               granted.message());
+                granted.message());
   // The same answer for every piece, held or not: nothing about the content.
   return Error(403, "private task: a valid grant is required");
 }
@@ -679,8 +679,6 @@ uint64_t PieceServer::connections_accepted() const { return impl_->connections_a
 
 uint64_t PieceServer::grants_refused() const { return impl_->grants_refused.load(); }
 
-uint64_t PieceServer::tls_handshakes_failed() const {
-  return impl_->tls_handshakes_failed.load();
-}
+uint64_t PieceServer::tls_handshakes_failed() const { return impl_->tls_handshakes_failed.load(); }
 
 }  // namespace feilong::daemon

@@ -491,8 +491,8 @@ void SchedulerState::AddGrant(const Task& task, Peer& peer, bool with_grant,
     return;
   }
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.grants.ttl);
-  decision.set_grant(signer_->Sign(access::GrantClaims{
-      task.id, clock_.NowUnixSeconds() + ttl.count(), peer.host->info.ip()}));
+  decision.set_grant(signer_->Sign(
+      access::GrantClaims{task.id, clock_.NowUnixSeconds() + ttl.count(), peer.host->info.ip()}));
   peer.granted_at = clock_.Now();
 }
 

@@ -93,8 +93,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -102,8 +102,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "common/clock.h"
 #include "access/grant.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 #include "scheduler/parent_selector.h"
@@ -257,7 +257,7 @@ class SchedulerState {
     Clock::TimePoint trigger_at;
     bool quarantined = false;
     bool private_task = false;  // see Private tasks
-    uint64_t version = 1;  // bumped on every change that may affect decisions
+    uint64_t version = 1;       // bumped on every change that may affect decisions
   };
 
   struct SessionRef {

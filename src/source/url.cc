@@ -234,7 +234,8 @@ bool UrlCarriesCredentials(std::string_view url) {
 
 bool IsCredentialHeader(std::string_view name) {
   return AsciiEqualsIgnoreCase(name, "authorization") ||
-         AsciiEqualsIgnoreCase(name, "proxy-authorization") || AsciiEqualsIgnoreCase(name, "cookie");
+         AsciiEqualsIgnoreCase(name, "proxy-authorization") ||
+         AsciiEqualsIgnoreCase(name, "cookie");
 }
 
 Result<std::string> NormalizeUrlForTaskId(std::string_view url) {

@@ -235,9 +235,9 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
       FL_RETURN_IF_ERROR(stmt.BindInt64(4, meta.piece_length));
       FL_RETURN_IF_ERROR(stmt.BindInt64(5, now));
       FL_RETURN_IF_ERROR(stmt.BindInt64(6, meta.private_task ? 1 : 0));
-      FL_RETURN_IF_ERROR(stmt.BindBlob(
-          7, std::span(reinterpret_cast<const uint8_t*>(meta.grant_key.data()),
-                       meta.private_task ? meta.grant_key.size() : 0)));
+      FL_RETURN_IF_ERROR(
+          stmt.BindBlob(7, std::span(reinterpret_cast<const uint8_t*>(meta.grant_key.data()),
+                                     meta.private_task ? meta.grant_key.size() : 0)));
       return stmt.Run();
     };
     status = insert();

@@ -37,13 +37,18 @@ TEST_F(GrantTest, AGrantOpensOnlyItsTaskForItsAddressUntilItExpires) {
   EXPECT_TRUE(CheckGrant(Token(), key, kTask, "::ffff:10.0.0.7", kNow).ok());
   EXPECT_TRUE(CheckGrant(Token(kTask, kNow, "fe80::1"), key, kTask, "FE80:0:0::1", kNow).ok());
 
-  EXPECT_TRUE(CheckGrant(Token(), key, kOtherTask, "10.0.0.7", kNow).code() == StatusCode::kPermissionDenied);
-  EXPECT_TRUE(CheckGrant(Token(), key, kTask, "10.0.0.8", kNow).code() == StatusCode::kPermissionDenied);
-  EXPECT_TRUE(CheckGrant(Token(), key, kTask, "not-an-ip", kNow).code() == StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckGrant(Token(), key, kOtherTask, "10.0.0.7", kNow).code() ==
+              StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckGrant(Token(), key, kTask, "10.0.0.8", kNow).code() ==
+              StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckGrant(Token(), key, kTask, "not-an-ip", kNow).code() ==
+              StatusCode::kPermissionDenied);
   // Expired: taken within the clock skew allowance, refused after it.
-  EXPECT_TRUE(CheckGrant(Token(kTask, kNow - kClockSkewSeconds), key, kTask, "10.0.0.7", kNow).ok());
-  EXPECT_TRUE(CheckGrant(Token(kTask, kNow - kClockSkewSeconds - 1), key, kTask, "10.0.0.7", kNow)
-                  .code() == StatusCode::kPermissionDenied);
+  EXPECT_TRUE(
+      CheckGrant(Token(kTask, kNow - kClockSkewSeconds), key, kTask, "10.0.0.7", kNow).ok());
+  EXPECT_TRUE(
+      CheckGrant(Token(kTask, kNow - kClockSkewSeconds - 1), key, kTask, "10.0.0.7", kNow).code() ==
+      StatusCode::kPermissionDenied);
 }
 
 TEST_F(GrantTest, NoGrantAnotherSignerOrAnUnknownKeyIsRefused) {
@@ -52,9 +57,11 @@ TEST_F(GrantTest, NoGrantAnotherSignerOrAnUnknownKeyIsRefused) {
   auto other = GrantSigner::Generate();
   ASSERT_TRUE(other.ok());
   std::string foreign = (*other)->Sign(GrantClaims{kTask, kNow + 600, "10.0.0.7"});
-  EXPECT_TRUE(CheckGrant(foreign, key, kTask, "10.0.0.7", kNow).code() == StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckGrant(foreign, key, kTask, "10.0.0.7", kNow).code() ==
+              StatusCode::kPermissionDenied);
   // The key of a task whose scheduler is not known yet is empty: nobody.
-  EXPECT_TRUE(CheckGrant(Token(), "", kTask, "10.0.0.7", kNow).code() == StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckGrant(Token(), "", kTask, "10.0.0.7", kNow).code() ==
+              StatusCode::kPermissionDenied);
 }
 
 TEST_F(GrantTest, EveryAlteredFieldBreaksTheSignature) {
@@ -92,8 +99,8 @@ TEST_F(GrantTest, MalformedTokensAreInvalidNotCrashes) {
 }
 
 TEST(GrantSignerFileTest, AKeyFileIsCreatedPrivateAndReadBackTheSame) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("grant_test_" + std::to_string(::getpid()));
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("grant_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string path = (dir / "grants.pem").string();
 

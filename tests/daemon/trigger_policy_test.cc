@@ -37,8 +37,7 @@ TEST(TriggerPolicyTest, WithTlsTheSchedulerRoleDecidesNotTheAddress) {
       << "the scheduler's address alone is not enough";
   EXPECT_EQ(seed.Check("ipv4:10.0.0.9:5000", {"seed"}).code(), StatusCode::kPermissionDenied);
   TriggerPolicy peer{.seed = false, .by_certificate = true};
-  EXPECT_EQ(peer.Check("ipv4:10.0.0.9:5000", {"scheduler"}).code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(peer.Check("ipv4:10.0.0.9:5000", {"scheduler"}).code(), StatusCode::kPermissionDenied);
 }
 
 TEST(TriggerPolicyTest, SchedulerNamesResolveToAddresses) {

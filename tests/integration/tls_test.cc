@@ -142,17 +142,18 @@ TEST_F(TlsTest, CallersWithoutAGoodCertificateAreRefused) {
   // The piece server speaks HTTPS and wants a certificate of the CA too.
   const uint16_t port = Cluster::ReadyPort(cluster.seed(), "piece_port");
   ASSERT_NE(port, 0);
-  const std::string piece = "://127.0.0.1:" + std::to_string(port) + "/pieces/" +
-                            std::string(64, 'a') + "/0";
+  const std::string piece =
+      "://127.0.0.1:" + std::to_string(port) + "/pieces/" + std::string(64, 'a') + "/0";
   auto curl = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                     "--max-time", "5"};
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s",         "-o", "/dev/null", "-w",
+                                     "%{http_code}",  "--max-time", "5"};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, out_.Path("curl.log")).output;
   };
   auto with_cert = [&](const std::string& dir, const std::string& name) {
-    return std::vector<std::string>{"--cacert", ca, "--cert", dir + "/" + name + ".pem", "--key",
-                                    dir + "/" + name + ".key", "https" + piece};
+    return std::vector<std::string>{
+        "--cacert",     ca, "--cert", dir + "/" + name + ".pem", "--key", dir + "/" + name + ".key",
+        "https" + piece};
   };
   EXPECT_EQ(curl(with_cert(certs_.path(), "node")), "404") << "through TLS, an unknown task";
   EXPECT_EQ(curl({"--cacert", ca, "https" + piece}), "000") << "no client certificate";

@@ -45,8 +45,9 @@ class TrustTest : public ::testing::Test {
   void SetUp() override {
     test::NginxOrigin::Options options;
     options.root = www_.path();
-    options.extra_server_config = std::string("location /private/ { if ($http_authorization != \"") +
-                                  kToken + "\") { return 401; } }";
+    options.extra_server_config =
+        std::string("location /private/ { if ($http_authorization != \"") + kToken +
+        "\") { return 401; } }";
     auto origin = test::NginxOrigin::Start(options);
     ASSERT_TRUE(origin.ok()) << origin.status().ToString();
     origin_ = std::move(origin).value();
@@ -219,9 +220,9 @@ TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
   ASSERT_TRUE(forged_reply.ok());
   EXPECT_EQ(forged_reply->status, 403);
   // The piece list over the peer API is refused too.
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(Cluster::ReadyPort(cluster.peer(0), "peer_port")),
-                          grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(Cluster::ReadyPort(cluster.peer(0), "peer_port")),
+      grpc::InsecureChannelCredentials());
   auto stub = dv1::Peer::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
