@@ -2,18 +2,20 @@
 """Replaces one "## " section of a Markdown file with new text.
 
 Usage: replace_docs_section.py FILE "## Heading" < new_section.md
+   or: from replace_docs_section import replace_section
 
 The section runs from the line equal to the heading to the next "## " line;
-when the heading is absent, the new text is appended. The new text should
-start with the heading itself.
+when the heading is absent, the new text is appended (to "# Benchmarks"
+when the file does not exist yet). The new text should start with the
+heading itself.
 """
+import os
 import sys
 
 
-def main() -> int:
-    path, section = sys.argv[1], sys.argv[2]
-    new = sys.stdin.read().rstrip("\n") + "\n"
-    text = open(path).read()
+def replace_section(path, section, new):
+    new = new.rstrip("\n") + "\n"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
     start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == section), None)
     if start is None:
@@ -23,8 +25,7 @@ def main() -> int:
         tail = "".join(lines[end:])
         text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
     open(path, "w").write(text)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    replace_section(sys.argv[1], sys.argv[2], sys.stdin.read())

@@ -268,21 +268,7 @@ if [ "$docs" = 1 ] && [ "${#problems[@]}" -eq 0 ]; then
     echo
     echo "$table"
   )
-  SECTION="$section" NEWSEC="$newsec" python3 - docs/benchmarks.md <<'PY'
-import os, sys
-path = sys.argv[1]
-section, new = os.environ["SECTION"], os.environ["NEWSEC"].rstrip("\n") + "\n"
-text = open(path).read()
-lines = text.splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == section), None)
-if start is None:
-    text = text.rstrip("\n") + "\n\n" + new
-else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
-open(path, "w").write(text)
-PY
+  echo "$newsec" | python3 bench/replace_docs_section.py docs/benchmarks.md "$section"
   log "updated docs/benchmarks.md"
 fi
 [ "${#problems[@]}" -eq 0 ] || { log "FAILED: ${problems[*]}"; exit 1; }

@@ -10,6 +10,10 @@ import argparse
 import json
 import os
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from replace_docs_section import replace_section  # noqa: E402 (bench/ on the path first)
 
 SECTION = "## Registry mirror: containerd pulls, direct vs through the mirror, cold and warm"
 PHASES = ["cold-direct", "cold-mirror", "warm-direct", "warm-mirror", "hot-mirror"]
@@ -214,20 +218,7 @@ def main():
             "straight from a docker-registry behind a rate-limited link, and through the node's "
             "fld registry mirror. Latest run, %s, raw result in `%s.md`:" % (meta["date"], a.out),
             "", "```sh", meta["cmdline"], "```", "", body, ""])
-        update_docs(a.docs, new)
-
-
-def update_docs(path, new):
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == SECTION), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + new
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
-    open(path, "w").write(text)
+        replace_section(a.docs, SECTION, new)
 
 
 if __name__ == "__main__":

@@ -164,6 +164,8 @@ Status Daemon::Impl::Start() {
   if (config_.tls.enabled) {
     FL_ASSIGN_OR_RETURN(piece_options.tls, PieceTls::Load(config_.tls));
   }
+  piece_options.grants_refused_metric = &metrics_.grants_refused.WithLabels({"pieces"});
+  piece_options.tls_handshake_failures_metric = &metrics_.piece_tls_handshake_failures;
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
   FL_ASSIGN_OR_RETURN(auto client_credentials, rpc::ChannelCredentials(config_.tls));
@@ -186,7 +188,8 @@ Status Daemon::Impl::Start() {
   if (config_.seed && !config_.tls.enabled) {
     FL_ASSIGN_OR_RETURN(trigger_policy.scheduler_ips, ResolveSchedulerIps(config_.schedulers));
   }
-  peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_, std::move(trigger_policy));
+  peer_service_ = std::make_unique<PeerService>(*tasks_, *store_, hub_, std::move(trigger_policy),
+                                                metrics_.grants_refused.WithLabels({"sync"}));
   {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.peer_listen, server_credentials, &peer_port_);

@@ -22,6 +22,19 @@ DaemonMetrics::DaemonMetrics(metrics::Registry& r)
       parent_busy(r.AddCounter("feilong_daemon_parent_busy_total",
                                "Piece requests a parent answered busy, by reason: slots (no free "
                                "upload slot) or piece (that piece is on its way to another child).",
-                               {"reason"})) {}
+                               {"reason"})),
+      grants_refused(r.AddCounter("feilong_daemon_grants_refused_total",
+                                  "Requests for a private task refused for want of a valid grant, "
+                                  "by where: pieces or sync.",
+                                  {"where"})),
+      piece_tls_handshake_failures(
+          r.AddCounter("feilong_daemon_piece_tls_handshake_failures_total",
+                       "TLS handshakes the piece server failed (no certificate, another CA, "
+                       "expired, plaintext).")
+              .Get()),
+      access_checks(r.AddCounter("feilong_daemon_access_checks_total",
+                                 "Origin probes of callers asking for a private task, by result: "
+                                 "ok or denied.",
+                                 {"result"})) {}
 
 }  // namespace feilong::daemon

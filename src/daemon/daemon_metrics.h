@@ -22,6 +22,14 @@ struct DaemonMetrics {
   metrics::Family<metrics::Counter>& piece_failures;
   metrics::Gauge& active_downloads;
   metrics::Family<metrics::Counter>& parent_busy;
+  // Requests for a private task refused for want of a valid grant, by where:
+  // "pieces" (piece server, 403) or "sync" (SyncPieces).
+  metrics::Family<metrics::Counter>& grants_refused;
+  // TLS handshakes the piece server failed (no certificate, another CA, ...).
+  metrics::Counter& piece_tls_handshake_failures;
+  // Origin probes of callers asking for a private task, by result: "ok" or
+  // "denied" (any error).
+  metrics::Family<metrics::Counter>& access_checks;
 };
 
 }  // namespace feilong::daemon

@@ -156,6 +156,7 @@ grpc::ServerWriteReactor<dv1::PieceAvailability>* PeerService::SyncPieces(
     if (!granted.ok()) {
       spdlog::debug("sync_grant_refused task={} peer={} reason=\"{}\"", request->task_id(),
                     context->peer(), granted.message());
+      grants_refused_.Increment();
       reactor->Refuse(Status::PermissionDenied("private task: a valid grant is required"));
       return reactor;
     }

@@ -317,6 +317,9 @@ std::optional<Reply> PieceServer::Impl::RefusePrivate(
     return std::nullopt;
   }
   ++grants_refused;
+  if (options.grants_refused_metric != nullptr) {
+    options.grants_refused_metric->Increment();
+  }
   spdlog::debug("piece_grant_refused task={} remote={} reason=\"{}\"", task_id, remote_ip,
                 granted.message());
   // The same answer for every piece, held or not: nothing about the content.
@@ -510,6 +513,9 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
         co_await connection->tls->async_handshake(ssl::stream_base::server, kNoThrow);
     if (handshake_error) {
       ++tls_handshakes_failed;
+      if (options.tls_handshake_failures_metric != nullptr) {
+        options.tls_handshake_failures_metric->Increment();
+      }
       spdlog::debug("piece server: TLS handshake failed remote={} error=\"{}\"", remote_ip,
                     handshake_error.message());
       connection->Close();

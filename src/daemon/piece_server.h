@@ -49,6 +49,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "storage/piece_store.h"
 
@@ -89,6 +90,10 @@ struct PieceServerOptions {
   // HTTPS with client certificates (piece_tls.h); null: plaintext HTTP.
   // Default: null.
   std::shared_ptr<PieceTls> tls;
+  // When set, also counted here: grants refused (403) and failed TLS
+  // handshakes. Must outlive the server. Default: null.
+  metrics::Counter* grants_refused_metric = nullptr;
+  metrics::Counter* tls_handshake_failures_metric = nullptr;
 };
 
 class PieceServer {

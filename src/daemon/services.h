@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "daemon/trigger_policy.h"
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
@@ -61,9 +62,15 @@ class LocalService final : public v1::Daemon::CallbackService {
 
 class PeerService final : public v1::Peer::CallbackService {
  public:
-  // `trigger` decides who may call TriggerDownload (trigger_policy.h).
-  PeerService(TaskManager& tasks, storage::PieceStore& store, PieceHub& hub, TriggerPolicy trigger)
-      : tasks_(tasks), store_(store), hub_(hub), trigger_(std::move(trigger)) {}
+  // `trigger` decides who may call TriggerDownload (trigger_policy.h);
+  // `grants_refused` counts SyncPieces refused for want of a grant.
+  PeerService(TaskManager& tasks, storage::PieceStore& store, PieceHub& hub, TriggerPolicy trigger,
+              metrics::Counter& grants_refused)
+      : tasks_(tasks),
+        store_(store),
+        hub_(hub),
+        trigger_(std::move(trigger)),
+        grants_refused_(grants_refused) {}
 
   grpc::ServerWriteReactor<v1::PieceAvailability>* SyncPieces(
       grpc::CallbackServerContext* context, const v1::SyncPiecesRequest* request) override;
@@ -76,6 +83,7 @@ class PeerService final : public v1::Peer::CallbackService {
   storage::PieceStore& store_;
   PieceHub& hub_;
   const TriggerPolicy trigger_;
+  metrics::Counter& grants_refused_;
 };
 
 }  // namespace feilong::daemon

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "daemon/daemon_config.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/thread_name.h"
 #include "daemon/transfer_pool.h"
 #include "source/url.h"
@@ -72,7 +73,9 @@ Status TaskManager::Start(DownloadRequestOptions options, DownloadWaiter waiter,
       return Status::PermissionDenied("task " + options.task_id +
                                       " is private: access must be proven at the origin");
     }
-    FL_RETURN_IF_ERROR(ProveAccess(options.spec));
+    Status proven = ProveAccess(options.spec);
+    deps_.metrics.access_checks.WithLabels({proven.ok() ? "ok" : "denied"}).Increment();
+    FL_RETURN_IF_ERROR(proven);
     options.access_proven = true;
   }
   std::lock_guard lock(mutex_);

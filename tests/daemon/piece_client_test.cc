@@ -26,6 +26,7 @@ class PieceClientTest : public ::testing::Test {
     PieceServerOptions options;
     options.host = "127.0.0.1";
     options.threads = 1;
+    options.grants_refused_metric = &grants_refused_metric_;
     Result<std::unique_ptr<PieceServer>> server = PieceServer::Start(options, store_);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();
@@ -48,6 +49,7 @@ class PieceClientTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
+  metrics::Counter grants_refused_metric_;
   test::FakePieceStore store_{dir_.path()};
   std::string content_;
   std::unique_ptr<PieceServer> server_;
@@ -89,6 +91,7 @@ TEST_F(PieceClientTest, APrivateTaskGoesOnlyToAGrantForItAndThisAddress) {
   ASSERT_TRUE(stranger.ok());
   EXPECT_TRUE(denied(fetch(0, (*stranger)->Sign({kTask, expires, "127.0.0.1"}))));
   EXPECT_EQ(server_->grants_refused(), 5u);
+  EXPECT_EQ(grants_refused_metric_.value(), 5u);
 
   Result<PieceFetchResult> granted = fetch(0, (*signer)->Sign({kTask, expires, "127.0.0.1"}));
   ASSERT_TRUE(granted.ok()) << granted.status().ToString();
