@@ -32,6 +32,7 @@
 #include "mirror/registry_mirror.h"
 #include "proxy/http_proxy.h"
 #include "rpc/tls_credentials.h"
+#include "rpc/tls_stage.h"
 #include "storage/piece_store.h"
 
 namespace feilong::daemon {
@@ -88,6 +89,9 @@ class Daemon::Impl {
   DaemonConfig config_;
   metrics::Registry registry_;
   DaemonMetrics metrics_;
+  // With tls: on, every TLS reader uses tls_, the staged copies.
+  std::unique_ptr<rpc::TlsStage> tls_stage_;
+  rpc::TlsConfig tls_;
   // Before the pool: transfers hold passes of these gates until they end.
   HostGate origin_gate_;
   HostGate parent_gate_;
@@ -129,11 +133,16 @@ Status Daemon::Impl::Start() {
   store_options.low_watermark = config_.disk_low_watermark;
   FL_ASSIGN_OR_RETURN(store_, storage::PieceStore::Open(store_options));
 
+  tls_ = config_.tls;
+  if (tls_.enabled) {
+    FL_ASSIGN_OR_RETURN(tls_stage_, rpc::TlsStage::Create(config_.tls));
+    tls_ = tls_stage_->staged();
+  }
   PieceClientOptions piece_client_options;
   piece_client_options.connect_timeout = config_.parent_connect_timeout;
   piece_client_options.stall_timeout = config_.parent_stall_timeout;
-  if (config_.tls.enabled) {
-    piece_client_options.tls = {config_.tls.ca_file, config_.tls.cert_file, config_.tls.key_file};
+  if (tls_.enabled) {
+    piece_client_options.tls = {tls_.ca_file, tls_.cert_file, tls_.key_file};
   }
   source::SourceClientOptions source_options;
   source_options.ca_file = config_.origin_ca_file;
@@ -161,14 +170,14 @@ Status Daemon::Impl::Start() {
   piece_options.held_while_downloading = [this](const std::string& task_id) {
     return hub_.PublishedPieces(task_id);
   };
-  if (config_.tls.enabled) {
-    FL_ASSIGN_OR_RETURN(piece_options.tls, PieceTls::Load(config_.tls));
+  if (tls_.enabled) {
+    FL_ASSIGN_OR_RETURN(piece_options.tls, PieceTls::Load(tls_));
   }
   piece_options.grants_refused_metric = &metrics_.grants_refused.WithLabels({"pieces"});
   piece_options.tls_handshake_failures_metric = &metrics_.piece_tls_handshake_failures;
   FL_ASSIGN_OR_RETURN(piece_server_, PieceServer::Start(piece_options, *store_));
 
-  FL_ASSIGN_OR_RETURN(auto client_credentials, rpc::ChannelCredentials(config_.tls));
+  FL_ASSIGN_OR_RETURN(auto client_credentials, rpc::ChannelCredentials(tls_));
   channels_.SetCredentials(client_credentials);
   if (!config_.tls.enabled) {
     spdlog::warn(
@@ -181,7 +190,7 @@ Status Daemon::Impl::Start() {
                    [this] { return HostInfo(); }, client_credentials});
 
   // Peer API on TCP.
-  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(config_.tls));
+  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(tls_));
   TriggerPolicy trigger_policy;
   trigger_policy.seed = config_.seed;
   trigger_policy.by_certificate = config_.tls.enabled;
@@ -397,5 +406,8 @@ uint16_t Daemon::metrics_port() const {
   return impl_->metrics_server_ ? impl_->metrics_server_->port() : 0;
 }
 const DaemonConfig& Daemon::config() const { return impl_->config_; }
+Result<bool> Daemon::ReloadTls() {
+  return impl_->tls_stage_ ? impl_->tls_stage_->Refresh() : Result<bool>(false);
+}
 
 }  // namespace feilong::daemon

@@ -28,6 +28,12 @@ class Daemon {
   // Tells the schedulers this host leaves, then stops everything. Idempotent.
   void Stop();
 
+  // Takes the `tls:` files again now (fld does on SIGHUP; they are also
+  // checked every tls.reload_interval): true when a new, whole set was
+  // taken, false when unchanged or TLS is off, the error when the files do
+  // not form a whole set (the one in use stays). rpc/tls_stage.h.
+  Result<bool> ReloadTls();
+
   uint16_t peer_port() const;
   uint16_t piece_port() const;
   uint16_t metrics_port() const;  // 0 when metrics are off

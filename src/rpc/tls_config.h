@@ -5,9 +5,9 @@
 // server's certificate and its host (the address dialled must be in the
 // certificate's subjectAltName) and presents its own.
 //
-// The files are watched: a changed CA, certificate or key is picked up
-// within `reload_interval`, for new connections, without a restart and
-// without touching connections already open (rotation during downloads).
+// The files are taken again on SIGHUP and every `reload_interval`, only as
+// a whole set, for new connections, without a restart and without touching
+// connections already open (rpc/tls_stage.h).
 //
 //   tls:
 //     enabled: true        # false (default): plaintext gRPC, a warning at start

@@ -295,10 +295,20 @@ Server::Server(const SchedulerConfig& config, Clock& clock,
       seeds_(config.seed_trigger_timeout, std::move(seed_credentials)),
       service_(state_, seeds_, metrics_, config.tls.enabled) {}
 
+Result<bool> Server::ReloadTls() {
+  return tls_stage_ ? tls_stage_->Refresh() : Result<bool>(false);
+}
+
 Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clock& clock) {
   FL_RETURN_IF_ERROR(config.Validate());
-  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(config.tls));
-  FL_ASSIGN_OR_RETURN(auto seed_credentials, rpc::ChannelCredentials(config.tls));
+  std::unique_ptr<rpc::TlsStage> tls_stage;
+  rpc::TlsConfig tls = config.tls;
+  if (tls.enabled) {
+    FL_ASSIGN_OR_RETURN(tls_stage, rpc::TlsStage::Create(config.tls));
+    tls = tls_stage->staged();
+  }
+  FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(tls));
+  FL_ASSIGN_OR_RETURN(auto seed_credentials, rpc::ChannelCredentials(tls));
   if (!config.tls.enabled) {
     spdlog::warn(
         "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
@@ -312,6 +322,7 @@ Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clo
   }
   std::unique_ptr<Server> server(
       new Server(config, clock, std::move(seed_credentials), std::move(*signer)));
+  server->tls_stage_ = std::move(tls_stage);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, server_credentials, &port);

@@ -34,6 +34,7 @@
 #include "common/metrics_server.h"
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "rpc/tls_stage.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/scheduler_state.h"
@@ -131,12 +132,20 @@ class Server {
   // metrics endpoint. Idempotent.
   void Shutdown();
 
+  // Takes the `tls:` files again now (flsched does on SIGHUP; they are also
+  // checked every tls.reload_interval): true when a new, whole set was
+  // taken, false when unchanged or TLS is off, the error when the files do
+  // not form a whole set (the one in use stays). rpc/tls_stage.h.
+  Result<bool> ReloadTls();
+
  private:
   Server(const SchedulerConfig& config, Clock& clock,
          std::shared_ptr<grpc::ChannelCredentials> seed_credentials,
          std::shared_ptr<const access::GrantSigner> signer);
 
   const SchedulerConfig config_;
+  // The staged tls: files every credential reads; first, so it goes last.
+  std::unique_ptr<rpc::TlsStage> tls_stage_;
   metrics::Registry registry_;
   SchedulerMetrics metrics_;
   SchedulerState state_;

@@ -350,6 +350,11 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   }
   if (!request.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075700
+    // libcurl keeps a parsed CA file for a day; a rotated bundle must count
+    // from the next connection on.
+    curl_easy_setopt(curl, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
   }
   if (!request.client_cert_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_SSLCERT, request.client_cert_file.c_str());

@@ -62,6 +62,8 @@ class Cluster {
   // "peer_port"); 0 if it printed none.
   static uint16_t ReadyPort(const Node& node, const std::string& name);
   const std::vector<std::string>& scheduler_addresses() const { return scheduler_addresses_; }
+  // Scheduler `i`'s process (to signal it or read its log).
+  ChildProcess& scheduler_process(int i = 0) { return *schedulers_.at(i); }
   const std::string& dir() const { return dir_.path(); }
 
   // Runs flget against `node`'s daemon.

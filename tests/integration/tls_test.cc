@@ -1,9 +1,13 @@
 // Mutual TLS between flsched and fld (the `tls:` block), with certificates
 // made by scripts/make-certs: downloads go P2P over it, and a caller
 // without a certificate, with one from another CA, or with an expired one is
-// refused; a rotated CA is picked up without a restart, during a download.
+// refused; a rotated CA is picked up without a restart, during a download,
+// and on SIGHUP only a whole set is taken.
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <csignal>
+#include <filesystem>
 #include <thread>
 
 #include "common/digest.h"
@@ -50,6 +54,8 @@ class TlsTest : public ::testing::Test {
   void SetUp() override {
     test::NginxOrigin::Options options;
     options.root = www_.path();
+    // Downloads from here last seconds: long enough to rotate under them.
+    options.extra_server_config = "location /slow/ { limit_rate 2m; }";
     auto origin = test::NginxOrigin::Start(options);
     ASSERT_TRUE(origin.ok()) << origin.status().ToString();
     origin_ = std::move(origin).value();
@@ -242,4 +248,76 @@ TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
 }
 
 }  // namespace
+// SIGHUP with tls.reload_interval at an hour: only the signal rotates. A set
+// that is whole on disk but not trusted by the CA bundle in use (a
+// rotation's steps done out of order) is refused and the set in use stays;
+// once the bundle trusts it, SIGHUP takes it, within a second, without
+// dropping the download under way.
+TEST_F(TlsTest, SighupTakesOnlyAWholeSetAndDownloadsGoOn) {
+  // 32 MiB at 2 MiB/s per origin connection, 4 connections: about 4 s.
+  ASSERT_TRUE(std::filesystem::create_directories(www_.Path("slow")));
+  ASSERT_TRUE(test::WriteRandomFile(www_.Path("slow/big.bin"), 32 * kMiB, 7).ok());
+  std::string hourly = ReadAll(config_);
+  hourly.replace(hourly.find("reload_interval: 1s"), 19, "reload_interval: 1h");
+  ASSERT_TRUE(test::WriteFile(config_, hourly).ok());
+  Cluster cluster(Options(1));
+  ASSERT_TRUE(cluster.Start());
+  const std::string& address = cluster.scheduler_address();
+  ChildProcess& scheduler = cluster.scheduler_process();
+  // The new CA's certificate for every process, made beside the old one.
+  ASSERT_TRUE(MakeCerts(other_ca_.path(), "node@seed+scheduler", other_ca_.Path("make.log")));
+  const std::string old_ca = ReadAll(certs_.Path("ca.pem"));
+  const std::string new_ca = ReadAll(other_ca_.Path("ca.pem"));
+
+  FlgetSummary during;
+  std::atomic<bool> finished = false;
+  std::thread download([&] {
+    during = cluster.Flget(cluster.peer(0), origin_->Url("/slow/big.bin"), out_.Path("big"));
+    finished = true;
+  });
+  // Out of order: the new certificate and key before the bundle trusts them.
+  ASSERT_TRUE(test::WriteFile(certs_.Path("node.pem"), ReadAll(other_ca_.Path("node.pem"))).ok());
+  ASSERT_TRUE(test::WriteFile(certs_.Path("node.key"), ReadAll(other_ca_.Path("node.key"))).ok());
+  scheduler.Signal(SIGHUP);
+  cluster.seed().process->Signal(SIGHUP);
+  cluster.peer(0).process->Signal(SIGHUP);
+  ASSERT_TRUE(scheduler.WaitForLine("tls_reload_refused", std::chrono::seconds(5)))
+      << scheduler.Log();
+  EXPECT_NE(scheduler.Log().find("is refused by tls.ca_file"), std::string::npos);
+  ASSERT_TRUE(cluster.seed().process->WaitForLine("tls_reload_refused", std::chrono::seconds(5)));
+  // The set in use stays: a client trusting only the old CA still gets in.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(
+      CallScheduler(address, Client(certs_.Path("ca.pem"), certs_.path(), "peer")).error_code(),
+      grpc::StatusCode::NOT_FOUND);
+
+  // The bundle now trusts both CAs: the whole set is taken.
+  ASSERT_TRUE(test::WriteFile(certs_.Path("ca.pem"), old_ca + new_ca).ok());
+  scheduler.Signal(SIGHUP);
+  cluster.seed().process->Signal(SIGHUP);
+  cluster.peer(0).process->Signal(SIGHUP);
+  ASSERT_TRUE(scheduler.WaitForLine("tls_reloaded generation=2", std::chrono::seconds(5)))
+      << scheduler.Log();
+  EXPECT_FALSE(finished) << "the download ended before the rotation: nothing was shown";
+  // A client that trusts only the new CA gets the scheduler's new
+  // certificate (and its own, from the new CA, is accepted).
+  grpc::Status after;
+  for (int i = 0; i < 25; ++i) {
+    after = CallScheduler(address, Client(other_ca_.Path("ca.pem"), other_ca_.path(), "stranger"));
+    if (after.error_code() == grpc::StatusCode::NOT_FOUND) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::NOT_FOUND) << after.error_message();
+  download.join();
+  ASSERT_EQ(during.exit_code, 0) << during.output;
+  EXPECT_EQ(FileDigest(out_.Path("big")), FileDigest(www_.Path("slow/big.bin")));
+  // And the next download, with every process on the new set, goes P2P.
+  ASSERT_TRUE(test::WriteRandomFile(www_.Path("after.bin"), 8 * kMiB, 8).ok());
+  FlgetSummary next =
+      cluster.Flget(cluster.peer(0), origin_->Url("/after.bin"), out_.Path("after"));
+  ASSERT_EQ(next.exit_code, 0) << next.output;
+  EXPECT_EQ(next.from_peers, 8 * kMiB) << next.output;
+  EXPECT_EQ(FileDigest(out_.Path("after")), FileDigest(www_.Path("after.bin")));
+}
+
 }  // namespace feilong::testing

@@ -1,5 +1,7 @@
 // fld: the Feilong peer daemon. Parses flags, loads the config, runs the
-// daemon until SIGINT or SIGTERM.
+// daemon until SIGINT or SIGTERM; SIGHUP takes the tls: files again.
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +14,9 @@
 int main(int argc, char** argv) {
   using feilong::daemon::DaemonConfig;
   CLI::App app{"fld: the Feilong peer daemon (downloads, stores and serves pieces)"};
+  app.footer(
+      "Signals: SIGINT or SIGTERM stops the daemon; SIGHUP takes the tls: certificate files "
+      "again (a set that is not whole is refused and logged; the one in use stays).");
   std::string config_path;
   std::string data_dir;
   std::string socket_path;
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -98,7 +104,12 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    feilong::Result<bool> reloaded = (*daemon)->ReloadTls();
+    spdlog::info("sighup tls_reload={}", !reloaded.ok() ? "refused"
+                                         : *reloaded    ? "taken"
+                                                        : "unchanged");
+  }
   (*daemon)->Stop();
   return 0;
 }

@@ -4,7 +4,8 @@
 //           [--log-level LEVEL]
 //
 // Prints "flsched listening on <host:port>" on stdout once serving, and
-// shuts down gracefully on SIGINT or SIGTERM. Exit codes: 0 after a clean
+// shuts down gracefully on SIGINT or SIGTERM (SIGHUP takes the tls: files
+// again, rpc/tls_stage.h). Exit codes: 0 after a clean
 // shutdown, 1 when the server cannot start, 2 for bad flags or config.
 #include <signal.h>
 
@@ -23,6 +24,9 @@ using feilong::scheduler::SchedulerConfig;
 
 int Run(int argc, char** argv) {
   CLI::App app{"flsched: the Feilong scheduler"};
+  app.footer(
+      "Signals: SIGINT or SIGTERM stops the scheduler; SIGHUP takes the tls: certificate files "
+      "again (a set that is not whole is refused and logged; the one in use stays).");
   std::string config_path;
   std::optional<std::string> listen;
   std::optional<std::string> metrics_listen;
@@ -73,6 +77,7 @@ int Run(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = feilong::scheduler::Server::Start(config);
@@ -83,7 +88,12 @@ int Run(int argc, char** argv) {
   std::cout << "flsched listening on " << (*server)->address() << std::endl;
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    feilong::Result<bool> reloaded = (*server)->ReloadTls();
+    spdlog::info("sighup tls_reload={}", !reloaded.ok() ? "refused"
+                                         : *reloaded    ? "taken"
+                                                        : "unchanged");
+  }
   spdlog::info("scheduler_stopping signal={}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   spdlog::info("scheduler_stopped");
