@@ -151,7 +151,7 @@ CONF
 pid_of[nginx]=$!
 url="http://127.0.0.1:$origin_port/file.bin"
 
-tls_args=()
+tls_args=(--plaintext)
 if [ "$tls" -eq 1 ]; then
   bash scripts/make-certs "$work/certs" node@seed+scheduler:127.0.0.1,localhost > "$work/make-certs.log" 2>&1 ||
     die "scripts/make-certs failed"
@@ -296,7 +296,7 @@ max_peak=$(calc "max([$(IFS=,; echo "${peaks[*]}")])")
 ratio_ok=$(calc "'met' if $median_ratio >= $target_ratio else 'NOT met'")
 rss_ok=$(calc "'met' if $max_peak < $target_rss_mib else 'NOT met'")
 origin_bytes=$(awk '{s+=$2} END {printf "%.0f", s}' "$work/nginx/logs/access.log")
-warn_lines=$({ grep -h -v -e '^--- start' -e 'fld ready' -e 'listening on' \
+warn_lines=$({ grep -h -v -e '^--- start' -e 'fld ready' -e 'listening on' -e 'tls_disabled' \
   "$work"/seed.log "$work"/peer1.log "$work"/peer2.log "$work"/sched.log || true; } | wc -l)
 
 table=$(

@@ -3,7 +3,7 @@
 #
 # Builds flsched and fl_scheduler_load in --build-dir (unless --no-build).
 # Then, once per value C of --concurrency, starts a fresh flsched (log level
-# warn, metrics on a loopback port, every other setting at its default) and
+# warn, metrics on a loopback port, TLS off, every other setting at its default) and
 # runs fl_scheduler_load against it: --hosts hosts announce themselves
 # (AnnounceHost), then --peers downloads (spread over --tasks tasks; by
 # default 10,000 peers, 100 tasks of 100 peers, one peer per host, 16 pieces
@@ -110,6 +110,8 @@ run_one() {
 listen: "127.0.0.1:0"
 metrics_listen: "127.0.0.1:$metrics_port"
 log_level: warn
+tls:
+  enabled: false
 CONF
   "$work/bin/flsched" --config "$work/flsched.yaml" > "$work/sched.$c.log" 2>&1 &
   sched_pid=$!
@@ -156,7 +158,7 @@ CONF
   wait "$sched_pid" || sched_rc=$?
   stop_s=$(calc "round($(date +%s.%N) - $stop0, 2)")
   sched_pid=""
-  warn_lines=$(grep -c -v -e 'listening on' "$work/sched.$c.log" || true)
+  warn_lines=$(grep -c -v -e 'listening on' -e 'tls_disabled' "$work/sched.$c.log" || true)
 
   r() { awk -v k="result.$1" '$1 == k { print $2 }' "$out"; }
   [ -n "$(r errors)" ] || { cat "$out" "$work/gen.$c.err" >&2; die "the generator printed no results (exit $gen_rc)"; }
@@ -222,7 +224,7 @@ result=bench/results/scheduler_load-$stamp.md
   echo "- load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- binaries: $build_dir (build type $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || echo unknown)), flsched built $built"
   echo "- git HEAD when run: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src api bench 2>/dev/null || echo ' (src, api or bench modified)')"
-  echo "- flsched config: every default except listen, metrics_listen, log_level warn"
+  echo "- flsched config: every default except listen, metrics_listen, log_level warn, tls off"
   echo
   echo "$table"
   for p in "${problems[@]}"; do echo; echo "PROBLEM: $p"; done

@@ -182,8 +182,7 @@ Status Daemon::Impl::Start() {
   if (!config_.tls.enabled) {
     spdlog::warn(
         "tls_disabled: gRPC and piece transfers between hosts are plaintext and "
-        "unauthenticated; set tls: "
-        "(docs/security.md)");
+        "unauthenticated (tls.enabled: false or --plaintext; docs/security.md)");
   }
   tasks_ = std::make_unique<TaskManager>(
       DownloadDeps{*store_, *pool_, hub_, channels_, config_, metrics_, origin_gate_, parent_gate_,

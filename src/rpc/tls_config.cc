@@ -24,6 +24,15 @@ Status Readable(std::string_view key, const std::string& path) {
 }  // namespace
 
 Status CheckTlsFiles(const TlsConfig& config) {
+  if (!config.enabled) {
+    return Status::Ok();
+  }
+  if (config.ca_file.empty() && config.cert_file.empty() && config.key_file.empty()) {
+    return Status::InvalidArgument(
+        "TLS between hosts is on by default and needs tls.ca_file, tls.cert_file and "
+        "tls.key_file (scripts/make-certs makes a CA and certificates; docs/security.md); "
+        "for plaintext, unauthenticated traffic set tls.enabled: false or pass --plaintext");
+  }
   FL_RETURN_IF_ERROR(Readable("ca_file", config.ca_file));
   FL_RETURN_IF_ERROR(Readable("cert_file", config.cert_file));
   return Readable("key_file", config.key_file);
@@ -39,7 +48,9 @@ Status ReadTlsConfig(const ConfigReader& reader, TlsConfig& out) {
       out.reload_interval > std::chrono::hours(1)) {
     return Status::InvalidArgument("config key 'tls.reload_interval': must be within 1s..1h");
   }
-  return out.enabled ? CheckTlsFiles(out) : Status::Ok();
+  const bool configured = reader.Has("enabled") || reader.Has("ca_file") ||
+                          reader.Has("cert_file") || reader.Has("key_file");
+  return configured ? CheckTlsFiles(out) : Status::Ok();
 }
 
 std::vector<std::string> CertificateRoles(std::string_view pem) {

@@ -10,7 +10,7 @@
 // connections already open (rpc/tls_stage.h).
 //
 //   tls:
-//     enabled: true        # false (default): plaintext gRPC, a warning at start
+//     enabled: true        # the default; false: plaintext, a warning at start
 //     ca_file: /etc/feilong/tls/ca.pem
 //     cert_file: /etc/feilong/tls/host.pem
 //     key_file: /etc/feilong/tls/host.key
@@ -32,8 +32,10 @@
 namespace feilong::rpc {
 
 struct TlsConfig {
-  // Default: false (plaintext).
-  bool enabled = false;
+  // Default: true. Plaintext between hosts only when configured so
+  // (`enabled: false`, or --plaintext): a process whose tls: block names no
+  // files does not start (CheckTlsFiles says how to set it up).
+  bool enabled = true;
   // PEM files. Required when enabled.
   std::string ca_file;
   std::string cert_file;
@@ -42,8 +44,9 @@ struct TlsConfig {
   std::chrono::milliseconds reload_interval{60'000};
 };
 
-// OK when the CA, certificate and key files are named and readable;
-// InvalidArgument naming the key otherwise.
+// OK when TLS is off, or the CA, certificate and key files are named and
+// readable; InvalidArgument naming the key otherwise, and for a block that
+// names none of them, how to make them or turn TLS off.
 Status CheckTlsFiles(const TlsConfig& config);
 
 // Roles: with TLS, what a host may do is named in its certificate, as URI
@@ -57,8 +60,10 @@ inline constexpr std::string_view kRoleScheduler = "scheduler";
 // The roles named in a PEM certificate; none for text that is not one.
 std::vector<std::string> CertificateRoles(std::string_view pem);
 
-// Reads the `tls` map. InvalidArgument naming the key for a missing file
-// while enabled, an unreadable one, or an interval out of range.
+// Reads the `tls` map. InvalidArgument naming the key for an interval out
+// of range, and, when the map turns TLS on or names a file, for a missing
+// or unreadable file. A map left at its defaults is checked at start
+// (CheckTlsFiles), so that config files without it still parse.
 Status ReadTlsConfig(const ConfigReader& reader, TlsConfig& out);
 
 }  // namespace feilong::rpc

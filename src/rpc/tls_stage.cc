@@ -148,6 +148,7 @@ TlsStage::~TlsStage() {
 }
 
 Result<std::unique_ptr<TlsStage>> TlsStage::Create(const TlsConfig& configured) {
+  FL_RETURN_IF_ERROR(CheckTlsFiles(configured));
   std::unique_ptr<TlsStage> stage(new TlsStage(configured));
   FL_ASSIGN_OR_RETURN(Files files, stage->ReadConfigured());
   FL_RETURN_IF_ERROR(CheckTlsSet(files.ca, files.cert, files.key, configured));

@@ -311,8 +311,8 @@ Result<std::unique_ptr<Server>> Server::Start(const SchedulerConfig& config, Clo
   FL_ASSIGN_OR_RETURN(auto seed_credentials, rpc::ChannelCredentials(tls));
   if (!config.tls.enabled) {
     spdlog::warn(
-        "tls_disabled: gRPC between hosts is plaintext and unauthenticated; set tls: "
-        "(docs/security.md)");
+        "tls_disabled: gRPC between hosts is plaintext and unauthenticated (tls.enabled: "
+        "false or --plaintext; docs/security.md)");
   }
   Result<std::unique_ptr<access::GrantSigner>> signer =
       config.grants.key_file.empty() ? access::GrantSigner::Generate()

@@ -16,6 +16,7 @@ TEST(SchedulerConnectionCloseTest, LastReportsReachTheSchedulerBeforeTheStreamEn
   scheduler::SchedulerConfig config;
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "";
+  config.tls.enabled = false;
   auto server = scheduler::Server::Start(config);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const std::string address = (*server)->address();

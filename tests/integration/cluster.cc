@@ -60,6 +60,9 @@ Cluster::~Cluster() {
         node->args.push_back("127.0.0.1");
       }
     }
+    if (options_.plaintext) {
+      node->args.push_back("--plaintext");
+    }
     for (const auto& a : options_.fld_args) {
       node->args.push_back(a);
     }
@@ -130,6 +133,9 @@ void Cluster::StopNode(Node& node, int signal) {
 
 ::testing::AssertionResult Cluster::StartScheduler(int i, const std::string& listen) {
   std::vector<std::string> argv{BinaryPath("flsched"), "--listen", listen, "--metrics-listen", ""};
+  if (options_.plaintext) {
+    argv.push_back("--plaintext");
+  }
   argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
   schedulers_.at(i) = std::make_unique<ChildProcess>(
       argv,

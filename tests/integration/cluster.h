@@ -27,6 +27,9 @@ struct ClusterOptions {
   std::vector<std::string> scheduler_args;
   // Extra flags for every fld.
   std::vector<std::string> fld_args;
+  // Every process gets --plaintext (TLS is on by default and needs
+  // certificates); false for tests that give a tls: block.
+  bool plaintext = true;
 };
 
 // Numbers flget -v reports.

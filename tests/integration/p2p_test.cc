@@ -243,9 +243,10 @@ TEST_F(P2PTest, DiskFullIsAClearErrorAndCachedTasksStayServed) {
   }
   std::string small_digest = Publish("small.bin", 3 * kMiB, 5);
   Publish("huge.bin", 64 * kMiB, 6);
-  ChildProcess fld({BinaryPath("fld"), "--data-dir", out_.Path("small") + "/store", "--peer-listen",
-                    "127.0.0.1:0", "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off"},
-                   out_.Path("fld.log"));
+  ChildProcess fld(
+      {BinaryPath("fld"), "--data-dir", out_.Path("small") + "/store", "--peer-listen",
+       "127.0.0.1:0", "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off", "--plaintext"},
+      out_.Path("fld.log"));
   ASSERT_TRUE(fld.WaitForLine("fld ready", std::chrono::seconds(15))) << fld.Log();
   std::string socket = out_.Path("small") + "/store/fld.sock";
   auto flget = [&](const std::string& url, const std::string& out) {
@@ -278,9 +279,8 @@ TEST_F(P2PTest, ReadOnlyStoreIsAClearErrorAndTheCacheSurvives) {
   }
   std::string cached_digest = Publish("cached.bin", 3 * kMiB, 8);
   std::vector<std::string> argv = {
-      BinaryPath("fld"), "--data-dir",       out_.Path("ro") + "/store",
-      "--peer-listen",   "127.0.0.1:0",      "--piece-listen",
-      "127.0.0.1:0",     "--metrics-listen", "off"};
+      BinaryPath("fld"), "--data-dir",  out_.Path("ro") + "/store", "--peer-listen", "127.0.0.1:0",
+      "--piece-listen",  "127.0.0.1:0", "--metrics-listen",         "off",           "--plaintext"};
   std::string socket = out_.Path("ro") + "/store/fld.sock";
   auto flget = [&](const std::string& url, const std::string& out) {
     return RunCommand(
@@ -314,7 +314,7 @@ TEST(DaemonStartupTest, UnusableStoreDirectoryIsAClearError) {
   std::string bad = dir.Path("file") + "/store";
   CommandResult r =
       RunCommand({BinaryPath("fld"), "--data-dir", bad, "--peer-listen", "127.0.0.1:0",
-                  "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off"},
+                  "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off", "--plaintext"},
                  dir.Path("fld.log"), std::chrono::seconds(20));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;

@@ -73,8 +73,10 @@ class TlsTest : public ::testing::Test {
   }
 
   ClusterOptions Options(int peers) {
-    return ClusterOptions{
-        .peers = peers, .scheduler_args = {"--config", config_}, .fld_args = {"--config", config_}};
+    return ClusterOptions{.peers = peers,
+                          .scheduler_args = {"--config", config_},
+                          .fld_args = {"--config", config_},
+                          .plaintext = false};
   }
 
   // StatTask on the scheduler with the given client credentials: OK or
@@ -119,6 +121,38 @@ TEST_F(TlsTest, DownloadsGoPeerToPeerOverMutualTls) {
     EXPECT_EQ(FileDigest(out_.Path(std::to_string(i))), FileDigest(www_.Path("f.bin")));
   }
   EXPECT_LE(origin_->BytesServed("/f.bin"), 8 * kMiB * 105 / 100);
+}
+
+// TLS is on by default: without certificates neither binary starts, and
+// the error says how to make them or to ask for plaintext.
+TEST_F(TlsTest, NothingStartsWithoutCertificatesUnlessPlaintextIsAsked) {
+  const std::vector<std::vector<std::string>> commands = {
+      {BinaryPath("flsched"), "--listen", "127.0.0.1:0", "--metrics-listen", ""},
+      {BinaryPath("fld"), "--data-dir", out_.Path("store"), "--peer-listen", "127.0.0.1:0",
+       "--piece-listen", "127.0.0.1:0", "--metrics-listen", "off"}};
+  for (const auto& argv : commands) {
+    CommandResult refused = RunCommand(argv, out_.Path("refused.log"), std::chrono::seconds(20));
+    EXPECT_EQ(refused.exit_code, 2) << refused.output;
+    EXPECT_NE(refused.output.find("TLS between hosts is on by default"), std::string::npos)
+        << refused.output;
+    EXPECT_NE(refused.output.find("scripts/make-certs"), std::string::npos) << refused.output;
+    EXPECT_NE(refused.output.find("--plaintext"), std::string::npos) << refused.output;
+  }
+  // A tls: block that turns TLS on without files names the missing key.
+  ASSERT_TRUE(
+      test::WriteFile(out_.Path("half.yaml"), "tls:\n  ca_file: " + certs_.Path("ca.pem") + "\n")
+          .ok());
+  CommandResult half = RunCommand(
+      {BinaryPath("flsched"), "--config", out_.Path("half.yaml"), "--listen", "127.0.0.1:0"},
+      out_.Path("half.log"), std::chrono::seconds(20));
+  EXPECT_EQ(half.exit_code, 2) << half.output;
+  EXPECT_NE(half.output.find("tls.cert_file"), std::string::npos) << half.output;
+  // Asked for, plaintext starts, with a warning.
+  ChildProcess plain(
+      {BinaryPath("flsched"), "--listen", "127.0.0.1:0", "--metrics-listen", "", "--plaintext"},
+      out_.Path("plain.log"));
+  ASSERT_TRUE(plain.WaitForLine("listening on", std::chrono::seconds(15))) << plain.Log();
+  EXPECT_NE(plain.Log().find("tls_disabled"), std::string::npos) << plain.Log();
 }
 
 TEST_F(TlsTest, CallersWithoutAGoodCertificateAreRefused) {

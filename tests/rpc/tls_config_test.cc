@@ -14,11 +14,22 @@ Status Read(const std::string& yaml, TlsConfig& out) {
   return ReadTlsConfig(root->Child("tls"), out);
 }
 
-TEST(TlsConfigTest, OffByDefaultAndPlaintextCredentials) {
+TEST(TlsConfigTest, OnByDefaultAndPlaintextOnlyWhenAskedFor) {
   TlsConfig config;
+  // A config without the block parses; what it lacks is said at start.
   ASSERT_TRUE(Read("", config).ok());
-  EXPECT_FALSE(config.enabled);
+  EXPECT_TRUE(config.enabled);
   EXPECT_EQ(config.reload_interval, std::chrono::seconds(60));
+  Status s = CheckTlsFiles(config);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("on by default"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("tls.enabled: false or pass --plaintext"), std::string::npos);
+  EXPECT_EQ(ServerCredentials(config).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChannelCredentials(config).status().code(), StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(Read("tls: {enabled: false}", config).ok());
+  EXPECT_FALSE(config.enabled);
+  EXPECT_TRUE(CheckTlsFiles(config).ok());
   EXPECT_TRUE(ServerCredentials(config).ok());
   EXPECT_TRUE(ChannelCredentials(config).ok());
 }
@@ -36,6 +47,9 @@ TEST(TlsConfigTest, EnabledNeedsReadableFilesAndNamesTheKey) {
            config);
   EXPECT_NE(s.message().find("tls.key_file': cannot read"), std::string::npos) << s.message();
   EXPECT_EQ(Read("tls: {reload_interval: 500ms}", config).code(), StatusCode::kInvalidArgument);
+  // Turned on in so many words, the files are checked as the config is read.
+  TlsConfig fresh;
+  EXPECT_NE(Read("tls: {enabled: true}", fresh).message().find("tls.ca_file"), std::string::npos);
   EXPECT_EQ(Read("tls: {enabled: maybe}", config).code(), StatusCode::kInvalidArgument);
   // Credentials refuse files that went away since the config was read.
   config = TlsConfig{.enabled = true,

@@ -109,7 +109,7 @@ TEST_F(TlsStageTest, CreateRefusesASetThatIsNotWholeAndNamesTheFile) {
       << foreign.status().message();
   config_.key_file = live_.Path("missing.key");
   auto missing = TlsStage::Create(config_);
-  EXPECT_NE(missing.status().message().find("tls.key_file " + config_.key_file + ": cannot read"),
+  EXPECT_NE(missing.status().message().find("'tls.key_file': cannot read " + config_.key_file),
             std::string::npos)
       << missing.status().message();
 }

@@ -165,6 +165,7 @@ class SchedulerServiceTest : public ::testing::Test {
     config.max_schedule_wait = std::chrono::seconds(10);
     config.seed_trigger_timeout = std::chrono::seconds(2);
     config.tick_interval = milliseconds(20);
+    config.tls.enabled = false;
     Result<std::unique_ptr<Server>> server = Server::Start(config);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();

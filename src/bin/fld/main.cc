@@ -10,6 +10,7 @@
 #include "common/allocator.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "rpc/tls_config.h"
 
 int main(int argc, char** argv) {
   using feilong::daemon::DaemonConfig;
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   std::string log_level;
   std::vector<std::string> allowed_origins;
   bool seed = false;
+  bool plaintext = false;
   app.add_option("-c,--config", config_path, "YAML config file (see docs/configuration.md)");
   app.add_option("--data-dir", data_dir, "Piece store directory (storage.data_dir)");
   app.add_option("--socket", socket_path, "Local API unix socket (server.socket_path)");
@@ -48,6 +50,9 @@ int main(int argc, char** argv) {
                  "policy denies it (a seed denies loopback); repeatable "
                  "(download.origin.policy.allow)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (log_level)");
+  app.add_flag("--plaintext", plaintext,
+               "No TLS between hosts: plaintext, unauthenticated gRPC and pieces (tls.enabled: "
+               "false; TLS is on by default and needs the tls: files)");
   CLI11_PARSE(app, argc, argv);
   feilong::ConfigureAllocatorForTransfers();
 
@@ -73,10 +78,14 @@ int main(int argc, char** argv) {
   config.origin_policy.allow.insert(config.origin_policy.allow.end(), allowed_origins.begin(),
                                     allowed_origins.end());
   if (!log_level.empty()) config.log_level = log_level;
+  if (plaintext) config.tls.enabled = false;
 
   feilong::Status s = feilong::InitLogging(config.log_level);
   if (s.ok()) {
     s = feilong::daemon::FinalizeDaemonConfig(config);
+  }
+  if (s.ok()) {
+    s = feilong::rpc::CheckTlsFiles(config.tls);
   }
   if (!s.ok()) {
     std::cerr << "fld: " << s.ToString() << "\n";

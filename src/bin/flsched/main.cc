@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "rpc/tls_config.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_service.h"
 
@@ -31,12 +32,16 @@ int Run(int argc, char** argv) {
   std::optional<std::string> listen;
   std::optional<std::string> metrics_listen;
   std::optional<std::string> log_level;
+  bool plaintext = false;
   app.add_option("--config", config_path, "YAML config file (defaults apply when absent)");
   app.add_option("--listen", listen, "gRPC listen address host:port (overrides the config)");
   app.add_option("--metrics-listen", metrics_listen,
                  "Prometheus endpoint host:port, empty to disable (overrides the config)");
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error or off (overrides the config)");
+  app.add_flag("--plaintext", plaintext,
+               "No TLS between hosts: plaintext, unauthenticated gRPC (tls.enabled: false; TLS is "
+               "on by default and needs the tls: files)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,8 +67,15 @@ int Run(int argc, char** argv) {
   if (log_level) {
     config.log_level = *log_level;
   }
+  if (plaintext) {
+    config.tls.enabled = false;
+  }
   if (feilong::Status valid = config.Validate(); !valid.ok()) {
     std::cerr << "flsched: " << valid.ToString() << "\n";
+    return 2;
+  }
+  if (feilong::Status tls = feilong::rpc::CheckTlsFiles(config.tls); !tls.ok()) {
+    std::cerr << "flsched: " << tls.ToString() << "\n";
     return 2;
   }
   if (feilong::Status logging = feilong::InitLogging(config.log_level); !logging.ok()) {
