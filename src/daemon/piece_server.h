@@ -7,7 +7,7 @@
 // "X-Feilong-Piece-Digest: sha256:<hex>" (the digest recorded in the store).
 // The body goes out with sendfile(2) straight from the content file; over
 // HTTPS (options.tls: every child must present a certificate of the CA), it
-// is read and written through TLS (kernel TLS where the kernel offers it).
+// is read and written through TLS.
 // Other answers (each with a short text body):
 //   403  a private task (storage::TaskMeta::private_task) asked for without
 //        a valid grant in "X-Feilong-Grant" (access/grant.h: signed by the

@@ -39,7 +39,6 @@ Result<std::shared_ptr<ssl::context>> PieceTls::Build() const {
                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                            ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                        ec);
-  SSL_CTX_set_options(context->native_handle(), SSL_OP_ENABLE_KTLS);
   auto fail = [&](const std::string& what, const std::string& path) {
     return Status::InvalidArgument("piece server tls: cannot load " + what + " " + path + ": " +
                                    ec.message());

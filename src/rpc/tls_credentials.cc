@@ -68,4 +68,14 @@ std::vector<std::string> CallerRoles(const grpc::AuthContext* auth) {
   return CertificateRoles(std::string_view(certs.front().data(), certs.front().size()));
 }
 
+std::string CallerSubject(const grpc::AuthContext* auth) {
+  if (auth == nullptr) {
+    return {};
+  }
+  std::vector<grpc::string_ref> subjects =
+      auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME);
+  return subjects.empty() ? std::string()
+                          : std::string(subjects.front().data(), subjects.front().size());
+}
+
 }  // namespace feilong::rpc

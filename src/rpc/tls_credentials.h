@@ -28,4 +28,8 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsCo
 // a caller without one (plaintext) or a null context.
 std::vector<std::string> CallerRoles(const grpc::AuthContext* auth);
 
+// The subject of the certificate a caller presented ("CN=host1,O=..."); ""
+// for a caller without one (plaintext) or a null context.
+std::string CallerSubject(const grpc::AuthContext* auth);
+
 }  // namespace feilong::rpc

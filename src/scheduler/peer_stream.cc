@@ -6,9 +6,8 @@
 
 namespace feilong::scheduler {
 
-PeerStream::PeerStream(SchedulerService* service, SessionId session, bool refuse,
-                       bool may_claim_seed)
-    : service_(service), session_(session), may_claim_seed_(may_claim_seed) {
+PeerStream::PeerStream(SchedulerService* service, SessionId session, bool refuse, Caller caller)
+    : service_(service), session_(session), caller_(std::move(caller)) {
   if (refuse) {
     std::lock_guard lock(mutex_);
     closing_ = true;
@@ -51,7 +50,7 @@ void PeerStream::OnReadDone(bool ok) {
     Close(grpc::Status::OK);
     return;
   }
-  grpc::Status status = service_->OnRequest(session_, registered_, may_claim_seed_, request_);
+  grpc::Status status = service_->OnRequest(session_, registered_, caller_, request_);
   if (!status.ok()) {
     service_->OnStreamEnded(session_);
     Close(status);

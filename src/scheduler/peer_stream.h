@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "scheduler/caller.h"
 #include "scheduler/scheduler_state.h"
 
 namespace feilong::scheduler {
@@ -28,9 +29,8 @@ class PeerStream final
     : public grpc::ServerBidiReactor<v1::AnnouncePeerRequest, v1::AnnouncePeerResponse> {
  public:
   // Starts reading; with `refuse`, ends the stream at once with UNAVAILABLE.
-  // `may_claim_seed`: the caller may register from a seed host (see
-  // SchedulerService, "Roles").
-  PeerStream(SchedulerService* service, SessionId session, bool refuse, bool may_claim_seed);
+  // `caller`: who opened the stream (SchedulerService, "Roles").
+  PeerStream(SchedulerService* service, SessionId session, bool refuse, Caller caller);
 
   // Queues a message; dropped once the stream is closing.
   void Enqueue(v1::AnnouncePeerResponse response);
@@ -46,7 +46,7 @@ class PeerStream final
 
   SchedulerService* const service_;
   const SessionId session_;
-  const bool may_claim_seed_;
+  const Caller caller_;
   v1::AnnouncePeerRequest request_;  // touched by read reactions only
   bool registered_ = false;          // touched by read reactions only
 

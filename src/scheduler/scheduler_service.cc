@@ -75,12 +75,15 @@ SchedulerService::SchedulerService(SchedulerState& state, SeedTriggerClient& see
                                    SchedulerMetrics& metrics, bool require_roles)
     : state_(state), seeds_(seeds), metrics_(metrics), require_roles_(require_roles) {}
 
-bool SchedulerService::MayClaimSeed(const grpc::CallbackServerContext& context) const {
+Caller SchedulerService::CallerOf(const grpc::CallbackServerContext& context) const {
   if (!require_roles_) {
-    return true;
+    return Caller{};
   }
-  std::vector<std::string> roles = rpc::CallerRoles(context.auth_context().get());
-  return std::find(roles.begin(), roles.end(), rpc::kRoleSeed) != roles.end();
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<std::string> roles = rpc::CallerRoles(auth.get());
+  return Caller{
+      .may_claim_seed = std::find(roles.begin(), roles.end(), rpc::kRoleSeed) != roles.end(),
+      .subject = rpc::CallerSubject(auth.get())};
 }
 
 namespace {
@@ -100,13 +103,13 @@ SchedulerService::~SchedulerService() = default;
 
 grpc::ServerBidiReactor<v1::AnnouncePeerRequest, v1::AnnouncePeerResponse>*
 SchedulerService::AnnouncePeer(grpc::CallbackServerContext* context) {
-  const bool may_claim_seed = MayClaimSeed(*context);
+  Caller caller = CallerOf(*context);
   std::lock_guard lock(streams_mutex_);
   if (closing_) {
-    return new PeerStream(this, 0, /*refuse=*/true, may_claim_seed);
+    return new PeerStream(this, 0, /*refuse=*/true, std::move(caller));
   }
   SessionId session = next_session_++;
-  auto* stream = new PeerStream(this, session, /*refuse=*/false, may_claim_seed);
+  auto* stream = new PeerStream(this, session, /*refuse=*/false, std::move(caller));
   streams_[session] = stream;
   return stream;
 }
@@ -115,11 +118,16 @@ grpc::ServerUnaryReactor* SchedulerService::AnnounceHost(grpc::CallbackServerCon
                                                          const v1::AnnounceHostRequest* request,
                                                          v1::AnnounceHostResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (request->host().type() == v1::HOST_TYPE_SEED && !MayClaimSeed(*context)) {
+  const Caller caller = CallerOf(*context);
+  if (request->host().type() == v1::HOST_TYPE_SEED && !caller.may_claim_seed) {
     reactor->Finish(SeedRoleMissing(request->host()));
     return reactor;
   }
-  Status status = state_.AnnounceHost(request->host());
+  Status status = state_.AnnounceHost(request->host(), caller.subject);
+  if (status.code() == StatusCode::kPermissionDenied) {
+    spdlog::warn("host_claim_refused host={} subject=\"{}\" error=\"{}\"", request->host().id(),
+                 caller.subject, status.message());
+  }
   if (status.ok()) {
     spdlog::debug("host_announced host={} type={} ip={}", request->host().id(),
                   v1::HostType_Name(request->host().type()), request->host().ip());
@@ -132,10 +140,18 @@ grpc::ServerUnaryReactor* SchedulerService::AnnounceHost(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* SchedulerService::LeaveHost(grpc::CallbackServerContext* context,
                                                       const v1::LeaveHostRequest* request,
                                                       v1::LeaveHostResponse* /*response*/) {
-  spdlog::info("host_left host={}", request->host_id());
-  Execute(state_.LeaveHost(request->host_id()));
-  RefreshGauges();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const Caller caller = CallerOf(*context);
+  Result<Actions> actions = state_.LeaveHost(request->host_id(), caller.subject);
+  if (!actions.ok()) {
+    spdlog::warn("host_claim_refused host={} subject=\"{}\" error=\"{}\"", request->host_id(),
+                 caller.subject, actions.status().message());
+    reactor->Finish(ToGrpcStatus(actions.status()));
+    return reactor;
+  }
+  spdlog::info("host_left host={}", request->host_id());
+  Execute(std::move(actions).value());
+  RefreshGauges();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -154,7 +170,7 @@ grpc::ServerUnaryReactor* SchedulerService::StatTask(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, bool may_claim_seed,
+grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, const Caller& caller,
                                          const v1::AnnouncePeerRequest& request) {
   if (!registered) {
     if (!request.has_register_()) {
@@ -162,10 +178,10 @@ grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, boo
                           "the first AnnouncePeer message must be Register");
     }
     const v1::Register& registration = request.register_();
-    if (registration.host().type() == v1::HOST_TYPE_SEED && !may_claim_seed) {
+    if (registration.host().type() == v1::HOST_TYPE_SEED && !caller.may_claim_seed) {
       return SeedRoleMissing(registration.host());
     }
-    Result<Actions> actions = state_.Register(session, registration);
+    Result<Actions> actions = state_.Register(session, registration, caller.subject);
     if (!actions.ok()) {
       spdlog::warn("register_rejected peer={} error=\"{}\"", registration.peer_id(),
                    actions.status().message());

@@ -35,6 +35,7 @@
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "rpc/tls_stage.h"
+#include "scheduler/caller.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/scheduler_state.h"
@@ -49,7 +50,9 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
   // All references must outlive the service. Roles: with `require_roles`
   // (mutual TLS on), a host may announce itself as a seed (AnnounceHost,
   // Register) only with a certificate carrying the seed role
-  // (rpc/tls_config.h); otherwise PERMISSION_DENIED.
+  // (rpc/tls_config.h); otherwise PERMISSION_DENIED. A host id is held by
+  // the certificate subject that first announced it (SchedulerState, "Host
+  // ownership").
   SchedulerService(SchedulerState& state, SeedTriggerClient& seeds, SchedulerMetrics& metrics,
                    bool require_roles);
   SchedulerService(const SchedulerService&) = delete;
@@ -82,11 +85,9 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
   void Execute(Actions actions);
   // A message from stream `session`; `registered` tells whether Register was
   // already accepted. OK, or the status to end the stream with.
-  // `may_claim_seed`: see Roles.
-  grpc::Status OnRequest(SessionId session, bool registered, bool may_claim_seed,
+  grpc::Status OnRequest(SessionId session, bool registered, const Caller& caller,
                          const v1::AnnouncePeerRequest& request);
-  // Whether the caller may announce a seed host (see Roles).
-  bool MayClaimSeed(const grpc::CallbackServerContext& context) const;
+  Caller CallerOf(const grpc::CallbackServerContext& context) const;
   // The stream's peer (if any) is removed. Idempotent.
   void OnStreamEnded(SessionId session);
   // The reactor is being destroyed.

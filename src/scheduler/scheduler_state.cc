@@ -48,9 +48,23 @@ SchedulerState::SchedulerState(const SchedulerConfig& config, Clock& clock,
 
 // ---------------------------------------------------------------- hosts
 
-SchedulerState::Host& SchedulerState::UpsertHost(const v1::Host& info, bool with_stats) {
+Status SchedulerState::CheckOwner(const std::string& host_id, std::string_view owner) const {
+  auto it = hosts_.find(host_id);
+  if (it == hosts_.end() || it->second.owner == owner) {
+    return Status::Ok();
+  }
+  return Status::PermissionDenied("host " + host_id +
+                                  " is held by another certificate (subject \"" + it->second.owner +
+                                  "\") until it leaves or expires");
+}
+
+SchedulerState::Host& SchedulerState::UpsertHost(const v1::Host& info, bool with_stats,
+                                                 std::string_view owner) {
   auto [it, inserted] = hosts_.try_emplace(info.id());
   Host& host = it->second;
+  if (inserted) {
+    host.owner = owner;
+  }
   if (inserted || with_stats) {
     host.info = info;
   } else {
@@ -77,22 +91,24 @@ SchedulerState::Host& SchedulerState::UpsertHost(const v1::Host& info, bool with
   return host;
 }
 
-Status SchedulerState::AnnounceHost(const v1::Host& host) {
+Status SchedulerState::AnnounceHost(const v1::Host& host, std::string_view owner) {
   if (host.id().empty()) {
     return Status::InvalidArgument("AnnounceHost: host id is empty");
   }
   std::lock_guard lock(mutex_);
-  UpsertHost(host, /*with_stats=*/true);
+  FL_RETURN_IF_ERROR(CheckOwner(host.id(), owner));
+  UpsertHost(host, /*with_stats=*/true, owner);
   return Status::Ok();
 }
 
-Actions SchedulerState::LeaveHost(std::string_view host_id) {
+Result<Actions> SchedulerState::LeaveHost(std::string_view host_id, std::string_view owner) {
   Actions out;
   std::lock_guard lock(mutex_);
   auto host_it = hosts_.find(std::string(host_id));
   if (host_it == hosts_.end()) {
     return out;
   }
+  FL_RETURN_IF_ERROR(CheckOwner(host_it->first, owner));
   for (auto& [task_id, task] : tasks_) {
     std::vector<std::string> leaving;
     for (const auto& [peer_id, peer] : task.peers) {
@@ -213,7 +229,8 @@ void SchedulerState::RemovePeer(Task& task, const std::string& peer_id, bool rep
   ++task.version;
 }
 
-Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& registration) {
+Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& registration,
+                                         std::string_view owner) {
   if (registration.task_id().empty() || registration.peer_id().empty() ||
       registration.host().id().empty()) {
     return Status::InvalidArgument("Register needs task_id, peer_id and host.id");
@@ -222,6 +239,7 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
   if (session == 0 || sessions_.contains(session)) {
     return Status::InvalidArgument("stream " + std::to_string(session) + " already registered");
   }
+  FL_RETURN_IF_ERROR(CheckOwner(registration.host().id(), owner));
   auto [task_it, task_created] = tasks_.try_emplace(registration.task_id());
   Task& task = task_it->second;
   if (task_created) {
@@ -236,7 +254,7 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
                                      " pieces)");
     }
   }
-  Host& host = UpsertHost(registration.host(), /*with_stats=*/false);
+  Host& host = UpsertHost(registration.host(), /*with_stats=*/false, owner);
   if (task.peers.contains(registration.peer_id())) {
     RemovePeer(task, registration.peer_id(), /*replaced=*/true);
   }

@@ -86,6 +86,14 @@
 // succeeding marks its host failed for the task. A task with no peer and no
 // pending trigger is dropped on Tick.
 //
+// Host ownership: with mutual TLS the service passes each call's
+// certificate subject as `owner`. The first owner to announce or register a
+// host id holds it while the host is known; another owner's AnnounceHost,
+// Register or LeaveHost for that id is PermissionDenied, so one peer's
+// certificate cannot speak for, or remove, another peer's host. The hold
+// ends when the host leaves or expires. Without TLS every owner is "" and
+// nothing is checked.
+//
 // Thread rule: thread-safe; every method takes one internal mutex and never
 // blocks or performs I/O while holding it.
 #pragma once
@@ -167,16 +175,20 @@ class SchedulerState {
   SchedulerState(const SchedulerState&) = delete;
   SchedulerState& operator=(const SchedulerState&) = delete;
 
-  // Records a host's identity and load. InvalidArgument when the id is empty.
-  Status AnnounceHost(const v1::Host& host);
-  // Removes the host and its peers. Unknown hosts are ignored.
-  Actions LeaveHost(std::string_view host_id);
+  // Records a host's identity and load. InvalidArgument when the id is
+  // empty; PermissionDenied when another owner holds it (Host ownership).
+  Status AnnounceHost(const v1::Host& host, std::string_view owner = {});
+  // Removes the host and its peers. Unknown hosts are ignored;
+  // PermissionDenied when another owner holds it.
+  Result<Actions> LeaveHost(std::string_view host_id, std::string_view owner = {});
 
   // Registers the peer of stream `session` and decides for it. A peer id
   // already registered for the task replaces the old one (whose stream is
   // then ignored). InvalidArgument when ids are missing, the session is
-  // already registered or a held piece is out of range.
-  Result<Actions> Register(SessionId session, const v1::Register& registration);
+  // already registered or a held piece is out of range; PermissionDenied
+  // when another owner holds the host (Host ownership).
+  Result<Actions> Register(SessionId session, const v1::Register& registration,
+                           std::string_view owner = {});
 
   // Everything a registered stream sends after Register. Errors:
   // NotFound when the session's peer is gone (host left, replaced);
@@ -219,6 +231,7 @@ class SchedulerState {
     Clock::TimePoint last_seen;
     uint32_t peer_count = 0;    // peers on this host, detached ones included
     uint32_t live_streams = 0;  // peers on this host with an open stream
+    std::string owner;          // certificate subject that holds the id; "" without TLS
   };
 
   struct Peer {
@@ -266,7 +279,9 @@ class SchedulerState {
   };
 
   // All private methods require mutex_ held.
-  Host& UpsertHost(const v1::Host& info, bool with_stats);
+  // PermissionDenied when `host_id` is known and held by another owner.
+  Status CheckOwner(const std::string& host_id, std::string_view owner) const;
+  Host& UpsertHost(const v1::Host& info, bool with_stats, std::string_view owner);
   Result<std::pair<Task*, Peer*>> Lookup(SessionId session);
   uint32_t TotalPieces(const Task& task) const;
   uint64_t VersionOf(const Task& task) const { return task.version + hosts_version_; }

@@ -242,6 +242,46 @@ TEST_F(TlsTest, RolesInCertificatesDecideWhoIsASeedAndWhoTriggersOne) {
       << "past the role check, the made-up task id does not match the spec";
 }
 
+// A host id belongs to the certificate subject that announced it: another
+// certificate of the same CA can neither pose as that host nor make it
+// leave, and the cluster carries on.
+TEST_F(TlsTest, AHostIdBelongsToTheCertificateThatAnnouncedIt) {
+  ASSERT_TRUE(test::WriteRandomFile(www_.Path("f.bin"), 4 * kMiB, 9).ok());
+  Cluster cluster(Options(1));
+  ASSERT_TRUE(cluster.Start());
+  auto stub = sv1::Scheduler::NewStub(grpc::CreateChannel(
+      cluster.scheduler_address(), Client(certs_.Path("ca.pem"), certs_.path(), "peer")));
+  auto deadline = [](grpc::ClientContext& context) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  };
+  for (const std::string host : {"seed", "peer0"}) {
+    sv1::AnnounceHostRequest announce;
+    announce.mutable_host()->set_id(host);
+    announce.mutable_host()->set_ip("127.0.0.1");
+    sv1::AnnounceHostResponse announced;
+    grpc::ClientContext announce_context;
+    deadline(announce_context);
+    grpc::Status posed = stub->AnnounceHost(&announce_context, announce, &announced);
+    EXPECT_EQ(posed.error_code(), grpc::StatusCode::PERMISSION_DENIED) << host;
+    EXPECT_NE(posed.error_message().find("CN=node"), std::string::npos) << posed.error_message();
+
+    sv1::LeaveHostRequest leave;
+    leave.set_host_id(host);
+    sv1::LeaveHostResponse left;
+    grpc::ClientContext leave_context;
+    deadline(leave_context);
+    EXPECT_EQ(stub->LeaveHost(&leave_context, leave, &left).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << host;
+  }
+  EXPECT_TRUE(
+      cluster.scheduler_process().WaitForLine("host_claim_refused", std::chrono::seconds(2)));
+  // The seed is still the seed: the peer gets every byte from it.
+  FlgetSummary r = cluster.Flget(cluster.peer(0), origin_->Url("/f.bin"), out_.Path("f"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.from_peers, 4 * kMiB) << r.output;
+}
+
 TEST_F(TlsTest, ARotatedCaIsTakenWithoutARestartAndDownloadsGoOn) {
   ASSERT_TRUE(test::WriteRandomFile(www_.Path("big.bin"), 96 * kMiB, 5).ok());
   Cluster cluster(Options(1));

@@ -687,11 +687,37 @@ TEST_F(SchedulerStateTest, FinishedPeerIsRemovedWithItsStreamWhenTtlIsZero) {
   EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
 }
 
+TEST_F(SchedulerStateTest, AHostIdIsHeldByTheCertificateThatFirstAnnouncedIt) {
+  const std::string a = "CN=host-a", b = "CN=intruder";
+  ASSERT_TRUE(state_->AnnounceHost(MakeHost("host-a"), a).ok());
+  // Another certificate can neither update, register on nor remove it.
+  EXPECT_EQ(state_->AnnounceHost(MakeHost("host-a"), b).code(), StatusCode::kPermissionDenied);
+  v1::Register registration;
+  registration.set_task_id(kTask);
+  registration.set_peer_id("intruding-peer");
+  *registration.mutable_host() = MakeHost("host-a");
+  registration.mutable_spec()->set_url("http://origin/file");
+  Result<Actions> registered = state_->Register(7, registration, b);
+  EXPECT_EQ(registered.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(registered.status().message().find(a), std::string::npos)
+      << registered.status().message();
+  EXPECT_FALSE(state_->PhaseOf(kTask, "intruding-peer").ok());
+  EXPECT_EQ(state_->LeaveHost("host-a", b).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(state_->HasHost("host-a"));
+  // Its own certificate can, and a host that left is free to claim again.
+  EXPECT_TRUE(state_->Register(8, registration, a).ok());
+  EXPECT_TRUE(state_->LeaveHost("host-a", a).ok());
+  EXPECT_FALSE(state_->HasHost("host-a"));
+  EXPECT_TRUE(state_->AnnounceHost(MakeHost("host-a"), b).ok());
+  // An unknown host's leave is a no-op for anyone.
+  EXPECT_TRUE(state_->LeaveHost("never-seen", b).ok());
+}
+
 TEST_F(SchedulerStateTest, LeaveHostRemovesItsPeers) {
   StartSeedWithContent();
   Register(1, "a", MakeHost("host-a"));
   Finished(1);
-  state_->LeaveHost("host-a");
+  ASSERT_TRUE(state_->LeaveHost("host-a").ok());
   EXPECT_FALSE(state_->HasHost("host-a"));
   EXPECT_FALSE(state_->PhaseOf(kTask, "a").ok());
   auto decisions = Decisions(Register(2, "b", MakeHost("host-b")), 2);
