@@ -398,8 +398,9 @@ asio::awaitable<Reply> PieceServer::Impl::DecideWaitingForSlot(
     ++queued_requests;
   }
   while (reply.wait_for_slot) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    // Rounded up: a wait cut to whole milliseconds below would give up before queue_wait.
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     bool waited = false;
     if (left.count() > 0) {
       waited = co_await upload_queue.Wait(left);
