@@ -29,11 +29,14 @@
 # not match, or bytes came from the origin.
 #
 #   bench/p2p_throughput.sh [--size MiB (1024)] [--runs N (3)] [--build-dir DIR (build)]
-#                           [--tls] [--no-docs]
+#                           [--tls] [--no-docs] [--work-dir DIR (/tmp)]
 # --tls: flsched and every fld run with the `tls:` block (certificates from
 # scripts/make-certs), so pieces travel over HTTPS with client certificates
 # (the result file and docs section say so). --no-docs: docs/benchmarks.md
-# is left alone. The last line on stdout is "median_flget_mibs=<MiB/s>".
+# is left alone. --work-dir: where the origin's file and every daemon's data
+# go (a fresh directory under DIR, removed at the end); on a tmpfs such as
+# /dev/shm the figures are the processes' CPU, not the disk's writeback.
+# The last line on stdout is "median_flget_mibs=<MiB/s>".
 # Needs nginx, curl, python3, openssl and built fld, flget, flsched (it builds nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +47,7 @@ runs=3
 build_dir=build
 tls=0
 docs_update=1
+work_parent=/tmp
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size_mib=$2; shift 2 ;;
@@ -51,7 +55,8 @@ while [ $# -gt 0 ]; do
     --build-dir) build_dir=$2; shift 2 ;;
     --tls) tls=1; shift ;;
     --no-docs) docs_update=0; shift ;;
-    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --work-dir) work_parent=$2; shift 2 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "p2p_throughput: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +72,8 @@ target_rss_mib=150
 section="## Loopback throughput: flget from a parent vs curl from nginx"
 [ "$tls" -eq 1 ] && section="## Loopback throughput over mutual TLS: flget from a parent vs curl from nginx"
 
-work=$(mktemp -d /tmp/feilong-bench.XXXXXX)
+[ -d "$work_parent" ] || { echo "p2p_throughput: --work-dir $work_parent is not a directory" >&2; exit 2; }
+work=$(mktemp -d "$work_parent/feilong-bench.XXXXXX")
 declare -A pid_of=()   # name -> pid of every background process still running
 cleanup() {
   local p
@@ -345,6 +351,7 @@ result=bench/results/p2p_throughput-$stamp.md
   echo "- nproc: $(nproc)"
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
   echo "- kernel: $(uname -srm)"
+  echo "- work directory: $work_parent ($(stat -f -c %T "$work_parent") file system)"
   echo "- load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- binaries: $build_dir/src/bin (build type $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || echo unknown)), fld built $fld_built"
   echo "- git HEAD when run: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src api 2>/dev/null || echo ' (src or api modified)')"

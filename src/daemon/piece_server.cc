@@ -17,7 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -33,12 +33,14 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "access/grant.h"
 #include "daemon/piece_request.h"
 #include "daemon/piece_tls.h"
+#include "daemon/tls_server_stream.h"
 #include "daemon/upload_queue.h"
 #include "daemon/upload_slots.h"
 
@@ -85,8 +87,7 @@ struct Connection {
 
   // Turns the connection into a TLS server stream over `socket`.
   void StartTls(std::shared_ptr<ssl::context> context) {
-    tls_context = std::move(context);
-    tls = std::make_unique<ssl::stream<tcp::socket&>>(socket, *tls_context);
+    tls = std::make_unique<TlsServerStream>(socket, std::move(context));
   }
 
   void Touch() { deadline = std::chrono::steady_clock::now() + idle_timeout; }
@@ -103,9 +104,8 @@ struct Connection {
   }
 
   tcp::socket socket;
-  // Set for HTTPS: bytes go through `tls`, which keeps `tls_context` alive.
-  std::shared_ptr<ssl::context> tls_context;
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
+  // Set for HTTPS: bytes go through `tls`.
+  std::unique_ptr<TlsServerStream> tls;
   asio::steady_timer timer;
   std::chrono::milliseconds idle_timeout;
   std::chrono::steady_clock::time_point deadline;
@@ -183,7 +183,7 @@ void BlockSigpipeInThisThread() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-// Discards a SIGPIPE left pending on this thread by a failed sendfile.
+// Discards a SIGPIPE left pending on this thread by a failed sendfile or TLS write.
 void ClearPendingSigpipe() {
   sigset_t set;
   sigemptyset(&set);
@@ -429,14 +429,14 @@ asio::awaitable<bool> PieceServer::Impl::SendPieceTls(Connection& connection,
     }
     auto n = static_cast<size_t>(got);
     connection.Touch();
-    auto [ec, written] =
-        co_await asio::async_write(*connection.tls, asio::buffer(chunk.data(), n), kNoThrow);
-    if (ec || connection.closed) {
+    ErrorCode error = co_await connection.tls->WriteAll(asio::buffer(chunk.data(), n));
+    if (error || connection.closed) {
+      ClearPendingSigpipe();
       co_return false;
     }
-    offset += written;
-    remaining -= written;
-    bytes_served += written;
+    offset += n;
+    remaining -= n;
+    bytes_served += n;
   }
   co_return true;
 }
@@ -510,8 +510,7 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
   asio::co_spawn(connection->socket.get_executor(), Watchdog(connection), asio::detached);
   if (options.tls) {
     connection->StartTls(options.tls->Current());
-    auto [handshake_error] =
-        co_await connection->tls->async_handshake(ssl::stream_base::server, kNoThrow);
+    ErrorCode handshake_error = co_await connection->tls->Handshake();
     if (handshake_error) {
       ++tls_handshakes_failed;
       if (options.tls_handshake_failures_metric != nullptr) {
@@ -566,10 +565,14 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
       buffers.push_back(asio::buffer(reply.text));
     }
     connection->Touch();
-    auto [write_error, written] =
-        connection->tls ? co_await asio::async_write(*connection->tls, buffers, kNoThrow)
-                        : co_await asio::async_write(connection->socket, buffers, kNoThrow);
-    (void)written;
+    ErrorCode write_error;
+    if (connection->tls) {
+      for (size_t i = 0; i < buffers.size() && !write_error; ++i) {
+        write_error = co_await connection->tls->WriteAll(buffers[i]);
+      }
+    } else {
+      write_error = std::get<0>(co_await asio::async_write(connection->socket, buffers, kNoThrow));
+    }
     if (write_error) {
       break;
     }

@@ -3,9 +3,8 @@
 //
 // The server context asks every child for a certificate that chains to the
 // configured CA (no certificate, or another CA's: the handshake fails) and
-// presents this host's certificate. TLS 1.2 at least. Records are
-// encrypted in user space: Asio's TLS stream talks to the socket through a
-// memory BIO pair, which kernel TLS cannot take over.
+// presents this host's certificate. TLS 1.2 at least. Connections use it
+// through TlsServerStream (tls_server_stream.h).
 //
 // Rotation: Current() re-reads the three files when one of them changed
 // (checked at most once per `reload_interval`); new connections get the new

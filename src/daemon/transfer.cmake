@@ -5,6 +5,7 @@ add_library(feilong_transfer STATIC
   ${CMAKE_CURRENT_LIST_DIR}/piece_request.cc
   ${CMAKE_CURRENT_LIST_DIR}/piece_server.cc
   ${CMAKE_CURRENT_LIST_DIR}/piece_tls.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tls_server_stream.cc
   ${CMAKE_CURRENT_LIST_DIR}/upload_queue.cc
   ${CMAKE_CURRENT_LIST_DIR}/upload_slots.cc
 )

@@ -197,8 +197,8 @@ TEST_F(TlsServerStreamTest, ReadsARequestAndWritesALargeReplyToASlowReader) {
   const std::string reply = Pattern(3 << 20);
   auto served = Serve([&reply](TlsServerStream& stream) -> asio::awaitable<ErrorCode> {
     char request[5];
-    auto [read_error, got] =
-        co_await asio::async_read(stream, asio::buffer(request), asio::as_tuple(asio::use_awaitable));
+    auto [read_error, got] = co_await asio::async_read(stream, asio::buffer(request),
+                                                       asio::as_tuple(asio::use_awaitable));
     if (read_error) {
       co_return read_error;
     }
@@ -224,7 +224,8 @@ TEST_F(TlsServerStreamTest, ReadsARequestAndWritesALargeReplyToASlowReader) {
 }
 
 TEST_F(TlsServerStreamTest, AClientWithoutACertificateFailsTheHandshake) {
-  auto served = Serve([](TlsServerStream&) -> asio::awaitable<ErrorCode> { co_return ErrorCode(); });
+  auto served =
+      Serve([](TlsServerStream&) -> asio::awaitable<ErrorCode> { co_return ErrorCode(); });
   Client client(dir_.path(), false);
   client.Connect(port_);  // TLS 1.3: the client may finish before the server refuses
   ErrorCode error = Get(served);
