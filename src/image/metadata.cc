@@ -8,7 +8,14 @@
 #include <cstring>
 #include <limits>
 
+#include "image/wire.h"
+
 namespace feilong::image {
+
+using wire::kChunkRecordSize;
+using wire::Padded;
+using wire::Reader;
+using wire::Writer;
 
 namespace {
 
@@ -16,13 +23,10 @@ constexpr char kMagic[8] = {'F', 'L', 'I', 'M', 'E', 'T', 'A', '\0'};
 constexpr size_t kHeaderSize = 128;
 constexpr size_t kDigestOffset = 56;
 constexpr size_t kBlobRecordSize = 48;
-constexpr size_t kChunkRecordSize = 56;
 constexpr size_t kInodeRecordSize = 64;
 constexpr size_t kDirentRecordSize = 12;
 constexpr size_t kXattrRecordSize = 16;
 constexpr size_t kIndexSize = 4;
-
-size_t Padded(size_t n) { return (n + 7) & ~size_t{7}; }
 
 // SHA-256 of the whole metadata blob with its digest field taken as zeros.
 Sha256Digest BlobDigest(std::span<const uint8_t> bytes) {
@@ -34,65 +38,9 @@ Sha256Digest BlobDigest(std::span<const uint8_t> bytes) {
   return hasher.Finish();
 }
 
-// Little-endian appends to a byte string.
-class Writer {
- public:
-  explicit Writer(std::string& out) : out_(out) {}
-  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void U16(uint16_t v) { Le(v, 2); }
-  void U32(uint32_t v) { Le(v, 4); }
-  void U64(uint64_t v) { Le(v, 8); }
-  void I64(int64_t v) { Le(static_cast<uint64_t>(v), 8); }
-  void Bytes(std::span<const uint8_t> b) {
-    out_.append(reinterpret_cast<const char*>(b.data()), b.size());
-  }
-  void Zeros(size_t n) { out_.append(n, '\0'); }
-  void PadTo8() { Zeros(Padded(out_.size()) - out_.size()); }
-
- private:
-  void Le(uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) {
-      out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-  }
-  std::string& out_;
-};
-
-// Little-endian reads at fixed offsets of a span the caller bounds-checked.
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> in) : in_(in) {}
-  uint8_t U8(size_t at) const { return in_[at]; }
-  uint16_t U16(size_t at) const { return static_cast<uint16_t>(Le(at, 2)); }
-  uint32_t U32(size_t at) const { return static_cast<uint32_t>(Le(at, 4)); }
-  uint64_t U64(size_t at) const { return Le(at, 8); }
-  Sha256Digest Digest(size_t at) const {
-    Sha256Digest d;
-    std::memcpy(d.data(), in_.data() + at, d.size());
-    return d;
-  }
-  bool AllZero(size_t at, size_t n) const {
-    return std::all_of(in_.begin() + static_cast<ptrdiff_t>(at),
-                       in_.begin() + static_cast<ptrdiff_t>(at + n),
-                       [](uint8_t b) { return b == 0; });
-  }
-
- private:
-  uint64_t Le(size_t at, int bytes) const {
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) {
-      v |= uint64_t{in_[at + static_cast<size_t>(i)]} << (8 * i);
-    }
-    return v;
-  }
-  std::span<const uint8_t> in_;
-};
-
 Status Bad(const std::string& what) { return Status::Corruption("image metadata: " + what); }
 
 bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-bool ValidCompression(uint8_t v) { return v <= static_cast<uint8_t>(Compression::kLz4); }
 
 bool ValidFileType(uint32_t mode) {
   switch (mode & S_IFMT) {
@@ -162,13 +110,7 @@ std::string Metadata::Encode() const {
   }
   w.PadTo8();
   for (const ChunkRecord& c : chunks) {
-    w.Bytes(c.digest);
-    w.U64(c.compressed_offset);
-    w.U32(c.compressed_size);
-    w.U32(c.uncompressed_size);
-    w.U32(c.blob_index);
-    w.U8(static_cast<uint8_t>(c.compression));
-    w.Zeros(3);
+    wire::PutChunk(w, c);
   }
   w.PadTo8();
   for (uint32_t index : file_chunks) {
@@ -311,19 +253,11 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
 
   m.chunks.resize(counts[1]);
   for (size_t i = 0; i < m.chunks.size(); ++i) {
-    size_t p = at + i * kChunkRecordSize;
-    ChunkRecord& c = m.chunks[i];
-    c.digest = r.Digest(p);
-    c.compressed_offset = r.U64(p + 32);
-    c.compressed_size = r.U32(p + 40);
-    c.uncompressed_size = r.U32(p + 44);
-    c.blob_index = r.U32(p + 48);
-    const uint8_t compression = r.U8(p + 52);
     const std::string name = "chunk " + std::to_string(i);
-    if (!ValidCompression(compression) || !r.AllZero(p + 53, 3)) {
-      return Bad(name + ": unknown compression " + std::to_string(compression));
+    if (!wire::GetChunk(r, at + i * kChunkRecordSize, &m.chunks[i])) {
+      return Bad(name + ": unknown compression or reserved bytes not zero");
     }
-    c.compression = static_cast<Compression>(compression);
+    const ChunkRecord& c = m.chunks[i];
     if (c.blob_index >= m.blobs.size()) {
       return Bad(name + ": blob " + std::to_string(c.blob_index) + " of " +
                  std::to_string(m.blobs.size()));
