@@ -367,6 +367,12 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
     if (uint64_t{n.xattr_first} + n.xattr_count > m.xattrs.size()) {
       return Bad(name + ": xattrs out of bounds");
     }
+    for (uint32_t k = 1; k < n.xattr_count; ++k) {
+      if (!(m.XattrKey(m.xattrs[n.xattr_first + k - 1]) <
+            m.XattrKey(m.xattrs[n.xattr_first + k]))) {
+        return Bad(name + ": xattr keys not sorted or repeated");
+      }
+    }
     const uint32_t type = n.mode & S_IFMT;
     if (type == S_IFDIR) {
       if (uint64_t{n.first} + n.count > m.dirents.size() || n.size != 0) {

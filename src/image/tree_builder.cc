@@ -47,6 +47,15 @@ Result<std::vector<std::string_view>> Components(std::string_view path) {
 }
 
 Status CheckAttributes(std::string_view path, const Attributes& attributes) {
+  std::vector<std::string_view> keys;
+  for (const auto& [key, value] : attributes.xattrs) {
+    keys.push_back(key);
+  }
+  std::sort(keys.begin(), keys.end());
+  if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+    return Status::InvalidArgument("entry \"" + std::string(path) +
+                                   "\": an extended attribute given twice");
+  }
   for (const auto& [key, value] : attributes.xattrs) {
     if (key.empty() || key.size() > kMaxXattrKeyLength || value.size() > kMaxXattrValueLength) {
       return Status::InvalidArgument("entry \"" + std::string(path) +

@@ -168,6 +168,14 @@ TEST(MetadataTest, TablesThatAreNoTreeAreRefused) {
       {"no device", [&](Metadata& m) { m.inodes[hosts].rdev = 5; }},
       {"xattr 0", [](Metadata& m) { m.xattrs[0].value_offset = 1u << 30; }},
       {"prefetch entry 0", [](Metadata& m) { m.prefetch[0] = 99; }},
+      {"xattr keys not sorted or repeated",
+       [](Metadata& m) {
+         for (InodeRecord& i : m.inodes) {
+           if (i.xattr_count == 1 && i.xattr_first == 0) {
+             i.xattr_count = 2;  // both records are "user.k"
+           }
+         }
+       }},
   };
   for (const Case& c : cases) {
     Metadata damaged = good;

@@ -197,6 +197,9 @@ TEST_F(TreeBuilderTest, AFileWhoseChunksDoNotAddUpIsRefused) {
   Attributes huge_xattr = Attrs(0644);
   huge_xattr.xattrs = {{std::string(70000, 'k'), "v"}};
   EXPECT_TRUE(builder_.AddRegular("x", huge_xattr, 0, {}).IsInvalidArgument());
+  Attributes twice = Attrs(0644);
+  twice.xattrs = {{"user.a", "1"}, {"user.a", "2"}};
+  EXPECT_TRUE(builder_.AddRegular("y", twice, 0, {}).IsInvalidArgument());
 }
 
 TEST_F(TreeBuilderTest, TheSameTreeGivesTheSameBytesWhateverTheOrderOfEntries) {
