@@ -58,12 +58,16 @@ Status BlobWriter::Write(std::span<const uint8_t> bytes) {
 }
 
 Result<ChunkRecord> BlobWriter::Add(std::span<const uint8_t> data) {
+  return Add(data, Sha256(data));
+}
+
+Result<ChunkRecord> BlobWriter::Add(std::span<const uint8_t> data, const Sha256Digest& digest) {
   if (finished_) {
     return Status::FailedPrecondition("blob " + path_ + " is finished");
   }
   FL_ASSIGN_OR_RETURN(StoredChunk stored, StoreChunk(data, compression_));
   ChunkRecord chunk;
-  chunk.digest = Sha256(data);
+  chunk.digest = digest;
   chunk.compressed_offset = size_;
   chunk.compressed_size = static_cast<uint32_t>(stored.bytes.size());
   chunk.uncompressed_size = static_cast<uint32_t>(data.size());

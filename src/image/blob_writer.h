@@ -38,8 +38,10 @@ class BlobWriter {
   BlobWriter& operator=(const BlobWriter&) = delete;
 
   // Stores one chunk (its uncompressed bytes) and returns its record, with
-  // blob_index 0: the caller numbers its blobs.
+  // blob_index 0: the caller numbers its blobs. `digest`, when the caller
+  // has it, must be the data's SHA-256.
   Result<ChunkRecord> Add(std::span<const uint8_t> data);
+  Result<ChunkRecord> Add(std::span<const uint8_t> data, const Sha256Digest& digest);
   // Writes the table and footer, syncs and closes the file. No Add after.
   Result<BlobRecord> Finish();
 

@@ -294,20 +294,27 @@ uint32_t TreeBuilder::AddBlob(const BlobRecord& blob) {
   return static_cast<uint32_t>(blobs_.size() - 1);
 }
 
+Status TreeBuilder::SetBlob(uint32_t index, const BlobRecord& blob) {
+  if (index >= blobs_.size()) {
+    return Status::InvalidArgument("no blob " + std::to_string(index) + " of " +
+                                   std::to_string(blobs_.size()));
+  }
+  blobs_[index] = blob;
+  return Status::Ok();
+}
+
 Result<uint32_t> TreeBuilder::AddChunk(const ChunkRecord& chunk) {
   if (chunk.blob_index >= blobs_.size()) {
     return Status::InvalidArgument("chunk names blob " + std::to_string(chunk.blob_index) + " of " +
                                    std::to_string(blobs_.size()));
   }
-  const uint64_t blob_size = blobs_[chunk.blob_index].size;
   if (chunk.uncompressed_size == 0 || chunk.uncompressed_size > chunk_size_ ||
-      chunk.compressed_size == 0 || chunk.compressed_offset > blob_size ||
-      chunk.compressed_size > blob_size - chunk.compressed_offset ||
+      chunk.compressed_size == 0 ||
       (chunk.compression == Compression::kNone &&
        chunk.compressed_size != chunk.uncompressed_size)) {
     return Status::InvalidArgument("chunk of " + std::to_string(chunk.uncompressed_size) +
-                                   " bytes at " + std::to_string(chunk.compressed_offset) +
-                                   " does not fit the chunk size or its blob");
+                                   " bytes (" + std::to_string(chunk.compressed_size) +
+                                   " stored) does not fit the chunk size");
   }
   chunks_.push_back(chunk);
   return static_cast<uint32_t>(chunks_.size() - 1);
@@ -317,6 +324,15 @@ void TreeBuilder::AddPrefetch(std::string_view path) { prefetch_.emplace_back(pa
 
 Result<Metadata> TreeBuilder::Build() {
   FinishLayer();
+  for (size_t i = 0; i < chunks_.size(); ++i) {
+    const ChunkRecord& c = chunks_[i];
+    const uint64_t blob_size = blobs_[c.blob_index].size;
+    if (c.compressed_offset > blob_size || c.compressed_size > blob_size - c.compressed_offset) {
+      return Status::InvalidArgument("chunk " + std::to_string(i) + " ends past the " +
+                                     std::to_string(blob_size) + " bytes of blob " +
+                                     std::to_string(c.blob_index));
+    }
+  }
   Metadata m;
   m.chunk_size = chunk_size_;
   m.blobs = blobs_;

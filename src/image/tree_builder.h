@@ -87,8 +87,12 @@ class TreeBuilder {
   Status MakeOpaque(std::string_view path);
 
   // Records a data blob and a chunk of it; returns their indexes. The
-  // caller deduplicates: a chunk added twice is stored twice.
+  // caller deduplicates: a chunk added twice is stored twice. A blob still
+  // being written is added with what is known (its index is what chunks
+  // need) and completed with SetBlob once written; Build() checks that every
+  // chunk lies inside its blob (InvalidArgument otherwise).
   uint32_t AddBlob(const BlobRecord& blob);
+  Status SetBlob(uint32_t index, const BlobRecord& blob);
   Result<uint32_t> AddChunk(const ChunkRecord& chunk);
 
   // Appends `path` to the prefetch list (files read first at run time).

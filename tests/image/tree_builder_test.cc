@@ -181,13 +181,6 @@ TEST_F(TreeBuilderTest, AFileWhoseChunksDoNotAddUpIsRefused) {
       builder_.AddRegular("order", Attrs(0644), kChunk + 100, {tail, full}).IsInvalidArgument());
   EXPECT_TRUE(builder_.AddRegular("unknown", Attrs(0644), 100, {99}).IsInvalidArgument());
   EXPECT_TRUE(builder_.AddRegular("huge", Attrs(0644), ~uint64_t{0} - 5, {}).IsInvalidArgument());
-  EXPECT_TRUE(builder_
-                  .AddChunk({.compressed_offset = (1 << 20) - 10,
-                             .compressed_size = 100,
-                             .uncompressed_size = 100,
-                             .blob_index = blob_})
-                  .status()
-                  .IsInvalidArgument());
   EXPECT_TRUE(builder_.AddChunk({.compressed_size = 10, .uncompressed_size = kChunk + 1})
                   .status()
                   .IsInvalidArgument());
@@ -215,6 +208,24 @@ TEST_F(TreeBuilderTest, TheSameTreeGivesTheSameBytesWhateverTheOrderOfEntries) {
     return b.Build()->Encode();
   };
   EXPECT_EQ(build(false), build(true));
+}
+
+TEST_F(TreeBuilderTest, ABlobIsCompletedAfterItsChunksAndBuildChecksTheyFit) {
+  TreeBuilder b(kChunk);
+  const uint32_t blob = b.AddBlob({});  // still being written: size unknown
+  Result<uint32_t> chunk = b.AddChunk({.compressed_offset = 0,
+                                       .compressed_size = 100,
+                                       .uncompressed_size = 100,
+                                       .blob_index = blob});
+  ASSERT_TRUE(chunk.ok()) << chunk.status().ToString();
+  ASSERT_TRUE(b.AddRegular("f", Attrs(0644), 100, {*chunk}).ok());
+  EXPECT_TRUE(b.Build().status().IsInvalidArgument());  // the blob has no bytes yet
+  EXPECT_TRUE(b.SetBlob(blob + 1, {.size = 100}).IsInvalidArgument());
+  ASSERT_TRUE(b.SetBlob(blob, {.digest = Sha256("written"), .size = 164, .chunk_count = 1}).ok());
+  Result<Metadata> m = b.Build();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->blobs[blob].size, 164u);
+  EXPECT_TRUE(Metadata::Decode(m->Encode()).ok());
 }
 
 TEST_F(TreeBuilderTest, APrefetchPathThatIsNotThereFailsTheBuild) {

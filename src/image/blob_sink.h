@@ -1,0 +1,69 @@
+// BlobChunkSink: where `flimage convert` puts the chunks of an image's
+// files. Each distinct chunk is stored once per image: a chunk already
+// stored for an earlier layer, or present in a chunk dictionary (the blobs
+// of other images, e.g. earlier versions of this one), is referenced where
+// it is; a new one is compressed into the current layer's data blob.
+//
+//   BlobChunkSink sink(builder, Compression::kZstd);
+//   sink.AddDictionary(old_blob, old_chunks);      // optional, any number
+//   for each layer: sink.StartBlob(path); ApplyLayer(..., sink); sink.FinishBlob();
+//
+// Dictionary chunks enter the image's chunk table only when used; a
+// dictionary blob none of whose chunks is used is still listed among the
+// image's blobs (a reader never fetches it).
+//
+// Thread rule: not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/digest.h"
+#include "image/blob_writer.h"
+#include "image/layer_reader.h"
+#include "image/tree_builder.h"
+
+namespace feilong::image {
+
+class BlobChunkSink : public ChunkSink {
+ public:
+  // `builder` must outlive the sink.
+  BlobChunkSink(TreeBuilder& builder, Compression compression);
+  ~BlobChunkSink() override;
+
+  // Makes the chunks of another image's data blob available for reuse
+  // (`chunks` as ReadBlobTable returns them).
+  void AddDictionary(const BlobRecord& blob, std::span<const ChunkRecord> chunks);
+  // Starts a data blob at `path` (which must not exist) for new chunks.
+  // FailedPrecondition while another one is open.
+  Status StartBlob(const std::string& path);
+  // Finishes the current blob and completes its record in the builder.
+  Result<BlobRecord> FinishBlob();
+
+  // FailedPrecondition when a new chunk comes and no blob is open.
+  Result<uint32_t> Put(std::span<const uint8_t> data) override;
+
+  // Chunks stored in this image's blobs, and chunks found stored already.
+  uint64_t stored() const { return stored_; }
+  uint64_t reused() const { return reused_; }
+
+ private:
+  struct Known {
+    bool in_builder = false;
+    uint32_t index = 0;  // in the builder, once in_builder
+    ChunkRecord record;  // with its blob index in the builder
+  };
+
+  TreeBuilder& builder_;
+  const Compression compression_;
+  std::unique_ptr<BlobWriter> writer_;
+  uint32_t blob_index_ = 0;
+  std::map<Sha256Digest, Known> known_;
+  uint64_t stored_ = 0;
+  uint64_t reused_ = 0;
+};
+
+}  // namespace feilong::image

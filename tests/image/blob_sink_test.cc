@@ -1,0 +1,103 @@
+#include "image/blob_sink.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "image/chunk_codec.h"
+#include "support/temp_dir.h"
+
+namespace feilong::image {
+namespace {
+
+constexpr uint32_t kChunk = 4096;
+
+std::vector<uint8_t> Bytes(char fill, size_t n = kChunk) { return std::vector<uint8_t>(n, fill); }
+
+std::span<const uint8_t> Span(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// The uncompressed bytes of chunk `index` of `m`, read from the blob files
+// (`paths` by blob index).
+std::vector<uint8_t> ReadChunk(const Metadata& m, uint32_t index,
+                               const std::vector<std::string>& paths) {
+  const ChunkRecord& c = m.chunks[index];
+  const std::string blob = *test::ReadFile(paths.at(c.blob_index));
+  Result<std::vector<uint8_t>> data =
+      LoadChunk(c, Span(blob).subspan(c.compressed_offset, c.compressed_size));
+  EXPECT_TRUE(data.ok()) << data.status().ToString();
+  return data.value_or({});
+}
+
+TEST(BlobChunkSinkTest, EachDistinctChunkIsStoredOnceAcrossLayers) {
+  test::TempDir dir;
+  TreeBuilder builder(kChunk);
+  BlobChunkSink sink(builder, Compression::kZstd);
+  EXPECT_TRUE(sink.Put(Bytes('a')).status().code() == StatusCode::kFailedPrecondition);
+
+  ASSERT_TRUE(sink.StartBlob(dir.Path("layer0")).ok());
+  EXPECT_TRUE(sink.StartBlob(dir.Path("other")).code() == StatusCode::kFailedPrecondition);
+  const uint32_t a = *sink.Put(Bytes('a'));
+  const uint32_t b = *sink.Put(Bytes('b'));
+  EXPECT_EQ(*sink.Put(Bytes('a')), a);
+  ASSERT_TRUE(sink.FinishBlob().ok());
+  ASSERT_TRUE(builder.AddRegular("first", {.mode = 0644}, 3 * kChunk, {a, b, a}).ok());
+
+  builder.BeginLayer();
+  ASSERT_TRUE(sink.StartBlob(dir.Path("layer1")).ok());
+  EXPECT_EQ(*sink.Put(Bytes('b')), b);
+  const uint32_t c = *sink.Put(Bytes('c', 10));
+  ASSERT_TRUE(sink.FinishBlob().ok());
+  ASSERT_TRUE(builder.AddRegular("second", {.mode = 0644}, kChunk + 10, {b, c}).ok());
+  EXPECT_EQ(sink.stored(), 3u);
+  EXPECT_EQ(sink.reused(), 2u);
+
+  Result<Metadata> built = builder.Build();
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  Result<Metadata> m = Metadata::Decode(built->Encode());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const std::vector<std::string> paths = {dir.Path("layer0"), dir.Path("layer1")};
+  EXPECT_EQ(ReadChunk(*m, a, paths), Bytes('a'));
+  EXPECT_EQ(ReadChunk(*m, b, paths), Bytes('b'));
+  EXPECT_EQ(ReadChunk(*m, c, paths), Bytes('c', 10));
+  EXPECT_EQ(m->chunks[c].blob_index, 1u);
+  EXPECT_EQ(ReadBlobTable(Span(*test::ReadFile(paths[1])))->size(), 1u);  // only 'c'
+}
+
+TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
+  test::TempDir dir;
+  BlobRecord old_blob;
+  {
+    TreeBuilder builder(kChunk);
+    BlobChunkSink sink(builder, Compression::kLz4);
+    ASSERT_TRUE(sink.StartBlob(dir.Path("old")).ok());
+    ASSERT_TRUE(sink.Put(Bytes('a')).ok());
+    ASSERT_TRUE(sink.Put(Bytes('b')).ok());
+    old_blob = *sink.FinishBlob();
+  }
+  const std::string old_bytes = *test::ReadFile(dir.Path("old"));
+  const std::vector<ChunkRecord> old_chunks = *ReadBlobTable(Span(old_bytes));
+
+  TreeBuilder builder(kChunk);
+  BlobChunkSink sink(builder, Compression::kZstd);
+  sink.AddDictionary(old_blob, old_chunks);
+  ASSERT_TRUE(sink.StartBlob(dir.Path("new")).ok());
+  const uint32_t b = *sink.Put(Bytes('b'));
+  const uint32_t d = *sink.Put(Bytes('d'));
+  ASSERT_TRUE(sink.FinishBlob().ok());
+  EXPECT_EQ(sink.reused(), 1u);
+  EXPECT_EQ(sink.stored(), 1u);
+  ASSERT_TRUE(builder.AddRegular("f", {.mode = 0644}, 2 * kChunk, {b, d}).ok());
+  Result<Metadata> m = builder.Build();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->chunks.size(), 2u);  // the unused dictionary chunk 'a' is not listed
+  EXPECT_EQ(m->blobs[m->chunks[b].blob_index].digest, old_blob.digest);
+  const std::vector<std::string> paths = {dir.Path("old"), dir.Path("new")};
+  EXPECT_EQ(ReadChunk(*m, b, paths), Bytes('b'));
+  EXPECT_EQ(ReadChunk(*m, d, paths), Bytes('d'));
+}
+
+}  // namespace
+}  // namespace feilong::image
