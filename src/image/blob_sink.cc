@@ -10,30 +10,34 @@ BlobChunkSink::BlobChunkSink(TreeBuilder& builder, Compression compression)
 BlobChunkSink::~BlobChunkSink() = default;
 
 void BlobChunkSink::AddDictionary(const BlobRecord& blob, std::span<const ChunkRecord> chunks) {
-  const uint32_t index = builder_.AddBlob(blob);
+  const auto dictionary_index = static_cast<uint32_t>(dictionary_.size());
+  dictionary_.push_back({blob, std::nullopt});
   for (ChunkRecord chunk : chunks) {
-    chunk.blob_index = index;
+    chunk.blob_index = dictionary_index;
     known_.try_emplace(chunk.digest, Known{false, 0, chunk});
   }
 }
 
 Status BlobChunkSink::StartBlob(const std::string& path) {
-  if (writer_ != nullptr) {
+  if (blob_path_) {
     return Status::FailedPrecondition("a data blob is already open");
   }
-  FL_ASSIGN_OR_RETURN(writer_, BlobWriter::Create(path, compression_));
-  blob_index_ = builder_.AddBlob({});  // completed by FinishBlob
+  blob_path_ = path;
   return Status::Ok();
 }
 
-Result<BlobRecord> BlobChunkSink::FinishBlob() {
-  if (writer_ == nullptr) {
+Result<std::optional<BlobRecord>> BlobChunkSink::FinishBlob() {
+  if (!blob_path_) {
     return Status::FailedPrecondition("no data blob is open");
+  }
+  blob_path_.reset();
+  if (writer_ == nullptr) {
+    return std::optional<BlobRecord>();
   }
   std::unique_ptr<BlobWriter> writer = std::move(writer_);
   FL_ASSIGN_OR_RETURN(BlobRecord blob, writer->Finish());
   FL_RETURN_IF_ERROR(builder_.SetBlob(blob_index_, blob));
-  return blob;
+  return std::optional<BlobRecord>(blob);
 }
 
 Result<uint32_t> BlobChunkSink::Put(std::span<const uint8_t> data) {
@@ -41,14 +45,23 @@ Result<uint32_t> BlobChunkSink::Put(std::span<const uint8_t> data) {
   if (auto it = known_.find(digest); it != known_.end()) {
     Known& known = it->second;
     if (!known.in_builder) {
+      DictionaryBlob& blob = dictionary_[known.record.blob_index];
+      if (!blob.index) {
+        blob.index = builder_.AddBlob(blob.record);
+      }
+      known.record.blob_index = *blob.index;
       FL_ASSIGN_OR_RETURN(known.index, builder_.AddChunk(known.record));
       known.in_builder = true;
     }
     ++reused_;
     return known.index;
   }
-  if (writer_ == nullptr) {
+  if (!blob_path_) {
     return Status::FailedPrecondition("a new chunk and no data blob open");
+  }
+  if (writer_ == nullptr) {
+    FL_ASSIGN_OR_RETURN(writer_, BlobWriter::Create(*blob_path_, compression_));
+    blob_index_ = builder_.AddBlob({});  // completed by FinishBlob
   }
   FL_ASSIGN_OR_RETURN(ChunkRecord record, writer_->Add(data, digest));
   record.blob_index = blob_index_;

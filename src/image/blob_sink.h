@@ -8,9 +8,9 @@
 //   sink.AddDictionary(old_blob, old_chunks);      // optional, any number
 //   for each layer: sink.StartBlob(path); ApplyLayer(..., sink); sink.FinishBlob();
 //
-// Dictionary chunks enter the image's chunk table only when used; a
-// dictionary blob none of whose chunks is used is still listed among the
-// image's blobs (a reader never fetches it).
+// Dictionary chunks and blobs enter the image's tables only when used, and
+// a layer that brings no new chunk gets no data blob: the image lists only
+// blobs a reader may need.
 //
 // Thread rule: not thread-safe.
 #pragma once
@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/digest.h"
 #include "image/blob_writer.h"
@@ -37,11 +39,13 @@ class BlobChunkSink : public ChunkSink {
   // Makes the chunks of another image's data blob available for reuse
   // (`chunks` as ReadBlobTable returns them).
   void AddDictionary(const BlobRecord& blob, std::span<const ChunkRecord> chunks);
-  // Starts a data blob at `path` (which must not exist) for new chunks.
-  // FailedPrecondition while another one is open.
+  // Starts a data blob for new chunks, to be created at `path` (which must
+  // not exist) when the first one comes. FailedPrecondition while another
+  // one is open.
   Status StartBlob(const std::string& path);
-  // Finishes the current blob and completes its record in the builder.
-  Result<BlobRecord> FinishBlob();
+  // Finishes the current blob and completes its record in the builder;
+  // nullopt (and no file) when no new chunk came.
+  Result<std::optional<BlobRecord>> FinishBlob();
 
   // FailedPrecondition when a new chunk comes and no blob is open.
   Result<uint32_t> Put(std::span<const uint8_t> data) override;
@@ -54,12 +58,20 @@ class BlobChunkSink : public ChunkSink {
   struct Known {
     bool in_builder = false;
     uint32_t index = 0;  // in the builder, once in_builder
-    ChunkRecord record;  // with its blob index in the builder
+    // With its blob index in the builder once in_builder; before that, a
+    // dictionary chunk's blob_index is its index in dictionary_.
+    ChunkRecord record;
+  };
+  struct DictionaryBlob {
+    BlobRecord record;
+    std::optional<uint32_t> index;  // in the builder, once used
   };
 
   TreeBuilder& builder_;
   const Compression compression_;
-  std::unique_ptr<BlobWriter> writer_;
+  std::vector<DictionaryBlob> dictionary_;
+  std::optional<std::string> blob_path_;  // of the open blob
+  std::unique_ptr<BlobWriter> writer_;    // once it has a chunk
   uint32_t blob_index_ = 0;
   std::map<Sha256Digest, Known> known_;
   uint64_t stored_ = 0;

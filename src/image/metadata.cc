@@ -529,4 +529,30 @@ Result<uint32_t> Metadata::Lookup(std::string_view path) const {
   return inode;
 }
 
+std::vector<std::string> Metadata::Paths() const {
+  std::vector<std::string> paths(inodes.size());
+  if (inodes.empty()) {
+    return paths;
+  }
+  std::vector<bool> named(inodes.size(), false);
+  std::vector<uint32_t> stack = {0};
+  paths[0] = "/";
+  named[0] = true;
+  while (!stack.empty()) {
+    const uint32_t dir = stack.back();
+    stack.pop_back();
+    for (const DirentRecord& d : Entries(inodes[dir])) {
+      if (named[d.inode]) {
+        continue;
+      }
+      named[d.inode] = true;
+      paths[d.inode] = (dir == 0 ? "" : paths[dir]) + "/" + std::string(Name(d));
+      if (S_ISDIR(inodes[d.inode].mode)) {
+        stack.push_back(d.inode);
+      }
+    }
+  }
+  return paths;
+}
+
 }  // namespace feilong::image

@@ -149,6 +149,10 @@ struct Metadata {
   // The inode at `path` ("/a/b", "a/b"; "" and "/" are the root), without
   // following symlinks. NotFound or InvalidArgument naming the path.
   Result<uint32_t> Lookup(std::string_view path) const;
+  // The path of every inode, by inode number: "/" for the root, "/a/b"
+  // below it; an inode with several names gets the first one reached.
+  // REQUIRES: a tree (as Build and Decode make).
+  std::vector<std::string> Paths() const;
 };
 
 }  // namespace feilong::image

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,7 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
     ASSERT_TRUE(sink.StartBlob(dir.Path("old")).ok());
     ASSERT_TRUE(sink.Put(Bytes('a')).ok());
     ASSERT_TRUE(sink.Put(Bytes('b')).ok());
-    old_blob = *sink.FinishBlob();
+    old_blob = **sink.FinishBlob();
   }
   const std::string old_bytes = *test::ReadFile(dir.Path("old"));
   const std::vector<ChunkRecord> old_chunks = *ReadBlobTable(Span(old_bytes));
@@ -83,6 +84,10 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
   TreeBuilder builder(kChunk);
   BlobChunkSink sink(builder, Compression::kZstd);
   sink.AddDictionary(old_blob, old_chunks);
+  ChunkRecord unused_chunk;
+  unused_chunk.digest = Sha256(Bytes('z'));
+  sink.AddDictionary(BlobRecord{Sha256("another image"), 1 << 20, 1},
+                     std::vector<ChunkRecord>{unused_chunk});
   ASSERT_TRUE(sink.StartBlob(dir.Path("new")).ok());
   const uint32_t b = *sink.Put(Bytes('b'));
   const uint32_t d = *sink.Put(Bytes('d'));
@@ -93,10 +98,31 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
   Result<Metadata> m = builder.Build();
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->chunks.size(), 2u);  // the unused dictionary chunk 'a' is not listed
+  EXPECT_EQ(m->blobs.size(), 2u);   // nor the blob none of whose chunks is used
   EXPECT_EQ(m->blobs[m->chunks[b].blob_index].digest, old_blob.digest);
   const std::vector<std::string> paths = {dir.Path("old"), dir.Path("new")};
   EXPECT_EQ(ReadChunk(*m, b, paths), Bytes('b'));
   EXPECT_EQ(ReadChunk(*m, d, paths), Bytes('d'));
+}
+
+TEST(BlobChunkSinkTest, ALayerWithoutNewChunksGetsNoBlob) {
+  test::TempDir dir;
+  TreeBuilder builder(kChunk);
+  BlobChunkSink sink(builder, Compression::kZstd);
+  ASSERT_TRUE(sink.StartBlob(dir.Path("layer0")).ok());
+  const uint32_t a = *sink.Put(Bytes('a'));
+  ASSERT_TRUE(sink.FinishBlob()->has_value());
+  ASSERT_TRUE(builder.AddRegular("a", {.mode = 0644}, kChunk, {a}).ok());
+
+  builder.BeginLayer();
+  ASSERT_TRUE(sink.StartBlob(dir.Path("layer1")).ok());
+  EXPECT_EQ(*sink.Put(Bytes('a')), a);
+  Result<std::optional<BlobRecord>> finished = sink.FinishBlob();
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_FALSE(finished->has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir.Path("layer1")));
+  ASSERT_TRUE(builder.AddRegular("copy-of-a", {.mode = 0644}, kChunk, {a}).ok());
+  EXPECT_EQ(builder.Build()->blobs.size(), 1u);
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+// flimage: make and read lazy images.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/flimage.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "flimage: convert OCI images to Feilong lazy images, and check, inspect and unpack them.\n"
+      "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>).\n"
+      "Exit codes: 0 ok, 1 failure (corrupt or unreadable input, I/O), 2 bad usage or input,\n"
+      "3 check found the image different from its source"};
+  app.require_subcommand(1);
+
+  feilong::cli::ConvertCommand convert;
+  bool no_progress = false;
+  CLI::App* c = app.add_subcommand("convert", "Convert SRC (an OCI image) to a lazy image DST");
+  c->add_option("SRC", convert.source, "Source image, oci:DIR[:REF]")->required();
+  c->add_option("DST", convert.destination,
+                "Destination, oci:DIR[:REF] (created if missing; REF default: the source's tag "
+                "+ \"-feilong\")")
+      ->required();
+  c->add_option("--platform", convert.platform,
+                "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this host's)");
+  c->add_option("--chunk-size", convert.chunk_size, "Chunk size, a power of two from 4KiB to 16MiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  c->add_option("--compression", convert.compression, "zstd, lz4 or none")->capture_default_str();
+  c->add_option("--prefetch", convert.prefetch,
+                "A path or glob pattern of files to read first at run time; repeatable, in order");
+  c->add_option("--prefetch-file", convert.prefetch_file,
+                "File of prefetch paths or patterns, one per line (e.g. a recorded access trace)");
+  c->add_option(
+      "--chunk-dict", convert.chunk_dicts,
+      "A lazy image (oci:DIR[:REF]) whose chunks are reused, not stored again; repeatable");
+  c->add_flag("--no-progress", no_progress, "Never draw progress (default: on a terminal)");
+
+  feilong::cli::CheckCommand check;
+  CLI::App* k = app.add_subcommand(
+      "check", "Verify every digest of a lazy image, and compare it with its source image");
+  k->add_option("IMAGE", check.image, "Lazy image, oci:DIR[:REF]")->required();
+  k->add_option("--source", check.source,
+                "The image it was converted from, oci:DIR[:REF]: the trees, metadata and bytes "
+                "must be the same");
+  k->add_option("--platform", check.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+
+  feilong::cli::InspectCommand inspect;
+  CLI::App* i = app.add_subcommand(
+      "inspect", "Print a lazy image's chunk statistics, dedup ratio, blobs and prefetch list");
+  i->add_option("IMAGE", inspect.image, "Lazy image, oci:DIR[:REF]")->required();
+  i->add_option("--platform", inspect.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+  i->add_flag("--tree", inspect.tree, "Also list every inode: mode, owner, size, path");
+
+  feilong::cli::UnpackCommand unpack;
+  CLI::App* u = app.add_subcommand("unpack", "Write a lazy image's root filesystem as a tar");
+  u->add_option("IMAGE", unpack.image, "Lazy image, oci:DIR[:REF]")->required();
+  u->add_option("-o,--output", unpack.output, "Tar file to write, - for standard output")
+      ->required();
+  u->add_option("--platform", unpack.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+
+  CLI11_PARSE(app, argc, argv);
+  if (c->parsed()) {
+    convert.progress = !no_progress && isatty(STDERR_FILENO);
+    return feilong::cli::RunConvert(convert);
+  }
+  if (k->parsed()) {
+    return feilong::cli::RunCheck(check);
+  }
+  if (i->parsed()) {
+    return feilong::cli::RunInspect(inspect);
+  }
+  return feilong::cli::RunUnpack(unpack);
+}

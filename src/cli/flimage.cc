@@ -1,0 +1,365 @@
+#include "cli/flimage.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "image/checker.h"
+#include "image/converter.h"
+#include "image/lazy_image.h"
+#include "image/oci_layout.h"
+#include "image/unpacker.h"
+
+namespace feilong::cli {
+
+namespace {
+
+using image::Descriptor;
+using image::OciLayout;
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitDifferent = 3;
+// Progress is redrawn at most every this many bytes of file data.
+constexpr uint64_t kProgressStep = 32u << 20;
+
+int Fail(const char* command, const Status& status) {
+  std::fprintf(stderr, "flimage %s: %s\n", command, status.message().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+std::string Bytes(uint64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(n);
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
+  return text;
+}
+
+Result<image::Platform> PlatformOrHost(const std::string& text) {
+  if (text.empty()) {
+    return image::Platform::Host();
+  }
+  return image::Platform::Parse(text);
+}
+
+struct OpenedImage {
+  OciLayout layout;
+  Descriptor manifest;
+};
+
+Result<OpenedImage> OpenImage(const std::string& text, const std::string& platform_text) {
+  FL_ASSIGN_OR_RETURN(ImageName name, ImageName::Parse(text));
+  FL_ASSIGN_OR_RETURN(image::Platform platform, PlatformOrHost(platform_text));
+  FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::Open(name.dir));
+  FL_ASSIGN_OR_RETURN(Descriptor manifest, layout.Resolve(name.reference, platform));
+  return OpenedImage{std::move(layout), std::move(manifest)};
+}
+
+struct OpenedLazyImage {
+  OciLayout layout;
+  image::LazyImage image;
+};
+
+Result<OpenedLazyImage> OpenLazyImage(const std::string& text, const std::string& platform) {
+  FL_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(text, platform));
+  FL_ASSIGN_OR_RETURN(image::LazyImage lazy,
+                      image::LazyImage::Open(opened.layout, opened.manifest));
+  return OpenedLazyImage{std::move(opened.layout), std::move(lazy)};
+}
+
+Result<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::InvalidArgument("cannot read prefetch file " + path);
+  }
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && !line.starts_with("#")) {
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+void DrawProgress(const image::ConvertProgress& p) {
+  std::fprintf(stderr, "\rlayer %zu/%zu (%s compressed): %s of files%s", p.layer + 1, p.layers,
+               Bytes(p.layer_size).c_str(), Bytes(p.file_bytes).c_str(),
+               p.layer_done ? ", done\n" : "   ");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+Result<ImageName> ImageName::Parse(std::string_view text) {
+  constexpr std::string_view kOci = "oci:";
+  if (!text.starts_with(kOci) || text.size() == kOci.size()) {
+    return Status::InvalidArgument("image \"" + std::string(text) +
+                                   "\" is not oci:DIR[:REF] (an OCI image layout)");
+  }
+  text.remove_prefix(kOci.size());
+  ImageName name;
+  // A digest reference has a colon of its own: oci:DIR:sha256:<hex>.
+  const size_t colon = text.find(':');
+  name.dir = std::string(text.substr(0, colon));
+  if (colon != std::string_view::npos) {
+    name.reference = std::string(text.substr(colon + 1));
+    if (name.reference.empty()) {
+      return Status::InvalidArgument("image \"oci:" + std::string(text) + "\" has an empty REF");
+    }
+  }
+  if (name.dir.empty()) {
+    return Status::InvalidArgument("image \"oci:" + std::string(text) + "\" has no directory");
+  }
+  return name;
+}
+
+std::string ImageName::ToString() const {
+  return "oci:" + dir + (reference.empty() ? "" : ":" + reference);
+}
+
+int RunConvert(const ConvertCommand& command) {
+  const char* kName = "convert";
+  Result<ImageName> source_name = ImageName::Parse(command.source);
+  Result<ImageName> destination_name = ImageName::Parse(command.destination);
+  if (!source_name.ok() || !destination_name.ok()) {
+    return Fail(kName, source_name.ok() ? destination_name.status() : source_name.status());
+  }
+  image::ConvertOptions options;
+  if (command.chunk_size > image::kMaxChunkSize || command.chunk_size < image::kMinChunkSize ||
+      (command.chunk_size & (command.chunk_size - 1)) != 0) {
+    return Fail(kName, Status::InvalidArgument("chunk size " + std::to_string(command.chunk_size) +
+                                               " is not a power of two from 4 KiB to 16 MiB"));
+  }
+  options.chunk_size = static_cast<uint32_t>(command.chunk_size);
+  Result<image::Compression> compression = image::ParseCompression(command.compression);
+  if (!compression.ok()) {
+    return Fail(kName, compression.status());
+  }
+  options.compression = *compression;
+  options.prefetch = command.prefetch;
+  if (!command.prefetch_file.empty()) {
+    Result<std::vector<std::string>> lines = ReadLines(command.prefetch_file);
+    if (!lines.ok()) {
+      return Fail(kName, lines.status());
+    }
+    options.prefetch.insert(options.prefetch.end(), lines->begin(), lines->end());
+  }
+  Result<OpenedImage> source = OpenImage(command.source, command.platform);
+  if (!source.ok()) {
+    return Fail(kName, source.status().WithContext(command.source));
+  }
+  std::vector<OpenedImage> dictionaries;
+  for (const std::string& dict : command.chunk_dicts) {
+    Result<OpenedImage> opened = OpenImage(dict, command.platform);
+    if (!opened.ok()) {
+      return Fail(kName, opened.status().WithContext("chunk dictionary " + dict));
+    }
+    dictionaries.push_back(std::move(*opened));
+  }
+  for (const OpenedImage& dict : dictionaries) {
+    options.dictionaries.push_back({&dict.layout, dict.manifest});
+  }
+  Result<OciLayout> destination = OciLayout::OpenOrCreate(destination_name->dir);
+  if (!destination.ok()) {
+    return Fail(kName, destination.status());
+  }
+  image::ConvertProgressFn progress;
+  uint64_t drawn = 0;
+  if (command.progress) {
+    progress = [&drawn](const image::ConvertProgress& p) {
+      if (p.layer_done || p.file_bytes < drawn || p.file_bytes - drawn >= kProgressStep) {
+        drawn = p.layer_done ? 0 : p.file_bytes;
+        DrawProgress(p);
+      }
+    };
+  }
+  Result<image::ConvertReport> report =
+      image::ConvertImage(source->layout, source->manifest, *destination, options, progress);
+  if (!report.ok()) {
+    if (command.progress) {
+      std::fputc('\n', stderr);
+    }
+    return Fail(kName, report.status());
+  }
+  std::string tag = destination_name->reference;
+  if (tag.empty()) {
+    const std::string& from = source_name->reference;
+    tag = (from.empty() || from.starts_with("sha256:") ? "latest" : from) + "-feilong";
+  }
+  if (Status tagged = destination->Tag(report->manifest, tag); !tagged.ok()) {
+    return Fail(kName, tagged);
+  }
+  for (const std::string& missing : report->prefetch_missing) {
+    std::fprintf(stderr, "flimage convert: prefetch entry %s names nothing in the image\n",
+                 missing.c_str());
+  }
+  const uint64_t stored = report->data_blob_bytes + report->metadata_bytes;
+  std::printf("%s -> oci:%s:%s\n", command.source.c_str(), destination_name->dir.c_str(),
+              tag.c_str());
+  std::printf("manifest  %s\n", Sha256String(report->manifest.digest).c_str());
+  std::printf("source    %s in layers, %s of files, %" PRIu64 " entries\n",
+              Bytes(report->source_layer_bytes).c_str(), Bytes(report->file_bytes).c_str(),
+              report->entries);
+  std::printf("chunks    %" PRIu64 " stored, %" PRIu64 " reused\n", report->chunks_stored,
+              report->chunks_reused);
+  std::printf("written   %s (data %s, metadata %s)\n", Bytes(stored).c_str(),
+              Bytes(report->data_blob_bytes).c_str(), Bytes(report->metadata_bytes).c_str());
+  return 0;
+}
+
+int RunCheck(const CheckCommand& command) {
+  const char* kName = "check";
+  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  if (!opened.ok()) {
+    return Fail(kName, opened.status().WithContext(command.image));
+  }
+  Result<image::VerifyReport> verified = image::VerifyImage(opened->layout, opened->image);
+  if (!verified.ok()) {
+    return Fail(kName, verified.status().WithContext(command.image));
+  }
+  std::printf("ok: %zu inodes, %" PRIu64 " data blobs (%s), %" PRIu64 " chunks verified\n",
+              opened->image.metadata.inodes.size(), verified->blobs,
+              Bytes(verified->blob_bytes).c_str(), verified->chunks);
+  if (command.source.empty()) {
+    return 0;
+  }
+  Result<OpenedImage> source = OpenImage(command.source, command.platform);
+  if (!source.ok()) {
+    return Fail(kName, source.status().WithContext(command.source));
+  }
+  Result<std::vector<std::string>> differences =
+      image::CompareWithSource(opened->image, source->layout, source->manifest);
+  if (!differences.ok()) {
+    return Fail(kName, differences.status());
+  }
+  if (!differences->empty()) {
+    for (const std::string& line : *differences) {
+      std::printf("differs: %s\n", line.c_str());
+    }
+    return kExitDifferent;
+  }
+  std::printf("same as %s: tree, metadata and bytes\n", command.source.c_str());
+  return 0;
+}
+
+int RunInspect(const InspectCommand& command) {
+  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  if (!opened.ok()) {
+    return Fail("inspect", opened.status().WithContext(command.image));
+  }
+  const image::LazyImage& lazy = opened->image;
+  const image::Metadata& m = lazy.metadata;
+  std::map<std::string, uint64_t> types;
+  uint64_t file_bytes = 0;
+  uint64_t chunk_references = 0;
+  uint64_t extra_names = 0;
+  for (const image::InodeRecord& inode : m.inodes) {
+    const char* type = S_ISDIR(inode.mode)   ? "directories"
+                       : S_ISREG(inode.mode) ? "files"
+                       : S_ISLNK(inode.mode) ? "symlinks"
+                                             : "other";
+    ++types[type];
+    if (S_ISREG(inode.mode)) {
+      file_bytes += inode.size;
+      chunk_references += inode.count;
+      extra_names += inode.nlink > 1 ? inode.nlink - 1 : 0;
+    }
+  }
+  uint64_t distinct_bytes = 0;
+  uint64_t stored_bytes = 0;
+  std::map<std::string_view, uint64_t> by_compression;
+  for (const image::ChunkRecord& chunk : m.chunks) {
+    distinct_bytes += chunk.uncompressed_size;
+    stored_bytes += chunk.compressed_size;
+    ++by_compression[image::CompressionName(chunk.compression)];
+  }
+  std::printf("image       %s (format %s)\n", Sha256String(lazy.manifest_descriptor.digest).c_str(),
+              lazy.manifest.annotations.at(std::string(image::kFeilongFormatAnnotation)).c_str());
+  if (lazy.manifest.subject) {
+    std::printf("source      %s\n", Sha256String(lazy.manifest.subject->digest).c_str());
+  }
+  std::printf("chunk size  %s\n", Bytes(m.chunk_size).c_str());
+  std::printf("inodes      %zu:", m.inodes.size());
+  for (const auto& [type, count] : types) {
+    std::printf(" %" PRIu64 " %s", count, type.c_str());
+  }
+  std::printf("; %" PRIu64 " extra hard-link names\n", extra_names);
+  std::printf("file bytes  %s in %" PRIu64 " chunk references\n", Bytes(file_bytes).c_str(),
+              chunk_references);
+  std::printf("chunks      %zu distinct, %s uncompressed, %s stored (", m.chunks.size(),
+              Bytes(distinct_bytes).c_str(), Bytes(stored_bytes).c_str());
+  const char* separator = "";
+  for (const auto& [name, count] : by_compression) {
+    std::printf("%s%.*s %" PRIu64, separator, static_cast<int>(name.size()), name.data(), count);
+    separator = ", ";
+  }
+  std::printf(")\n");
+  std::printf("dedup       %.2fx (file bytes / distinct chunk bytes)\n",
+              distinct_bytes == 0
+                  ? 1.0
+                  : static_cast<double>(file_bytes) / static_cast<double>(distinct_bytes));
+  std::printf("metadata    %s\n", Bytes(lazy.metadata_descriptor.size).c_str());
+  std::vector<uint64_t> chunks_per_blob(m.blobs.size());
+  for (const image::ChunkRecord& chunk : m.chunks) {
+    ++chunks_per_blob[chunk.blob_index];
+  }
+  for (size_t i = 0; i < m.blobs.size(); ++i) {
+    std::printf("blob %-6zu %s %s, %" PRIu64 " of its %u chunks used\n", i,
+                Sha256String(m.blobs[i].digest).c_str(), Bytes(m.blobs[i].size).c_str(),
+                chunks_per_blob[i], m.blobs[i].chunk_count);
+  }
+  const std::vector<std::string> paths = m.Paths();
+  for (uint32_t inode : m.prefetch) {
+    std::printf("prefetch    %s\n", paths[inode].c_str());
+  }
+  if (command.tree) {
+    std::vector<size_t> by_path(m.inodes.size());
+    for (size_t i = 0; i < by_path.size(); ++i) {
+      by_path[i] = i;
+    }
+    std::sort(by_path.begin(), by_path.end(),
+              [&paths](size_t a, size_t b) { return paths[a] < paths[b]; });
+    for (size_t i : by_path) {
+      const image::InodeRecord& inode = m.inodes[i];
+      std::printf("%07o %u:%u %12" PRIu64 " %s%s%s\n", inode.mode, inode.uid, inode.gid, inode.size,
+                  paths[i].c_str(), S_ISLNK(inode.mode) ? " -> " : "",
+                  S_ISLNK(inode.mode) ? std::string(m.SymlinkTarget(inode)).c_str() : "");
+    }
+  }
+  return 0;
+}
+
+int RunUnpack(const UnpackCommand& command) {
+  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  if (!opened.ok()) {
+    return Fail("unpack", opened.status().WithContext(command.image));
+  }
+  image::LayoutChunkReader reader(opened->layout, opened->image);
+  Result<image::UnpackStats> stats =
+      image::UnpackToTar(opened->image.metadata, reader, command.output);
+  if (!stats.ok()) {
+    if (command.output != "-") {
+      std::remove(command.output.c_str());
+    }
+    return Fail("unpack", stats.status());
+  }
+  if (command.output != "-") {
+    std::printf("%s: %" PRIu64 " entries, %s of files\n", command.output.c_str(), stats->entries,
+                Bytes(stats->file_bytes).c_str());
+  }
+  return 0;
+}
+
+}  // namespace feilong::cli
