@@ -310,7 +310,8 @@ int RunInspect(const InspectCommand& command) {
               distinct_bytes == 0
                   ? 1.0
                   : static_cast<double>(file_bytes) / static_cast<double>(distinct_bytes));
-  std::printf("metadata    %s\n", Bytes(lazy.metadata_descriptor.size).c_str());
+  std::printf("metadata    %s %s\n", Sha256String(lazy.metadata_descriptor.digest).c_str(),
+              Bytes(lazy.metadata_descriptor.size).c_str());
   std::vector<uint64_t> chunks_per_blob(m.blobs.size());
   for (const image::ChunkRecord& chunk : m.chunks) {
     ++chunks_per_blob[chunk.blob_index];

@@ -31,8 +31,12 @@ class TarWriter {
 
   Status Open(const std::string& output) {
     a_.reset(archive_write_new());
-    if (a_ == nullptr || archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK) {
-      return Status::Internal("libarchive cannot write PAX archives");
+    // Names are bytes in the image, whatever the locale: written as they
+    // are (hdrcharset=BINARY), not converted to UTF-8 from the C locale,
+    // which fails on any byte above 127.
+    if (a_ == nullptr || archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK ||
+        archive_write_set_format_option(a_.get(), "pax", "hdrcharset", "BINARY") != ARCHIVE_OK) {
+      return Status::Internal("libarchive cannot write PAX archives with binary names");
     }
     output_ = output == "-" ? "standard output" : output;
     if (archive_write_open_filename(a_.get(), output == "-" ? nullptr : output.c_str()) !=

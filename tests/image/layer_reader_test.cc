@@ -11,66 +11,16 @@
 #include <vector>
 
 #include "support/temp_dir.h"
+#include "test_layers.h"
 
 namespace feilong::image {
 namespace {
 
+using fixture::Entry;
+using fixture::Filter;
+using fixture::WriteLayer;
+
 constexpr uint32_t kChunk = 4096;
-
-// One tar entry to write.
-struct Entry {
-  std::string name;
-  mode_t type = AE_IFREG;
-  std::string data;  // regular file content, or symlink/hard link target
-  uint32_t perm = 0644;
-  std::vector<std::pair<std::string, std::string>> xattrs;
-  dev_t rdev = 0;
-  bool hard_link = false;
-};
-
-enum class Filter { kNone, kGzip, kZstd };
-
-// Writes `entries` as a PAX tar at `path`, compressed with `filter`.
-void WriteLayer(const std::string& path, const std::vector<Entry>& entries,
-                Filter filter = Filter::kNone) {
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (filter == Filter::kGzip) {
-    archive_write_add_filter_gzip(a);
-  } else if (filter == Filter::kZstd) {
-    archive_write_add_filter_zstd(a);
-  }
-  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK) << archive_error_string(a);
-  for (const Entry& e : entries) {
-    archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, e.name.c_str());
-    archive_entry_set_perm(entry, e.perm);
-    archive_entry_set_mtime(entry, 1700000000, 0);
-    if (e.hard_link) {
-      archive_entry_set_filetype(entry, AE_IFREG);
-      archive_entry_set_hardlink(entry, e.data.c_str());
-    } else {
-      archive_entry_set_filetype(entry, e.type);
-      if (e.type == AE_IFREG) {
-        archive_entry_set_size(entry, static_cast<la_int64_t>(e.data.size()));
-      } else if (e.type == AE_IFLNK) {
-        archive_entry_set_symlink(entry, e.data.c_str());
-      }
-      archive_entry_set_rdev(entry, e.rdev);
-    }
-    for (const auto& [key, value] : e.xattrs) {
-      archive_entry_xattr_add_entry(entry, key.c_str(), value.data(), value.size());
-    }
-    ASSERT_EQ(archive_write_header(a, entry), ARCHIVE_OK) << archive_error_string(a);
-    if (!e.hard_link && e.type == AE_IFREG && !e.data.empty()) {
-      ASSERT_EQ(archive_write_data(a, e.data.data(), e.data.size()),
-                static_cast<la_ssize_t>(e.data.size()));
-    }
-    archive_entry_free(entry);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-}
 
 // Keeps chunks in memory, each distinct one once, registered in the builder.
 class MemorySink : public ChunkSink {

@@ -29,48 +29,6 @@ namespace {
 using std::chrono::seconds;
 constexpr size_t kMiB = 1024 * 1024;
 
-std::string Which(const std::string& name) {
-  for (const char* dir :
-       {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
-    std::string path = std::string(dir) + "/" + name;
-    if (::access(path.c_str(), X_OK) == 0) {
-      return path;
-    }
-  }
-  return "";
-}
-
-// The first missing tool of `names`, or "".
-std::string MissingTool(const std::vector<std::string>& names) {
-  for (const auto& n : names) {
-    if (Which(n).empty()) {
-      return n;
-    }
-  }
-  return "";
-}
-
-#define SKIP_WITHOUT(...)                                                                \
-  do {                                                                                   \
-    std::string missing = MissingTool({__VA_ARGS__});                                    \
-    if (!missing.empty()) {                                                              \
-      GTEST_SKIP() << missing << " is not installed (scripts/install-deps installs it)"; \
-    }                                                                                    \
-  } while (0)
-
-// Runs a shell command line (bounded); output (stdout and stderr) in the result.
-CommandResult Shell(const std::string& command, const std::string& log,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
-  return RunCommand({"/bin/sh", "-c", command}, log, timeout);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string FileDigest(const std::string& path) {
   auto d = Sha256File(path);
   return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();

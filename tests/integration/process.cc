@@ -150,4 +150,36 @@ std::string BinaryPath(const std::string& name) {
   return std::string(FEILONG_BINARY_DIR) + "/src/bin/" + name + "/" + name;
 }
 
+CommandResult Shell(const std::string& command, const std::string& log,
+                    std::chrono::milliseconds timeout) {
+  return RunCommand({"/bin/sh", "-c", command}, log, timeout);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Which(const std::string& name) {
+  for (const char* dir :
+       {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    std::string path = std::string(dir) + "/" + name;
+    if (::access(path.c_str(), X_OK) == 0) {
+      return path;
+    }
+  }
+  return "";
+}
+
+std::string MissingTool(const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (Which(name).empty()) {
+      return name;
+    }
+  }
+  return "";
+}
+
 }  // namespace feilong::testing

@@ -50,4 +50,25 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 // Path of a binary built by this tree, e.g. BinaryPath("fld").
 std::string BinaryPath(const std::string& name);
 
+// Runs a shell command line (bounded); output (stdout and stderr) in the result.
+CommandResult Shell(const std::string& command, const std::string& log,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// The whole content of a file ("" if it cannot be read).
+std::string Slurp(const std::string& path);
+
+// The path of an installed tool in a system bin directory, or "".
+std::string Which(const std::string& name);
+// The first of `names` not installed, or "".
+std::string MissingTool(const std::vector<std::string>& names);
+
+// Skips the test when a tool it drives is not installed.
+#define SKIP_WITHOUT(...)                                                                \
+  do {                                                                                   \
+    std::string missing = ::feilong::testing::MissingTool({__VA_ARGS__});                \
+    if (!missing.empty()) {                                                              \
+      GTEST_SKIP() << missing << " is not installed (scripts/install-deps installs it)"; \
+    }                                                                                    \
+  } while (0)
+
 }  // namespace feilong::testing

@@ -37,18 +37,6 @@ bool Installed(const std::string& path) { return ::access(path.c_str(), X_OK) ==
     }                                                                                   \
   } while (0)
 
-CommandResult Shell(const std::string& command, const std::string& log,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(90)) {
-  return RunCommand({"/bin/sh", "-c", command}, log, timeout);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string FileDigest(const std::string& path) {
   auto d = Sha256File(path);
   return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();

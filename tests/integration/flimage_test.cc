@@ -1,0 +1,172 @@
+// flimage against real tools: an image made by tests/image/make_test_image.py
+// (whiteouts, opaque directories, hard links, xattrs, devices, a gzip, a
+// plain and a zstd layer, 2,000 files in a directory), skopeo to re-compress
+// and move it, umoci to unpack the source. convert -> check -> unpack must
+// extract to exactly what `umoci unpack` makes of the source.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "integration/process.h"
+#include "support/temp_dir.h"
+
+namespace feilong::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class FlimageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_WITHOUT("umoci", "skopeo", "python3", "tar", "zstd");
+    ASSERT_EQ(Script("make_test_image.py " + work_.Path("src") + " --tag latest").exit_code, 0);
+  }
+
+  CommandResult Script(const std::string& args) {
+    return Shell("python3 " + std::string(FEILONG_SOURCE_DIR) + "/tests/image/" + args,
+                 work_.Path("script.log"), seconds(120));
+  }
+  CommandResult Flimage(const std::string& args) {
+    return Shell(BinaryPath("flimage") + " " + args, work_.Path("flimage.log"), seconds(120));
+  }
+  // The value printed after `label` by convert or inspect.
+  static std::string Field(const std::string& output, const std::string& label) {
+    std::smatch match;
+    std::regex line("(^|\n)" + label + " +(\\S+)");
+    return std::regex_search(output, match, line) ? match[2].str() : "";
+  }
+
+  test::TempDir work_;
+};
+
+TEST_F(FlimageTest, UnpackEqualsUmociUnpackOfTheSource) {
+  CommandResult convert =
+      Flimage("convert oci:" + work_.Path("src:latest") + " oci:" + work_.Path("lazy"));
+  ASSERT_EQ(convert.exit_code, 0) << convert.output;
+  EXPECT_NE(convert.output.find("-> oci:" + work_.Path("lazy:latest-feilong")), std::string::npos);
+
+  CommandResult check =
+      Flimage("check oci:" + work_.Path("lazy") + " --source oci:" + work_.Path("src:latest"));
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("same as"), std::string::npos) << check.output;
+
+  CommandResult unpack =
+      Flimage("unpack oci:" + work_.Path("lazy") + " -o " + work_.Path("lazy.tar"));
+  ASSERT_EQ(unpack.exit_code, 0) << unpack.output;
+  CommandResult extract = Shell("mkdir " + work_.Path("ours") +
+                                    " && tar --xattrs --xattrs-include='*' --numeric-owner -xpf " +
+                                    work_.Path("lazy.tar") + " -C " + work_.Path("ours"),
+                                work_.Path("tar.log"));
+  ASSERT_EQ(extract.exit_code, 0) << extract.output;
+
+  // umoci 0.4.7 (Debian 12) reads no zstd layer: give it a gzip copy.
+  CommandResult umoci = Shell("cd " + work_.path() +
+                                  " && skopeo copy --quiet --dest-compress-format gzip "
+                                  "oci:src:latest oci:gz:latest && "
+                                  "umoci unpack --image gz:latest bundle",
+                              work_.Path("umoci.log"), seconds(180));
+  ASSERT_EQ(umoci.exit_code, 0) << umoci.output;
+  CommandResult compare =
+      Script("compare_rootfs.py " + work_.Path("bundle/rootfs") + " " + work_.Path("ours"));
+  EXPECT_EQ(compare.exit_code, 0) << compare.output;
+  EXPECT_NE(compare.output.find("equal"), std::string::npos) << compare.output;
+}
+
+TEST_F(FlimageTest, ConversionIsReproducibleAndIndependentOfLayerCompression) {
+  const std::string source = " oci:" + work_.Path("src:latest");
+  CommandResult first = Flimage("convert" + source + " oci:" + work_.Path("a:x"));
+  CommandResult second = Flimage("convert" + source + " oci:" + work_.Path("b:x"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(Field(first.output, "manifest"), Field(second.output, "manifest"));
+  EXPECT_FALSE(Field(first.output, "manifest").empty()) << first.output;
+
+  // skopeo writes the layers again with gzip: the same tree, the same metadata.
+  ASSERT_EQ(Shell("skopeo copy --quiet --dest-compress-format gzip" + source +
+                      " oci:" + work_.Path("gz:latest"),
+                  work_.Path("skopeo.log"), seconds(180))
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      Flimage("convert oci:" + work_.Path("gz:latest") + " oci:" + work_.Path("c:x")).exit_code, 0);
+  CommandResult a = Flimage("inspect oci:" + work_.Path("a:x"));
+  CommandResult c = Flimage("inspect oci:" + work_.Path("c:x"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_EQ(Field(a.output, "metadata"), Field(c.output, "metadata")) << a.output << c.output;
+  EXPECT_NE(Field(a.output, "source"), Field(c.output, "source"));
+}
+
+TEST_F(FlimageTest, AChunkDictionaryMakesTheNextVersionSmall) {
+  ASSERT_EQ(Script("make_test_image.py " + work_.Path("src") + " --tag v1 --variant 1").exit_code,
+            0);
+  ASSERT_EQ(Flimage("convert oci:" + work_.Path("src:latest") + " oci:" + work_.Path("lazy:v0"))
+                .exit_code,
+            0);
+  CommandResult alone =
+      Flimage("convert oci:" + work_.Path("src:v1") + " oci:" + work_.Path("alone:v1"));
+  CommandResult with_dict =
+      Flimage("convert oci:" + work_.Path("src:v1") + " oci:" + work_.Path("dict:v1") +
+              " --chunk-dict oci:" + work_.Path("lazy:v0"));
+  ASSERT_EQ(with_dict.exit_code, 0) << with_dict.output;
+  const int stored_alone = std::stoi(Field(alone.output, "chunks"));
+  const int stored_with_dict = std::stoi(Field(with_dict.output, "chunks"));
+  EXPECT_LT(stored_with_dict * 5, stored_alone) << alone.output << with_dict.output;
+  CommandResult check =
+      Flimage("check oci:" + work_.Path("dict:v1") + " --source oci:" + work_.Path("src:v1"));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
+TEST_F(FlimageTest, BadInputIsAClearErrorAndLeavesNothingBroken) {
+  const std::string src = "oci:" + work_.Path("src:latest");
+  CommandResult r = Flimage("convert docker://example/x oci:" + work_.Path("out"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("is not oci:DIR"), std::string::npos) << r.output;
+  r = Flimage("convert " + src + " oci:" + work_.Path("out") + " --chunk-size 3000");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("power of two"), std::string::npos) << r.output;
+  r = Flimage("convert oci:" + work_.Path("src:nosuch") + " oci:" + work_.Path("out"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("no image nosuch"), std::string::npos) << r.output;
+  r = Flimage("convert " + src + " oci:" + work_.Path("src/blobs"));  // a non-empty non-layout
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("neither empty nor an OCI image layout"), std::string::npos) << r.output;
+
+  ASSERT_EQ(Flimage("convert " + src + " oci:" + work_.Path("lazy:v0")).exit_code, 0);
+  r = Flimage("convert oci:" + work_.Path("lazy:v0") + " oci:" + work_.Path("again"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("a lazy image already"), std::string::npos) << r.output;
+  r = Flimage("inspect " + src);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("is not a lazy image"), std::string::npos) << r.output;
+
+  // Another version of the source: check names what differs.
+  ASSERT_EQ(Script("make_test_image.py " + work_.Path("src") + " --tag v1 --variant 1").exit_code,
+            0);
+  r = Flimage("check oci:" + work_.Path("lazy:v0") + " --source oci:" + work_.Path("src:v1"));
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("differs: /etc/hostname"), std::string::npos) << r.output;
+
+  // A damaged data blob: check and unpack fail, and unpack leaves no tar.
+  std::string blob;
+  for (const auto& entry : std::filesystem::directory_iterator(work_.Path("lazy/blobs/sha256"))) {
+    if (!blob.empty() && std::filesystem::file_size(entry) <= std::filesystem::file_size(blob)) {
+      continue;
+    }
+    blob = entry.path();
+  }
+  ASSERT_EQ(Shell("printf X | dd of=" + blob + " bs=1 seek=100 conv=notrunc status=none",
+                  work_.Path("dd.log"))
+                .exit_code,
+            0);
+  r = Flimage("check oci:" + work_.Path("lazy:v0"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("has digest"), std::string::npos) << r.output;
+  r = Flimage("unpack oci:" + work_.Path("lazy:v0") + " -o " + work_.Path("out.tar"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(work_.Path("out.tar")));
+}
+
+}  // namespace
+}  // namespace feilong::testing
