@@ -3,10 +3,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -14,7 +18,9 @@
 #include "image/converter.h"
 #include "image/lazy_image.h"
 #include "image/oci_layout.h"
+#include "image/registry_copy.h"
 #include "image/unpacker.h"
+#include "source/registry_client.h"
 
 namespace feilong::cli {
 
@@ -54,29 +60,77 @@ Result<image::Platform> PlatformOrHost(const std::string& text) {
   return image::Platform::Parse(text);
 }
 
+// A directory removed, with what is in it, when its owner goes.
+class ScratchDir {
+ public:
+  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Result<std::unique_ptr<ScratchDir>> MakeScratch(const RegistryAccess& access) {
+  std::string pattern = access.work_dir + "/flimage-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return Status::FromErrno(errno, "make a work directory in " + access.work_dir);
+  }
+  return std::make_unique<ScratchDir>(pattern);
+}
+
+source::RegistryClient MakeClient(const ImageName& name, const std::string& creds,
+                                  const RegistryAccess& access) {
+  source::RegistryOptions options;
+  const size_t colon = creds.find(':');
+  options.username = creds.substr(0, colon);
+  options.password = colon == std::string::npos ? "" : creds.substr(colon + 1);
+  options.plain_http = access.plain_http;
+  options.tls_verify = !access.insecure;
+  return source::RegistryClient(name.registry.host, options);
+}
+
+// An image opened for reading; a registry image is pulled into a scratch
+// layout first.
 struct OpenedImage {
+  std::unique_ptr<ScratchDir> scratch;
   OciLayout layout;
   Descriptor manifest;
 };
 
-Result<OpenedImage> OpenImage(const std::string& text, const std::string& platform_text) {
+Result<OpenedImage> OpenImage(const std::string& text, const std::string& platform_text,
+                              const std::string& creds, const RegistryAccess& access) {
   FL_ASSIGN_OR_RETURN(ImageName name, ImageName::Parse(text));
   FL_ASSIGN_OR_RETURN(image::Platform platform, PlatformOrHost(platform_text));
-  FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::Open(name.dir));
-  FL_ASSIGN_OR_RETURN(Descriptor manifest, layout.Resolve(name.reference, platform));
-  return OpenedImage{std::move(layout), std::move(manifest)};
+  if (!name.is_registry()) {
+    FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::Open(name.dir));
+    FL_ASSIGN_OR_RETURN(Descriptor manifest, layout.Resolve(name.reference, platform));
+    return OpenedImage{nullptr, std::move(layout), std::move(manifest)};
+  }
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, MakeScratch(access));
+  FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::OpenOrCreate(scratch->path() + "/layout"));
+  source::RegistryClient client = MakeClient(name, creds, access);
+  FL_ASSIGN_OR_RETURN(Descriptor manifest,
+                      image::PullImage(client, name.registry, platform, layout));
+  return OpenedImage{std::move(scratch), std::move(layout), std::move(manifest)};
 }
 
 struct OpenedLazyImage {
-  OciLayout layout;
+  OpenedImage opened;
   image::LazyImage image;
 };
 
-Result<OpenedLazyImage> OpenLazyImage(const std::string& text, const std::string& platform) {
-  FL_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(text, platform));
+Result<OpenedLazyImage> OpenLazyImage(const std::string& text, const std::string& platform,
+                                      const std::string& creds, const RegistryAccess& access) {
+  FL_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(text, platform, creds, access));
   FL_ASSIGN_OR_RETURN(image::LazyImage lazy,
                       image::LazyImage::Open(opened.layout, opened.manifest));
-  return OpenedLazyImage{std::move(opened.layout), std::move(lazy)};
+  return OpenedLazyImage{std::move(opened), std::move(lazy)};
 }
 
 Result<std::vector<std::string>> ReadLines(const std::string& path) {
@@ -103,13 +157,20 @@ void DrawProgress(const image::ConvertProgress& p) {
 }  // namespace
 
 Result<ImageName> ImageName::Parse(std::string_view text) {
+  ImageName name;
+  if (text.starts_with("docker://")) {
+    FL_ASSIGN_OR_RETURN(name.registry, image::RegistryImage::Parse(text));
+    const std::string_view last = text.substr(text.rfind('/') + 1);
+    name.reference_given = last.find_first_of(":@") != std::string_view::npos;
+    return name;
+  }
   constexpr std::string_view kOci = "oci:";
   if (!text.starts_with(kOci) || text.size() == kOci.size()) {
     return Status::InvalidArgument("image \"" + std::string(text) +
-                                   "\" is not oci:DIR[:REF] (an OCI image layout)");
+                                   "\" is not oci:DIR[:REF] (an OCI image layout) or "
+                                   "docker://HOST/REPO[:TAG] (a registry)");
   }
   text.remove_prefix(kOci.size());
-  ImageName name;
   // A digest reference has a colon of its own: oci:DIR:sha256:<hex>.
   const size_t colon = text.find(':');
   name.dir = std::string(text.substr(0, colon));
@@ -122,10 +183,14 @@ Result<ImageName> ImageName::Parse(std::string_view text) {
   if (name.dir.empty()) {
     return Status::InvalidArgument("image \"oci:" + std::string(text) + "\" has no directory");
   }
+  name.reference_given = !name.reference.empty();
   return name;
 }
 
 std::string ImageName::ToString() const {
+  if (is_registry()) {
+    return registry.ToString();
+  }
   return "oci:" + dir + (reference.empty() ? "" : ":" + reference);
 }
 
@@ -156,13 +221,16 @@ int RunConvert(const ConvertCommand& command) {
     }
     options.prefetch.insert(options.prefetch.end(), lines->begin(), lines->end());
   }
-  Result<OpenedImage> source = OpenImage(command.source, command.platform);
+  Result<OpenedImage> source =
+      OpenImage(command.source, command.platform, command.source_creds, command.access);
   if (!source.ok()) {
     return Fail(kName, source.status().WithContext(command.source));
   }
   std::vector<OpenedImage> dictionaries;
+  dictionaries.reserve(command.chunk_dicts.size());
   for (const std::string& dict : command.chunk_dicts) {
-    Result<OpenedImage> opened = OpenImage(dict, command.platform);
+    Result<OpenedImage> opened =
+        OpenImage(dict, command.platform, command.source_creds, command.access);
     if (!opened.ok()) {
       return Fail(kName, opened.status().WithContext("chunk dictionary " + dict));
     }
@@ -171,7 +239,18 @@ int RunConvert(const ConvertCommand& command) {
   for (const OpenedImage& dict : dictionaries) {
     options.dictionaries.push_back({&dict.layout, dict.manifest});
   }
-  Result<OciLayout> destination = OciLayout::OpenOrCreate(destination_name->dir);
+  // A registry destination gets the image through a scratch layout.
+  std::unique_ptr<ScratchDir> scratch;
+  std::string destination_dir = destination_name->dir;
+  if (destination_name->is_registry()) {
+    Result<std::unique_ptr<ScratchDir>> made = MakeScratch(command.access);
+    if (!made.ok()) {
+      return Fail(kName, made.status());
+    }
+    scratch = std::move(*made);
+    destination_dir = scratch->path() + "/converted";
+  }
+  Result<OciLayout> destination = OciLayout::OpenOrCreate(destination_dir);
   if (!destination.ok()) {
     return Fail(kName, destination.status());
   }
@@ -193,21 +272,33 @@ int RunConvert(const ConvertCommand& command) {
     }
     return Fail(kName, report.status());
   }
-  std::string tag = destination_name->reference;
-  if (tag.empty()) {
-    const std::string& from = source_name->reference;
+  std::string tag = destination_name->is_registry() ? destination_name->registry.reference
+                                                    : destination_name->reference;
+  if (!destination_name->reference_given) {
+    const std::string from =
+        source_name->is_registry() ? source_name->registry.reference : source_name->reference;
     tag = (from.empty() || from.starts_with("sha256:") ? "latest" : from) + "-feilong";
   }
-  if (Status tagged = destination->Tag(report->manifest, tag); !tagged.ok()) {
-    return Fail(kName, tagged);
+  ImageName written = *destination_name;
+  if (destination_name->is_registry()) {
+    written.registry.reference = tag;
+    source::RegistryClient client = MakeClient(written, command.destination_creds, command.access);
+    if (Status pushed = image::PushImage(*destination, report->manifest, client, written.registry);
+        !pushed.ok()) {
+      return Fail(kName, pushed.WithContext("push to " + written.ToString()));
+    }
+  } else {
+    written.reference = tag;
+    if (Status tagged = destination->Tag(report->manifest, tag); !tagged.ok()) {
+      return Fail(kName, tagged);
+    }
   }
   for (const std::string& missing : report->prefetch_missing) {
     std::fprintf(stderr, "flimage convert: prefetch entry %s names nothing in the image\n",
                  missing.c_str());
   }
   const uint64_t stored = report->data_blob_bytes + report->metadata_bytes;
-  std::printf("%s -> oci:%s:%s\n", command.source.c_str(), destination_name->dir.c_str(),
-              tag.c_str());
+  std::printf("%s -> %s\n", command.source.c_str(), written.ToString().c_str());
   std::printf("manifest  %s\n", Sha256String(report->manifest.digest).c_str());
   std::printf("source    %s in layers, %s of files, %" PRIu64 " entries\n",
               Bytes(report->source_layer_bytes).c_str(), Bytes(report->file_bytes).c_str(),
@@ -221,11 +312,12 @@ int RunConvert(const ConvertCommand& command) {
 
 int RunCheck(const CheckCommand& command) {
   const char* kName = "check";
-  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  Result<OpenedLazyImage> opened =
+      OpenLazyImage(command.image, command.platform, command.creds, command.access);
   if (!opened.ok()) {
     return Fail(kName, opened.status().WithContext(command.image));
   }
-  Result<image::VerifyReport> verified = image::VerifyImage(opened->layout, opened->image);
+  Result<image::VerifyReport> verified = image::VerifyImage(opened->opened.layout, opened->image);
   if (!verified.ok()) {
     return Fail(kName, verified.status().WithContext(command.image));
   }
@@ -235,7 +327,8 @@ int RunCheck(const CheckCommand& command) {
   if (command.source.empty()) {
     return 0;
   }
-  Result<OpenedImage> source = OpenImage(command.source, command.platform);
+  Result<OpenedImage> source =
+      OpenImage(command.source, command.platform, command.creds, command.access);
   if (!source.ok()) {
     return Fail(kName, source.status().WithContext(command.source));
   }
@@ -255,7 +348,8 @@ int RunCheck(const CheckCommand& command) {
 }
 
 int RunInspect(const InspectCommand& command) {
-  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  Result<OpenedLazyImage> opened =
+      OpenLazyImage(command.image, command.platform, command.creds, command.access);
   if (!opened.ok()) {
     return Fail("inspect", opened.status().WithContext(command.image));
   }
@@ -343,11 +437,12 @@ int RunInspect(const InspectCommand& command) {
 }
 
 int RunUnpack(const UnpackCommand& command) {
-  Result<OpenedLazyImage> opened = OpenLazyImage(command.image, command.platform);
+  Result<OpenedLazyImage> opened =
+      OpenLazyImage(command.image, command.platform, command.creds, command.access);
   if (!opened.ok()) {
     return Fail("unpack", opened.status().WithContext(command.image));
   }
-  image::LayoutChunkReader reader(opened->layout, opened->image);
+  image::LayoutChunkReader reader(opened->opened.layout, opened->image);
   Result<image::UnpackStats> stats =
       image::UnpackToTar(opened->image.metadata, reader, command.output);
   if (!stats.ok()) {

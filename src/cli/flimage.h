@@ -2,7 +2,9 @@
 //
 // Images are named as skopeo names them: `oci:DIR[:REF]`, an OCI image
 // layout directory and a tag or manifest digest in it (REF may be left out
-// when the layout holds one image).
+// when the layout holds one image), or `docker://HOST/REPO[:TAG|@DIGEST]`,
+// an image in a registry, pulled into a scratch layout under the work
+// directory first (and a converted image pushed from one).
 //
 // Exit codes (also in `flimage --help`):
 //   0 success; 1 failure (unreadable or corrupt input, I/O error);
@@ -15,15 +17,27 @@
 #include <vector>
 
 #include "common/status.h"
+#include "image/registry_copy.h"
 
 namespace feilong::cli {
 
 struct ImageName {
-  std::string dir;
-  std::string reference;  // tag, "sha256:..." or empty
-  // "oci:DIR[:REF]". InvalidArgument naming the accepted forms otherwise.
+  std::string dir;                // of a layout
+  std::string reference;          // in a layout: tag, "sha256:..." or empty
+  image::RegistryImage registry;  // when host is set
+  bool reference_given = false;   // a tag or digest was named
+  bool is_registry() const { return !registry.host.empty(); }
+  // "oci:DIR[:REF]" or "docker://...". InvalidArgument naming the accepted
+  // forms otherwise.
   static Result<ImageName> Parse(std::string_view text);
   std::string ToString() const;
+};
+
+// How registries are reached.
+struct RegistryAccess {
+  bool plain_http = false;            // http:// (a local test registry)
+  bool insecure = false;              // no TLS certificate check
+  std::string work_dir = "/var/tmp";  // scratch layouts of pulls and pushes
 };
 
 struct ConvertCommand {
@@ -38,24 +52,33 @@ struct ConvertCommand {
   std::string prefetch_file;          // one path or pattern per line
   std::vector<std::string> chunk_dicts;
   bool progress = false;
+  std::string source_creds;       // USER:PASSWORD for the source and dictionaries
+  std::string destination_creds;  // for a registry destination
+  RegistryAccess access;
 };
 
 struct CheckCommand {
   std::string image;
   std::string source;  // compared with when set
   std::string platform;
+  std::string creds;  // USER:PASSWORD for registry images
+  RegistryAccess access;
 };
 
 struct InspectCommand {
   std::string image;
   std::string platform;
   bool tree = false;
+  std::string creds;  // USER:PASSWORD for registry images
+  RegistryAccess access;
 };
 
 struct UnpackCommand {
   std::string image;
   std::string platform;
   std::string output;  // "-": standard output
+  std::string creds;   // USER:PASSWORD for registry images
+  RegistryAccess access;
 };
 
 // Each returns the process exit code, after printing results on stdout

@@ -23,6 +23,8 @@ namespace fs = std::filesystem;
 constexpr std::string_view kLayoutMarker = R"({"imageLayoutVersion":"1.0.0"})";
 constexpr int kMaxIndexDepth = 4;
 
+}  // namespace
+
 bool IsIndexType(std::string_view media_type) {
   return media_type == kOciIndexType || media_type == kDockerListType;
 }
@@ -30,6 +32,8 @@ bool IsIndexType(std::string_view media_type) {
 bool IsManifestType(std::string_view media_type) {
   return media_type == kOciManifestType || media_type == kDockerManifestType;
 }
+
+namespace {
 
 // Reads a small file whole. NotFound / IOError naming it.
 Result<std::string> ReadSmallFile(const std::string& path, uint64_t max_size) {
@@ -426,33 +430,38 @@ Result<Descriptor> OciLayout::Resolve(std::string_view reference, const Platform
                                      " is neither an image nor an index: " + found->media_type);
     }
     FL_ASSIGN_OR_RETURN(std::string text, ReadBlob(*found));
-    FL_ASSIGN_OR_RETURN(Json json, ParseJson(text, "image index " + Sha256String(found->digest)));
-    auto manifests = json.find("manifests");
-    if (manifests == json.end() || !manifests->is_array()) {
-      return Status::InvalidArgument("image index " + Sha256String(found->digest) +
-                                     " has no manifests array");
-    }
-    std::optional<Descriptor> match;
-    std::string available;
-    for (const Json& entry : *manifests) {
-      FL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(entry, "image index"));
-      if (!d.platform) {
-        continue;
-      }
-      available += " " + d.platform->ToString();
-      if (!match && PlatformMatches(*d.platform, platform)) {
-        match = std::move(d);
-      }
-    }
-    if (!match) {
-      return Status::NotFound("no image for platform " + platform.ToString() + " in " +
-                              std::string(reference) +
-                              "; there are:" + (available.empty() ? " none" : available));
-    }
+    FL_ASSIGN_OR_RETURN(Descriptor match,
+                        ChooseFromIndex(text, platform, std::string(reference) + " in " + dir_));
     found = std::move(match);
   }
   return Status::InvalidArgument("image indexes nested more than " +
                                  std::to_string(kMaxIndexDepth) + " deep in " + dir_);
+}
+
+Result<Descriptor> ChooseFromIndex(std::string_view index, const Platform& platform,
+                                   const std::string& what) {
+  FL_ASSIGN_OR_RETURN(Json json, ParseJson(index, "image index of " + what));
+  auto manifests = json.find("manifests");
+  if (manifests == json.end() || !manifests->is_array()) {
+    return Status::InvalidArgument("image index of " + what + " has no manifests array");
+  }
+  std::optional<Descriptor> match;
+  std::string available;
+  for (const Json& entry : *manifests) {
+    FL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(entry, "image index of " + what));
+    if (!d.platform) {
+      continue;
+    }
+    available += " " + d.platform->ToString();
+    if (!match && PlatformMatches(*d.platform, platform)) {
+      match = std::move(d);
+    }
+  }
+  if (!match) {
+    return Status::NotFound("no image for platform " + platform.ToString() + " in " + what +
+                            "; there are:" + (available.empty() ? " none" : available));
+  }
+  return *match;
 }
 
 Result<ImageManifest> OciLayout::ReadManifest(const Descriptor& descriptor) const {

@@ -67,6 +67,14 @@ struct Descriptor {
   std::map<std::string, std::string> annotations;
 };
 
+bool IsIndexType(std::string_view media_type);     // OCI index or Docker list
+bool IsManifestType(std::string_view media_type);  // OCI or Docker schema 2
+
+// The manifest for `platform` in the image index `index` (JSON). NotFound
+// naming `what` and the platforms there are when none matches.
+Result<Descriptor> ChooseFromIndex(std::string_view index, const Platform& platform,
+                                   const std::string& what);
+
 // Whether `media_type` is a layer this code reads as a tar archive
 // (uncompressed, gzip or zstd; OCI or Docker; distributable or not).
 bool IsTarLayer(std::string_view media_type);

@@ -20,6 +20,7 @@
 #include "common/digest.h"
 #include "integration/cluster.h"
 #include "integration/process.h"
+#include "integration/registry.h"
 #include "mirror/blob_task.h"
 #include "support/temp_dir.h"
 
@@ -33,62 +34,6 @@ std::string FileDigest(const std::string& path) {
   auto d = Sha256File(path);
   return d.ok() ? Sha256String(*d) : "missing: " + d.status().ToString();
 }
-
-// A docker-registry process with filesystem storage in its own directory.
-class Registry {
- public:
-  // `htpasswd`: path of an htpasswd file for basic auth, or "".
-  ::testing::AssertionResult Start(const std::string& htpasswd = "") {
-    port_ = test::FreeTcpPort();
-    std::string config =
-        "version: 0.1\n"
-        "log: {level: info}\n"
-        "storage: {filesystem: {rootdirectory: " +
-        dir_.Path("data") +
-        "}, delete: {enabled: true}}\n"
-        "http: {addr: 127.0.0.1:" +
-        std::to_string(port_) + "}\n";
-    if (!htpasswd.empty()) {
-      config += "auth: {htpasswd: {realm: feilong-test, path: " + htpasswd + "}}\n";
-    }
-    if (!test::WriteFile(dir_.Path("config.yml"), config).ok()) {
-      return ::testing::AssertionFailure() << "cannot write the registry config";
-    }
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Which("docker-registry"), "serve", dir_.Path("config.yml")},
-        dir_.Path("registry.log"));
-    if (!process_->WaitForLine("listening on", seconds(15))) {
-      return ::testing::AssertionFailure() << "docker-registry did not start:\n" << process_->Log();
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string url() const { return "http://" + host(); }
-  std::string data_dir() const { return dir_.Path("data"); }
-  std::string Log() const { return process_ ? process_->Log() : ""; }
-
-  // Blob GETs the registry answered with bytes (200 or 206), from its access log.
-  int BlobGets() const {
-    static const std::regex kGet(
-        "\"GET /v2/[^ ]*/blobs/sha256:[0-9a-f]{64}[^ ]* HTTP/[0-9.]+\" 20[06] ");
-    std::string log = Log();
-    return static_cast<int>(
-        std::distance(std::sregex_iterator(log.begin(), log.end(), kGet), std::sregex_iterator()));
-  }
-
-  // Path of a blob's data file in the registry's storage.
-  std::string BlobDataPath(const std::string& digest) const {
-    std::string hex = digest.substr(digest.find(':') + 1);
-    return data_dir() + "/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex +
-           "/data";
-  }
-
- private:
-  test::TempDir dir_;
-  uint16_t port_ = 0;
-  std::unique_ptr<ChildProcess> process_;
-};
 
 // An image with a config blob and three layers of random files (one over
 // the 4 MiB piece length, so it has several pieces).

@@ -5,10 +5,25 @@
 
 #include "cli/flimage.h"
 
+namespace {
+
+void AddRegistryFlags(CLI::App* command, feilong::cli::RegistryAccess& access) {
+  command->add_flag("--plain-http", access.plain_http,
+                    "Reach registries over http:// (a local registry), not https://");
+  command->add_flag("--insecure", access.insecure, "Do not check registries' TLS certificates");
+  command
+      ->add_option("--work-dir", access.work_dir,
+                   "Where registry images are pulled and pushed from (scratch, removed after)")
+      ->capture_default_str();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{
       "flimage: convert OCI images to Feilong lazy images, and check, inspect and unpack them.\n"
-      "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>).\n"
+      "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>) or\n"
+      "docker://HOST/REPO[:TAG|@DIGEST] (a registry).\n"
       "Exit codes: 0 ok, 1 failure (corrupt or unreadable input, I/O), 2 bad usage or input,\n"
       "3 check found the image different from its source"};
   app.require_subcommand(1);
@@ -16,10 +31,11 @@ int main(int argc, char** argv) {
   feilong::cli::ConvertCommand convert;
   bool no_progress = false;
   CLI::App* c = app.add_subcommand("convert", "Convert SRC (an OCI image) to a lazy image DST");
-  c->add_option("SRC", convert.source, "Source image, oci:DIR[:REF]")->required();
+  c->add_option("SRC", convert.source, "Source image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+      ->required();
   c->add_option("DST", convert.destination,
-                "Destination, oci:DIR[:REF] (created if missing; REF default: the source's tag "
-                "+ \"-feilong\")")
+                "Destination, oci:DIR[:REF] (created if missing) or docker://HOST/REPO[:TAG]; "
+                "TAG default: the source's tag + \"-feilong\"")
       ->required();
   c->add_option("--platform", convert.platform,
                 "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this host's)");
@@ -35,29 +51,42 @@ int main(int argc, char** argv) {
       "--chunk-dict", convert.chunk_dicts,
       "A lazy image (oci:DIR[:REF]) whose chunks are reused, not stored again; repeatable");
   c->add_flag("--no-progress", no_progress, "Never draw progress (default: on a terminal)");
+  c->add_option("--src-creds", convert.source_creds,
+                "USER:PASSWORD for the source's (and chunk dictionaries') registry");
+  c->add_option("--dest-creds", convert.destination_creds, "USER:PASSWORD for DST's registry");
+  AddRegistryFlags(c, convert.access);
 
   feilong::cli::CheckCommand check;
   CLI::App* k = app.add_subcommand(
       "check", "Verify every digest of a lazy image, and compare it with its source image");
-  k->add_option("IMAGE", check.image, "Lazy image, oci:DIR[:REF]")->required();
+  k->add_option("IMAGE", check.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+      ->required();
   k->add_option("--source", check.source,
                 "The image it was converted from, oci:DIR[:REF]: the trees, metadata and bytes "
                 "must be the same");
   k->add_option("--platform", check.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+  k->add_option("--creds", check.creds, "USER:PASSWORD for registry images");
+  AddRegistryFlags(k, check.access);
 
   feilong::cli::InspectCommand inspect;
   CLI::App* i = app.add_subcommand(
       "inspect", "Print a lazy image's chunk statistics, dedup ratio, blobs and prefetch list");
-  i->add_option("IMAGE", inspect.image, "Lazy image, oci:DIR[:REF]")->required();
+  i->add_option("IMAGE", inspect.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+      ->required();
   i->add_option("--platform", inspect.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+  i->add_option("--creds", inspect.creds, "USER:PASSWORD for registry images");
+  AddRegistryFlags(i, inspect.access);
   i->add_flag("--tree", inspect.tree, "Also list every inode: mode, owner, size, path");
 
   feilong::cli::UnpackCommand unpack;
   CLI::App* u = app.add_subcommand("unpack", "Write a lazy image's root filesystem as a tar");
-  u->add_option("IMAGE", unpack.image, "Lazy image, oci:DIR[:REF]")->required();
+  u->add_option("IMAGE", unpack.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+      ->required();
   u->add_option("-o,--output", unpack.output, "Tar file to write, - for standard output")
       ->required();
   u->add_option("--platform", unpack.platform, "OS/ARCH[/VARIANT] (default: this host's)");
+  u->add_option("--creds", unpack.creds, "USER:PASSWORD for registry images");
+  AddRegistryFlags(u, unpack.access);
 
   CLI11_PARSE(app, argc, argv);
   if (c->parsed()) {

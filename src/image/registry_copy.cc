@@ -1,0 +1,220 @@
+#include "image/registry_copy.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+#include "common/scoped_fd.h"
+
+namespace feilong::image {
+
+namespace {
+
+constexpr int kMaxIndexDepth = 4;
+
+const std::vector<std::string_view> kManifestTypes = {kOciManifestType, kOciIndexType,
+                                                      kDockerManifestType, kDockerListType};
+
+// The media type of a fetched manifest: the body's own when it names one.
+std::string MediaTypeOf(const source::FetchedManifest& fetched) {
+  nlohmann::json json = nlohmann::json::parse(fetched.body, nullptr, false);
+  if (json.is_object() && json.contains("mediaType") && json["mediaType"].is_string()) {
+    return json["mediaType"].get<std::string>();
+  }
+  return fetched.media_type;
+}
+
+// Streams blob `d` of `repository` into `into`, checked, unless it is there.
+Status PullBlob(source::RegistryClient& registry, const std::string& repository,
+                const Descriptor& d, OciLayout& into) {
+  if (into.VerifyBlob(d).ok()) {
+    return Status::Ok();
+  }
+  FL_ASSIGN_OR_RETURN(std::string path, into.IngestPath("pull"));
+  ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    return Status::FromErrno(errno, "create " + path);
+  }
+  Sha256Hasher hasher;
+  uint64_t size = 0;
+  Status pulled = registry.GetBlob(
+      repository, Sha256String(d.digest), [&](std::span<const uint8_t> bytes) -> Status {
+        size += bytes.size();
+        if (size > d.size) {
+          return Status::Corruption("blob " + Sha256String(d.digest) + " is longer than its " +
+                                    std::to_string(d.size) + " bytes");
+        }
+        hasher.Update(bytes);
+        while (!bytes.empty()) {
+          ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
+          if (n < 0 && errno == EINTR) {
+            continue;
+          }
+          if (n <= 0) {
+            return Status::FromErrno(n < 0 ? errno : EIO, "write " + path);
+          }
+          bytes = bytes.subspan(static_cast<size_t>(n));
+        }
+        return Status::Ok();
+      });
+  if (pulled.ok() && (size != d.size || hasher.Finish() != d.digest)) {
+    pulled = Status::Corruption("blob " + Sha256String(d.digest) + " from " + registry.host() +
+                                " does not match its digest or size");
+  }
+  if (pulled.ok() && ::fsync(fd.get()) != 0) {
+    pulled = Status::FromErrno(errno, "sync " + path);
+  }
+  if (!pulled.ok()) {
+    ::unlink(path.c_str());
+    return pulled;
+  }
+  return into.Adopt(path, d.digest, d.size, d.media_type).status();
+}
+
+// The manifest `reference` of `repository`, checked against the digest when
+// the reference is one, stored in `into`.
+Result<Descriptor> PullManifest(source::RegistryClient& registry, const std::string& repository,
+                                const std::string& reference, OciLayout& into) {
+  FL_ASSIGN_OR_RETURN(
+      source::FetchedManifest fetched,
+      registry.GetManifest(repository, reference, kManifestTypes, kMaxDocumentSize));
+  const std::string media_type = MediaTypeOf(fetched);
+  if (!IsIndexType(media_type) && !IsManifestType(media_type)) {
+    return Status::InvalidArgument(registry.host() + "/" + repository + ":" + reference +
+                                   " is neither an image nor an index: " + media_type);
+  }
+  if (reference.starts_with("sha256:") && Sha256String(Sha256(fetched.body)) != reference) {
+    return Status::Corruption("manifest " + reference + " from " + registry.host() +
+                              " does not match its digest");
+  }
+  return into.PutBlob(fetched.body, media_type);
+}
+
+}  // namespace
+
+Result<RegistryImage> RegistryImage::Parse(std::string_view text) {
+  constexpr std::string_view kScheme = "docker://";
+  const std::string original(text);
+  if (!text.starts_with(kScheme)) {
+    return Status::InvalidArgument("image \"" + original + "\" is not docker://HOST/REPO[:TAG]");
+  }
+  text.remove_prefix(kScheme.size());
+  RegistryImage image;
+  const size_t slash = text.find('/');
+  const std::string_view first = text.substr(0, slash);
+  if (slash != std::string_view::npos &&
+      (first.find_first_of(".:") != std::string_view::npos || first == "localhost")) {
+    image.host = std::string(first);
+    text.remove_prefix(slash + 1);
+  } else {
+    image.host = "registry-1.docker.io";
+    if (slash == std::string_view::npos) {
+      image.repository = "library/";
+    }
+  }
+  std::string_view name = text;
+  if (const size_t at = text.find('@'); at != std::string_view::npos) {
+    name = text.substr(0, at);
+    image.reference = std::string(text.substr(at + 1));
+    if (!ParseSha256String(image.reference).ok()) {
+      return Status::InvalidArgument("image \"" + original + "\": digest is not sha256:<hex>");
+    }
+  } else if (const size_t colon = text.rfind(':');
+             colon != std::string_view::npos && text.find('/', colon) == std::string_view::npos) {
+    name = text.substr(0, colon);
+    image.reference = std::string(text.substr(colon + 1));
+  } else {
+    image.reference = "latest";
+  }
+  image.repository += std::string(name);
+  if (name.empty() || image.reference.empty() ||
+      image.repository.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") !=
+          std::string::npos) {
+    return Status::InvalidArgument("image \"" + original +
+                                   "\" is not docker://HOST/REPO[:TAG|@DIGEST] (repository "
+                                   "names are lowercase)");
+  }
+  return image;
+}
+
+std::string RegistryImage::ToString() const {
+  return "docker://" + host + "/" + repository + (reference.starts_with("sha256:") ? "@" : ":") +
+         reference;
+}
+
+Result<Descriptor> PullImage(source::RegistryClient& registry, const RegistryImage& image,
+                             const Platform& platform, OciLayout& into) {
+  FL_ASSIGN_OR_RETURN(Descriptor manifest,
+                      PullManifest(registry, image.repository, image.reference, into));
+  for (int depth = 0; IsIndexType(manifest.media_type); ++depth) {
+    if (depth == kMaxIndexDepth) {
+      return Status::InvalidArgument(image.ToString() + ": image indexes nested too deep");
+    }
+    FL_ASSIGN_OR_RETURN(std::string index, into.ReadBlob(manifest));
+    FL_ASSIGN_OR_RETURN(Descriptor chosen, ChooseFromIndex(index, platform, image.ToString()));
+    FL_ASSIGN_OR_RETURN(
+        manifest, PullManifest(registry, image.repository, Sha256String(chosen.digest), into));
+  }
+  FL_ASSIGN_OR_RETURN(ImageManifest parsed, into.ReadManifest(manifest));
+  FL_RETURN_IF_ERROR(PullBlob(registry, image.repository, parsed.config, into));
+  for (const Descriptor& layer : parsed.layers) {
+    FL_RETURN_IF_ERROR(PullBlob(registry, image.repository, layer, into));
+  }
+  return manifest;
+}
+
+Status PushImage(const OciLayout& from, const Descriptor& manifest,
+                 source::RegistryClient& registry, const RegistryImage& to) {
+  FL_ASSIGN_OR_RETURN(std::string bytes, from.ReadBlob(manifest));
+  FL_ASSIGN_OR_RETURN(ImageManifest parsed, ImageManifest::Parse(bytes));
+  std::vector<Descriptor> blobs = parsed.layers;
+  blobs.push_back(parsed.config);
+  for (const Descriptor& blob : blobs) {
+    const std::string digest = Sha256String(blob.digest);
+    FL_ASSIGN_OR_RETURN(bool present, registry.HasBlob(to.repository, digest));
+    if (!present) {
+      FL_RETURN_IF_ERROR(from.VerifyBlob(blob));
+      FL_RETURN_IF_ERROR(registry.PushBlob(to.repository, digest, from.BlobPath(blob.digest)));
+    }
+  }
+  FL_ASSIGN_OR_RETURN(
+      std::string indexed_subject,
+      registry.PutManifest(to.repository, to.reference, manifest.media_type, bytes));
+  if (!parsed.subject || !indexed_subject.empty()) {
+    return Status::Ok();
+  }
+  // The referrers tag schema: an index of every referrer of the subject.
+  const std::string tag = "sha256-" + HexEncode(parsed.subject->digest);
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", std::string(kOciIndexType)},
+                          {"manifests", nlohmann::json::array()}};
+  Result<source::FetchedManifest> existing =
+      registry.GetManifest(to.repository, tag, {kOciIndexType}, kMaxDocumentSize);
+  if (existing.ok()) {
+    nlohmann::json old = nlohmann::json::parse(existing->body, nullptr, false);
+    if (old.is_object() && old.contains("manifests") && old["manifests"].is_array()) {
+      for (const nlohmann::json& entry : old["manifests"]) {
+        if (entry.is_object() && entry.value("digest", "") != Sha256String(manifest.digest)) {
+          index["manifests"].push_back(entry);
+        }
+      }
+    }
+  } else if (!existing.status().IsNotFound()) {
+    return existing.status();
+  }
+  nlohmann::json entry = {{"mediaType", manifest.media_type},
+                          {"digest", Sha256String(manifest.digest)},
+                          {"size", manifest.size},
+                          {"artifactType", parsed.artifact_type.empty() ? parsed.config.media_type
+                                                                        : parsed.artifact_type}};
+  if (!parsed.annotations.empty()) {
+    entry["annotations"] = parsed.annotations;
+  }
+  index["manifests"].push_back(std::move(entry));
+  return registry.PutManifest(to.repository, tag, std::string(kOciIndexType), index.dump())
+      .status();
+}
+
+}  // namespace feilong::image
