@@ -236,5 +236,43 @@ TEST_F(FlimageTest, ConvertsFromRegistryToRegistryWithCredentialsAndLinksTheSour
   }
 }
 
+TEST_F(FlimageTest, AnswersBearerTokenChallengesAsDockerHubSendsThem) {
+  SKIP_WITHOUT("docker-registry", "openssl");
+  const uint16_t token_port = test::FreeTcpPort();
+  ChildProcess tokens(
+      {Which("python3"), std::string(FEILONG_SOURCE_DIR) + "/tests/integration/token_server.py",
+       "--dir", work_.Path("tokens"), "--port", std::to_string(token_port), "--user", "alice",
+       "--password", "s3cret"},
+      work_.Path("tokens.log"));
+  ASSERT_TRUE(tokens.WaitForLine("ready", seconds(30))) << tokens.Log();
+  Registry registry;
+  ASSERT_TRUE(registry.StartWithAuth(
+      "auth: {token: {realm: http://127.0.0.1:" + std::to_string(token_port) +
+      "/token, service: feilong-test-registry, issuer: feilong-test-issuer, rootcertbundle: " +
+      work_.Path("tokens/cert.pem") + "}}"));
+  const std::string app = "docker://" + registry.host() + "/team/app";
+  ASSERT_EQ(Shell("skopeo copy --quiet --dest-tls-verify=false --dest-creds alice:s3cret oci:" +
+                      work_.Path("src:latest") + " " + app + ":1",
+                  work_.Path("push.log"), seconds(180))
+                .exit_code,
+            0);
+  const std::string access = " --plain-http --work-dir " + work_.path();
+
+  CommandResult r = Flimage("inspect " + app + ":1" + access + " --creds alice:wrong");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("refused the credentials"), std::string::npos) << r.output;
+  r = Flimage("inspect " + app + ":1" + access);  // anonymous: a token without access
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("wrong or missing credentials"), std::string::npos) << r.output;
+
+  CommandResult convert = Flimage("convert " + app + ":1 " + app + ":lazy" + access +
+                                  " --src-creds alice:s3cret --dest-creds alice:s3cret");
+  ASSERT_EQ(convert.exit_code, 0) << convert.output << tokens.Log();
+  CommandResult check =
+      Flimage("check " + app + ":lazy --source " + app + ":1" + access + " --creds alice:s3cret");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("same as"), std::string::npos) << check.output;
+}
+
 }  // namespace
 }  // namespace feilong::testing

@@ -8,6 +8,11 @@ namespace feilong::testing {
 using std::chrono::seconds;
 
 ::testing::AssertionResult Registry::Start(const std::string& htpasswd) {
+  return StartWithAuth(
+      htpasswd.empty() ? "" : "auth: {htpasswd: {realm: feilong-test, path: " + htpasswd + "}}");
+}
+
+::testing::AssertionResult Registry::StartWithAuth(const std::string& auth_yaml) {
   port_ = test::FreeTcpPort();
   std::string config =
       "version: 0.1\n"
@@ -17,8 +22,8 @@ using std::chrono::seconds;
       "}, delete: {enabled: true}}\n"
       "http: {addr: 127.0.0.1:" +
       std::to_string(port_) + "}\n";
-  if (!htpasswd.empty()) {
-    config += "auth: {htpasswd: {realm: feilong-test, path: " + htpasswd + "}}\n";
+  if (!auth_yaml.empty()) {
+    config += auth_yaml + "\n";
   }
   if (!test::WriteFile(dir_.Path("config.yml"), config).ok()) {
     return ::testing::AssertionFailure() << "cannot write the registry config";

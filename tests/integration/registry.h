@@ -16,6 +16,8 @@ class Registry {
  public:
   // `htpasswd`: path of an htpasswd file for basic auth, or "".
   ::testing::AssertionResult Start(const std::string& htpasswd = "");
+  // With an `auth:` section of the registry's config (YAML, one line).
+  ::testing::AssertionResult StartWithAuth(const std::string& auth_yaml);
 
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string url() const { return "http://" + host(); }
