@@ -16,6 +16,7 @@
 
 #include "image/checker.h"
 #include "image/converter.h"
+#include "image/docker_archive.h"
 #include "image/lazy_image.h"
 #include "image/oci_layout.h"
 #include "image/registry_copy.h"
@@ -107,13 +108,18 @@ Result<OpenedImage> OpenImage(const std::string& text, const std::string& platfo
                               const std::string& creds, const RegistryAccess& access) {
   FL_ASSIGN_OR_RETURN(ImageName name, ImageName::Parse(text));
   FL_ASSIGN_OR_RETURN(image::Platform platform, PlatformOrHost(platform_text));
-  if (!name.is_registry()) {
+  if (!name.is_registry() && !name.is_archive()) {
     FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::Open(name.dir));
     FL_ASSIGN_OR_RETURN(Descriptor manifest, layout.Resolve(name.reference, platform));
     return OpenedImage{nullptr, std::move(layout), std::move(manifest)};
   }
   FL_ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, MakeScratch(access));
   FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::OpenOrCreate(scratch->path() + "/layout"));
+  if (name.is_archive()) {
+    FL_ASSIGN_OR_RETURN(Descriptor manifest,
+                        image::ImportDockerArchive(name.archive, name.reference, layout));
+    return OpenedImage{std::move(scratch), std::move(layout), std::move(manifest)};
+  }
   source::RegistryClient client = MakeClient(name, creds, access);
   FL_ASSIGN_OR_RETURN(Descriptor manifest,
                       image::PullImage(client, name.registry, platform, layout));
@@ -164,11 +170,25 @@ Result<ImageName> ImageName::Parse(std::string_view text) {
     name.reference_given = last.find_first_of(":@") != std::string_view::npos;
     return name;
   }
+  constexpr std::string_view kArchive = "docker-archive:";
+  if (text.starts_with(kArchive)) {
+    text.remove_prefix(kArchive.size());
+    const size_t colon = text.find(':');
+    name.archive = std::string(text.substr(0, colon));
+    name.reference = colon == std::string_view::npos ? "" : std::string(text.substr(colon + 1));
+    name.reference_given = !name.reference.empty();
+    if (name.archive.empty()) {
+      return Status::InvalidArgument("image \"docker-archive:" + std::string(text) +
+                                     "\" has no file");
+    }
+    return name;
+  }
   constexpr std::string_view kOci = "oci:";
   if (!text.starts_with(kOci) || text.size() == kOci.size()) {
     return Status::InvalidArgument("image \"" + std::string(text) +
-                                   "\" is not oci:DIR[:REF] (an OCI image layout) or "
-                                   "docker://HOST/REPO[:TAG] (a registry)");
+                                   "\" is not oci:DIR[:REF] (an OCI image layout), "
+                                   "docker://HOST/REPO[:TAG] (a registry) or "
+                                   "docker-archive:FILE[:REPO:TAG]");
   }
   text.remove_prefix(kOci.size());
   // A digest reference has a colon of its own: oci:DIR:sha256:<hex>.
@@ -191,6 +211,9 @@ std::string ImageName::ToString() const {
   if (is_registry()) {
     return registry.ToString();
   }
+  if (is_archive()) {
+    return "docker-archive:" + archive + (reference.empty() ? "" : ":" + reference);
+  }
   return "oci:" + dir + (reference.empty() ? "" : ":" + reference);
 }
 
@@ -200,6 +223,10 @@ int RunConvert(const ConvertCommand& command) {
   Result<ImageName> destination_name = ImageName::Parse(command.destination);
   if (!source_name.ok() || !destination_name.ok()) {
     return Fail(kName, source_name.ok() ? destination_name.status() : source_name.status());
+  }
+  if (destination_name->is_archive()) {
+    return Fail(kName, Status::InvalidArgument("a docker archive can only be a source; write "
+                                               "to oci:DIR or docker://"));
   }
   image::ConvertOptions options;
   if (command.chunk_size > image::kMaxChunkSize || command.chunk_size < image::kMinChunkSize ||
@@ -275,8 +302,11 @@ int RunConvert(const ConvertCommand& command) {
   std::string tag = destination_name->is_registry() ? destination_name->registry.reference
                                                     : destination_name->reference;
   if (!destination_name->reference_given) {
-    const std::string from =
+    std::string from =
         source_name->is_registry() ? source_name->registry.reference : source_name->reference;
+    if (source_name->is_archive()) {
+      from = from.substr(from.rfind(':') + 1);  // REPO:TAG
+    }
     tag = (from.empty() || from.starts_with("sha256:") ? "latest" : from) + "-feilong";
   }
   ImageName written = *destination_name;

@@ -2,9 +2,11 @@
 //
 // Images are named as skopeo names them: `oci:DIR[:REF]`, an OCI image
 // layout directory and a tag or manifest digest in it (REF may be left out
-// when the layout holds one image), or `docker://HOST/REPO[:TAG|@DIGEST]`,
-// an image in a registry, pulled into a scratch layout under the work
-// directory first (and a converted image pushed from one).
+// when the layout holds one image), `docker://HOST/REPO[:TAG|@DIGEST]`, an
+// image in a registry, pulled into a scratch layout under the work
+// directory first (and a converted image pushed from one), or, as a source
+// only, `docker-archive:FILE[:REPO:TAG]` (`docker save` output), imported
+// into a scratch layout.
 //
 // Exit codes (also in `flimage --help`):
 //   0 success; 1 failure (unreadable or corrupt input, I/O error);
@@ -23,10 +25,12 @@ namespace feilong::cli {
 
 struct ImageName {
   std::string dir;                // of a layout
-  std::string reference;          // in a layout: tag, "sha256:..." or empty
+  std::string archive;            // a docker archive's path
+  std::string reference;          // layout: tag, sha256:... or ""; archive: REPO:TAG or ""
   image::RegistryImage registry;  // when host is set
   bool reference_given = false;   // a tag or digest was named
   bool is_registry() const { return !registry.host.empty(); }
+  bool is_archive() const { return !archive.empty(); }
   // "oci:DIR[:REF]" or "docker://...". InvalidArgument naming the accepted
   // forms otherwise.
   static Result<ImageName> Parse(std::string_view text);

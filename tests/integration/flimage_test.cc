@@ -100,6 +100,39 @@ TEST_F(FlimageTest, ConversionIsReproducibleAndIndependentOfLayerCompression) {
   EXPECT_NE(Field(a.output, "source"), Field(c.output, "source"));
 }
 
+TEST_F(FlimageTest, ConvertsADockerArchive) {
+  // skopeo 1.9 writes no zstd layer into a docker archive: go through gzip.
+  ASSERT_EQ(Shell("cd " + work_.path() +
+                      " && skopeo copy --quiet --dest-compress-format gzip oci:src:latest "
+                      "oci:gz:latest && skopeo copy --quiet oci:gz:latest "
+                      "docker-archive:saved.tar:app:1",
+                  work_.Path("skopeo.log"), seconds(180))
+                .exit_code,
+            0);
+  CommandResult convert = Flimage("convert docker-archive:" + work_.Path("saved.tar:app:1") +
+                                  " oci:" + work_.Path("lazy") + " --work-dir " + work_.path());
+  ASSERT_EQ(convert.exit_code, 0) << convert.output;
+  EXPECT_NE(convert.output.find("-> oci:" + work_.Path("lazy:1-feilong")), std::string::npos)
+      << convert.output;
+  CommandResult check = Flimage("check oci:" + work_.Path("lazy:1-feilong") +
+                                " --source oci:" + work_.Path("src:latest"));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+
+  CommandResult other = Flimage("convert docker-archive:" + work_.Path("saved.tar:app:2") +
+                                " oci:" + work_.Path("lazy"));
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.output.find("there are: docker.io/library/app:1"), std::string::npos)
+      << other.output;
+  ASSERT_EQ(Shell("head -c 100000 " + work_.Path("saved.tar") + " > " + work_.Path("cut.tar"),
+                  work_.Path("cut.log"))
+                .exit_code,
+            0);
+  CommandResult cut =
+      Flimage("convert docker-archive:" + work_.Path("cut.tar") + " oci:" + work_.Path("lazy"));
+  EXPECT_EQ(cut.exit_code, 1);
+  EXPECT_NE(cut.output.find("runcated"), std::string::npos) << cut.output;
+}
+
 TEST_F(FlimageTest, AChunkDictionaryMakesTheNextVersionSmall) {
   ASSERT_EQ(Script("make_test_image.py " + work_.Path("src") + " --tag v1 --variant 1").exit_code,
             0);

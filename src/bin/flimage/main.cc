@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "flimage: convert OCI images to Feilong lazy images, and check, inspect and unpack them.\n"
       "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>) or\n"
-      "docker://HOST/REPO[:TAG|@DIGEST] (a registry).\n"
+      "docker://HOST/REPO[:TAG|@DIGEST] (a registry); a source may also be\n"
+      "docker-archive:FILE[:REPO:TAG] (docker save output).\n"
       "Exit codes: 0 ok, 1 failure (corrupt or unreadable input, I/O), 2 bad usage or input,\n"
       "3 check found the image different from its source"};
   app.require_subcommand(1);
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
   feilong::cli::ConvertCommand convert;
   bool no_progress = false;
   CLI::App* c = app.add_subcommand("convert", "Convert SRC (an OCI image) to a lazy image DST");
-  c->add_option("SRC", convert.source, "Source image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+  c->add_option(
+       "SRC", convert.source,
+       "Source image, oci:DIR[:REF], docker://HOST/REPO[:TAG] or docker-archive:FILE[:REPO:TAG]")
       ->required();
   c->add_option("DST", convert.destination,
                 "Destination, oci:DIR[:REF] (created if missing) or docker://HOST/REPO[:TAG]; "
