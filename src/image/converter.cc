@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "common/json_field.h"
 #include "image/blob_sink.h"
 #include "image/layer_reader.h"
 #include "image/lazy_image.h"
@@ -73,7 +74,7 @@ Result<std::string> RewriteConfig(std::string_view source, const std::vector<Des
   if (!text("os").empty() && !text("architecture").empty()) {
     *platform = Platform{text("os"), text("architecture"), text("variant")};
   }
-  return config.dump();
+  return JsonText(config);
 }
 
 // Fills metadata.prefetch from `wanted` (paths, and glob patterns matched

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/json_field.h"
 #include "common/scoped_fd.h"
 
 namespace feilong::image {
@@ -135,9 +136,9 @@ Result<Descriptor> ParseDescriptor(const Json& json, std::string_view where) {
   }
   if (auto it = json.find("platform"); it != json.end() && it->is_object()) {
     Platform p;
-    p.os = it->value("os", "");
-    p.architecture = it->value("architecture", "");
-    p.variant = it->value("variant", "");
+    p.os = JsonString(*it, "os");
+    p.architecture = JsonString(*it, "architecture");
+    p.variant = JsonString(*it, "variant");
     d.platform = p;
   }
   if (auto it = json.find("annotations"); it != json.end() && it->is_object()) {
@@ -254,16 +255,18 @@ std::string ImageManifest::Encode() const {
   if (!annotations.empty()) {
     json["annotations"] = annotations;
   }
-  return json.dump();
+  return JsonText(json);
 }
 
 Result<ImageManifest> ImageManifest::Parse(std::string_view text) {
   FL_ASSIGN_OR_RETURN(Json json, ParseJson(text, "manifest"));
-  if (json.value("schemaVersion", 0) != 2) {
+  auto version = json.find("schemaVersion");
+  if (version == json.end() || !version->is_number_integer() || version->get<int64_t>() != 2) {
     return Status::InvalidArgument("manifest: schemaVersion is not 2");
   }
   ImageManifest m;
-  m.media_type = json.value("mediaType", std::string(kOciManifestType));
+  m.media_type =
+      json.contains("mediaType") ? JsonString(json, "mediaType") : std::string(kOciManifestType);
   if (!IsManifestType(m.media_type)) {
     return Status::InvalidArgument("manifest: media type " + m.media_type +
                                    " is not an image manifest");
@@ -305,7 +308,7 @@ Result<OciLayout> OciLayout::Open(const std::string& dir) {
                                    " is not an OCI image layout (no readable oci-layout file)");
   }
   FL_ASSIGN_OR_RETURN(Json json, ParseJson(*marker, dir + "/oci-layout"));
-  if (json.value("imageLayoutVersion", "") != "1.0.0") {
+  if (JsonString(json, "imageLayoutVersion") != "1.0.0") {
     return Status::InvalidArgument(dir + "/oci-layout: imageLayoutVersion is not 1.0.0");
   }
   return OciLayout(dir);
@@ -326,7 +329,7 @@ Result<OciLayout> OciLayout::OpenOrCreate(const std::string& dir) {
   Json index = {{"schemaVersion", 2},
                 {"mediaType", std::string(kOciIndexType)},
                 {"manifests", Json::array()}};
-  FL_RETURN_IF_ERROR(WriteFileAtomically(dir + "/index.json", index.dump()));
+  FL_RETURN_IF_ERROR(WriteFileAtomically(dir + "/index.json", JsonText(index)));
   FL_RETURN_IF_ERROR(WriteFileAtomically(dir + "/oci-layout", kLayoutMarker));
   return OciLayout(dir);
 }
@@ -540,9 +543,8 @@ Status OciLayout::Tag(const Descriptor& manifest, std::string_view tag) {
   Json kept = Json::array();
   if (auto it = index.find("manifests"); it != index.end() && it->is_array()) {
     for (const Json& entry : *it) {
-      const Json* annotations = entry.contains("annotations") ? &entry["annotations"] : nullptr;
-      if (annotations != nullptr && annotations->is_object() &&
-          annotations->value(std::string(kRefNameAnnotation), "") == tag) {
+      if (entry.is_object() && entry.contains("annotations") &&
+          JsonString(entry["annotations"], kRefNameAnnotation) == tag) {
         continue;
       }
       kept.push_back(entry);
@@ -552,7 +554,7 @@ Status OciLayout::Tag(const Descriptor& manifest, std::string_view tag) {
   named.annotations[std::string(kRefNameAnnotation)] = std::string(tag);
   kept.push_back(DescriptorJson(named));
   index["manifests"] = std::move(kept);
-  return WriteFileAtomically(path, index.dump());
+  return WriteFileAtomically(path, JsonText(index));
 }
 
 }  // namespace feilong::image

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "common/json_field.h"
 #include "common/scoped_fd.h"
 
 namespace feilong::image {
@@ -196,7 +197,7 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
     nlohmann::json old = nlohmann::json::parse(existing->body, nullptr, false);
     if (old.is_object() && old.contains("manifests") && old["manifests"].is_array()) {
       for (const nlohmann::json& entry : old["manifests"]) {
-        if (entry.is_object() && entry.value("digest", "") != Sha256String(manifest.digest)) {
+        if (entry.is_object() && JsonString(entry, "digest") != Sha256String(manifest.digest)) {
           index["manifests"].push_back(entry);
         }
       }
@@ -213,7 +214,7 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
     entry["annotations"] = parsed.annotations;
   }
   index["manifests"].push_back(std::move(entry));
-  return registry.PutManifest(to.repository, tag, std::string(kOciIndexType), index.dump())
+  return registry.PutManifest(to.repository, tag, std::string(kOciIndexType), JsonText(index))
       .status();
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
+#include "common/json_field.h"
 #include "source/curl_transfer.h"
 #include "source/http_head.h"
 
@@ -40,7 +41,7 @@ std::string RegistryMessage(const std::string& body) {
   if (json.is_object() && json.contains("errors") && json["errors"].is_array() &&
       !json["errors"].empty() && json["errors"][0].is_object()) {
     const nlohmann::json& e = json["errors"][0];
-    return e.value("code", "") + ": " + e.value("message", "");
+    return JsonString(e, "code") + ": " + JsonString(e, "message");
   }
   return body.substr(0, 200);
 }
@@ -258,9 +259,9 @@ Status RegistryClient::Authorize(const AuthChallenge& challenge, const std::stri
                                     " refused the credentials");
   }
   nlohmann::json json = nlohmann::json::parse(response.body, nullptr, false);
-  std::string value;
-  if (json.is_object()) {
-    value = json.value("token", json.value("access_token", ""));
+  std::string value = JsonString(json, "token");
+  if (value.empty()) {
+    value = JsonString(json, "access_token");
   }
   if (response.head.status != 200 || value.empty()) {
     return Status::PermissionDenied("the token service of registry " + host_ +
