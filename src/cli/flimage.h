@@ -9,7 +9,8 @@
 // into a scratch layout.
 //
 // Exit codes (also in `flimage --help`):
-//   0 success; 1 failure (unreadable or corrupt input, I/O error);
+//   0 success; 1 failure (not found, unreadable or corrupt input, refused
+//   credentials, I/O error);
 //   2 bad usage or input that is not what the command takes;
 //   3 `check` found the image different from its source.
 #pragma once

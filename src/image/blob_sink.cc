@@ -10,8 +10,15 @@ BlobChunkSink::BlobChunkSink(TreeBuilder& builder, Compression compression)
 BlobChunkSink::~BlobChunkSink() = default;
 
 void BlobChunkSink::AddDictionary(const BlobRecord& blob, std::span<const ChunkRecord> chunks) {
-  const auto dictionary_index = static_cast<uint32_t>(dictionary_.size());
-  dictionary_.push_back({blob, std::nullopt});
+  // Two dictionaries may name one blob: it stays one blob of the image.
+  uint32_t dictionary_index = 0;
+  while (dictionary_index < dictionary_.size() &&
+         dictionary_[dictionary_index].record.digest != blob.digest) {
+    ++dictionary_index;
+  }
+  if (dictionary_index == dictionary_.size()) {
+    dictionary_.push_back({blob, std::nullopt});
+  }
   for (ChunkRecord chunk : chunks) {
     chunk.blob_index = dictionary_index;
     known_.try_emplace(chunk.digest, Known{false, 0, chunk});

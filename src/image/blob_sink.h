@@ -37,7 +37,8 @@ class BlobChunkSink : public ChunkSink {
   ~BlobChunkSink() override;
 
   // Makes the chunks of another image's data blob available for reuse
-  // (`chunks` as ReadBlobTable returns them).
+  // (`chunks` as ReadBlobTable returns them, or some of them). A blob added
+  // again (by another dictionary) adds its chunks to the same blob.
   void AddDictionary(const BlobRecord& blob, std::span<const ChunkRecord> chunks);
   // Starts a data blob for new chunks, to be created at `path` (which must
   // not exist) when the first one comes. FailedPrecondition while another

@@ -93,4 +93,39 @@ Result<std::vector<uint8_t>> LoadChunk(const ChunkRecord& chunk, std::span<const
   return data;
 }
 
+Result<std::string> CompressMetadata(std::string_view encoded) {
+  // Metadata is fetched once per image, before anything else: worth a
+  // higher level than chunks get.
+  constexpr int kMetadataLevel = 9;
+  std::string stored(ZSTD_compressBound(encoded.size()), '\0');
+  const size_t n =
+      ZSTD_compress(stored.data(), stored.size(), encoded.data(), encoded.size(), kMetadataLevel);
+  if (ZSTD_isError(n) != 0) {
+    return Status::Internal(std::string("zstd: ") + ZSTD_getErrorName(n));
+  }
+  stored.resize(n);
+  return stored;
+}
+
+Result<std::string> DecompressMetadata(std::string_view stored, uint64_t max_size) {
+  const unsigned long long size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return Status::Corruption("metadata blob is not a zstd frame of known size");
+  }
+  if (size > max_size) {
+    return Status::InvalidArgument("metadata blob declares " + std::to_string(size) +
+                                   " bytes, more than the " + std::to_string(max_size) +
+                                   " allowed");
+  }
+  if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size()) {
+    return Status::Corruption("metadata blob is not exactly one zstd frame");
+  }
+  std::string encoded(static_cast<size_t>(size), '\0');
+  const size_t n = ZSTD_decompress(encoded.data(), encoded.size(), stored.data(), stored.size());
+  if (ZSTD_isError(n) != 0 || n != encoded.size()) {
+    return Status::Corruption("metadata blob does not decompress to its declared size");
+  }
+  return encoded;
+}
+
 }  // namespace feilong::image

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -31,5 +33,14 @@ Result<StoredChunk> StoreChunk(std::span<const uint8_t> data, Compression prefer
 // unless they decode to exactly chunk.uncompressed_size bytes whose SHA-256
 // is chunk.digest.
 Result<std::vector<uint8_t>> LoadChunk(const ChunkRecord& chunk, std::span<const uint8_t> stored);
+
+// The metadata blob as it is stored in a registry: the encoded metadata
+// (Metadata::Encode) in one zstd frame that records its size, so a reader
+// knows the size before it decompresses. Internal if zstd fails.
+Result<std::string> CompressMetadata(std::string_view encoded);
+// The encoded metadata from a stored blob. Corruption for anything but one
+// complete zstd frame of a declared size; InvalidArgument when that size is
+// above `max_size`.
+Result<std::string> DecompressMetadata(std::string_view stored, uint64_t max_size);
 
 }  // namespace feilong::image

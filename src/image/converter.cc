@@ -11,6 +11,7 @@
 
 #include "common/json_field.h"
 #include "image/blob_sink.h"
+#include "image/chunk_codec.h"
 #include "image/layer_reader.h"
 #include "image/lazy_image.h"
 #include "image/tree_builder.h"
@@ -143,7 +144,12 @@ Result<ConvertReport> ConvertImage(const OciLayout& source, const Descriptor& ma
   // Dictionary blobs by digest, to copy in those the image uses.
   std::map<Sha256Digest, std::pair<const OciLayout*, Descriptor>> dictionary_blobs;
   for (const ChunkDictionary& dictionary : options.dictionaries) {
-    FL_ASSIGN_OR_RETURN(LazyImage lazy, LazyImage::Open(*dictionary.layout, dictionary.manifest));
+    Result<LazyImage> opened = LazyImage::Open(*dictionary.layout, dictionary.manifest);
+    if (!opened.ok()) {
+      return opened.status().WithContext("chunk dictionary " +
+                                         Sha256String(dictionary.manifest.digest));
+    }
+    const LazyImage& lazy = *opened;
     std::vector<std::vector<ChunkRecord>> by_blob(lazy.metadata.blobs.size());
     for (const ChunkRecord& chunk : lazy.metadata.chunks) {
       by_blob[chunk.blob_index].push_back(chunk);
@@ -208,7 +214,7 @@ Result<ConvertReport> ConvertImage(const OciLayout& source, const Descriptor& ma
     }
     lazy.layers.push_back(std::move(d));
   }
-  const std::string metadata_bytes = metadata.Encode();
+  FL_ASSIGN_OR_RETURN(const std::string metadata_bytes, CompressMetadata(metadata.Encode()));
   report.metadata_bytes = metadata_bytes.size();
   FL_ASSIGN_OR_RETURN(Descriptor metadata_descriptor,
                       destination.PutBlob(metadata_bytes, kFeilongMetadataType));

@@ -28,8 +28,9 @@ Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& man
     return Status::Corruption(name + ": its last layer is not the metadata blob");
   }
   image.metadata_descriptor = layers.back();
-  FL_ASSIGN_OR_RETURN(std::string bytes, layout.ReadBlob(layers.back(), kMaxMetadataSize));
-  FL_ASSIGN_OR_RETURN(image.metadata, Metadata::Decode(bytes));
+  FL_ASSIGN_OR_RETURN(std::string stored, layout.ReadBlob(layers.back(), kMaxMetadataSize));
+  FL_ASSIGN_OR_RETURN(std::string encoded, DecompressMetadata(stored, kMaxMetadataSize));
+  FL_ASSIGN_OR_RETURN(image.metadata, Metadata::Decode(encoded));
   if (image.metadata.blobs.size() + 1 != layers.size()) {
     return Status::Corruption(name + ": the metadata names " +
                               std::to_string(image.metadata.blobs.size()) + " data blobs, the " +

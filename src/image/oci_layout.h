@@ -37,8 +37,9 @@ inline constexpr std::string_view kDockerListType =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 // A lazy image (docs/image-format.md): data blobs and one metadata blob.
 inline constexpr std::string_view kFeilongBlobType = "application/vnd.feilong.image.blob.v1";
+// The metadata blob, zstd-compressed (chunk_codec.h: CompressMetadata).
 inline constexpr std::string_view kFeilongMetadataType =
-    "application/vnd.feilong.image.metadata.v1";
+    "application/vnd.feilong.image.metadata.v1+zstd";
 // Manifest annotation of a lazy image: its format version.
 inline constexpr std::string_view kFeilongFormatAnnotation = "dev.feilong.image.format";
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";

@@ -105,6 +105,33 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
   EXPECT_EQ(ReadChunk(*m, d, paths), Bytes('d'));
 }
 
+TEST(BlobChunkSinkTest, ABlobNamedByTwoDictionariesIsOneBlob) {
+  test::TempDir dir;
+  BlobRecord old_blob;
+  std::vector<ChunkRecord> old_chunks;
+  {
+    TreeBuilder builder(kChunk);
+    BlobChunkSink sink(builder, Compression::kZstd);
+    ASSERT_TRUE(sink.StartBlob(dir.Path("old")).ok());
+    ASSERT_TRUE(sink.Put(Bytes('a')).ok());
+    ASSERT_TRUE(sink.Put(Bytes('b')).ok());
+    old_blob = **sink.FinishBlob();
+    old_chunks = *ReadBlobTable(Span(*test::ReadFile(dir.Path("old"))));
+  }
+  TreeBuilder builder(kChunk);
+  BlobChunkSink sink(builder, Compression::kZstd);
+  // Each dictionary image uses a different part of the same blob.
+  sink.AddDictionary(old_blob, std::vector<ChunkRecord>{old_chunks[0]});
+  sink.AddDictionary(old_blob, std::vector<ChunkRecord>{old_chunks[1]});
+  const uint32_t a = *sink.Put(Bytes('a'));
+  const uint32_t b = *sink.Put(Bytes('b'));
+  ASSERT_TRUE(builder.AddRegular("f", {.mode = 0644}, 2 * kChunk, {a, b}).ok());
+  Result<Metadata> m = builder.Build();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->blobs.size(), 1u);
+  EXPECT_EQ(m->chunks[a].blob_index, m->chunks[b].blob_index);
+}
+
 TEST(BlobChunkSinkTest, ALayerWithoutNewChunksGetsNoBlob) {
   test::TempDir dir;
   TreeBuilder builder(kChunk);

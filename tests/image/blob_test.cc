@@ -154,5 +154,23 @@ TEST(BlobWriterTest, ADamagedOrTruncatedBlobTableIsRefused) {
   }
 }
 
+TEST(MetadataCompressionTest, RoundTripsAndRefusesWhatIsNotOneFrameOfADeclaredSize) {
+  const std::string encoded = std::string(100000, 'm') + "tail";
+  Result<std::string> stored = CompressMetadata(encoded);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_LT(stored->size(), encoded.size() / 10);
+  EXPECT_EQ(*DecompressMetadata(*stored, 1 << 20), encoded);
+
+  EXPECT_TRUE(DecompressMetadata(*stored, encoded.size() - 1).status().IsInvalidArgument());
+  EXPECT_TRUE(DecompressMetadata(encoded, 1 << 20).status().IsCorruption());  // not zstd
+  EXPECT_TRUE(DecompressMetadata(stored->substr(0, stored->size() - 3), 1 << 20)
+                  .status()
+                  .IsCorruption());  // truncated
+  EXPECT_TRUE(DecompressMetadata(*stored + "x", 1 << 20).status().IsCorruption());
+  std::string damaged = *stored;
+  damaged[damaged.size() / 2] ^= 0x40;
+  EXPECT_FALSE(DecompressMetadata(damaged, 1 << 20).ok());
+}
+
 }  // namespace
 }  // namespace feilong::image

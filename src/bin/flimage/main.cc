@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
       "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>) or\n"
       "docker://HOST/REPO[:TAG|@DIGEST] (a registry); a source may also be\n"
       "docker-archive:FILE[:REPO:TAG] (docker save output).\n"
-      "Exit codes: 0 ok, 1 failure (corrupt or unreadable input, I/O), 2 bad usage or input,\n"
+      "Exit codes: 0 ok, 1 failure (not found, corrupt or unreadable input, refused\n"
+      "credentials, I/O), 2 bad usage or input,\n"
       "3 check found the image different from its source"};
   app.require_subcommand(1);
 
