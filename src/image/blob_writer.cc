@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/fd_io.h"
 #include "image/chunk_codec.h"
 #include "image/wire.h"
 
@@ -43,17 +44,8 @@ Result<std::unique_ptr<BlobWriter>> BlobWriter::Create(const std::string& path,
 
 Status BlobWriter::Write(std::span<const uint8_t> bytes) {
   hasher_.Update(bytes);
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return Status::FromErrno(n < 0 ? errno : EIO, "write blob " + path_);
-    }
-    bytes = bytes.subspan(static_cast<size_t>(n));
-    size_ += static_cast<uint64_t>(n);
-  }
+  FL_RETURN_IF_ERROR(WriteFully(fd_.get(), bytes, "blob " + path_));
+  size_ += bytes.size();
   return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/fd_io.h"
 #include "common/scoped_fd.h"
 
 namespace feilong::image {
@@ -73,17 +74,9 @@ Result<Extracted> Extract(archive* a, const std::string& name, OciLayout& into) 
                                          static_cast<size_t>(n));
     hasher.Update(bytes);
     file.size += bytes.size();
-    for (size_t done = 0; done < bytes.size();) {
-      ssize_t w = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-      if (w < 0 && errno == EINTR) {
-        continue;
-      }
-      if (w <= 0) {
-        Status failed = Status::FromErrno(w < 0 ? errno : EIO, "write " + path);
-        ::unlink(path.c_str());
-        return failed;
-      }
-      done += static_cast<size_t>(w);
+    if (Status written = WriteFully(fd.get(), bytes, path); !written.ok()) {
+      ::unlink(path.c_str());
+      return written;
     }
   }
   file.digest = hasher.Finish();

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "common/fd_io.h"
 #include "image/chunk_codec.h"
 
 namespace feilong::image {
@@ -69,23 +70,8 @@ Result<std::vector<uint8_t>> LayoutChunkReader::Read(uint32_t index) {
     it = open_.emplace(chunk.blob_index, std::move(fd)).first;
   }
   std::vector<uint8_t> stored(chunk.compressed_size);
-  size_t done = 0;
-  while (done < stored.size()) {
-    ssize_t n = ::pread(it->second.get(), stored.data() + done, stored.size() - done,
-                        static_cast<off_t>(chunk.compressed_offset + done));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return Status::FromErrno(errno,
-                               "read data blob " + Sha256String(m.blobs[chunk.blob_index].digest));
-    }
-    if (n == 0) {
-      return Status::Corruption("data blob " + Sha256String(m.blobs[chunk.blob_index].digest) +
-                                " ends before chunk " + std::to_string(index));
-    }
-    done += static_cast<size_t>(n);
-  }
+  FL_RETURN_IF_ERROR(PreadFully(it->second.get(), stored, chunk.compressed_offset,
+                                "data blob " + Sha256String(m.blobs[chunk.blob_index].digest)));
   return LoadChunk(chunk, stored);
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/fd_io.h"
 #include "common/json_field.h"
 #include "common/scoped_fd.h"
 
@@ -53,32 +54,9 @@ Result<std::string> ReadSmallFile(const std::string& path, uint64_t max_size) {
                                    " allowed");
   }
   std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return Status::FromErrno(n < 0 ? errno : EIO, "read " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
+  FL_RETURN_IF_ERROR(
+      PreadFully(fd.get(), {reinterpret_cast<uint8_t*>(data.data()), data.size()}, 0, path));
   return data;
-}
-
-Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return Status::FromErrno(n < 0 ? errno : EIO, "write " + path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
 }
 
 // Writes `bytes` to `path` through a temporary file and rename, synced.
@@ -89,7 +67,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
     if (!fd.valid()) {
       return Status::FromErrno(errno, "create " + temp);
     }
-    Status written = WriteAll(fd.get(), bytes, temp);
+    Status written = WriteFully(fd.get(), bytes, temp);
     if (written.ok() && ::fsync(fd.get()) != 0) {
       written = Status::FromErrno(errno, "sync " + temp);
     }

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "common/fd_io.h"
 #include "common/json_field.h"
 #include "common/scoped_fd.h"
 
@@ -48,17 +49,7 @@ Status PullBlob(source::RegistryClient& registry, const std::string& repository,
                                     std::to_string(d.size) + " bytes");
         }
         hasher.Update(bytes);
-        while (!bytes.empty()) {
-          ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
-          if (n < 0 && errno == EINTR) {
-            continue;
-          }
-          if (n <= 0) {
-            return Status::FromErrno(n < 0 ? errno : EIO, "write " + path);
-          }
-          bytes = bytes.subspan(static_cast<size_t>(n));
-        }
-        return Status::Ok();
+        return WriteFully(fd.get(), bytes, path);
       });
   if (pulled.ok() && (size != d.size || hasher.Finish() != d.digest)) {
     pulled = Status::Corruption("blob " + Sha256String(d.digest) + " from " + registry.host() +
