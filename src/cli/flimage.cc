@@ -1,6 +1,7 @@
 #include "cli/flimage.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -93,6 +94,7 @@ source::RegistryClient MakeClient(const ImageName& name, const std::string& cred
   options.password = colon == std::string::npos ? "" : creds.substr(colon + 1);
   options.plain_http = access.plain_http;
   options.tls_verify = !access.insecure;
+  options.ca_file = access.ca_file;
   return source::RegistryClient(name.registry.host, options);
 }
 
@@ -223,6 +225,12 @@ int RunConvert(const ConvertCommand& command) {
   Result<ImageName> destination_name = ImageName::Parse(command.destination);
   if (!source_name.ok() || !destination_name.ok()) {
     return Fail(kName, source_name.ok() ? destination_name.status() : source_name.status());
+  }
+  const std::string& destination_reference = destination_name->is_registry()
+                                                 ? destination_name->registry.reference
+                                                 : destination_name->reference;
+  if (destination_reference.starts_with("sha256:")) {
+    return Fail(kName, Status::InvalidArgument("a destination is named by a tag, not a digest"));
   }
   if (destination_name->is_archive()) {
     return Fail(kName, Status::InvalidArgument("a docker archive can only be a source; write "
@@ -473,11 +481,21 @@ int RunUnpack(const UnpackCommand& command) {
     return Fail("unpack", opened.status().WithContext(command.image));
   }
   image::LayoutChunkReader reader(opened->opened.layout, opened->image);
-  Result<image::UnpackStats> stats =
-      image::UnpackToTar(opened->image.metadata, reader, command.output);
+  // A file is written beside the output and renamed over it when whole, so
+  // a failure leaves what was there; standard output, devices and pipes are
+  // written as they are.
+  struct stat st {};
+  const bool to_file =
+      command.output != "-" && (::stat(command.output.c_str(), &st) != 0 || S_ISREG(st.st_mode));
+  const std::string target =
+      to_file ? command.output + ".flimage-" + std::to_string(::getpid()) : command.output;
+  Result<image::UnpackStats> stats = image::UnpackToTar(opened->image.metadata, reader, target);
+  if (stats.ok() && to_file && std::rename(target.c_str(), command.output.c_str()) != 0) {
+    stats = Status::FromErrno(errno, "rename " + target + " to " + command.output);
+  }
   if (!stats.ok()) {
-    if (command.output != "-") {
-      std::remove(command.output.c_str());
+    if (to_file) {
+      std::remove(target.c_str());
     }
     return Fail("unpack", stats.status());
   }

@@ -43,6 +43,7 @@ struct RegistryAccess {
   bool plain_http = false;            // http:// (a local test registry)
   bool insecure = false;              // no TLS certificate check
   std::string work_dir = "/var/tmp";  // scratch layouts of pulls and pushes
+  std::string ca_file;                // PEM bundle for registries; empty: the system's
 };
 
 struct ConvertCommand {

@@ -10,6 +10,35 @@
 
 namespace feilong {
 
+// Parses `text`; the result is_discarded() when it is not JSON or nests
+// deeper than `max_depth`: copying and printing a document recurse once per
+// level, so a hostile `[[[[...` of a few MiB would overflow the stack.
+inline nlohmann::json ParseJsonDocument(std::string_view text, int max_depth = 64) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return nlohmann::json(nlohmann::json::value_t::discarded);
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
 // The string at `key`, or "" when `object` is not an object, lacks `key`,
 // or holds something else there.
 inline std::string JsonString(const nlohmann::json& object, std::string_view key) {

@@ -42,7 +42,8 @@ class ProgressSink : public ChunkSink {
   const ConvertProgressFn& callback_;
 };
 
-// Removes a temporary file unless it was taken.
+// Removes a temporary file when it goes; once the file was adopted into
+// the layout, nothing is left at its path and the unlink does nothing.
 class TempFile {
  public:
   explicit TempFile(std::string path) : path_(std::move(path)) {}
@@ -58,7 +59,7 @@ class TempFile {
 // The source config with rootfs naming `layers` and without history.
 Result<std::string> RewriteConfig(std::string_view source, const std::vector<Descriptor>& layers,
                                   std::optional<Platform>* platform) {
-  Json config = Json::parse(source, nullptr, /*allow_exceptions=*/false);
+  Json config = ParseJsonDocument(source);
   if (config.is_discarded() || !config.is_object()) {
     return Status::InvalidArgument("the image config is not a JSON object");
   }

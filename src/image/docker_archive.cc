@@ -3,8 +3,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <iterator>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "common/fd_io.h"
+#include "common/json_field.h"
 #include "common/scoped_fd.h"
 
 namespace feilong::image {
@@ -23,6 +26,11 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kReadBlock = 1 << 20;
+// An archive may be compressed; what it holds may be at most this many
+// times its size (a decompression bomb fills no disk).
+constexpr uint64_t kMaxExpansion = 100;
+// Links followed to find a file (a link to a link, ...).
+constexpr int kMaxLinkHops = 8;
 
 struct ArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -35,7 +43,8 @@ struct Extracted {
   uint64_t size = 0;
 };
 
-// Removes the extracted files that were not adopted.
+// Removes the extracted files (those adopted into the layout are gone from
+// their temporary paths already).
 class ExtractedFiles {
  public:
   ~ExtractedFiles() {
@@ -104,6 +113,40 @@ std::string Clean(std::string_view name) {
   return std::string(name);
 }
 
+// The archive name a symlink at `name` pointing to `target` stands for,
+// resolved by text alone ("a/b" -> "../c/d" is "c/d"): a key to look up
+// among the archive's entries, never a path on disk.
+std::string Lexical(const std::string& name, std::string_view target) {
+  std::vector<std::string> parts;
+  if (!target.starts_with("/")) {
+    std::string_view dir = name;
+    const size_t slash = dir.rfind('/');
+    dir = slash == std::string_view::npos ? "" : dir.substr(0, slash);
+    for (size_t begin = 0; begin < dir.size();) {
+      const size_t end = std::min(dir.find('/', begin), dir.size());
+      parts.emplace_back(dir.substr(begin, end - begin));
+      begin = end + 1;
+    }
+  }
+  for (size_t begin = 0; begin <= target.size();) {
+    const size_t end = std::min(target.find('/', begin), target.size());
+    const std::string_view part = target.substr(begin, end - begin);
+    if (part == "..") {
+      if (!parts.empty()) {
+        parts.pop_back();
+      }
+    } else if (!part.empty() && part != ".") {
+      parts.emplace_back(part);
+    }
+    begin = end + 1;
+  }
+  std::string out;
+  for (const std::string& part : parts) {
+    out += (out.empty() ? "" : "/") + part;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Descriptor> ImportDockerArchive(const std::string& path, std::string_view reference,
@@ -114,7 +157,13 @@ Result<Descriptor> ImportDockerArchive(const std::string& path, std::string_view
   if (archive_read_open_filename(a.get(), path.c_str(), kReadBlock) != ARCHIVE_OK) {
     return ArchiveFailure(a.get(), "docker archive " + path);
   }
+  struct stat archive_stat {};
+  const uint64_t budget = ::stat(path.c_str(), &archive_stat) == 0
+                              ? kMaxExpansion * static_cast<uint64_t>(archive_stat.st_size)
+                              : 0;
   ExtractedFiles extracted;
+  std::map<std::string, std::string> links;  // entry name -> the name it stands for
+  uint64_t extracted_bytes = 0;
   archive_entry* entry = nullptr;
   for (;;) {
     const int r = archive_read_next_header(a.get(), &entry);
@@ -124,21 +173,48 @@ Result<Descriptor> ImportDockerArchive(const std::string& path, std::string_view
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
       return ArchiveFailure(a.get(), "docker archive " + path);
     }
-    if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) != nullptr) {
+    const char* raw_name = archive_entry_pathname(entry);
+    if (raw_name == nullptr) {
+      return Status::Corruption("docker archive " + path + " has an entry without a name");
+    }
+    const std::string name = Clean(raw_name);
+    // docker save (before v25) writes a layer that appears twice as a
+    // symlink to the first copy.
+    if (const char* target = archive_entry_hardlink(entry); target != nullptr) {
+      links[name] = Clean(target);
       continue;
     }
-    const std::string name = Clean(archive_entry_pathname(entry));
+    if (archive_entry_filetype(entry) == AE_IFLNK && archive_entry_symlink(entry) != nullptr) {
+      links[name] = Lexical(name, archive_entry_symlink(entry));
+      continue;
+    }
+    if (archive_entry_filetype(entry) != AE_IFREG) {
+      continue;
+    }
     FL_ASSIGN_OR_RETURN(Extracted file, Extract(a.get(), name, into));
+    extracted_bytes += file.size;
     if (auto old = extracted.files.find(name); old != extracted.files.end()) {
       ::unlink(old->second.path.c_str());
     }
     extracted.files[name] = std::move(file);
+    if (extracted_bytes > budget) {
+      return Status::Corruption("docker archive " + path + " expands to more than " +
+                                std::to_string(kMaxExpansion) + " times its size");
+    }
   }
 
-  auto named = [&](const std::string& name) -> Result<const Extracted*> {
-    auto it = extracted.files.find(Clean(name));
+  auto named = [&](const std::string& wanted) -> Result<const Extracted*> {
+    std::string name = Clean(wanted);
+    for (int hops = 0; hops < kMaxLinkHops; ++hops) {
+      auto link = links.find(name);
+      if (link == links.end()) {
+        break;
+      }
+      name = link->second;
+    }
+    auto it = extracted.files.find(name);
     if (it == extracted.files.end()) {
-      return Status::Corruption("docker archive " + path + " lacks " + name +
+      return Status::Corruption("docker archive " + path + " lacks " + wanted +
                                 ", which its manifest.json names");
     }
     return &it->second;
@@ -155,7 +231,7 @@ Result<Descriptor> ImportDockerArchive(const std::string& path, std::string_view
     std::ifstream in(manifest_file->second.path, std::ios::binary);
     manifest_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  const Json images = Json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
+  const Json images = ParseJsonDocument(manifest_text);
   if (!images.is_array() || images.empty()) {
     return Status::Corruption(path + ": manifest.json is not a list of images");
   }

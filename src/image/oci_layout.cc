@@ -147,7 +147,7 @@ Json DescriptorJson(const Descriptor& d) {
 }
 
 Result<Json> ParseJson(std::string_view text, std::string_view what) {
-  Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  Json json = ParseJsonDocument(text);
   if (json.is_discarded() || !json.is_object()) {
     return Status::InvalidArgument(std::string(what) + " is not a JSON object");
   }
@@ -368,8 +368,11 @@ Result<std::vector<Descriptor>> OciLayout::ReadIndex() const {
   }
   std::vector<Descriptor> result;
   for (const Json& entry : *manifests) {
-    FL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(entry, dir_ + "/index.json"));
-    result.push_back(std::move(d));
+    // An entry this build cannot use (another digest algorithm, ...) does
+    // not make the others unusable.
+    if (Result<Descriptor> d = ParseDescriptor(entry, dir_ + "/index.json"); d.ok()) {
+      result.push_back(std::move(*d));
+    }
   }
   return result;
 }
@@ -429,7 +432,11 @@ Result<Descriptor> ChooseFromIndex(std::string_view index, const Platform& platf
   std::optional<Descriptor> match;
   std::string available;
   for (const Json& entry : *manifests) {
-    FL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(entry, "image index of " + what));
+    Result<Descriptor> parsed = ParseDescriptor(entry, "image index of " + what);
+    if (!parsed.ok()) {
+      continue;  // e.g. a sha512 digest: the other platforms stay usable
+    }
+    Descriptor& d = *parsed;
     if (!d.platform) {
       continue;
     }
@@ -462,43 +469,45 @@ Result<std::string> OciLayout::IngestPath(std::string_view name) {
 }
 
 Result<Descriptor> OciLayout::PutBlob(std::string_view bytes, std::string_view media_type) {
-  Descriptor d;
-  d.media_type = std::string(media_type);
-  d.digest = Sha256(bytes);
-  d.size = bytes.size();
-  const std::string path = BlobPath(d.digest);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == d.size) {
+  Descriptor d{std::string(media_type), Sha256(bytes), bytes.size(), {}, {}, {}};
+  if (VerifyBlob(d).ok()) {
     return d;
   }
-  std::error_code ec;
-  fs::create_directories(dir_ + "/blobs/sha256", ec);
-  if (ec) {
-    return Status::IOError("create " + dir_ + "/blobs/sha256: " + ec.message());
+  FL_ASSIGN_OR_RETURN(const std::string temp, IngestPath("put"));
+  {
+    ScopedFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      return Status::FromErrno(errno, "create " + temp);
+    }
+    Status written = WriteFully(fd.get(), bytes, temp);
+    if (written.ok() && ::fsync(fd.get()) != 0) {
+      written = Status::FromErrno(errno, "sync " + temp);
+    }
+    if (!written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
   }
-  FL_RETURN_IF_ERROR(WriteFileAtomically(path, bytes));
-  return d;
+  return Adopt(temp, d.digest, d.size, media_type);
 }
 
 Result<Descriptor> OciLayout::Adopt(const std::string& path, const Sha256Digest& digest,
                                     uint64_t size, std::string_view media_type) {
-  Descriptor d{std::string(media_type), digest, size, {}, {}, {}};
+  // Renamed over whatever is there: an identical blob is replaced by an
+  // identical one, a damaged one is repaired.
   const std::string target = BlobPath(digest);
-  struct stat st {};
-  if (::stat(target.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size) {
-    ::unlink(path.c_str());
-    return d;
-  }
+  std::error_code ec;
+  fs::create_directories(dir_ + "/blobs/sha256", ec);
   if (::rename(path.c_str(), target.c_str()) != 0) {
-    return Status::FromErrno(errno, "rename " + path + " to " + target);
+    Status failed = Status::FromErrno(errno, "rename " + path + " to " + target);
+    ::unlink(path.c_str());
+    return failed;
   }
-  return d;
+  return Descriptor{std::string(media_type), digest, size, {}, {}, {}};
 }
 
 Status OciLayout::CopyBlobFrom(const OciLayout& other, const Descriptor& descriptor) {
-  const std::string target = BlobPath(descriptor.digest);
-  struct stat st {};
-  if (::stat(target.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == descriptor.size) {
+  if (VerifyBlob(descriptor).ok()) {
     return Status::Ok();
   }
   FL_RETURN_IF_ERROR(other.VerifyBlob(descriptor));
@@ -508,6 +517,7 @@ Status OciLayout::CopyBlobFrom(const OciLayout& other, const Descriptor& descrip
     std::error_code ec;
     fs::copy_file(source, temp, ec);
     if (ec) {
+      ::unlink(temp.c_str());
       return Status::IOError("copy " + source + " to " + temp + ": " + ec.message());
     }
   }

@@ -125,11 +125,12 @@ class OciLayout {
 
   // A new path under blobs/.ingest/ to write a blob into (then Adopt it).
   Result<std::string> IngestPath(std::string_view name);
-  // Writes `bytes` as a blob (nothing to do if it is there already).
+  // Writes `bytes` as a blob (nothing to do if it is there, whole).
   Result<Descriptor> PutBlob(std::string_view bytes, std::string_view media_type);
   // Moves the finished file `path` (on the layout's filesystem) to its
-  // place as the blob `digest` of `size` bytes; if that blob exists, the
-  // file is removed instead.
+  // place as the blob `digest` of `size` bytes, replacing what is there.
+  // The caller vouches for the digest. `path` is gone afterwards, also on
+  // failure.
   Result<Descriptor> Adopt(const std::string& path, const Sha256Digest& digest, uint64_t size,
                            std::string_view media_type);
   // Puts the blob of `other` (another layout) here, by hard link where it

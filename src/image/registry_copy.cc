@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "common/fd_io.h"
 #include "common/json_field.h"
@@ -21,7 +22,7 @@ const std::vector<std::string_view> kManifestTypes = {kOciManifestType, kOciInde
 
 // The media type of a fetched manifest: the body's own when it names one.
 std::string MediaTypeOf(const source::FetchedManifest& fetched) {
-  nlohmann::json json = nlohmann::json::parse(fetched.body, nullptr, false);
+  nlohmann::json json = ParseJsonDocument(fetched.body);
   if (json.is_object() && json.contains("mediaType") && json["mediaType"].is_string()) {
     return json["mediaType"].get<std::string>();
   }
@@ -84,6 +85,27 @@ Result<Descriptor> PullManifest(source::RegistryClient& registry, const std::str
   return into.PutBlob(fetched.body, media_type);
 }
 
+// Names as distribution-spec defines them, so that nothing in them can
+// change the meaning of a URL (no "..", '?', '#', '@' or spaces).
+bool ValidHost(std::string_view host) {
+  static const std::regex kHost(
+      R"(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?)"
+      R"(|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?)");
+  return std::regex_match(host.begin(), host.end(), kHost);
+}
+
+bool ValidRepository(std::string_view repository) {
+  static const std::regex kRepository(
+      R"([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*)");
+  return repository.size() <= 255 &&
+         std::regex_match(repository.begin(), repository.end(), kRepository);
+}
+
+bool ValidTag(std::string_view tag) {
+  static const std::regex kTag(R"([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
+  return std::regex_match(tag.begin(), tag.end(), kTag);
+}
+
 }  // namespace
 
 Result<RegistryImage> RegistryImage::Parse(std::string_view text) {
@@ -121,12 +143,18 @@ Result<RegistryImage> RegistryImage::Parse(std::string_view text) {
     image.reference = "latest";
   }
   image.repository += std::string(name);
-  if (name.empty() || image.reference.empty() ||
-      image.repository.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") !=
-          std::string::npos) {
+  if (!ValidHost(image.host)) {
+    // Not echoed: it may hold a password someone put in the name.
+    return Status::InvalidArgument(
+        "the registry in a docker:// image name is not HOST[:PORT] (credentials go in --creds, "
+        "not in the name)");
+  }
+  if (!ValidRepository(image.repository) ||
+      !(image.reference.starts_with("sha256:") || ValidTag(image.reference))) {
     return Status::InvalidArgument("image \"" + original +
                                    "\" is not docker://HOST/REPO[:TAG|@DIGEST] (repository "
-                                   "names are lowercase)");
+                                   "path components are lowercase [a-z0-9] joined by . _ __ "
+                                   "or -; a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
   }
   return image;
 }
@@ -185,7 +213,7 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
   Result<source::FetchedManifest> existing =
       registry.GetManifest(to.repository, tag, {kOciIndexType}, kMaxDocumentSize);
   if (existing.ok()) {
-    nlohmann::json old = nlohmann::json::parse(existing->body, nullptr, false);
+    nlohmann::json old = ParseJsonDocument(existing->body);
     if (old.is_object() && old.contains("manifests") && old["manifests"].is_array()) {
       for (const nlohmann::json& entry : old["manifests"]) {
         if (entry.is_object() && JsonString(entry, "digest") != Sha256String(manifest.digest)) {

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <memory>
@@ -35,9 +36,57 @@ std::string Escape(CURL* curl, const std::string& text) {
   return out;
 }
 
+struct UploadTarget {
+  std::string url;
+  bool same_origin = false;  // scheme, host and port of the request's
+};
+
+std::string UrlPart(CURLU* url, CURLUPart part) {
+  char* text = nullptr;
+  if (curl_url_get(url, part, &text, CURLU_DEFAULT_PORT) != CURLUE_OK || text == nullptr) {
+    return "";
+  }
+  std::string out = text;
+  curl_free(text);
+  return out;
+}
+
+// The URL of an upload's PUT: `location` (absolute, or relative to
+// `request_url`) with the digest added to its query. An https registry
+// that names an http location is refused: the blob, and with a same-host
+// location the credentials, would travel in clear text.
+Result<UploadTarget> ResolveUpload(const std::string& request_url, const std::string& location,
+                                   const std::string& digest) {
+  using Url = std::unique_ptr<CURLU, void (*)(CURLU*)>;
+  Url url(curl_url(), &curl_url_cleanup);
+  Url base(curl_url(), &curl_url_cleanup);
+  if (url == nullptr || base == nullptr ||
+      curl_url_set(base.get(), CURLUPART_URL, request_url.c_str(), 0) != CURLUE_OK ||
+      curl_url_set(url.get(), CURLUPART_URL, request_url.c_str(), 0) != CURLUE_OK ||
+      curl_url_set(url.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) {
+    return Status::FailedPrecondition("the registry's upload Location is not a URL");
+  }
+  const std::string scheme = UrlPart(url.get(), CURLUPART_SCHEME);
+  const std::string base_scheme = UrlPart(base.get(), CURLUPART_SCHEME);
+  if (scheme != "https" && !(scheme == "http" && base_scheme == "http")) {
+    return Status::FailedPrecondition("the registry's upload Location is not https");
+  }
+  const std::string query = "digest=" + digest;
+  if (curl_url_set(url.get(), CURLUPART_QUERY, query.c_str(),
+                   CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK) {
+    return Status::Internal("cannot add the digest to the upload URL");
+  }
+  UploadTarget target;
+  target.url = UrlPart(url.get(), CURLUPART_URL);
+  target.same_origin = scheme == base_scheme &&
+                       UrlPart(url.get(), CURLUPART_HOST) == UrlPart(base.get(), CURLUPART_HOST) &&
+                       UrlPart(url.get(), CURLUPART_PORT) == UrlPart(base.get(), CURLUPART_PORT);
+  return target;
+}
+
 // The registry's own words for an error ({"errors":[{"code":..,"message":..}]}).
 std::string RegistryMessage(const std::string& body) {
-  nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json json = ParseJsonDocument(body);
   if (json.is_object() && json.contains("errors") && json["errors"].is_array() &&
       !json["errors"].empty() && json["errors"][0].is_object()) {
     const nlohmann::json& e = json["errors"][0];
@@ -57,6 +106,9 @@ struct RegistryClient::Request {
   const BlobSink* sink = nullptr;  // 2xx bodies go here when set
   uint64_t max_body = kMaxSmallBody;
   bool follow_redirects = false;
+  // Off for a URL the registry named on another origin: it gets no
+  // Authorization header, and a 401 from it is final.
+  bool to_registry = true;
 };
 
 struct RegistryClient::Response {
@@ -156,12 +208,13 @@ Result<RegistryClient::Response> RegistryClient::Perform(const Request& request,
     if (upload == nullptr) {
       return Status::FromErrno(errno, "open " + request.upload_path);
     }
-    std::fseek(upload.get(), 0, SEEK_END);
-    const long size = std::ftell(upload.get());
-    std::rewind(upload.get());
+    struct stat st {};
+    if (::fstat(::fileno(upload.get()), &st) != 0) {
+      return Status::FromErrno(errno, "stat " + request.upload_path);
+    }
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_READDATA, upload.get());
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(st.st_size));
   } else if (request.method != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
@@ -194,8 +247,8 @@ Result<RegistryClient::Response> RegistryClient::Perform(const Request& request,
       return c->sink_status.ok() ? bytes : 0;
     }
     if (c->response.body.size() + bytes > c->request->max_body) {
-      c->sink_status = Status::InvalidArgument("the registry's answer is larger than " +
-                                               std::to_string(c->request->max_body) + " bytes");
+      c->sink_status = Status::FailedPrecondition("the registry's answer is larger than " +
+                                                  std::to_string(c->request->max_body) + " bytes");
       return 0;
     }
     c->response.body.append(data, bytes);
@@ -240,10 +293,12 @@ Status RegistryClient::Authorize(const AuthChallenge& challenge, const std::stri
   }
   auto realm = challenge.params.find("realm");
   if (realm == challenge.params.end() ||
-      !(realm->second.starts_with("https://") || realm->second.starts_with("http://"))) {
-    return Status::PermissionDenied("registry " + host_ +
-                                    " sent a Bearer challenge without a "
-                                    "usable realm");
+      !(realm->second.starts_with("https://") ||
+        (options_.plain_http && realm->second.starts_with("http://")))) {
+    // Credentials go to the token service: never in clear text unless the
+    // registry itself is reached in clear text.
+    return Status::PermissionDenied("registry " + host_ + " sent a Bearer challenge without " +
+                                    (options_.plain_http ? "a usable" : "an https") + " realm");
   }
   CURL* curl = static_cast<CURL*>(curl_);
   Request token;
@@ -258,7 +313,7 @@ Status RegistryClient::Authorize(const AuthChallenge& challenge, const std::stri
     return Status::PermissionDenied("the token service of registry " + host_ +
                                     " refused the credentials");
   }
-  nlohmann::json json = nlohmann::json::parse(response.body, nullptr, false);
+  nlohmann::json json = ParseJsonDocument(response.body);
   std::string value = JsonString(json, "token");
   if (value.empty()) {
     value = JsonString(json, "access_token");
@@ -278,13 +333,13 @@ Result<RegistryClient::Response> RegistryClient::Send(Request& request,
   const std::string scope = "repository:" + repository + ":" + actions;
   for (int attempt = 0;; ++attempt) {
     auto known = authorization_.find(scope);
-    FL_ASSIGN_OR_RETURN(Response response,
-                        Perform(request, known != authorization_.end() ? known->second : ""));
+    const bool authorize = request.to_registry && known != authorization_.end();
+    FL_ASSIGN_OR_RETURN(Response response, Perform(request, authorize ? known->second : ""));
     if (response.head.status != 401) {
       return response;
     }
     const std::string* header = response.head.Find("www-authenticate");
-    if (attempt > 0 || header == nullptr) {
+    if (attempt > 0 || header == nullptr || !request.to_registry) {
       return Status::PermissionDenied("registry " + host_ + " refused " + request.method + " " +
                                       repository + " (HTTP 401): wrong or missing credentials");
     }
@@ -307,7 +362,9 @@ Status HttpError(long status, const std::string& body, const std::string& what) 
   if (status == 429 || status >= 500) {
     return Status::Unavailable(text);
   }
-  return Status::InvalidArgument(text);
+  // The registry refused what was sent (MANIFEST_INVALID, DIGEST_INVALID,
+  // ...): not a usage error of the caller.
+  return Status::FailedPrecondition(text);
 }
 
 bool Success(long status) { return status >= 200 && status < 300; }
@@ -376,16 +433,15 @@ Status RegistryClient::PushBlob(const std::string& repository, const std::string
   const std::string* location = started.head.Find("location");
   if (started.head.status != 202 || location == nullptr) {
     return started.head.status == 202
-               ? Status::InvalidArgument("registry " + host_ +
-                                         " started an upload without a "
-                                         "Location")
+               ? Status::FailedPrecondition("registry " + host_ +
+                                            " started an upload without a Location")
                : HttpError(started.head.status, started.body, "upload to " + repository);
   }
   Request put;
   put.method = "PUT";
-  put.url = location->starts_with("/") ? BaseUrl() + *location : *location;
-  put.url += (put.url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
-             Escape(static_cast<CURL*>(curl_), digest);
+  FL_ASSIGN_OR_RETURN(UploadTarget target, ResolveUpload(start.url, *location, digest));
+  put.url = std::move(target.url);
+  put.to_registry = target.same_origin;
   put.upload_path = path;
   put.headers.push_back("Content-Type: application/octet-stream");
   FL_ASSIGN_OR_RETURN(Response done, Send(put, repository, "pull,push"));

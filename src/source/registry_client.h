@@ -9,7 +9,11 @@
 // are kept per scope. Credentials never appear in errors or logs.
 //
 // Blob GETs follow redirects (registries send them to object storage);
-// libcurl does not forward the Authorization header to another host.
+// libcurl does not forward the Authorization header to another host. An
+// upload's Location is resolved against the registry's URL; it gets the
+// credentials only on the registry's own scheme, host and port, and an
+// https registry's upload never goes to an http Location. A Bearer realm
+// must be https unless the registry itself is plain http.
 //
 // Thread rule: not thread-safe; one client per thread.
 #pragma once
@@ -41,7 +45,7 @@ struct RegistryOptions {
 };
 
 struct FetchedManifest {
-  std::string media_type;  // Content-Type, or the body's mediaType
+  std::string media_type;  // the Content-Type the registry sent
   std::string body;
 };
 
@@ -69,7 +73,8 @@ class RegistryClient {
   // The manifest or index `reference` (tag or digest) of `repository`,
   // asking for the media types in `accept`; at most `max_size` bytes.
   // NotFound, PermissionDenied (credentials refused or missing),
-  // Unavailable (cannot connect), InvalidArgument (a bad answer).
+  // Unavailable (cannot connect, 5xx), FailedPrecondition (the registry
+  // refused the request or answered out of bounds).
   Result<FetchedManifest> GetManifest(const std::string& repository, const std::string& reference,
                                       const std::vector<std::string_view>& accept,
                                       uint64_t max_size);

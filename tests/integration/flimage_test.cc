@@ -158,6 +158,12 @@ TEST_F(FlimageTest, BadInputIsAClearErrorAndLeavesNothingBroken) {
   CommandResult r = Flimage("convert ftp://example/x oci:" + work_.Path("out"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("is not oci:DIR"), std::string::npos) << r.output;
+  r = Flimage("convert " + src + " oci:" + work_.Path("out:sha256:" + std::string(64, 'a')));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("by a tag, not a digest"), std::string::npos) << r.output;
+  r = Flimage("convert " + src + " docker://user:pw@127.0.0.1:1/app");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.output.find("pw"), std::string::npos) << r.output;
   r = Flimage("convert " + src + " oci:" + work_.Path("out") + " --chunk-size 3000");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("power of two"), std::string::npos) << r.output;
@@ -201,9 +207,12 @@ TEST_F(FlimageTest, BadInputIsAClearErrorAndLeavesNothingBroken) {
   r = Flimage("check oci:" + work_.Path("lazy:v0"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("has digest"), std::string::npos) << r.output;
+  ASSERT_TRUE(test::WriteFile(work_.Path("out.tar"), "what was there").ok());
   r = Flimage("unpack oci:" + work_.Path("lazy:v0") + " -o " + work_.Path("out.tar"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_FALSE(std::filesystem::exists(work_.Path("out.tar")));
+  EXPECT_EQ(*test::ReadFile(work_.Path("out.tar")), "what was there");  // untouched
+  EXPECT_EQ(Shell("ls " + work_.path() + " | grep -c flimage-", work_.Path("ls.log")).output,
+            "0\n");  // no partial tar left beside it
 }
 
 TEST_F(FlimageTest, ConvertsFromRegistryToRegistryWithCredentialsAndLinksTheSource) {

@@ -53,7 +53,7 @@ TEST(RegistryClientTest, ErrorsMapToStatusCodesWithoutCredentials) {
   };
   expect(404, {}, StatusCode::kNotFound);
   expect(503, {}, StatusCode::kUnavailable);
-  expect(400, {}, StatusCode::kInvalidArgument);
+  expect(400, {}, StatusCode::kFailedPrecondition);  // the registry refused: not a usage error
   // A Basic challenge is answered once with the credentials, then refused.
   std::vector<std::string> requests =
       expect(401, {"WWW-Authenticate: Basic realm=\"x\""}, StatusCode::kPermissionDenied);

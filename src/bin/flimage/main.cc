@@ -11,6 +11,9 @@ void AddRegistryFlags(CLI::App* command, feilong::cli::RegistryAccess& access) {
   command->add_flag("--plain-http", access.plain_http,
                     "Reach registries over http:// (a local registry), not https://");
   command->add_flag("--insecure", access.insecure, "Do not check registries' TLS certificates");
+  command->add_option("--ca-file", access.ca_file,
+                      "PEM CA bundle to check registries' certificates with (default: the "
+                      "system's)");
   command
       ->add_option("--work-dir", access.work_dir,
                    "Where registry images are pulled and pushed from (scratch, removed after)")
@@ -53,7 +56,7 @@ int main(int argc, char** argv) {
                 "File of prefetch paths or patterns, one per line (e.g. a recorded access trace)");
   c->add_option(
       "--chunk-dict", convert.chunk_dicts,
-      "A lazy image (oci:DIR[:REF]) whose chunks are reused, not stored again; repeatable");
+      "A lazy image (any image name) whose chunks are reused, not stored again; repeatable");
   c->add_flag("--no-progress", no_progress, "Never draw progress (default: on a terminal)");
   c->add_option("--src-creds", convert.source_creds,
                 "USER:PASSWORD for the source's (and chunk dictionaries') registry");
@@ -66,7 +69,7 @@ int main(int argc, char** argv) {
   k->add_option("IMAGE", check.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
       ->required();
   k->add_option("--source", check.source,
-                "The image it was converted from, oci:DIR[:REF]: the trees, metadata and bytes "
+                "The image it was converted from (any image name): the trees, metadata and bytes "
                 "must be the same");
   k->add_option("--platform", check.platform, "OS/ARCH[/VARIANT] (default: this host's)");
   k->add_option("--creds", check.creds, "USER:PASSWORD for registry images");
