@@ -59,23 +59,26 @@ Result<std::string> ReadSmallFile(const std::string& path, uint64_t max_size) {
   return data;
 }
 
+// Creates (or truncates) `path` with `bytes`, synced; removes it on failure.
+Status WriteSyncedFile(const std::string& path, std::string_view bytes) {
+  ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    return Status::FromErrno(errno, "create " + path);
+  }
+  Status written = WriteFully(fd.get(), bytes, path);
+  if (written.ok() && ::fsync(fd.get()) != 0) {
+    written = Status::FromErrno(errno, "sync " + path);
+  }
+  if (!written.ok()) {
+    ::unlink(path.c_str());
+  }
+  return written;
+}
+
 // Writes `bytes` to `path` through a temporary file and rename, synced.
 Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  {
-    ScopedFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) {
-      return Status::FromErrno(errno, "create " + temp);
-    }
-    Status written = WriteFully(fd.get(), bytes, temp);
-    if (written.ok() && ::fsync(fd.get()) != 0) {
-      written = Status::FromErrno(errno, "sync " + temp);
-    }
-    if (!written.ok()) {
-      ::unlink(temp.c_str());
-      return written;
-    }
-  }
+  FL_RETURN_IF_ERROR(WriteSyncedFile(temp, bytes));
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     Status status = Status::FromErrno(errno, "rename " + temp + " to " + path);
     ::unlink(temp.c_str());
@@ -474,20 +477,7 @@ Result<Descriptor> OciLayout::PutBlob(std::string_view bytes, std::string_view m
     return d;
   }
   FL_ASSIGN_OR_RETURN(const std::string temp, IngestPath("put"));
-  {
-    ScopedFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) {
-      return Status::FromErrno(errno, "create " + temp);
-    }
-    Status written = WriteFully(fd.get(), bytes, temp);
-    if (written.ok() && ::fsync(fd.get()) != 0) {
-      written = Status::FromErrno(errno, "sync " + temp);
-    }
-    if (!written.ok()) {
-      ::unlink(temp.c_str());
-      return written;
-    }
-  }
+  FL_RETURN_IF_ERROR(WriteSyncedFile(temp, bytes));
   return Adopt(temp, d.digest, d.size, media_type);
 }
 

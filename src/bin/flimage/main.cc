@@ -20,6 +20,14 @@ void AddRegistryFlags(CLI::App* command, feilong::cli::RegistryAccess& access) {
       ->capture_default_str();
 }
 
+// The flags of a command that reads one image: its platform and registry.
+void AddImageFlags(CLI::App* command, std::string& platform, std::string& creds,
+                   feilong::cli::RegistryAccess& access) {
+  command->add_option("--platform", platform, "OS/ARCH[/VARIANT] (default: this host's)");
+  command->add_option("--creds", creds, "USER:PASSWORD for registry images");
+  AddRegistryFlags(command, access);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,18 +79,14 @@ int main(int argc, char** argv) {
   k->add_option("--source", check.source,
                 "The image it was converted from (any image name): the trees, metadata and bytes "
                 "must be the same");
-  k->add_option("--platform", check.platform, "OS/ARCH[/VARIANT] (default: this host's)");
-  k->add_option("--creds", check.creds, "USER:PASSWORD for registry images");
-  AddRegistryFlags(k, check.access);
+  AddImageFlags(k, check.platform, check.creds, check.access);
 
   feilong::cli::InspectCommand inspect;
   CLI::App* i = app.add_subcommand(
       "inspect", "Print a lazy image's chunk statistics, dedup ratio, blobs and prefetch list");
   i->add_option("IMAGE", inspect.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
       ->required();
-  i->add_option("--platform", inspect.platform, "OS/ARCH[/VARIANT] (default: this host's)");
-  i->add_option("--creds", inspect.creds, "USER:PASSWORD for registry images");
-  AddRegistryFlags(i, inspect.access);
+  AddImageFlags(i, inspect.platform, inspect.creds, inspect.access);
   i->add_flag("--tree", inspect.tree, "Also list every inode: mode, owner, size, path");
 
   feilong::cli::UnpackCommand unpack;
@@ -91,9 +95,7 @@ int main(int argc, char** argv) {
       ->required();
   u->add_option("-o,--output", unpack.output, "Tar file to write, - for standard output")
       ->required();
-  u->add_option("--platform", unpack.platform, "OS/ARCH[/VARIANT] (default: this host's)");
-  u->add_option("--creds", unpack.creds, "USER:PASSWORD for registry images");
-  AddRegistryFlags(u, unpack.access);
+  AddImageFlags(u, unpack.platform, unpack.creds, unpack.access);
 
   CLI11_PARSE(app, argc, argv);
   if (c->parsed()) {
