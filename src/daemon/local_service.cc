@@ -5,10 +5,10 @@
 #include <optional>
 
 #include "daemon/daemon_config.h"
+#include "daemon/download/output.h"
+#include "daemon/download/task_manager.h"
 #include "daemon/local_socket.h"
-#include "daemon/output.h"
 #include "daemon/services.h"
-#include "daemon/task_manager.h"
 #include "mirror/blob_task.h"
 #include "source/source_client.h"
 #include "source/url.h"

@@ -6,7 +6,7 @@
 // Thread rule: thread-safe (TaskManager is).
 #pragma once
 
-#include "daemon/task_manager.h"
+#include "daemon/download/task_manager.h"
 #include "mirror/blob_fetcher.h"
 
 namespace feilong::daemon {

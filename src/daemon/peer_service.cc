@@ -7,10 +7,10 @@
 
 #include "access/grant.h"
 #include "common/clock.h"
-#include "daemon/piece_hub.h"
+#include "daemon/download/task_manager.h"
 #include "daemon/services.h"
-#include "daemon/task_manager.h"
 #include "daemon/trigger_policy.h"
+#include "daemon/upload/piece_hub.h"
 #include "rpc/tls_credentials.h"
 #include "storage/piece_store.h"
 

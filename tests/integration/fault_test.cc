@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/digest.h"
-#include "daemon/scheduler_connection.h"
+#include "daemon/download/scheduler_connection.h"
 #include "daemon/services.h"
 #include "integration/cluster.h"
 #include "support/misbehaving_origin.h"

@@ -1,0 +1,679 @@
+#include "daemon/download/download.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/retry.h"
+#include "daemon/daemon_config.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/download/download_events.h"
+#include "daemon/download/download_impl.h"
+#include "daemon/download/host_gate.h"
+#include "daemon/download/output.h"
+#include "daemon/download/parent_demand.h"
+#include "daemon/download/parent_watcher.h"
+#include "daemon/download/piece_picker.h"
+#include "daemon/download/scheduler_connection.h"
+#include "daemon/download/transfer_jobs.h"
+#include "daemon/download/transfer_pool.h"
+#include "daemon/upload/piece_hub.h"
+#include "source/url.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon {
+
+namespace cv1 = feilong::common::v1;
+namespace sv1 = feilong::scheduler::v1;
+using std::chrono::steady_clock;
+
+using namespace conductor;  // NOLINT(google-build-using-namespace): the conductor's own events
+
+namespace {
+
+// How often a download may ask for more parents (see parent_demand.h), and
+// how long it stays underfed before that counts.
+constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
+// A parent is dropped after this many failed pieces (a bad digest or a
+// timeout drops it at once: both mean it cannot serve this task well).
+constexpr uint32_t kParentFailureLimit = 2;
+
+const char* FailureKind(const Status& s) {
+  if (s.IsCorruption()) return "corruption";
+  if (s.code() == StatusCode::kDeadlineExceeded) return "timeout";
+  return "unavailable";
+}
+
+std::string NewPeerId(const std::string& host_id) {
+  std::random_device rd;
+  uint64_t bits = (uint64_t{rd()} << 32) ^ rd();
+  return fmt::format("{}-{:016x}", host_id, bits);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
+    : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
+  peer_id_ = NewPeerId(deps_.config.host_id);
+  private_task_ = options_.private_task;
+  origin_host_ = OriginHostKey(options_.spec.url());
+  picker_spread_ = rng_() | 1;
+}
+
+void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
+  auto deadline = steady_clock::now() + options_.timeout;
+  deps_.hub.BeginTask(options_.task_id);
+  Begin();
+  while (!done_) {
+    if (stop.stop_requested() || mailbox_->cancelled.load()) {
+      Finish(Status::Cancelled("download of task " + options_.task_id + " cancelled"));
+      break;
+    }
+    if (steady_clock::now() > deadline) {
+      Finish(Status::DeadlineExceeded(
+          fmt::format("download did not finish within {} s", options_.timeout.count() / 1000)));
+      break;
+    }
+    if (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(100))) {
+      Handle(*event);
+    }
+    if (done_) {
+      break;
+    }
+    Dispatch();
+    CheckStall();
+    if (geometry_known_ && held_count_ == held_.size()) {
+      Finish(VerifyContentDigest());
+    }
+  }
+  // Stop transfers still running for us; their results are dropped.
+  mailbox_->cancelled = true;
+  parents_.clear();
+  // Waiters that attached while we were finishing are served now.
+  close_door();
+  while (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(0))) {
+    if (auto* attached = std::get_if<WaiterAttached>(&*event)) {
+      waiters_.push_back(std::move(attached->waiter));
+      ServeWaiter(waiters_.back());
+    }
+  }
+  pin_.reset();  // the task may be deleted or collected from now on
+  if (content_corrupt_) {
+    Status removed = deps_.store.DeleteTask(options_.task_id);
+    spdlog::warn("corrupt_task_removed task={} result=\"{}\"", options_.task_id,
+                 removed.ToString());
+  }
+}
+
+Status Download::Impl::VerifyContentDigest() {
+  if (options_.spec.digest().empty()) {
+    return Status::Ok();
+  }
+  FL_ASSIGN_OR_RETURN(Sha256Digest want, ParseSha256String(options_.spec.digest()));
+  FL_ASSIGN_OR_RETURN(Sha256Digest got, Sha256File(deps_.store.ContentPath(options_.task_id)));
+  if (got != want) {
+    content_corrupt_ = true;
+    return Status::Corruption(fmt::format("content of {} has digest {}, expected {}",
+                                          source::RedactUrl(options_.spec.url()), Sha256String(got),
+                                          options_.spec.digest()));
+  }
+  return Status::Ok();
+}
+
+void Download::Impl::Begin() {
+  auto existing = deps_.store.GetTask(options_.task_id);
+  if (existing.ok()) {
+    Status s = LearnGeometry(existing->content_length, existing->piece_length);
+    if (!s.ok()) {
+      Finish(s);
+      return;
+    }
+    from_cache_ = completed_length_;
+    if (held_count_ == held_.size()) {
+      deps_.metrics.cache_hits.Increment();
+      deps_.store.Touch(options_.task_id).ok();
+      // A complete task was checked when it completed; every piece held
+      // but never marked complete (a crash in between) is checked now.
+      Finish(existing->complete ? Status::Ok() : VerifyContentDigest());
+      return;
+    }
+  }
+  if (deps_.config.schedulers.empty()) {
+    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+    return;
+  }
+  ConnectScheduler();
+}
+
+void Download::Impl::Handle(Event& event) {
+  std::visit(
+      [&](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, SchedulerMessage>) {
+          OnSchedulerMessage(e.message);
+        } else if constexpr (std::is_same_v<T, SchedulerClosed>) {
+          spdlog::warn("scheduler_stream_closed task={} error=\"{}\"", options_.task_id,
+                       e.status.message());
+          scheduler_.reset();
+          // Another scheduler (or the same one, restarted) takes the task over;
+          // once per configured scheduler, then the origin.
+          if (scheduler_reconnects_ < deps_.config.schedulers.size()) {
+            ++scheduler_reconnects_;
+            ConnectScheduler();
+          } else {
+            GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+          }
+        } else if constexpr (std::is_same_v<T, PieceResult>) {
+          OnPieceResult(e);
+        } else if constexpr (std::is_same_v<T, ParentPieces>) {
+          auto it = parents_.find(e.parent_id);
+          if (it != parents_.end() && geometry_known_) {
+            for (uint32_t n : e.numbers) {
+              if (n < it->second.has.size()) {
+                it->second.has[n] = true;
+              }
+            }
+          }
+        } else if constexpr (std::is_same_v<T, ParentEnded>) {
+          if (e.status.ok()) {
+            auto it = parents_.find(e.parent_id);
+            if (it != parents_.end()) {
+              it->second.watcher.reset();  // it holds all it will; keep using it
+            }
+          } else {
+            spdlog::info("parent_lost task={} parent={} error=\"{}\"", options_.task_id,
+                         e.parent_id, e.status.message());
+            DropParent(e.parent_id, /*block=*/true);
+          }
+        } else if constexpr (std::is_same_v<T, ProbeResult>) {
+          OnProbeResult(e);
+        } else if constexpr (std::is_same_v<T, WaiterAttached>) {
+          waiters_.push_back(std::move(e.waiter));
+          waiters_.back().on_progress(Snapshot());
+        }
+      },
+      event);
+}
+
+Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_length) {
+  if (piece_length == 0) {
+    piece_length = options_.spec.piece_length() != 0 ? options_.spec.piece_length()
+                                                     : source::DefaultPieceLength(content_length);
+  }
+  storage::TaskMeta meta;
+  meta.task_id = options_.task_id;
+  meta.url = source::RedactUrl(options_.spec.url());
+  meta.content_length = content_length;
+  meta.piece_length = piece_length;
+  meta.private_task = private_task_;
+  meta.grant_key = grant_key_;
+  FL_RETURN_IF_ERROR(deps_.store.CreateTask(meta));
+  FL_ASSIGN_OR_RETURN(meta_, deps_.store.GetTask(options_.task_id));
+  FL_ASSIGN_OR_RETURN(pin_, deps_.store.Pin(options_.task_id));
+  uint32_t count = meta_.PieceCount();
+  held_.assign(count, false);
+  in_flight_.assign(count, false);
+  origin_attempts_.assign(count, 0);
+  origin_retry_at_.assign(count, steady_clock::time_point{});
+  origin_span_end_.assign(count, false);
+  digests_.resize(count);
+  for (auto& [id, parent] : parents_) {
+    parent.has.resize(count, false);
+  }
+  FL_ASSIGN_OR_RETURN(auto pieces, deps_.store.ListPieces(options_.task_id));
+  for (const auto& piece : pieces) {
+    if (piece.number < count && !held_[piece.number]) {
+      held_[piece.number] = true;
+      ++held_count_;
+      completed_length_ += piece.length;
+      digests_[piece.number] = piece.digest;
+    }
+  }
+  geometry_known_ = true;
+  return Status::Ok();
+}
+
+bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
+  const std::string& id = candidate.peer_id();
+  if (id == peer_id_ || blocked_parents_.count(id) || parents_.count(id)) {
+    return false;
+  }
+  Parent parent;
+  parent.peer_id = id;
+  parent.ip = candidate.host().ip();
+  parent.piece_port = static_cast<uint16_t>(candidate.host().piece_port());
+  parent.gate_key = fmt::format("{}:{}", parent.ip, parent.piece_port);
+  parent.has.assign(held_.size(), false);
+  auto mailbox = mailbox_;
+  std::string address = fmt::format("{}:{}", candidate.host().ip(), candidate.host().peer_port());
+  if (candidate.host().ip().find(':') != std::string::npos) {
+    address = fmt::format("[{}]:{}", candidate.host().ip(), candidate.host().peer_port());
+  }
+  parent.watcher = std::make_unique<ParentWatcher>(
+      address, deps_.peer_credentials, options_.task_id, peer_id_, grant_,
+      [mailbox, id](std::vector<uint32_t> numbers) {
+        mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
+      },
+      [mailbox, id](Status s) {
+        mailbox->queue.Push(ParentEnded{id, std::move(s)});
+      });
+  spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
+  parents_.emplace(id, std::move(parent));
+  return true;
+}
+
+void Download::Impl::DropParent(const std::string& parent_id, bool block) {
+  if (block) {
+    blocked_parents_.insert(parent_id);
+  }
+  auto it = parents_.find(parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  if (it->second.in_flight == 0) {
+    parents_.erase(it);
+  } else {
+    // Results of its in-flight pieces still arrive; stop following it now.
+    it->second.watcher.reset();
+    std::fill(it->second.has.begin(), it->second.has.end(), false);
+  }
+  if (UsableParents() == 0 && !origin_mode_) {
+    RequestMoreParents(/*after_failure=*/true);
+  }
+}
+
+bool Download::Impl::ParentsHaveMissingPieces() const {
+  for (const auto& [id, parent] : parents_) {
+    if (blocked_parents_.count(id)) {
+      continue;
+    }
+    for (size_t n = 0; n < held_.size() && n < parent.has.size(); ++n) {
+      if (parent.has[n] && !held_[n]) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+uint32_t Download::Impl::UsableParents() const {
+  uint32_t n = 0;
+  for (const auto& [id, parent] : parents_) {
+    if (!blocked_parents_.count(id)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+void Download::Impl::Dispatch() {
+  if (probe_wanted_ && !probing_ && !done_) {
+    SubmitProbe();
+  }
+  if (!geometry_known_ || done_ || whole_body_mode_) {
+    return;
+  }
+  std::vector<bool> verifiable(digests_.size());
+  for (size_t n = 0; n < digests_.size(); ++n) {
+    verifiable[n] = digests_[n].has_value();
+  }
+  // Parents whose host keeps failing (for any download of this daemon) sit
+  // out until their circuit breaker lets a probe through; parents that just
+  // answered busy sit out their backoff.
+  const auto now = steady_clock::now();
+  std::vector<Parent*> usable;
+  for (auto& [id, parent] : parents_) {
+    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key) &&
+        parent.busy_until <= now) {
+      usable.push_back(&parent);
+    }
+  }
+  // A parent's view without the pieces it just refused us.
+  std::vector<std::vector<bool>> masked(usable.size());
+  for (size_t i = 0; i < usable.size(); ++i) {
+    auto& refused = usable[i]->refused;
+    std::erase_if(refused, [&](const auto& entry) { return entry.second <= now; });
+    if (!refused.empty()) {
+      masked[i] = usable[i]->has;
+      for (const auto& [number, until] : refused) {
+        if (number < masked[i].size()) {
+          masked[i][number] = false;
+        }
+      }
+    }
+  }
+  while (Transfers() < deps_.config.concurrent_pieces && !usable.empty()) {
+    std::vector<PickerParent> views;
+    for (size_t i = 0; i < usable.size(); ++i) {
+      views.push_back(
+          {usable[i]->refused.empty() ? &usable[i]->has : &masked[i], usable[i]->in_flight});
+    }
+    auto pick = PickFromParents(PickerInput{held_, in_flight_, verifiable, views, picker_spread_,
+                                            deps_.config.parent_max_in_flight});
+    if (!pick) {
+      break;
+    }
+    Parent& parent = *usable[pick->parent];
+    auto pass = deps_.parent_gate.TryEnter(parent.gate_key);
+    if (!pass.ok()) {
+      usable.erase(usable.begin() + static_cast<std::ptrdiff_t>(pick->parent));
+      masked.erase(masked.begin() + static_cast<std::ptrdiff_t>(pick->parent));
+      continue;
+    }
+    SubmitParentFetch(pick->piece, parent, std::move(*pass));
+  }
+  if (!IsUnderfed(Demand())) {
+    underfed_since_.reset();
+  } else if (!underfed_since_) {
+    underfed_since_ = now;
+  }
+  DispatchToOrigin();
+}
+
+void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
+                                       std::unique_ptr<HostGate::Pass> pass) {
+  in_flight_[number] = true;
+  ++in_flight_count_;
+  ++parent.in_flight;
+  deps_.pool.Submit(conductor::ParentFetchJob(
+      mailbox_, deps_.store, options_.task_id, parent.peer_id, parent.ip, parent.piece_port, number,
+      meta_.PieceSize(number), *digests_[number], grant_, std::move(pass)));
+}
+
+uint32_t Download::Impl::Transfers() const {
+  return in_flight_count_ - origin_pieces_ + origin_requests_;
+}
+
+ParentDemand Download::Impl::Demand() const {
+  return ParentDemand{UsableParents(), deps_.config.parent_wanted, Transfers(),
+                      deps_.config.concurrent_pieces};
+}
+
+void Download::Impl::OnPieceResult(PieceResult& result) {
+  if (result.number >= held_.size()) {
+    return;
+  }
+  in_flight_[result.number] = false;
+  --in_flight_count_;
+  const bool from_origin = result.parent_id.empty();
+  if (from_origin) {
+    --origin_pieces_;
+    if (origin_span_end_[result.number]) {
+      origin_span_end_[result.number] = false;
+      --origin_requests_;
+    }
+  } else if (auto it = parents_.find(result.parent_id); it != parents_.end()) {
+    --it->second.in_flight;
+  }
+  // With a whole-file digest, that check decides: recorded piece digests
+  // may come from another URL of the same digest whose bytes were wrong.
+  if (result.status.ok() && from_origin && options_.spec.digest().empty() &&
+      digests_[result.number].has_value() && *digests_[result.number] != result.digest) {
+    // The origin's bytes are not what the task's trusted peers read: tell
+    // the scheduler (it quarantines the task) and fail loudly rather than
+    // mix two versions of the content.
+    sv1::AnnouncePeerRequest req;
+    req.mutable_piece_finished()->set_number(result.number);
+    req.mutable_piece_finished()->set_sha256(
+        std::string(result.digest.begin(), result.digest.end()));
+    Send(req);
+    content_corrupt_ = true;
+    Finish(Status::Corruption(fmt::format(
+        "piece {} from origin {} has digest {}, the task's recorded digest is {}: the content "
+        "changed at the origin, or a peer reported a wrong digest",
+        result.number, source::RedactUrl(options_.spec.url()), Sha256String(result.digest),
+        Sha256String(*digests_[result.number]))));
+    return;
+  }
+  if (result.status.ok()) {
+    if (!held_[result.number]) {
+      held_[result.number] = true;
+      ++held_count_;
+      completed_length_ += result.bytes;
+      (from_origin ? from_origin_ : from_peers_) += result.bytes;
+      deps_.metrics.download_bytes.WithLabels({from_origin ? "origin" : "peer"})
+          .Increment(result.bytes);
+      digests_[result.number] = result.digest;
+      deps_.hub.PublishPiece(options_.task_id, result.number);
+    }
+    last_progress_ = steady_clock::now();
+    sv1::AnnouncePeerRequest req;
+    auto* finished = req.mutable_piece_finished();
+    finished->set_number(result.number);
+    finished->set_parent_id(result.parent_id);
+    finished->set_sha256(std::string(result.digest.begin(), result.digest.end()));
+    finished->set_cost_us(static_cast<uint64_t>(result.cost.count()));
+    Send(req);
+    NotifyAll();
+    return;
+  }
+  if (result.status.code() == StatusCode::kCancelled || mailbox_->cancelled) {
+    return;
+  }
+  if (result.busy != PieceFetchResult::Busy::kNo) {
+    OnParentBusy(result);
+    return;
+  }
+  deps_.metrics.piece_failures
+      .WithLabels({from_origin ? "origin" : "peer", FailureKind(result.status)})
+      .Increment();
+  if (from_origin) {
+    spdlog::warn("origin_piece_failed task={} piece={} error=\"{}\"", options_.task_id,
+                 result.number, result.status.ToString());
+    if (whole_body_mode_) {
+      ++origin_attempts_[result.number];  // per-piece attempts are counted at submission
+    }
+    OnOriginPieceFailure(result.number, result.status);
+    if (whole_body_mode_ && !done_) {
+      whole_body_mode_ = false;  // fall back to per-piece requests for the rest
+    }
+    return;
+  }
+  if (result.status.code() == StatusCode::kResourceExhausted ||
+      result.status.code() == StatusCode::kIOError) {
+    // Local disk trouble is not the parent's fault.
+    Finish(result.status.WithContext("storing piece " + std::to_string(result.number)));
+    return;
+  }
+  spdlog::info("parent_piece_failed task={} piece={} parent={} error=\"{}\"", options_.task_id,
+               result.number, result.parent_id, result.status.ToString());
+  sv1::AnnouncePeerRequest req;
+  auto* failed = req.mutable_piece_failed();
+  failed->set_number(result.number);
+  failed->set_parent_id(result.parent_id);
+  failed->set_kind(result.status.IsCorruption() ? sv1::PieceFailed::KIND_CORRUPTION
+                   : result.status.code() == StatusCode::kDeadlineExceeded
+                       ? sv1::PieceFailed::KIND_TIMEOUT
+                       : sv1::PieceFailed::KIND_UNAVAILABLE);
+  Send(req);
+  auto it = parents_.find(result.parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  ++it->second.failures;
+  if (result.status.IsCorruption() || result.status.code() == StatusCode::kDeadlineExceeded ||
+      it->second.failures >= kParentFailureLimit) {
+    DropParent(result.parent_id, /*block=*/true);
+  } else if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
+    parents_.erase(it);
+  }
+}
+
+std::chrono::steady_clock::duration Download::Impl::BusyBackoff() {
+  // Jittered, so that children turned away together do not come back together.
+  auto base = deps_.config.parent_busy_backoff;
+  std::uniform_int_distribution<int64_t> extra(0, base.count());
+  return base + std::chrono::milliseconds(extra(rng_));
+}
+
+void Download::Impl::OnParentBusy(const PieceResult& result) {
+  deps_.metrics.parent_busy
+      .WithLabels({result.busy == PieceFetchResult::Busy::kPiece ? "piece" : "slots"})
+      .Increment();
+  auto it = parents_.find(result.parent_id);
+  if (it == parents_.end()) {
+    return;
+  }
+  if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
+    parents_.erase(it);
+    return;
+  }
+  if (result.busy == PieceFetchResult::Busy::kPiece) {
+    it->second.refused[result.number] = steady_clock::now() + BusyBackoff();
+  } else {
+    it->second.busy_until = steady_clock::now() + BusyBackoff();
+  }
+}
+
+void Download::Impl::CheckStall() {
+  if (done_ || !first_decision_seen_ || origin_mode_) {
+    return;
+  }
+  auto now = steady_clock::now();
+  if (uint64_t received = mailbox_->bytes_received.load(); received != bytes_seen_) {
+    // Bytes arriving are progress: a piece that takes long on a busy link
+    // is not a stall (busy answers, which carry no piece bytes, are not).
+    bytes_seen_ = received;
+    last_progress_ = now;
+  }
+  if (now - last_progress_ > deps_.config.p2p_stall_timeout) {
+    spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
+    last_progress_ = now;
+    reschedule_pending_ = false;
+    // Parents that hold nothing we need after a whole stall period (they
+    // wait for the same pieces we do) will not help: the origin will.
+    if (reschedules_ >= deps_.config.max_reschedules ||
+        (geometry_known_ && !ParentsHaveMissingPieces())) {
+      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
+    } else {
+      RequestMoreParents(/*after_failure=*/true);
+    }
+    return;
+  }
+  if (!geometry_known_ || reschedule_pending_ ||
+      now - last_more_parents_request_ <= kMoreParentsInterval) {
+    return;
+  }
+  std::optional<std::chrono::milliseconds> underfed_for;
+  if (underfed_since_) {
+    underfed_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - *underfed_since_);
+  }
+  if (WantsMoreParents(Demand(), underfed_for, kMoreParentsInterval)) {
+    RequestMoreParents(/*after_failure=*/false);
+  }
+}
+
+void Download::Impl::Finish(Status status) {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  final_status_ = status;
+  if (status.ok() && geometry_known_) {
+    Status marked = deps_.store.MarkComplete(options_.task_id);
+    if (!marked.ok()) {
+      final_status_ = marked;
+    }
+  }
+  sv1::AnnouncePeerRequest req;
+  if (final_status_.ok()) {
+    req.mutable_download_finished();
+  } else {
+    req.mutable_download_failed()->set_message(final_status_.message());
+  }
+  Send(req);
+  if (scheduler_) {
+    scheduler_->Close();
+    scheduler_.reset();
+  }
+  deps_.hub.EndTask(options_.task_id);
+  const char* result = final_status_.ok()                               ? "ok"
+                       : final_status_.code() == StatusCode::kCancelled ? "cancelled"
+                                                                        : "error";
+  deps_.metrics.downloads.WithLabels({result}).Increment();
+  spdlog::info(
+      "download_ended task={} result={} bytes={} from_cache={} from_peers={} from_origin={} "
+      "back_to_source_reason={}{}",
+      options_.task_id, result, meta_.content_length, from_cache_, from_peers_, from_origin_,
+      ReasonLabel(reason_),
+      final_status_.ok() ? "" : " error=\"" + final_status_.ToString() + "\"");
+  for (auto& waiter : waiters_) {
+    ServeWaiter(waiter);
+  }
+}
+
+void Download::Impl::ServeWaiter(DownloadWaiter& waiter) {
+  DownloadProgress progress = Snapshot();
+  progress.done = true;
+  progress.status = final_status_;
+  if (final_status_.ok() && !waiter.output_path.empty()) {
+    progress.status =
+        WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path, waiter.caller);
+  }
+  waiter.on_progress(progress);
+}
+
+void Download::Impl::NotifyAll() {
+  if (waiters_.empty()) {
+    return;
+  }
+  DownloadProgress progress = Snapshot();
+  for (auto& waiter : waiters_) {
+    waiter.on_progress(progress);
+  }
+}
+
+DownloadProgress Download::Impl::Snapshot() const {
+  DownloadProgress p;
+  p.task_id = options_.task_id;
+  p.content_length = meta_.content_length;
+  p.content_length_known = geometry_known_;
+  p.completed_length = completed_length_;
+  p.bytes_from_cache = from_cache_;
+  p.bytes_from_peers = from_peers_;
+  p.bytes_from_origin = from_origin_;
+  p.back_to_source_reason = reason_;
+  p.parent_count = UsableParents();
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+
+Download::Download(DownloadDeps deps, DownloadRequestOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {
+  impl_ = std::make_unique<Impl>(deps_, options_);
+}
+
+Download::~Download() = default;
+
+bool Download::Attach(DownloadWaiter waiter) {
+  std::lock_guard lock(attach_mutex_);
+  if (!accepting_) {
+    return false;
+  }
+  impl_->mailbox()->queue.Push(WaiterAttached{std::move(waiter)});
+  return true;
+}
+
+void Download::Cancel() { impl_->mailbox()->cancelled = true; }
+
+void Download::Run(std::stop_token stop) {
+  deps_.metrics.active_downloads.Add(1);
+  impl_->Run(stop, [this] {
+    std::lock_guard lock(attach_mutex_);
+    accepting_ = false;
+  });
+  deps_.metrics.active_downloads.Add(-1);
+  ended_ = true;
+}
+
+}  // namespace feilong::daemon

@@ -1,0 +1,118 @@
+// The events a Download's conductor processes, and the mailbox through
+// which transfer jobs, stream readers and gRPC handlers post them. Internal
+// to the daemon's download code.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/status.h"
+#include "daemon/download/download.h"
+#include "daemon/download/event_queue.h"
+#include "daemon/download/piece_client.h"
+#include "feilong/scheduler/v1/scheduler.pb.h"
+#include "storage/piece_store.h"
+
+namespace feilong::daemon::conductor {
+
+struct SchedulerMessage {
+  scheduler::v1::AnnouncePeerResponse message;
+};
+struct SchedulerClosed {
+  Status status;
+};
+struct PieceResult {
+  uint32_t number = 0;
+  std::string parent_id;  // empty: from the origin
+  Status status;
+  Sha256Digest digest{};
+  uint64_t bytes = 0;
+  std::chrono::microseconds cost{0};
+  // The parent would not send the piece right now (see PieceFetchResult):
+  // not a failure; `status` is Unavailable and nothing was stored.
+  PieceFetchResult::Busy busy = PieceFetchResult::Busy::kNo;
+};
+struct ParentPieces {
+  std::string parent_id;
+  std::vector<uint32_t> numbers;
+};
+struct ParentEnded {
+  std::string parent_id;
+  Status status;
+};
+struct ProbeResult {
+  Status status;
+  uint64_t content_length = 0;
+  bool range_supported = true;
+};
+struct WaiterAttached {
+  DownloadWaiter waiter;
+};
+using Event = std::variant<SchedulerMessage, SchedulerClosed, PieceResult, ParentPieces,
+                           ParentEnded, ProbeResult, WaiterAttached>;
+
+// Shared by the conductor and the transfer jobs it submits, so a job that
+// outlives its download still has somewhere to post.
+struct Mailbox {
+  EventQueue<Event> queue;
+  std::atomic<bool> cancelled{false};
+  // Body bytes transfers received so far (stored or not yet): the
+  // conductor's measure of progress while pieces are under way.
+  std::atomic<uint64_t> bytes_received{0};
+};
+
+// Wraps a piece writer for transfers: gathers appends into writes of up to
+// kBufferSize (transports hand over ~16 KiB at a time, and many small
+// writes into one content file from several transfers contend on the file
+// system's per-file lock), and fails appends once the download is
+// cancelled, so transfers stop promptly. Counts what it is given in the
+// mailbox's bytes_received.
+class TransferWriter final : public storage::PieceWriter {
+ public:
+  static constexpr size_t kBufferSize = 1 << 20;
+
+  TransferWriter(storage::PieceWriter& inner, Mailbox& mailbox)
+      : inner_(inner), cancelled_(mailbox.cancelled), received_(mailbox.bytes_received) {}
+
+  Status Append(std::span<const uint8_t> data) override {
+    if (cancelled_.load()) {
+      return Status::Cancelled("download cancelled");
+    }
+    received_.fetch_add(data.size(), std::memory_order_relaxed);
+    if (buffer_.size() + data.size() > kBufferSize) {
+      FL_RETURN_IF_ERROR(Flush());
+    }
+    if (data.size() >= kBufferSize) {
+      return inner_.Append(data);
+    }
+    buffer_.insert(buffer_.end(), data.begin(), data.end());
+    return Status::Ok();
+  }
+  uint64_t written() const override { return inner_.written() + buffer_.size(); }
+  Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override {
+    FL_RETURN_IF_ERROR(Flush());
+    return inner_.Commit(expected);
+  }
+
+ private:
+  Status Flush() {
+    if (buffer_.empty()) {
+      return Status::Ok();
+    }
+    Status s = inner_.Append(buffer_);
+    buffer_.clear();
+    return s;
+  }
+
+  storage::PieceWriter& inner_;
+  const std::atomic<bool>& cancelled_;
+  std::atomic<uint64_t>& received_;
+  std::vector<uint8_t> buffer_;
+};
+
+}  // namespace feilong::daemon::conductor
