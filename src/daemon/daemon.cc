@@ -9,16 +9,20 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <random>
 #include <thread>
 #include <vector>
 
 #include "common/host_port.h"
+#include "common/io_loop.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/download/host_gate.h"
+#include "daemon/download/parent_watcher.h"
 #include "daemon/download/scheduler_connection.h"
 #include "daemon/download/task_manager.h"
+#include "daemon/download/transfer_jobs.h"
 #include "daemon/download/transfer_pool.h"
 #include "daemon/local_socket.h"
 #include "daemon/mirror_blob_fetcher.h"
@@ -97,6 +101,13 @@ class Daemon::Impl {
   HostGate parent_gate_;
   std::unique_ptr<storage::PieceStore> store_;
   std::unique_ptr<TransferPool> pool_;
+  // Downloads live here; it outlives them (tasks_ is stopped first).
+  std::unique_ptr<IoLoop> loop_;
+  // The downloads' seams, as the daemon fills them (download/transfers.h,
+  // scheduler_link.h, parent_feed.h).
+  std::unique_ptr<conductor::PoolTransfers> transfers_;
+  std::unique_ptr<GrpcSchedulerLink> scheduler_link_;
+  std::unique_ptr<GrpcParentFeed> parent_feed_;
   std::unique_ptr<PieceServer> piece_server_;
   PieceHub hub_{config_.availability_interval};
   SchedulerChannels channels_;
@@ -184,9 +195,18 @@ Status Daemon::Impl::Start() {
         "tls_disabled: gRPC and piece transfers between hosts are plaintext and "
         "unauthenticated (tls.enabled: false or --plaintext; docs/security.md)");
   }
+  loop_ = std::make_unique<IoLoop>(config_.loop_threads, "fl-loop");
+  transfers_ = std::make_unique<conductor::PoolTransfers>(*pool_, *store_);
+  scheduler_link_ = std::make_unique<GrpcSchedulerLink>(channels_, *pool_, config_.schedulers,
+                                                        config_.scheduler_connect_timeout);
+  parent_feed_ = std::make_unique<GrpcParentFeed>(client_credentials);
   tasks_ = std::make_unique<TaskManager>(
-      DownloadDeps{*store_, *pool_, hub_, channels_, config_, metrics_, origin_gate_, parent_gate_,
-                   [this] { return HostInfo(); }, client_credentials});
+      DownloadDeps{*store_, *transfers_, *scheduler_link_, *parent_feed_, hub_, config_, metrics_,
+                   origin_gate_, parent_gate_, [this] { return HostInfo(); }, *loop_,
+                   [] {
+                     std::random_device device;
+                     return (uint64_t{device()} << 32) ^ device();
+                   }});
 
   // Peer API on TCP.
   FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(tls_));
@@ -378,6 +398,9 @@ void Daemon::Impl::Stop() {
   }
   if (pool_) {
     pool_->Stop();
+  }
+  if (loop_) {
+    loop_->Stop();
   }
   if (metrics_server_) {
     metrics_server_->Stop();

@@ -71,6 +71,9 @@ struct DaemonConfig {
   uint32_t back_to_source_concurrency = 4;
   // Threads doing piece transfers, shared by all downloads. Default: 16.
   uint32_t transfer_threads = 16;
+  // Threads of the event loop every download's state lives on; 0 = one per
+  // core. Default: 0.
+  uint32_t loop_threads = 0;
   // A download that received no piece byte for this long asks for other parents,
   // and after `max_reschedules` goes to the origin. Default: 10 s.
   std::chrono::milliseconds p2p_stall_timeout{10000};

@@ -4,7 +4,7 @@
 // progress by polling a snapshot, and send each piece as soon as the store
 // holds it, in order, with pread(2) on the connection's thread.
 //
-// Thread rule: ProgressWatch is thread-safe (the download's thread writes,
+// Thread rule: ProgressWatch is thread-safe (the download's strand writes,
 // the connection's coroutine reads). The coroutines run on the caller's
 // executor and touch only their arguments.
 #pragma once

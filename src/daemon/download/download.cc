@@ -14,16 +14,13 @@
 #include "common/retry.h"
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
+#include "daemon/download/conductor_rules.h"
 #include "daemon/download/download_events.h"
 #include "daemon/download/download_impl.h"
 #include "daemon/download/host_gate.h"
 #include "daemon/download/output.h"
 #include "daemon/download/parent_demand.h"
-#include "daemon/download/parent_watcher.h"
 #include "daemon/download/piece_picker.h"
-#include "daemon/download/scheduler_connection.h"
-#include "daemon/download/transfer_jobs.h"
-#include "daemon/download/transfer_pool.h"
 #include "daemon/upload/piece_hub.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
@@ -32,7 +29,6 @@ namespace feilong::daemon {
 
 namespace cv1 = feilong::common::v1;
 namespace sv1 = feilong::scheduler::v1;
-using std::chrono::steady_clock;
 
 using namespace conductor;  // NOLINT(google-build-using-namespace): the conductor's own events
 
@@ -41,9 +37,6 @@ namespace {
 // How often a download may ask for more parents (see parent_demand.h), and
 // how long it stays underfed before that counts.
 constexpr auto kMoreParentsInterval = std::chrono::seconds(1);
-// A parent is dropped after this many failed pieces (a bad digest or a
-// timeout drops it at once: both mean it cannot serve this task well).
-constexpr uint32_t kParentFailureLimit = 2;
 
 const char* FailureKind(const Status& s) {
   if (s.IsCorruption()) return "corruption";
@@ -51,82 +44,196 @@ const char* FailureKind(const Status& s) {
   return "unavailable";
 }
 
-std::string NewPeerId(const std::string& host_id) {
-  std::random_device rd;
-  uint64_t bits = (uint64_t{rd()} << 32) ^ rd();
-  return fmt::format("{}-{:016x}", host_id, bits);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
 
-Download::Impl::Impl(DownloadDeps& deps, DownloadRequestOptions& options)
-    : deps_(deps), options_(options), mailbox_(std::make_shared<Mailbox>()) {
-  peer_id_ = NewPeerId(deps_.config.host_id);
+Download::Impl::Impl(DownloadDeps deps, DownloadRequestOptions options)
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      strand_(deps_.strands.NewStrand()),
+      mailbox_(std::make_shared<Mailbox>()),
+      rng_(deps_.random_seed()) {
+  peer_id_ = fmt::format("{}-{:016x}", deps_.config.host_id, rng_());
   private_task_ = options_.private_task;
   origin_host_ = OriginHostKey(options_.spec.url());
   picker_spread_ = rng_() | 1;
+  last_progress_ = Now();
 }
 
-void Download::Impl::Run(std::stop_token stop, const std::function<void()>& close_door) {
-  auto deadline = steady_clock::now() + options_.timeout;
-  deps_.hub.BeginTask(options_.task_id);
-  Begin();
-  while (!done_) {
-    if (stop.stop_requested() || mailbox_->cancelled.load()) {
-      Finish(Status::Cancelled("download of task " + options_.task_id + " cancelled"));
-      break;
-    }
-    if (steady_clock::now() > deadline) {
-      Finish(Status::DeadlineExceeded(
-          fmt::format("download did not finish within {} s", options_.timeout.count() / 1000)));
-      break;
-    }
-    if (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(100))) {
-      Handle(*event);
-    }
-    if (done_) {
-      break;
-    }
-    Dispatch();
-    CheckStall();
-    if (geometry_known_ && held_count_ == held_.size()) {
-      Finish(VerifyContentDigest());
-    }
-  }
-  // Stop transfers still running for us; their results are dropped.
+Download::Impl::~Impl() {
+  // Transfers still running for us stop at their next write.
   mailbox_->cancelled = true;
-  parents_.clear();
-  // Waiters that attached while we were finishing are served now.
-  close_door();
-  while (auto event = mailbox_->queue.PopFor(std::chrono::milliseconds(0))) {
-    if (auto* attached = std::get_if<WaiterAttached>(&*event)) {
-      waiters_.push_back(std::move(attached->waiter));
-      ServeWaiter(waiters_.back());
+}
+
+void Download::Impl::Init() {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  std::shared_ptr<Strand> strand = strand_;
+  mailbox_->deliver = [weak, strand](Event event) {
+    auto boxed = std::make_shared<Event>(std::move(event));
+    strand->Post([weak, boxed] {
+      if (auto self = weak.lock()) {
+        self->OnEvent(*boxed);
+      }
+    });
+  };
+  deadline_timer_ = strand_->NewTimer([weak] {
+    if (auto self = weak.lock()) {
+      self->Finish(Status::DeadlineExceeded(fmt::format("download did not finish within {} s",
+                                                        self->options_.timeout.count() / 1000)));
     }
+  });
+  wake_timer_ = strand_->NewTimer([weak] {
+    if (auto self = weak.lock()) {
+      self->Step();
+    }
+  });
+}
+
+void Download::Impl::Start(std::function<void()> on_ended) {
+  deps_.metrics.active_downloads.Add(1);
+  strand_->Post([self = shared_from_this(), on_ended = std::move(on_ended)] {
+    self->on_ended_ = on_ended;
+    self->deadline_timer_->ArmAt(self->Now() + self->options_.timeout);
+    self->deps_.hub.BeginTask(self->options_.task_id);
+    self->Begin();
+    self->Step();
+  });
+}
+
+bool Download::Impl::Attach(DownloadWaiter waiter) {
+  std::lock_guard lock(door_mutex_);
+  if (!accepting_) {
+    return false;
   }
-  pin_.reset();  // the task may be deleted or collected from now on
-  if (content_corrupt_) {
-    Status removed = deps_.store.DeleteTask(options_.task_id);
-    spdlog::warn("corrupt_task_removed task={} result=\"{}\"", options_.task_id,
-                 removed.ToString());
+  mailbox_->Post(WaiterAttached{std::move(waiter)});
+  return true;
+}
+
+void Download::Impl::Cancel() {
+  mailbox_->cancelled = true;
+  strand_->Post([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->Finish(Status::Cancelled("download of task " + self->options_.task_id + " cancelled"));
+    }
+  });
+}
+
+bool Download::Impl::ended() const {
+  std::lock_guard lock(door_mutex_);
+  return ended_;
+}
+
+void Download::Impl::OnEvent(Event& event) {
+  if (done_) {
+    // Only the end matters now: late waiters and outputs being written.
+    if (auto* attached = std::get_if<WaiterAttached>(&event)) {
+      ServeWaiter(std::move(attached->waiter));
+    } else if (std::holds_alternative<WaiterServed>(event)) {
+      --outputs_in_progress_;
+      MaybeEnd();
+    }
+    return;  // anything else, a stream opened late included, is dropped
+  }
+  Handle(event);
+  Step();
+}
+
+void Download::Impl::Step() {
+  if (done_) {
+    return;
+  }
+  if (mailbox_->cancelled.load()) {
+    Finish(Status::Cancelled("download of task " + options_.task_id + " cancelled"));
+    return;
+  }
+  Dispatch();
+  CheckStall();
+  if (!done_ && geometry_known_ && held_count_ == held_.size()) {
+    CheckContent();
+  }
+  if (!done_) {
+    ArmWake();
   }
 }
 
-Status Download::Impl::VerifyContentDigest() {
+void Download::Impl::ArmWake() {
+  // The earliest moment a rule of the conductor is due; events in between
+  // call Step anyway.
+  const TimePoint now = Now();
+  std::optional<TimePoint> wake;
+  auto consider = [&](TimePoint t) {
+    if (t > now && (!wake || t < *wake)) {
+      wake = t;
+    }
+  };
+  if (first_decision_seen_ && !origin_mode_) {
+    consider(last_progress_ + deps_.config.p2p_stall_timeout + std::chrono::milliseconds(1));
+    if (geometry_known_ && !reschedule_pending_) {
+      TimePoint asked = last_more_parents_request_ + kMoreParentsInterval;
+      if (UsableParents() < deps_.config.parent_wanted) {
+        consider(std::max(asked, now) + std::chrono::milliseconds(1));
+      } else if (underfed_since_) {
+        consider(std::max(asked, *underfed_since_ + kMoreParentsInterval) +
+                 std::chrono::milliseconds(1));
+      }
+    }
+  }
+  for (const auto& [id, parent] : parents_) {
+    consider(parent.busy_until);
+    for (const auto& [number, until] : parent.refused) {
+      consider(until);
+    }
+  }
+  if (origin_mode_) {
+    for (size_t n = 0; n < origin_retry_at_.size(); ++n) {
+      if (!held_[n] && !in_flight_[n]) {
+        consider(origin_retry_at_[n]);
+      }
+    }
+  }
+  if (probe_wanted_) {
+    consider(probe_retry_at_);
+  }
+  if (wake) {
+    wake_timer_->ArmAt(*wake);
+  } else {
+    wake_timer_->Cancel();
+  }
+}
+
+void Download::Impl::CheckContent() {
+  if (checking_content_ || done_) {
+    return;
+  }
   if (options_.spec.digest().empty()) {
-    return Status::Ok();
+    Finish(Status::Ok());
+    return;
   }
-  FL_ASSIGN_OR_RETURN(Sha256Digest want, ParseSha256String(options_.spec.digest()));
-  FL_ASSIGN_OR_RETURN(Sha256Digest got, Sha256File(deps_.store.ContentPath(options_.task_id)));
-  if (got != want) {
-    content_corrupt_ = true;
-    return Status::Corruption(fmt::format("content of {} has digest {}, expected {}",
-                                          source::RedactUrl(options_.spec.url()), Sha256String(got),
-                                          options_.spec.digest()));
+  checking_content_ = true;
+  auto want = ParseSha256String(options_.spec.digest());
+  if (!want.ok()) {
+    Finish(want.status());
+    return;
   }
-  return Status::Ok();
+  std::string path = deps_.store.ContentPath(options_.task_id);
+  std::string url = source::RedactUrl(options_.spec.url());
+  std::string digest = options_.spec.digest();
+  bool submitted =
+      deps_.transfers.RunBlocking([mailbox = mailbox_, path, url, digest, want = *want] {
+        Status status;
+        auto got = Sha256File(path);
+        if (!got.ok()) {
+          status = got.status();
+        } else if (*got != want) {
+          status = Status::Corruption(fmt::format("content of {} has digest {}, expected {}", url,
+                                                  Sha256String(*got), digest));
+        }
+        mailbox->Post(ContentChecked{std::move(status)});
+      });
+  if (!submitted) {
+    Finish(Status::Cancelled("daemon is shutting down"));
+  }
 }
 
 void Download::Impl::Begin() {
@@ -143,7 +250,11 @@ void Download::Impl::Begin() {
       deps_.store.Touch(options_.task_id).ok();
       // A complete task was checked when it completed; every piece held
       // but never marked complete (a crash in between) is checked now.
-      Finish(existing->complete ? Status::Ok() : VerifyContentDigest());
+      if (existing->complete) {
+        Finish(Status::Ok());
+      } else {
+        CheckContent();
+      }
       return;
     }
   }
@@ -158,20 +269,14 @@ void Download::Impl::Handle(Event& event) {
   std::visit(
       [&](auto& e) {
         using T = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<T, SchedulerMessage>) {
-          OnSchedulerMessage(e.message);
-        } else if constexpr (std::is_same_v<T, SchedulerClosed>) {
-          spdlog::warn("scheduler_stream_closed task={} error=\"{}\"", options_.task_id,
-                       e.status.message());
-          scheduler_.reset();
-          // Another scheduler (or the same one, restarted) takes the task over;
-          // once per configured scheduler, then the origin.
-          if (scheduler_reconnects_ < deps_.config.schedulers.size()) {
-            ++scheduler_reconnects_;
-            ConnectScheduler();
-          } else {
-            GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+        if constexpr (std::is_same_v<T, SchedulerOpened>) {
+          OnSchedulerOpened(e);
+        } else if constexpr (std::is_same_v<T, SchedulerMessage>) {
+          if (e.generation == scheduler_generation_) {
+            OnSchedulerMessage(e.message);
           }
+        } else if constexpr (std::is_same_v<T, SchedulerClosed>) {
+          OnSchedulerClosed(e);
         } else if constexpr (std::is_same_v<T, PieceResult>) {
           OnPieceResult(e);
         } else if constexpr (std::is_same_v<T, ParentPieces>) {
@@ -199,6 +304,13 @@ void Download::Impl::Handle(Event& event) {
         } else if constexpr (std::is_same_v<T, WaiterAttached>) {
           waiters_.push_back(std::move(e.waiter));
           waiters_.back().on_progress(Snapshot());
+        } else if constexpr (std::is_same_v<T, OriginSlotFreed>) {
+          waiting_for_origin_slot_ = false;  // Step, right after, asks again
+        } else if constexpr (std::is_same_v<T, ContentChecked>) {
+          if (e.status.IsCorruption()) {
+            content_corrupt_ = true;
+          }
+          Finish(e.status);
         }
       },
       event);
@@ -223,7 +335,7 @@ Status Download::Impl::LearnGeometry(uint64_t content_length, uint32_t piece_len
   held_.assign(count, false);
   in_flight_.assign(count, false);
   origin_attempts_.assign(count, 0);
-  origin_retry_at_.assign(count, steady_clock::time_point{});
+  origin_retry_at_.assign(count, TimePoint{});
   origin_span_end_.assign(count, false);
   digests_.resize(count);
   for (auto& [id, parent] : parents_) {
@@ -254,17 +366,13 @@ bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
   parent.gate_key = fmt::format("{}:{}", parent.ip, parent.piece_port);
   parent.has.assign(held_.size(), false);
   auto mailbox = mailbox_;
-  std::string address = fmt::format("{}:{}", candidate.host().ip(), candidate.host().peer_port());
-  if (candidate.host().ip().find(':') != std::string::npos) {
-    address = fmt::format("[{}]:{}", candidate.host().ip(), candidate.host().peer_port());
-  }
-  parent.watcher = std::make_unique<ParentWatcher>(
-      address, deps_.peer_credentials, options_.task_id, peer_id_, grant_,
+  parent.watcher = deps_.parent_feed.Watch(
+      candidate, options_.task_id, peer_id_, grant_,
       [mailbox, id](std::vector<uint32_t> numbers) {
-        mailbox->queue.Push(ParentPieces{id, std::move(numbers)});
+        mailbox->Post(ParentPieces{id, std::move(numbers)});
       },
       [mailbox, id](Status s) {
-        mailbox->queue.Push(ParentEnded{id, std::move(s)});
+        mailbox->Post(ParentEnded{id, std::move(s)});
       });
   spdlog::debug("parent_added task={} parent={}", options_.task_id, id);
   parents_.emplace(id, std::move(parent));
@@ -297,7 +405,8 @@ bool Download::Impl::ParentsHaveMissingPieces() const {
       continue;
     }
     for (size_t n = 0; n < held_.size() && n < parent.has.size(); ++n) {
-      if (parent.has[n] && !held_[n]) {
+      // Only a piece whose digest we know can be taken from a parent.
+      if (parent.has[n] && !held_[n] && digests_[n].has_value()) {
         return true;
       }
     }
@@ -329,7 +438,7 @@ void Download::Impl::Dispatch() {
   // Parents whose host keeps failing (for any download of this daemon) sit
   // out until their circuit breaker lets a probe through; parents that just
   // answered busy sit out their backoff.
-  const auto now = steady_clock::now();
+  const TimePoint now = Now();
   std::vector<Parent*> usable;
   for (auto& [id, parent] : parents_) {
     if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key) &&
@@ -351,7 +460,7 @@ void Download::Impl::Dispatch() {
       }
     }
   }
-  while (Transfers() < deps_.config.concurrent_pieces && !usable.empty()) {
+  while (TransfersInFlight() < deps_.config.concurrent_pieces && !usable.empty()) {
     std::vector<PickerParent> views;
     for (size_t i = 0; i < usable.size(); ++i) {
       views.push_back(
@@ -384,17 +493,19 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
   in_flight_[number] = true;
   ++in_flight_count_;
   ++parent.in_flight;
-  deps_.pool.Submit(conductor::ParentFetchJob(
-      mailbox_, deps_.store, options_.task_id, parent.peer_id, parent.ip, parent.piece_port, number,
-      meta_.PieceSize(number), *digests_[number], grant_, std::move(pass)));
+  deps_.transfers.FetchFromParent(
+      mailbox_,
+      ParentPieceRequest{options_.task_id, parent.peer_id, parent.ip, parent.piece_port, number,
+                         meta_.PieceSize(number), *digests_[number], grant_},
+      std::move(pass));
 }
 
-uint32_t Download::Impl::Transfers() const {
+uint32_t Download::Impl::TransfersInFlight() const {
   return in_flight_count_ - origin_pieces_ + origin_requests_;
 }
 
 ParentDemand Download::Impl::Demand() const {
-  return ParentDemand{UsableParents(), deps_.config.parent_wanted, Transfers(),
+  return ParentDemand{UsableParents(), deps_.config.parent_wanted, TransfersInFlight(),
                       deps_.config.concurrent_pieces};
 }
 
@@ -445,7 +556,7 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
       digests_[result.number] = result.digest;
       deps_.hub.PublishPiece(options_.task_id, result.number);
     }
-    last_progress_ = steady_clock::now();
+    last_progress_ = Now();
     sv1::AnnouncePeerRequest req;
     auto* finished = req.mutable_piece_finished();
     finished->set_number(result.number);
@@ -500,19 +611,11 @@ void Download::Impl::OnPieceResult(PieceResult& result) {
     return;
   }
   ++it->second.failures;
-  if (result.status.IsCorruption() || result.status.code() == StatusCode::kDeadlineExceeded ||
-      it->second.failures >= kParentFailureLimit) {
+  if (DropsParent(result.status, it->second.failures)) {
     DropParent(result.parent_id, /*block=*/true);
   } else if (it->second.in_flight == 0 && blocked_parents_.count(result.parent_id)) {
     parents_.erase(it);
   }
-}
-
-std::chrono::steady_clock::duration Download::Impl::BusyBackoff() {
-  // Jittered, so that children turned away together do not come back together.
-  auto base = deps_.config.parent_busy_backoff;
-  std::uniform_int_distribution<int64_t> extra(0, base.count());
-  return base + std::chrono::milliseconds(extra(rng_));
 }
 
 void Download::Impl::OnParentBusy(const PieceResult& result) {
@@ -528,9 +631,9 @@ void Download::Impl::OnParentBusy(const PieceResult& result) {
     return;
   }
   if (result.busy == PieceFetchResult::Busy::kPiece) {
-    it->second.refused[result.number] = steady_clock::now() + BusyBackoff();
+    it->second.refused[result.number] = Now() + BusyBackoff(deps_.config.parent_busy_backoff, rng_);
   } else {
-    it->second.busy_until = steady_clock::now() + BusyBackoff();
+    it->second.busy_until = Now() + BusyBackoff(deps_.config.parent_busy_backoff, rng_);
   }
 }
 
@@ -538,22 +641,25 @@ void Download::Impl::CheckStall() {
   if (done_ || !first_decision_seen_ || origin_mode_) {
     return;
   }
-  auto now = steady_clock::now();
+  const TimePoint now = Now();
   if (uint64_t received = mailbox_->bytes_received.load(); received != bytes_seen_) {
     // Bytes arriving are progress: a piece that takes long on a busy link
     // is not a stall (busy answers, which carry no piece bytes, are not).
     bytes_seen_ = received;
     last_progress_ = now;
   }
-  if (now - last_progress_ > deps_.config.p2p_stall_timeout) {
+  StallVerdict verdict =
+      JudgeStall(StallInput{now, last_progress_, deps_.config.p2p_stall_timeout, reschedules_,
+                            deps_.config.max_reschedules,
+                            geometry_known_ && ParentsHaveMissingPieces(), geometry_known_});
+  if (verdict != StallVerdict::kNone) {
     spdlog::info("download_stalled task={} parents={}", options_.task_id, UsableParents());
     last_progress_ = now;
     reschedule_pending_ = false;
-    // Parents that hold nothing we need after a whole stall period (they
-    // wait for the same pieces we do) will not help: the origin will.
-    if (reschedules_ >= deps_.config.max_reschedules ||
-        (geometry_known_ && !ParentsHaveMissingPieces())) {
+    if (verdict == StallVerdict::kOrigin) {
       GoBackToSource(cv1::BACK_TO_SOURCE_REASON_PARENT_FAILURES);
+    } else if (!scheduler_ && !scheduler_connecting_) {
+      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);  // nobody to ask
     } else {
       RequestMoreParents(/*after_failure=*/true);
     }
@@ -578,6 +684,11 @@ void Download::Impl::Finish(Status status) {
   }
   done_ = true;
   final_status_ = status;
+  deadline_timer_->Cancel();
+  wake_timer_->Cancel();
+  // Transfers still running for us stop at their next write; their results
+  // are dropped.
+  mailbox_->cancelled = true;
   if (status.ok() && geometry_known_) {
     Status marked = deps_.store.MarkComplete(options_.task_id);
     if (!marked.ok()) {
@@ -591,10 +702,8 @@ void Download::Impl::Finish(Status status) {
     req.mutable_download_failed()->set_message(final_status_.message());
   }
   Send(req);
-  if (scheduler_) {
-    scheduler_->Close();
-    scheduler_.reset();
-  }
+  scheduler_.reset();  // the stream closes once what was sent went out
+  parents_.clear();
   deps_.hub.EndTask(options_.task_id);
   const char* result = final_status_.ok()                               ? "ok"
                        : final_status_.code() == StatusCode::kCancelled ? "cancelled"
@@ -607,19 +716,65 @@ void Download::Impl::Finish(Status status) {
       ReasonLabel(reason_),
       final_status_.ok() ? "" : " error=\"" + final_status_.ToString() + "\"");
   for (auto& waiter : waiters_) {
-    ServeWaiter(waiter);
+    ServeWaiter(std::move(waiter));
   }
+  waiters_.clear();
+  {
+    std::lock_guard lock(door_mutex_);
+    accepting_ = false;
+  }
+  // Waiters that attached before the door closed are queued behind this.
+  strand_->Post([self = shared_from_this()] {
+    self->drained_ = true;
+    self->MaybeEnd();
+  });
 }
 
-void Download::Impl::ServeWaiter(DownloadWaiter& waiter) {
+void Download::Impl::ServeWaiter(DownloadWaiter waiter) {
   DownloadProgress progress = Snapshot();
   progress.done = true;
   progress.status = final_status_;
-  if (final_status_.ok() && !waiter.output_path.empty()) {
-    progress.status =
-        WriteOutput(deps_.store.ContentPath(options_.task_id), waiter.output_path, waiter.caller);
+  if (!final_status_.ok() || waiter.output_path.empty()) {
+    waiter.on_progress(progress);
+    return;
   }
-  waiter.on_progress(progress);
+  // Linking is quick; a copy across file systems is not, and must not hold
+  // up other downloads on this loop.
+  ++outputs_in_progress_;
+  auto write = [mailbox = mailbox_, content = deps_.store.ContentPath(options_.task_id),
+                waiter = std::make_shared<DownloadWaiter>(std::move(waiter)), progress] {
+    DownloadProgress last = progress;
+    last.status = WriteOutput(content, waiter->output_path, waiter->caller);
+    waiter->on_progress(last);
+    mailbox->Post(WaiterServed{});
+  };
+  if (!deps_.transfers.RunBlocking(write)) {
+    write();  // the daemon is stopping: write it here rather than not at all
+  }
+}
+
+void Download::Impl::MaybeEnd() {
+  if (!done_ || !drained_ || outputs_in_progress_ > 0) {
+    return;
+  }
+  {
+    std::lock_guard lock(door_mutex_);
+    if (ended_) {
+      return;
+    }
+    ended_ = true;
+  }
+  pin_.reset();  // the task may be deleted or collected from now on
+  if (content_corrupt_) {
+    Status removed = deps_.store.DeleteTask(options_.task_id);
+    spdlog::warn("corrupt_task_removed task={} result=\"{}\"", options_.task_id,
+                 removed.ToString());
+  }
+  deps_.metrics.active_downloads.Add(-1);
+  auto self = shared_from_this();  // on_ended may drop the last owner
+  if (on_ended_) {
+    on_ended_();
+  }
 }
 
 void Download::Impl::NotifyAll() {
@@ -649,31 +804,20 @@ DownloadProgress Download::Impl::Snapshot() const {
 // ---------------------------------------------------------------------------
 
 Download::Download(DownloadDeps deps, DownloadRequestOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {
-  impl_ = std::make_unique<Impl>(deps_, options_);
+    : task_id_(options.task_id),
+      private_task_(options.private_task),
+      impl_(std::make_shared<Impl>(std::move(deps), std::move(options))) {
+  impl_->Init();
 }
 
 Download::~Download() = default;
 
-bool Download::Attach(DownloadWaiter waiter) {
-  std::lock_guard lock(attach_mutex_);
-  if (!accepting_) {
-    return false;
-  }
-  impl_->mailbox()->queue.Push(WaiterAttached{std::move(waiter)});
-  return true;
-}
+bool Download::Attach(DownloadWaiter waiter) { return impl_->Attach(std::move(waiter)); }
 
-void Download::Cancel() { impl_->mailbox()->cancelled = true; }
+void Download::Cancel() { impl_->Cancel(); }
 
-void Download::Run(std::stop_token stop) {
-  deps_.metrics.active_downloads.Add(1);
-  impl_->Run(stop, [this] {
-    std::lock_guard lock(attach_mutex_);
-    accepting_ = false;
-  });
-  deps_.metrics.active_downloads.Add(-1);
-  ended_ = true;
-}
+void Download::Start(std::function<void()> on_ended) { impl_->Start(std::move(on_ended)); }
+
+bool Download::ended() const { return impl_->ended(); }
 
 }  // namespace feilong::daemon

@@ -1,10 +1,13 @@
 // Download: the conductor of one task's download on this peer.
 //
 // It owns every piece of the download's state (parents, pieces held and in
-// flight, digests, where bytes came from) and changes it only on its own
-// thread, in Run(), by processing events: scheduler messages, parent piece
+// flight, digests, where bytes came from) and changes it only on its strand
+// (common/strand.h), by handling events: scheduler messages, parent piece
 // availability, piece transfer results (from the TransferPool), waiters
-// attaching. See docs/ARCHITECTURE.md, "The download path".
+// attaching, and its timers (deadline; the next moment a backoff, a retry or
+// the stall check is due). No thread is its own: thousands of downloads
+// share the loop's few threads. See docs/ARCHITECTURE.md, "The download
+// path".
 //
 // Degradation: with no scheduler, no parent, or parents failing beyond
 // `max_reschedules`, it fetches the missing pieces from the origin (unless
@@ -12,21 +15,21 @@
 // works. Every outcome records where its bytes came from and, when any came
 // from the origin, why.
 //
-// Thread rule: Attach and Cancel are thread-safe; Run is called once, on the
-// thread that owns the download.
+// Thread rule: every method is thread-safe. Work that blocks (connecting to
+// a scheduler, hashing the whole content, writing an output) runs on the
+// TransferPool, never on the strand.
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stop_token>
 #include <string>
 
 #include "common/digest.h"
 #include "common/status.h"
+#include "common/strand.h"
 #include "daemon/caller.h"
 #include "feilong/common/v1/common.pb.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
@@ -35,16 +38,15 @@ namespace feilong::storage {
 class PieceStore;
 }
 
-namespace grpc {
-class ChannelCredentials;
-}
-
 namespace feilong::daemon {
 
-class TransferPool;
 class PieceHub;
 class HostGate;
-class SchedulerChannels;
+class SchedulerLink;
+class ParentFeed;
+namespace conductor {
+class Transfers;
+}
 struct DaemonConfig;
 struct DaemonMetrics;
 
@@ -69,15 +71,20 @@ struct DownloadProgress {
 struct DownloadWaiter {
   std::string output_path;
   std::optional<Caller> caller;
-  // Called on the download's thread; must not block.
+  // Called on the download's strand, or for the last (done) call on a
+  // pool thread once the output is in place; must not block.
   std::function<void(const DownloadProgress&)> on_progress;
 };
 
 struct DownloadDeps {
   storage::PieceStore& store;
-  TransferPool& pool;
+  // The seams (transfers.h, scheduler_link.h, parent_feed.h): gRPC and the
+  // TransferPool in the daemon, fakes in a test, a simulated network in
+  // the in-process swarm.
+  conductor::Transfers& transfers;
+  SchedulerLink& scheduler_link;
+  ParentFeed& parent_feed;
   PieceHub& hub;
-  SchedulerChannels& channels;
   const DaemonConfig& config;
   DaemonMetrics& metrics;
   // Daemon-wide guards: per origin host (cap + circuit breaker) and per
@@ -86,8 +93,11 @@ struct DownloadDeps {
   HostGate& parent_gate;
   // This host as announced to the scheduler.
   std::function<scheduler::v1::Host()> host_info;
-  // For channels to parents' peer API (rpc/tls_credentials.h).
-  std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
+  // Where downloads live: each gets a strand of its own.
+  StrandFactory& strands;
+  // Seeds each download's randomness (peer id, jitter, picker spread);
+  // tests pass a fixed sequence to replay a run.
+  std::function<uint64_t()> random_seed;
 };
 
 struct DownloadRequestOptions {
@@ -108,27 +118,27 @@ class Download {
   Download(const Download&) = delete;
   Download& operator=(const Download&) = delete;
 
-  // Adds a waiter. False if the download already ended (start a new one).
+  // Adds a waiter. False once the download is ending (start a new one).
   bool Attach(DownloadWaiter waiter);
-  // Asks Run to stop soon; waiters get Cancelled.
+  // Ends the download soon; waiters get Cancelled.
   void Cancel();
-  // Runs the download to its end. REQUIRES: called once.
-  void Run(std::stop_token stop);
+  // Starts the download (waiters attached before are served too);
+  // `on_ended` runs on its strand once it has ended: every waiter served,
+  // nothing of it running. REQUIRES: called once, before Cancel.
+  void Start(std::function<void()> on_ended);
 
-  const std::string& task_id() const { return options_.task_id; }
+  const std::string& task_id() const { return task_id_; }
   // The request was private (the scheduler may make it so later; the store
   // then records it).
-  bool private_task() const { return options_.private_task; }
-  bool ended() const { return ended_.load(); }
+  bool private_task() const { return private_task_; }
+  bool ended() const;
+
+  class Impl;
 
  private:
-  class Impl;
-  DownloadDeps deps_;
-  DownloadRequestOptions options_;
-  std::unique_ptr<Impl> impl_;
-  std::mutex attach_mutex_;
-  bool accepting_ = true;
-  std::atomic<bool> ended_{false};
+  std::string task_id_;
+  bool private_task_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace feilong::daemon

@@ -1,10 +1,12 @@
-// The events a Download's conductor processes, and the mailbox through
-// which transfer jobs, stream readers and gRPC handlers post them. Internal
-// to the daemon's download code.
+// The events a Download's conductor handles, and the mailbox through which
+// transfer jobs, stream readers and gRPC handlers post them to its strand.
+// Internal to the daemon's download code.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <variant>
@@ -13,17 +15,29 @@
 #include "common/digest.h"
 #include "common/status.h"
 #include "daemon/download/download.h"
-#include "daemon/download/event_queue.h"
 #include "daemon/download/piece_client.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 #include "storage/piece_store.h"
 
+namespace feilong::daemon {
+class SchedulerStream;
+}
+
 namespace feilong::daemon::conductor {
 
+// Scheduler events carry the generation of the connection they come from:
+// a download that reconnected ignores what its old stream still says.
+struct SchedulerOpened {
+  uint64_t generation = 0;
+  Status status;
+  std::shared_ptr<SchedulerStream> connection;  // set when status is OK
+};
 struct SchedulerMessage {
+  uint64_t generation = 0;
   scheduler::v1::AnnouncePeerResponse message;
 };
 struct SchedulerClosed {
+  uint64_t generation = 0;
   Status status;
 };
 struct PieceResult {
@@ -53,13 +67,26 @@ struct ProbeResult {
 struct WaiterAttached {
   DownloadWaiter waiter;
 };
-using Event = std::variant<SchedulerMessage, SchedulerClosed, PieceResult, ParentPieces,
-                           ParentEnded, ProbeResult, WaiterAttached>;
+// The whole content checked against the spec's digest.
+struct ContentChecked {
+  Status status;
+};
+// A waiter of the ended download got its output and its last progress.
+struct WaiterServed {};
+// The origin host's gate, full when we asked, freed a slot (HostGate::WhenFree).
+struct OriginSlotFreed {};
+using Event = std::variant<SchedulerOpened, SchedulerMessage, SchedulerClosed, PieceResult,
+                           ParentPieces, ParentEnded, ProbeResult, WaiterAttached, ContentChecked,
+                           WaiterServed, OriginSlotFreed>;
 
 // Shared by the conductor and the transfer jobs it submits, so a job that
-// outlives its download still has somewhere to post.
+// outlives its download still has somewhere to post (the event is then
+// dropped).
 struct Mailbox {
-  EventQueue<Event> queue;
+  // Hands an event to the download's strand. Set once, before any job
+  // runs; thread-safe.
+  std::function<void(Event)> deliver;
+  void Post(Event event) const { deliver(std::move(event)); }
   std::atomic<bool> cancelled{false};
   // Body bytes transfers received so far (stored or not yet): the
   // conductor's measure of progress while pieces are under way.

@@ -1,26 +1,29 @@
 // Download::Impl, the conductor's state and steps, shared by the files that
-// implement it: download.cc (the event loop, pieces, the outcome) and
-// download_scheduling.cc (the conversation with the scheduler and the move
-// to the origin). Internal to the daemon.
+// implement it: download.cc (events, timers, pieces, the outcome),
+// download_scheduling.cc (the conversation with the scheduler) and
+// download_origin.cc (the origin). Every member function runs on the
+// download's strand. Internal to the daemon.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
-#include <stop_token>
 #include <string>
 #include <vector>
 
+#include "common/strand.h"
 #include "daemon/download/download.h"
 #include "daemon/download/download_events.h"
 #include "daemon/download/host_gate.h"
 #include "daemon/download/parent_demand.h"
-#include "daemon/download/parent_watcher.h"
-#include "daemon/download/scheduler_connection.h"
+#include "daemon/download/parent_feed.h"
+#include "daemon/download/scheduler_link.h"
+#include "daemon/download/transfers.h"
 #include "source/source_client.h"
 #include "storage/piece_store.h"
 
@@ -44,14 +47,25 @@ inline const char* ReasonLabel(common::v1::BackToSourceReason reason) {
   }
 }
 
-class Download::Impl {
+class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
  public:
-  Impl(DownloadDeps& deps, DownloadRequestOptions& options);
+  Impl(DownloadDeps deps, DownloadRequestOptions options);
+  ~Impl();
 
-  std::shared_ptr<conductor::Mailbox> mailbox() { return mailbox_; }
-  void Run(std::stop_token stop, const std::function<void()>& close_door);
+  // Called once, right after construction (needs weak_from_this): from
+  // then on, events and timers reach the strand.
+  void Init();
+  // Called once, after Init: begins the download. Waiters attached before
+  // are served by it too.
+  void Start(std::function<void()> on_ended);
+  // Thread-safe (see Download).
+  bool Attach(DownloadWaiter waiter);
+  void Cancel();
+  bool ended() const;
 
  private:
+  using TimePoint = Clock::TimePoint;
+
   struct Parent {
     std::string peer_id;
     std::string ip;
@@ -61,15 +75,27 @@ class Download::Impl {
     uint32_t in_flight = 0;
     uint32_t failures = 0;
     // Answered busy: not asked again before this.
-    std::chrono::steady_clock::time_point busy_until{};
+    TimePoint busy_until{};
     // Pieces it would not send us, and until when we do not ask again.
-    std::map<uint32_t, std::chrono::steady_clock::time_point> refused;
-    std::unique_ptr<ParentWatcher> watcher;
+    std::map<uint32_t, TimePoint> refused;
+    std::unique_ptr<ParentSubscription> watcher;
   };
+
+  // events and time
+  void OnEvent(conductor::Event& event);
+  // After every event and timer: dispatch, check for a stall and for the
+  // end, and arm the wake timer for the next moment something is due.
+  void Step();
+  void ArmWake();
+  TimePoint Now() const { return strand_->clock().Now(); }
 
   // setup and scheduler
   void Begin();
+  // Asks the link for a scheduler stream (connecting may take up to the
+  // connect timeout per scheduler); the download goes on meanwhile.
   void ConnectScheduler();
+  void OnSchedulerOpened(conductor::SchedulerOpened& opened);
+  void OnSchedulerClosed(const conductor::SchedulerClosed& closed);
   void Send(const scheduler::v1::AnnouncePeerRequest& request);
   void OnSchedulerMessage(const scheduler::v1::AnnouncePeerResponse& message);
   void OnDecision(const scheduler::v1::ScheduleDecision& decision);
@@ -83,14 +109,13 @@ class Download::Impl {
   void Handle(conductor::Event& event);
   void OnPieceResult(conductor::PieceResult& result);
   void OnParentBusy(const conductor::PieceResult& result);
-  // A random wait in [backoff, 2 * backoff].
-  std::chrono::steady_clock::duration BusyBackoff();
   void OnProbeResult(const conductor::ProbeResult& result);
   // False if the candidate is this peer, blocked or already a parent.
   bool AddParent(const scheduler::v1::CandidateParent& candidate);
   void DropParent(const std::string& parent_id, bool block);
   uint32_t UsableParents() const;
-  // True if a usable parent holds a piece this download still needs.
+  // True if a usable parent holds a piece this download still needs and
+  // can verify (its digest is known).
   bool ParentsHaveMissingPieces() const;
   void Dispatch();
   void SubmitParentFetch(uint32_t number, Parent& parent, std::unique_ptr<HostGate::Pass> pass);
@@ -99,9 +124,11 @@ class Download::Impl {
   void DispatchToOrigin();
   // Pieces [first, first + count) in one origin request.
   void SubmitOriginFetch(uint32_t first, uint32_t count, std::unique_ptr<HostGate::Pass> pass);
+  // The origin host is at its cap: Step again once one of its slots frees.
+  void WaitForOriginSlot();
   // Transfers in flight: parent pieces plus origin requests (a request
   // covering several pieces is one transfer).
-  uint32_t Transfers() const;
+  uint32_t TransfersInFlight() const;
   ParentDemand Demand() const;
   // A failed attempt at piece `number` from the origin: schedules a retry
   // after a jittered backoff, or ends the download once attempts run out.
@@ -113,30 +140,46 @@ class Download::Impl {
   void CheckStall();
 
   // ending
+  // Every piece is held: finishes, after checking the whole content on the
+  // pool when the spec names a whole-file digest (an OCI blob, flget
+  // --digest). A mismatch fails the download with Corruption, and the task
+  // is removed from the store when the download ends.
+  void CheckContent();
   void Finish(Status status);
-  // OK unless the spec names a whole-file digest (an OCI blob, flget
-  // --digest) that the whole content does not match: Corruption then, and
-  // the task is removed from the store when the download ends.
-  Status VerifyContentDigest();
-  void ServeWaiter(DownloadWaiter& waiter);
+  // Puts the output in place (on the pool) and tells the waiter.
+  void ServeWaiter(DownloadWaiter waiter);
+  // Ends the download once it is finished, every waiter that attached
+  // before the door closed is served, and no output is still being written.
+  void MaybeEnd();
   void NotifyAll();
   DownloadProgress Snapshot() const;
 
-  DownloadDeps& deps_;
-  DownloadRequestOptions& options_;
+  DownloadDeps deps_;
+  DownloadRequestOptions options_;
+  std::shared_ptr<Strand> strand_;
+  std::unique_ptr<StrandTimer> deadline_timer_;
+  std::unique_ptr<StrandTimer> wake_timer_;
   std::shared_ptr<conductor::Mailbox> mailbox_;
+  std::function<void()> on_ended_;
+  // Attach's door: open until the download finishes.
+  mutable std::mutex door_mutex_;
+  bool accepting_ = true;
+  bool ended_ = false;  // guarded by door_mutex_
   std::string peer_id_;
   std::vector<DownloadWaiter> waiters_;
 
-  std::unique_ptr<SchedulerConnection> scheduler_;
+  std::shared_ptr<SchedulerStream> scheduler_;
+  // The stream being opened, or 0; events of other generations are stale.
+  uint64_t scheduler_generation_ = 0;
+  bool scheduler_connecting_ = false;
   size_t scheduler_reconnects_ = 0;
   bool first_decision_seen_ = false;
   bool reschedule_pending_ = false;
   uint32_t reschedules_ = 0;
-  std::chrono::steady_clock::time_point last_more_parents_request_{};
+  TimePoint last_more_parents_request_{};
   // Since when the parents have kept fewer than half of concurrent_pieces
   // busy (they hold nothing we lack, or answer busy); unset while fed.
-  std::optional<std::chrono::steady_clock::time_point> underfed_since_;
+  std::optional<TimePoint> underfed_since_;
 
   bool geometry_known_ = false;
   storage::TaskMeta meta_;
@@ -145,7 +188,7 @@ class Download::Impl {
   std::vector<bool> in_flight_;
   std::vector<uint32_t> origin_attempts_;
   // When a failed origin piece may be tried again.
-  std::vector<std::chrono::steady_clock::time_point> origin_retry_at_;
+  std::vector<TimePoint> origin_retry_at_;
   std::vector<std::optional<Sha256Digest>> digests_;
   uint32_t held_count_ = 0;
   uint32_t in_flight_count_ = 0;
@@ -167,10 +210,11 @@ class Download::Impl {
   bool origin_mode_ = false;
   std::string origin_host_;  // HostGate key of the origin
   bool probing_ = false;
+  bool waiting_for_origin_slot_ = false;
   bool probe_wanted_ = false;  // a probe waits for its retry time or a slot
   uint32_t probe_attempts_ = 0;
-  std::chrono::steady_clock::time_point probe_retry_at_{};
-  std::mt19937_64 rng_{std::random_device{}()};  // backoff jitter
+  TimePoint probe_retry_at_{};
+  std::mt19937_64 rng_;  // peer id, backoff jitter, picker spread
   // This download's tie-break in the piece picker (odd, so never 0).
   uint64_t picker_spread_ = 0;
   bool whole_body_mode_ = false;
@@ -180,11 +224,16 @@ class Download::Impl {
   uint64_t from_cache_ = 0;
   uint64_t from_peers_ = 0;
   uint64_t from_origin_ = 0;
-  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  TimePoint last_progress_{};
   uint64_t bytes_seen_ = 0;  // mailbox_->bytes_received at the last stall check
 
   bool done_ = false;
+  bool checking_content_ = false;
   Status final_status_;
+  // After Finish: the door is closed and every event posted before has been
+  // handled; outputs still being written.
+  bool drained_ = false;
+  uint32_t outputs_in_progress_ = 0;
   // The whole content failed the spec's digest: removed from the store
   // once the download ended (and its pin is gone).
   bool content_corrupt_ = false;

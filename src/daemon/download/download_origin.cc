@@ -7,17 +7,15 @@
 
 #include "common/retry.h"
 #include "daemon/daemon_config.h"
+#include "daemon/download/conductor_rules.h"
 #include "daemon/download/download_impl.h"
 #include "daemon/download/piece_picker.h"
-#include "daemon/download/transfer_jobs.h"
-#include "daemon/download/transfer_pool.h"
 #include "source/url.h"
 
 namespace feilong::daemon {
 
 namespace cv1 = feilong::common::v1;
 namespace sv1 = feilong::scheduler::v1;
-using std::chrono::steady_clock;
 using namespace conductor;  // NOLINT(google-build-using-namespace): the conductor's own events
 
 namespace {
@@ -34,7 +32,7 @@ void Download::Impl::DispatchToOrigin() {
   if (!origin_mode_ || done_ || whole_body_mode_ || probing_ || probe_wanted_) {
     return;  // nothing is fetched before the probe confirmed the length
   }
-  auto now = steady_clock::now();
+  const TimePoint now = Now();
   // Pieces in flight or waiting for their retry time are not picked.
   std::vector<bool> busy = in_flight_;
   for (size_t n = 0; n < busy.size(); ++n) {
@@ -53,7 +51,7 @@ void Download::Impl::DispatchToOrigin() {
   // Without parents, pieces come in order: take the run that follows.
   const uint32_t span_limit = static_cast<uint32_t>(
       std::max<uint64_t>(1, kOriginSpanBytes / std::max<uint64_t>(1, meta_.piece_length)));
-  while (Transfers() < deps_.config.concurrent_pieces &&
+  while (TransfersInFlight() < deps_.config.concurrent_pieces &&
          origin_requests_ < deps_.config.back_to_source_concurrency) {
     auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_});
     if (!piece) {
@@ -71,7 +69,8 @@ void Download::Impl::DispatchToOrigin() {
         ++origin_attempts_[*piece];
         OnOriginPieceFailure(*piece, pass.status());
       }
-      return;  // at the host's cap: a slot frees when a transfer ends
+      WaitForOriginSlot();  // at the host's cap
+      return;
     }
     std::fill_n(busy.begin() + *piece, count, true);
     SubmitOriginFetch(*piece, count, std::move(*pass));
@@ -88,28 +87,33 @@ void Download::Impl::SubmitOriginFetch(uint32_t first, uint32_t count,
   origin_pieces_ += count;
   ++origin_requests_;
   origin_span_end_[first + count - 1] = true;
-  deps_.pool.Submit(conductor::OriginSpanJob(mailbox_, deps_.store, meta_,
-                                             conductor::OriginSpan{first, count, {}},
-                                             OriginRequest(), std::move(pass)));
+  deps_.transfers.FetchFromOrigin(mailbox_, meta_, OriginSpan{first, count, {}}, OriginRequest(),
+                                  std::move(pass));
+}
+
+void Download::Impl::WaitForOriginSlot() {
+  if (waiting_for_origin_slot_) {
+    return;
+  }
+  waiting_for_origin_slot_ = true;
+  deps_.origin_gate.WhenFree(origin_host_,
+                             [mailbox = mailbox_] { mailbox->Post(OriginSlotFreed{}); });
 }
 
 void Download::Impl::OnOriginPieceFailure(uint32_t number, const Status& status) {
   const RetryPolicy& policy = deps_.config.origin_retry;
-  // ResourceExhausted here is our own disk, not the origin's.
-  bool retryable = status.IsCorruption() ||
-                   (status.IsRetryable() && status.code() != StatusCode::kResourceExhausted);
-  if (!retryable || origin_attempts_[number] >= policy.max_attempts) {
+  RetryVerdict verdict = JudgeOriginFailure(status, origin_attempts_[number], policy,
+                                            /*corruption_retryable=*/true, rng_);
+  if (verdict.give_up) {
     Finish(status.WithContext(fmt::format("piece {} from origin {} (attempt {} of {})", number,
                                           source::RedactUrl(options_.spec.url()),
                                           origin_attempts_[number], policy.max_attempts)));
     return;
   }
-  uint32_t retry = origin_attempts_[number] == 0 ? 0 : origin_attempts_[number] - 1;
-  auto delay = BackoffDelay(policy, retry, rng_);
-  origin_retry_at_[number] = steady_clock::now() + delay;
+  origin_retry_at_[number] = Now() + verdict.delay;
   spdlog::info("origin_piece_retry task={} piece={} attempt={} delay_ms={} error=\"{}\"",
                options_.task_id, number, origin_attempts_[number],
-               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(verdict.delay).count(),
                status.message());
 }
 
@@ -118,7 +122,7 @@ void Download::Impl::SubmitProbe() {
     return;
   }
   probe_wanted_ = true;
-  if (steady_clock::now() < probe_retry_at_) {
+  if (Now() < probe_retry_at_) {
     return;  // Dispatch calls again
   }
   auto pass = deps_.origin_gate.TryEnter(origin_host_);
@@ -126,29 +130,30 @@ void Download::Impl::SubmitProbe() {
     if (pass.status().code() == StatusCode::kUnavailable) {
       ++probe_attempts_;
       OnProbeFailure(pass.status());
+    } else {
+      WaitForOriginSlot();  // at the host's cap
     }
     return;
   }
   probe_wanted_ = false;
   probing_ = true;
   ++probe_attempts_;
-  deps_.pool.Submit(conductor::ProbeJob(mailbox_, OriginRequest(), std::move(*pass)));
+  deps_.transfers.Probe(mailbox_, OriginRequest(), std::move(*pass));
 }
 
 void Download::Impl::OnProbeFailure(const Status& status) {
-  const RetryPolicy& policy = deps_.config.origin_retry;
-  bool retryable = status.IsRetryable() && status.code() != StatusCode::kResourceExhausted;
-  if (!retryable || probe_attempts_ >= policy.max_attempts) {
+  RetryVerdict verdict = JudgeOriginFailure(status, probe_attempts_, deps_.config.origin_retry,
+                                            /*corruption_retryable=*/false, rng_);
+  if (verdict.give_up) {
     probe_wanted_ = false;
     Finish(status.WithContext("origin " + source::RedactUrl(options_.spec.url())));
     return;
   }
-  auto delay = BackoffDelay(policy, probe_attempts_ - 1, rng_);
-  probe_retry_at_ = steady_clock::now() + delay;
+  probe_retry_at_ = Now() + verdict.delay;
   probe_wanted_ = true;
   spdlog::info("origin_probe_retry task={} attempt={} delay_ms={} error=\"{}\"", options_.task_id,
                probe_attempts_,
-               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(verdict.delay).count(),
                status.message());
 }
 
@@ -212,10 +217,9 @@ void Download::Impl::SubmitWholeBodyFetch() {
   if (pass.ok()) {
     shared_pass = std::move(*pass);
   }
-  deps_.pool.Submit(
-      conductor::OriginSpanJob(mailbox_, deps_.store, meta_,
-                               conductor::OriginSpan{0, static_cast<uint32_t>(held_.size()), held_},
-                               OriginRequest(), std::move(shared_pass)));
+  deps_.transfers.FetchFromOrigin(mailbox_, meta_,
+                                  OriginSpan{0, static_cast<uint32_t>(held_.size()), held_},
+                                  OriginRequest(), std::move(shared_pass));
 }
 
 }  // namespace feilong::daemon

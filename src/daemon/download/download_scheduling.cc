@@ -3,8 +3,6 @@
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/download/download_impl.h"
-#include "daemon/download/transfer_jobs.h"
-#include "daemon/download/transfer_pool.h"
 
 // The conductor's conversation with the scheduler: registering, decisions,
 // digests, asking for more parents, and the move to the origin.
@@ -12,7 +10,6 @@ namespace feilong::daemon {
 
 namespace cv1 = feilong::common::v1;
 namespace sv1 = feilong::scheduler::v1;
-using std::chrono::steady_clock;
 using namespace conductor;  // NOLINT(google-build-using-namespace): the conductor's own events
 
 void Download::Impl::ConnectScheduler() {
@@ -28,21 +25,42 @@ void Download::Impl::ConnectScheduler() {
       reg.add_held_pieces(n);
     }
   }
+  const uint64_t generation = ++scheduler_generation_;
+  scheduler_connecting_ = true;
   auto mailbox = mailbox_;
-  auto conn = SchedulerConnection::Open(
-      deps_.channels, RankSchedulers(deps_.config.schedulers, options_.task_id), reg,
-      deps_.config.scheduler_connect_timeout,
-      [mailbox](sv1::AnnouncePeerResponse m) {
-        mailbox->queue.Push(SchedulerMessage{std::move(m)});
+  deps_.scheduler_link.Open(
+      reg,
+      [mailbox, generation](sv1::AnnouncePeerResponse m) {
+        mailbox->Post(SchedulerMessage{generation, std::move(m)});
       },
-      [mailbox](Status s) { mailbox->queue.Push(SchedulerClosed{std::move(s)}); });
-  if (!conn.ok()) {
+      [mailbox, generation](Status s) {
+        mailbox->Post(SchedulerClosed{generation, std::move(s)});
+      },
+      [mailbox, generation](Result<std::shared_ptr<SchedulerStream>> opened) {
+        SchedulerOpened event{generation, opened.status(), nullptr};
+        if (opened.ok()) {
+          event.connection = std::move(opened).value();
+        }
+        mailbox->Post(std::move(event));
+      });
+}
+
+void Download::Impl::OnSchedulerOpened(SchedulerOpened& opened) {
+  if (opened.generation != scheduler_generation_) {
+    return;  // a stream we no longer want: dropping it closes it
+  }
+  scheduler_connecting_ = false;
+  if (!opened.status.ok()) {
     spdlog::warn("scheduler_unreachable task={} error=\"{}\"", options_.task_id,
-                 conn.status().message());
-    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+                 opened.status.message());
+    // Parents already feeding us keep doing so: the origin only when they
+    // cannot (no parent now, or a stall later).
+    if (UsableParents() == 0) {
+      GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
+    }
     return;
   }
-  scheduler_ = std::move(conn).value();
+  scheduler_ = std::move(opened.connection);
   spdlog::debug("registered task={} peer={} scheduler={}", options_.task_id, peer_id_,
                 scheduler_->address());
   if (origin_mode_) {
@@ -57,6 +75,24 @@ void Download::Impl::ConnectScheduler() {
       known.mutable_content_length_known()->set_piece_length(meta_.piece_length);
       Send(known);
     }
+  }
+}
+
+void Download::Impl::OnSchedulerClosed(const SchedulerClosed& closed) {
+  if (closed.generation != scheduler_generation_) {
+    return;
+  }
+  spdlog::warn("scheduler_stream_closed task={} error=\"{}\"", options_.task_id,
+               closed.status.message());
+  scheduler_.reset();
+  // Another scheduler (or the same one, restarted) takes the task over;
+  // once per configured scheduler, then the origin. Parents keep serving
+  // meanwhile.
+  if (scheduler_reconnects_ < deps_.config.schedulers.size()) {
+    ++scheduler_reconnects_;
+    ConnectScheduler();
+  } else if (UsableParents() == 0) {
+    GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
   }
 }
 
@@ -117,7 +153,7 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
   // parents; an answer that brings nothing new must not reset it, or two
   // children waiting on each other for pieces neither has would wait forever.
   if (!first_decision_seen_) {
-    last_progress_ = steady_clock::now();
+    last_progress_ = Now();
   }
   first_decision_seen_ = true;
   reschedule_pending_ = false;
@@ -133,7 +169,7 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
       }
       for (const auto& candidate : decision.parents()) {
         if (AddParent(candidate)) {
-          last_progress_ = steady_clock::now();
+          last_progress_ = Now();
         }
       }
       if (decision.kind() == sv1::ScheduleDecision::KIND_NORMAL && UsableParents() == 0 &&
@@ -186,7 +222,8 @@ void Download::Impl::RequestMoreParents(bool after_failure) {
     return;
   }
   if (!scheduler_) {
-    if (after_failure && UsableParents() == 0) {
+    // Without a stream (and none being opened), nobody can name new parents.
+    if (after_failure && UsableParents() == 0 && !scheduler_connecting_) {
       GoBackToSource(cv1::BACK_TO_SOURCE_REASON_NO_SCHEDULER);
     }
     return;
@@ -204,7 +241,7 @@ void Download::Impl::RequestMoreParents(bool after_failure) {
     return;
   }
   reschedule_pending_ = true;
-  last_more_parents_request_ = steady_clock::now();
+  last_more_parents_request_ = Now();
   sv1::AnnouncePeerRequest req;
   for (const auto& id : blocked_parents_) {
     req.mutable_reschedule()->add_blocked_parent_ids(id);

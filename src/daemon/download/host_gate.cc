@@ -60,11 +60,27 @@ uint32_t HostGate::InFlight(const std::string& host) const {
   return it == in_flight_.end() ? 0 : it->second;
 }
 
-void HostGate::Release(const std::string& host) {
+void HostGate::WhenFree(const std::string& host, std::function<void()> wake) {
   std::lock_guard lock(mutex_);
-  auto it = in_flight_.find(host);
-  if (it != in_flight_.end() && it->second > 0) {
-    --it->second;
+  waiting_[host].push_back(std::move(wake));
+}
+
+void HostGate::Release(const std::string& host) {
+  std::vector<std::function<void()>> wake;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = in_flight_.find(host);
+    if (it != in_flight_.end() && it->second > 0) {
+      --it->second;
+    }
+    auto waiting = waiting_.find(host);
+    if (waiting != waiting_.end()) {
+      wake = std::move(waiting->second);
+      waiting_.erase(waiting);
+    }
+  }
+  for (auto& w : wake) {
+    w();
   }
 }
 

@@ -19,10 +19,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/circuit_breaker.h"
 #include "common/clock.h"
@@ -74,6 +76,12 @@ class HostGate {
   // REQUIRES: every Pass is destroyed before the gate.
   Result<std::unique_ptr<Pass>> TryEnter(const std::string& host);
 
+  // Calls `wake` once, the next time a pass for `host` is released (from
+  // that thread, outside the gate's lock; it must not block): how a caller
+  // refused at the cap learns when to try again without polling. Every
+  // caller waiting for the host is woken; those that lose the race ask again.
+  void WhenFree(const std::string& host, std::function<void()> wake);
+
   // True while the host's circuit is open (calls would be refused).
   bool IsOpen(const std::string& host) const;
   uint32_t InFlight(const std::string& host) const;
@@ -85,6 +93,7 @@ class HostGate {
   mutable CircuitBreakerSet breakers_;
   mutable std::mutex mutex_;
   std::map<std::string, uint32_t, std::less<>> in_flight_;
+  std::map<std::string, std::vector<std::function<void()>>, std::less<>> waiting_;
 };
 
 // "host:port" of an origin URL (the scheme's default port filled in), the

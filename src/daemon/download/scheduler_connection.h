@@ -5,31 +5,34 @@
 // Register. A scheduler whose circuit breaker is open (it refused recent
 // connections) is skipped without waiting, so when every scheduler is down
 // downloads go to the origin at once, and a probe after the breaker's
-// open_duration brings P2P back when one returns. Messages from the scheduler, and the end of the
-// stream, are delivered to callbacks on the connection's reader thread.
+// open_duration brings P2P back when one returns. The stream runs on gRPC's
+// callback API: no thread of its own. Messages from the scheduler, and the
+// end of the stream, are delivered to callbacks on gRPC's threads.
 //
-// Thread rule: Send and Close are called by the owning conductor thread only.
+// Thread rule: Open and Close block (the connect deadline, the close grace):
+// call them off event loops. Send is thread-safe and never blocks: requests
+// queue and go out one after another.
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/circuit_breaker.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "feilong/scheduler/v1/scheduler.grpc.pb.h"
+#include "daemon/download/scheduler_link.h"
 
 namespace feilong::daemon {
+
+class TransferPool;
 
 // Orders scheduler addresses for a task by rendezvous hashing of the task
 // id: every daemon picks the same first scheduler for the same task, and
@@ -72,34 +75,46 @@ class SchedulerConnection {
   SchedulerConnection(const SchedulerConnection&) = delete;
   SchedulerConnection& operator=(const SchedulerConnection&) = delete;
 
-  // False if the stream is broken (the OnClosed callback tells why).
+  // Queues `request`. False if the stream is broken or closing (the
+  // OnClosed callback tells why it broke).
   bool Send(const scheduler::v1::AnnouncePeerRequest& request);
-  // Ends the stream and joins the reader. Idempotent.
+  // Ends the stream once everything queued went out, waits (up to a grace
+  // period) for the scheduler to end it too, then cancels it. Idempotent.
   void Close();
 
   const std::string& address() const { return address_; }
 
  private:
-  SchedulerConnection() = default;
-  void ReadLoop();
+  class Stream;
+  SchedulerConnection(std::string address, std::unique_ptr<Stream> stream);
 
   std::string address_;
-  std::unique_ptr<scheduler::v1::Scheduler::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<scheduler::v1::AnnouncePeerRequest,
-                                           scheduler::v1::AnnouncePeerResponse>>
-      stream_;
-  OnMessage on_message_;
-  OnClosed on_closed_;
+  std::unique_ptr<Stream> stream_;
   // How long Close() waits for the scheduler to end the stream.
   static constexpr std::chrono::seconds kCloseGrace{2};
+};
 
-  std::atomic<bool> closing_{false};
-  bool closed_ = false;
-  std::mutex reader_mutex_;
-  std::condition_variable reader_cv_;
-  bool reader_done_ = false;
-  std::jthread reader_;
+// The daemon's SchedulerLink: SchedulerConnection::Open, which may wait up
+// to the connect timeout per scheduler, runs on the TransferPool, never on
+// a download's strand; a stream is closed there too. Thread-safe.
+class GrpcSchedulerLink final : public SchedulerLink {
+ public:
+  // `channels` and `pool` must outlive this object and every stream.
+  GrpcSchedulerLink(SchedulerChannels& channels, TransferPool& pool,
+                    std::vector<std::string> addresses, std::chrono::milliseconds connect_timeout)
+      : channels_(channels),
+        pool_(pool),
+        addresses_(std::move(addresses)),
+        connect_timeout_(connect_timeout) {}
+
+  void Open(const scheduler::v1::Register& registration, OnMessage on_message, OnClosed on_closed,
+            OnOpened on_opened) override;
+
+ private:
+  SchedulerChannels& channels_;
+  TransferPool& pool_;
+  const std::vector<std::string> addresses_;
+  const std::chrono::milliseconds connect_timeout_;
 };
 
 }  // namespace feilong::daemon

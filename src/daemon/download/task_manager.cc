@@ -5,8 +5,8 @@
 
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
-#include "daemon/download/transfer_pool.h"
-#include "daemon/thread_name.h"
+#include "daemon/download/download_events.h"
+#include "daemon/download/transfers.h"
 #include "source/url.h"
 
 namespace feilong::daemon {
@@ -34,27 +34,21 @@ Status TaskManager::ProveAccess(const common::v1::TaskSpec& spec) {
     std::optional<Status> status;
   };
   auto outcome = std::make_shared<Outcome>();
+  auto mailbox = std::make_shared<conductor::Mailbox>();
+  mailbox->deliver = [outcome](conductor::Event event) {
+    if (auto* probed = std::get_if<conductor::ProbeResult>(&event)) {
+      std::lock_guard lock(outcome->mutex);
+      outcome->status = std::move(probed->status);
+      outcome->done.notify_all();
+    }
+  };
   source::SourceRequest request;
   request.url = spec.url();
   request.stall_timeout = deps_.config.origin_stall_timeout;
   for (const auto& [name, value] : spec.request_headers()) {
     request.headers.emplace_back(name, value);
   }
-  bool submitted = deps_.pool.Submit([outcome, request](TransferContext& ctx) {
-    Status status;
-    auto client = ctx.SourceFor(request.url);
-    if (!client.ok()) {
-      status = client.status();
-    } else {
-      status = (*client)->Probe(request).status();
-    }
-    std::lock_guard lock(outcome->mutex);
-    outcome->status = std::move(status);
-    outcome->done.notify_all();
-  });
-  if (!submitted) {
-    return Status::Cancelled("daemon is shutting down");
-  }
+  deps_.transfers.Probe(mailbox, std::move(request), nullptr);
   // The probe has its own connect and stall deadlines; this is a backstop.
   auto limit = 2 * deps_.config.origin_stall_timeout + std::chrono::seconds(30);
   std::unique_lock lock(outcome->mutex);
@@ -82,26 +76,58 @@ Status TaskManager::Start(DownloadRequestOptions options, DownloadWaiter waiter,
   if (stopped_) {
     return Status::Cancelled("daemon is shutting down");
   }
-  ReapLocked();
   auto it = running_.find(options.task_id);
-  if (it != running_.end()) {
-    if (it->second.download->Attach(waiter)) {
-      return Status::Ok();
-    }
-    // It is ending: wait for it, then start afresh (the cache serves it).
-    it->second.thread.join();
-    running_.erase(it);
+  if (it == running_.end()) {
+    std::vector<DownloadWaiter> waiters;
+    waiters.push_back(std::move(waiter));
+    LaunchLocked(options, std::move(waiters));
+    return Status::Ok();
   }
-  auto download = std::make_shared<Download>(deps_, options);
-  download->Attach(std::move(waiter));
-  Running entry;
-  entry.download = download;
-  entry.thread = std::jthread([download](std::stop_token stop) {
-    SetThreadName("fl-download");
-    download->Run(stop);
-  });
-  running_.emplace(options.task_id, std::move(entry));
+  if (!it->second.next.empty() || !it->second.download->Attach(waiter)) {
+    it->second.next.emplace_back(std::move(options), std::move(waiter));
+  }
   return Status::Ok();
+}
+
+void TaskManager::LaunchLocked(const DownloadRequestOptions& options,
+                               std::vector<DownloadWaiter> waiters) {
+  auto download = std::make_shared<Download>(deps_, options);
+  for (auto& waiter : waiters) {
+    download->Attach(std::move(waiter));
+  }
+  running_[options.task_id] = Running{download, {}};
+  download->Start(
+      [this, task_id = options.task_id, raw = download.get()] { OnEnded(task_id, raw); });
+}
+
+void TaskManager::OnEnded(const std::string& task_id, const Download* download) {
+  std::vector<std::pair<DownloadRequestOptions, DownloadWaiter>> refused;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(task_id);
+    if (it == running_.end() || it->second.download.get() != download) {
+      return;
+    }
+    auto next = std::move(it->second.next);
+    running_.erase(it);
+    if (!next.empty() && !stopped_) {
+      std::vector<DownloadWaiter> waiters;
+      for (auto& [options, waiter] : next) {
+        waiters.push_back(std::move(waiter));
+      }
+      LaunchLocked(next.front().first, std::move(waiters));
+    } else {
+      refused = std::move(next);
+    }
+    all_ended_.notify_all();
+  }
+  for (auto& [options, waiter] : refused) {
+    DownloadProgress progress;
+    progress.task_id = task_id;
+    progress.done = true;
+    progress.status = Status::Cancelled("daemon is shutting down");
+    waiter.on_progress(progress);
+  }
 }
 
 bool TaskManager::IsRunning(const std::string& task_id) {
@@ -119,31 +145,12 @@ void TaskManager::Cancel(const std::string& task_id) {
 }
 
 void TaskManager::Stop() {
-  std::map<std::string, Running> running;
-  {
-    std::lock_guard lock(mutex_);
-    stopped_ = true;
-    running.swap(running_);
+  std::unique_lock lock(mutex_);
+  stopped_ = true;
+  for (auto& [id, entry] : running_) {
+    entry.download->Cancel();
   }
-  for (auto& [id, entry] : running) {
-    entry.thread.request_stop();
-  }
-  for (auto& [id, entry] : running) {
-    if (entry.thread.joinable()) {
-      entry.thread.join();
-    }
-  }
-}
-
-void TaskManager::ReapLocked() {
-  for (auto it = running_.begin(); it != running_.end();) {
-    if (it->second.download->ended()) {
-      it->second.thread.join();
-      it = running_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  all_ended_.wait(lock, [&] { return running_.empty(); });
 }
 
 }  // namespace feilong::daemon

@@ -1,5 +1,7 @@
 // TaskManager: starts downloads, joins callers asking for the same task to
-// the download already running, and owns each download's thread.
+// the download already running, and forgets each download when it ends.
+// Downloads run on the strands of DownloadDeps::strands: no thread of
+// their own.
 //
 // Private tasks (access/grant.h): a request for a task that is private (the
 // request carries credentials, or the task is private in the store or in
@@ -10,15 +12,18 @@
 // with this request's own URL and headers before anything is attached or
 // served from the cache. Otherwise PermissionDenied, and nothing is started.
 //
-// Thread rule: thread-safe. Stop() cancels every download and joins their
-// threads; afterwards Start fails with Cancelled.
+// Thread rule: thread-safe. Stop() cancels every download and waits until
+// each has ended; afterwards Start fails with Cancelled. REQUIRES: the loop
+// behind DownloadDeps::strands runs until Stop returns.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
+#include <utility>
+#include <vector>
 
 #include "daemon/download/download.h"
 
@@ -46,17 +51,22 @@ class TaskManager {
  private:
   struct Running {
     std::shared_ptr<Download> download;
-    std::jthread thread;
+    // Requests that came while it was ending: a new download serves them
+    // once it has ended (the cache then serves what it completed).
+    std::vector<std::pair<DownloadRequestOptions, DownloadWaiter>> next;
   };
-  // REQUIRES: mutex_ held. Joins and forgets downloads that ended.
-  void ReapLocked();
+  // REQUIRES: mutex_ held.
+  void LaunchLocked(const DownloadRequestOptions& options, std::vector<DownloadWaiter> waiters);
+  // Runs on the ended download's strand.
+  void OnEnded(const std::string& task_id, const Download* download);
   // Whether the task is private in the store or in its running download.
   bool IsPrivate(const std::string& task_id);
-  // Probes the origin with `spec`'s URL and headers on the transfer pool.
+  // Probes the origin with `spec`'s URL and headers (DownloadDeps::transfers).
   Status ProveAccess(const common::v1::TaskSpec& spec);
 
   DownloadDeps deps_;
   std::mutex mutex_;
+  std::condition_variable all_ended_;
   bool stopped_ = false;
   std::map<std::string, Running> running_;
 };

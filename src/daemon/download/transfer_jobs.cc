@@ -20,29 +20,29 @@ void Settle(std::shared_ptr<HostGate::Pass>& pass, const Status& status) {
   }
 }
 
-}  // namespace
+Status Stopping() { return Status::Cancelled("the daemon is stopping"); }
 
 TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::PieceStore& store,
-                                 std::string task_id, std::string parent_id, std::string ip,
-                                 uint16_t port, uint32_t number, uint32_t size,
-                                 Sha256Digest expected, std::string grant,
-                                 std::shared_ptr<HostGate::Pass> pass) {
+                                 ParentPieceRequest request, std::shared_ptr<HostGate::Pass> pass) {
   return [=, &store](TransferContext& ctx) mutable {
-    PieceResult result{number, parent_id, Status::Ok(), {}, 0, {}};
+    const uint32_t number = request.number;
+    const uint32_t size = request.size;
+    PieceResult result{number, request.parent_id, Status::Ok(), {}, 0, {}};
     auto start = steady_clock::now();
-    auto writer = store.OpenPieceWriter(task_id, number);
+    auto writer = store.OpenPieceWriter(request.task_id, number);
     if (!writer.ok()) {
       result.status = writer.status();
     } else {
       TransferWriter guarded(**writer, *mailbox);
-      auto fetched = ctx.piece_client().Fetch(ip, port, task_id, number, size, guarded, grant);
+      auto fetched = ctx.piece_client().Fetch(request.ip, request.port, request.task_id, number,
+                                              size, guarded, request.grant);
       if (!fetched.ok()) {
         result.status = fetched.status();
       } else if (fetched->busy != PieceFetchResult::Busy::kNo) {
         result.busy = fetched->busy;
         result.status = Status::Unavailable("parent busy");
       } else {
-        auto committed = guarded.Commit(expected);
+        auto committed = guarded.Commit(request.expected);
         if (committed.ok()) {
           result.digest = *committed;
           result.bytes = size;
@@ -57,7 +57,7 @@ TransferPool::Job ParentFetchJob(std::shared_ptr<Mailbox> mailbox, storage::Piec
     result.cost = Since(start);
     // A busy parent is healthy: it only has no slot free right now.
     Settle(pass, result.busy != PieceFetchResult::Busy::kNo ? Status::Ok() : result.status);
-    mailbox->queue.Push(std::move(result));
+    mailbox->Post(std::move(result));
   };
 }
 
@@ -78,7 +78,7 @@ TransferPool::Job ProbeJob(std::shared_ptr<Mailbox> mailbox, source::SourceReque
       }
     }
     Settle(pass, result.status);
-    mailbox->queue.Push(std::move(result));
+    mailbox->Post(std::move(result));
   };
 }
 
@@ -107,7 +107,7 @@ TransferPool::Job OriginSpanJob(std::shared_ptr<Mailbox> mailbox, storage::Piece
       result.cost = Since(start);
       start = steady_clock::now();
       Status s = result.status;
-      mailbox->queue.Push(std::move(result));
+      mailbox->Post(std::move(result));
       ++number;  // posted, failed or not: not posted again below
       return s;
     };
@@ -150,11 +150,48 @@ TransferPool::Job OriginSpanJob(std::shared_ptr<Mailbox> mailbox, storage::Piece
       // Every piece not yet posted fails, so the conductor sees the error.
       for (uint32_t n = number; n < end; ++n) {
         if (!skipped(n)) {
-          mailbox->queue.Push(PieceResult{n, "", status, {}, 0, {}});
+          mailbox->Post(PieceResult{n, "", status, {}, 0, {}});
         }
       }
     }
   };
+}
+
+}  // namespace
+
+void PoolTransfers::FetchFromParent(std::shared_ptr<Mailbox> mailbox, ParentPieceRequest request,
+                                    std::shared_ptr<HostGate::Pass> pass) {
+  PieceResult refused{request.number, request.parent_id, Stopping(), {}, 0, {}};
+  if (!pool_.Submit(ParentFetchJob(mailbox, store_, std::move(request), std::move(pass)))) {
+    mailbox->Post(std::move(refused));
+  }
+}
+
+void PoolTransfers::FetchFromOrigin(std::shared_ptr<Mailbox> mailbox, storage::TaskMeta meta,
+                                    OriginSpan span, source::SourceRequest request,
+                                    std::shared_ptr<HostGate::Pass> pass) {
+  const OriginSpan copy = span;
+  if (!pool_.Submit(OriginSpanJob(mailbox, store_, std::move(meta), std::move(span),
+                                  std::move(request), std::move(pass)))) {
+    for (uint32_t n = copy.first; n < copy.first + copy.count; ++n) {
+      if (n >= copy.skip.size() || !copy.skip[n]) {
+        mailbox->Post(PieceResult{n, "", Stopping(), {}, 0, {}});
+      }
+    }
+  }
+}
+
+void PoolTransfers::Probe(std::shared_ptr<Mailbox> mailbox, source::SourceRequest request,
+                          std::shared_ptr<HostGate::Pass> pass) {
+  if (!pool_.Submit(ProbeJob(mailbox, std::move(request), std::move(pass)))) {
+    ProbeResult refused;
+    refused.status = Stopping();
+    mailbox->Post(std::move(refused));
+  }
+}
+
+bool PoolTransfers::RunBlocking(std::function<void()> job) {
+  return pool_.Submit([job = std::move(job)](TransferContext&) { job(); });
 }
 
 }  // namespace feilong::daemon::conductor
