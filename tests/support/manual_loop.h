@@ -43,6 +43,11 @@ class ManualLoop final : public StrandFactory {
   bool RunUntil(const std::function<bool()>& done, Clock::TimePoint limit);
   // The time of the earliest armed timer, if any.
   bool NextTimer(Clock::TimePoint* when) const;
+  // Runs `handler` when the clock reaches `when` (a one-shot timer that
+  // cannot be cancelled: for simulated events).
+  void PostAt(Clock::TimePoint when, std::function<void()> handler) {
+    AddTimer(when, std::move(handler));
+  }
 
  private:
   friend class ManualTimer;
