@@ -84,5 +84,21 @@ TEST(SwarmSimTest, AKilledParentIsReplaced) {
   }
 }
 
+// A peer whose pieces rot is blocked by every child that meets it; they
+// finish from the others and the origin still sends the file about once.
+TEST(SwarmSimTest, ACorruptPeerIsBlockedAndCostsNoOriginBytes) {
+  SimOptions options;
+  options.peers = 8;
+  options.file_bytes = 64 * kMiB;
+  SimWorld world(options);
+  world.CorruptHost(1);
+  SimReport report = world.Run(seconds(600));
+  ASSERT_TRUE(report.all_done);
+  for (const auto& host : report.hosts) {
+    EXPECT_TRUE(host.status.ok()) << host.host_id << ": " << host.status.ToString();
+  }
+  EXPECT_LE(OriginBytesOf(report), options.file_bytes * 105 / 100);
+}
+
 }  // namespace
 }  // namespace feilong::sim

@@ -68,7 +68,7 @@ class SchedulerConnection::Stream final
 
   bool Send(sv1::AnnouncePeerRequest request) {
     std::lock_guard lock(mutex_);
-    if (broken_ || closing_) {
+    if (broken_ || closing_ || over_) {
       return false;
     }
     queue_.push_back(std::move(request));
@@ -93,7 +93,7 @@ class SchedulerConnection::Stream final
     std::unique_lock lock(mutex_);
     if (!closing_) {
       closing_ = true;
-      if (!writing_ && !broken_ && !done_) {
+      if (!writing_ && !broken_ && !over_) {
         StartWritesDone();
         writes_done_ = true;
       }
@@ -131,7 +131,7 @@ class SchedulerConnection::Stream final
     }
     if (!queue_.empty()) {
       StartNextWrite();
-    } else if (closing_ && !writes_done_) {
+    } else if (closing_ && !writes_done_ && !over_) {
       StartWritesDone();
       writes_done_ = true;
     }
@@ -149,7 +149,10 @@ class SchedulerConnection::Stream final
   void OnDone(const grpc::Status& status) override {
     bool report;
     {
+      // From here no operation may be started on the call: a Close racing
+      // with the callback below must not start WritesDone.
       std::lock_guard lock(mutex_);
+      over_ = true;
       report = !closing_;
     }
     if (report) {
@@ -186,7 +189,8 @@ class SchedulerConnection::Stream final
   bool broken_ = false;
   bool closing_ = false;
   bool writes_done_ = false;
-  bool done_ = false;
+  bool over_ = false;  // OnDone began: the call takes no more operations
+  bool done_ = false;  // OnDone ended: this object may be destroyed
 };
 
 Result<std::unique_ptr<SchedulerConnection>> SchedulerConnection::Open(
