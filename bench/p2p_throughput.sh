@@ -73,55 +73,11 @@ section="## Loopback throughput: flget from a parent vs curl from nginx"
 [ "$tls" -eq 1 ] && section="## Loopback throughput over mutual TLS: flget from a parent vs curl from nginx"
 
 [ -d "$work_parent" ] || { echo "p2p_throughput: --work-dir $work_parent is not a directory" >&2; exit 2; }
-work=$(mktemp -d "$work_parent/feilong-bench.XXXXXX")
-declare -A pid_of=()   # name -> pid of every background process still running
-cleanup() {
-  local p
-  for p in "${pid_of[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pid_of[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { echo "p2p_throughput: $*" >&2; }
-die() {  # prints the end of every log, then exits 1 (cleanup runs on EXIT)
-  local f
-  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- tail of $f" >&2; tail -n 5 "$f" >&2; }; done
-  log "FAILED: $*"; exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
-
-# Waits until file $1 contains a line matching $2; prints that line.
-wait_for_line() {
-  local line
-  for _ in $(seq 1 300); do
-    if line=$(grep -m1 "$2" "$1" 2>/dev/null); then echo "$line"; return 0; fi
-    sleep 0.1
-  done
-  log "timed out waiting for '$2' in $1:"; cat "$1" >&2; return 1
-}
-
-# Stops the background process named $1 (SIGTERM) and waits for it.
-stop() {
-  local p=${pid_of[$1]}
-  kill -TERM "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  unset "pid_of[$1]"
-}
-
-# CPU seconds (user + system) used so far by process $1; 0 if it is gone.
-tck=$(getconf CLK_TCK)
-cpu_of() {
-  awk -v t="$tck" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
+# shellcheck source-path=SCRIPTDIR source=lib/harness.sh
+source "$(dirname "$0")/lib/harness.sh"
+harness_start p2p_throughput "$work_parent"
 # Busy and total jiffies of the whole machine (all CPUs), from /proc/stat.
 machine_cpu() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
-# VmHWM (peak RSS) of process $1 in MiB.
-hwm_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # The binaries are copied so that a rebuild in the meantime cannot swap them
 # between runs.
