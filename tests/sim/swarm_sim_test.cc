@@ -100,5 +100,24 @@ TEST(SwarmSimTest, ACorruptPeerIsBlockedAndCostsNoOriginBytes) {
   EXPECT_LE(OriginBytesOf(report), options.file_bytes * 105 / 100);
 }
 
+// The seed peer serves rotten pieces from the start: every child blocks
+// it, one child is sent to the origin, the others take the file from it.
+// The origin sends the file twice (the seed's copy and one more), not once
+// per child. (Today the one child starts from the origin only at its stall
+// timeout: the scheduler offers siblings that hold nothing; issue 17.)
+TEST(SwarmSimTest, ACorruptSeedCostsTheOriginOneMoreCopy) {
+  SimOptions options;
+  options.peers = 8;
+  options.file_bytes = 64 * kMiB;
+  SimWorld world(options);
+  world.CorruptHost(0);
+  SimReport report = world.Run(seconds(600));
+  ASSERT_TRUE(report.all_done);
+  for (const auto& host : report.hosts) {
+    EXPECT_TRUE(host.status.ok()) << host.host_id << ": " << host.status.ToString();
+  }
+  EXPECT_LE(OriginBytesOf(report), options.file_bytes * 205 / 100);
+}
+
 }  // namespace
 }  // namespace feilong::sim

@@ -15,6 +15,10 @@ Clock::Duration BusyBackoff(Clock::Duration base, std::mt19937_64& rng) {
   return base + Clock::Duration(extra(rng));
 }
 
+bool Starved(uint32_t parent_transfers, bool parents_have_missing_pieces) {
+  return parent_transfers == 0 && !parents_have_missing_pieces;
+}
+
 StallVerdict JudgeStall(const StallInput& input) {
   if (input.now - input.last_progress <= input.stall_timeout) {
     return StallVerdict::kNone;

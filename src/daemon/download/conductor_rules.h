@@ -50,6 +50,18 @@ struct StallInput {
 // (they wait for the same pieces) will not help: the origin will.
 StallVerdict JudgeStall(const StallInput& input);
 
+// After a parent was blocked, how long a download may sit starved (nothing
+// in flight, no usable parent holding a piece it lacks and can verify)
+// before it asks the scheduler for other parents, rather than waiting for
+// the whole stall timeout.
+inline constexpr Clock::Duration kStarvedPatience = std::chrono::seconds(1);
+
+// True when the parents a download has cannot feed it: no transfer from a
+// parent in flight and no usable parent holding a missing piece whose
+// digest is known. Such parents do not stand in the way of the scheduler's
+// "back to source".
+bool Starved(uint32_t parent_transfers, bool parents_have_missing_pieces);
+
 // After an attempt at the origin failed: give up (the download fails), or
 // try again after `delay`.
 struct RetryVerdict {

@@ -195,6 +195,9 @@ void Download::Impl::ArmWake() {
   if (probe_wanted_) {
     consider(probe_retry_at_);
   }
+  if (starved_check_at_) {
+    consider(*starved_check_at_);
+  }
   if (wake) {
     wake_timer_->ArmAt(*wake);
   } else {
@@ -382,6 +385,9 @@ bool Download::Impl::AddParent(const sv1::CandidateParent& candidate) {
 void Download::Impl::DropParent(const std::string& parent_id, bool block) {
   if (block) {
     blocked_parents_.insert(parent_id);
+    if (!origin_mode_) {
+      starved_check_at_ = Now() + kStarvedPatience;
+    }
   }
   auto it = parents_.find(parent_id);
   if (it == parents_.end()) {
@@ -412,6 +418,10 @@ bool Download::Impl::ParentsHaveMissingPieces() const {
     }
   }
   return false;
+}
+
+bool Download::Impl::IsStarved() const {
+  return Starved(in_flight_count_ - origin_pieces_, ParentsHaveMissingPieces());
 }
 
 uint32_t Download::Impl::UsableParents() const {
@@ -647,6 +657,20 @@ void Download::Impl::CheckStall() {
     // is not a stall (busy answers, which carry no piece bytes, are not).
     bytes_seen_ = received;
     last_progress_ = now;
+  }
+  if (starved_check_at_ && now >= *starved_check_at_) {
+    starved_check_at_.reset();
+    if (geometry_known_ && IsStarved()) {
+      // The parents left after a block hold nothing we can take: ask for
+      // others now (the scheduler may send us to the origin) instead of
+      // idling until the stall timeout.
+      spdlog::info("download_starved task={} parents={}", options_.task_id, UsableParents());
+      reschedule_pending_ = false;
+      RequestMoreParents(/*after_failure=*/true);
+      if (done_ || origin_mode_) {
+        return;
+      }
+    }
   }
   StallVerdict verdict =
       JudgeStall(StallInput{now, last_progress_, deps_.config.p2p_stall_timeout, reschedules_,

@@ -126,6 +126,8 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   void SubmitOriginFetch(uint32_t first, uint32_t count, std::unique_ptr<HostGate::Pass> pass);
   // The origin host is at its cap: Step again once one of its slots frees.
   void WaitForOriginSlot();
+  // Starved (conductor_rules.h) with the parents it has now.
+  bool IsStarved() const;
   // Transfers in flight: parent pieces plus origin requests (a request
   // covering several pieces is one transfer).
   uint32_t TransfersInFlight() const;
@@ -177,6 +179,10 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   bool reschedule_pending_ = false;
   uint32_t reschedules_ = 0;
   TimePoint last_more_parents_request_{};
+  // When to check whether blocking a parent left the download starved
+  // (conductor_rules.h, kStarvedPatience); unset when there is nothing to
+  // check.
+  std::optional<TimePoint> starved_check_at_;
   // Since when the parents have kept fewer than half of concurrent_pieces
   // busy (they hold nothing we lack, or answer busy); unset while fed.
   std::optional<TimePoint> underfed_since_;

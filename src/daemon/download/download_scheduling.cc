@@ -179,7 +179,7 @@ void Download::Impl::OnDecision(const sv1::ScheduleDecision& decision) {
       return;
     }
     case sv1::ScheduleDecision::KIND_BACK_TO_SOURCE:
-      if (UsableParents() > 0) {
+      if (UsableParents() > 0 && (!geometry_known_ || !IsStarved())) {
         // An answer to a request for more parents: the ones we have still work.
         spdlog::debug("back_to_source_ignored task={} parents={}", options_.task_id,
                       UsableParents());

@@ -80,6 +80,13 @@ TEST(ConductorRulesTest, JudgeStallTable) {
   }
 }
 
+TEST(ConductorRulesTest, StarvedOnlyWithNothingInFlightAndNothingToTake) {
+  EXPECT_TRUE(Starved(0, false));
+  EXPECT_FALSE(Starved(1, false)) << "a transfer from a parent is under way";
+  EXPECT_FALSE(Starved(0, true)) << "a parent holds a piece we can take";
+  EXPECT_FALSE(Starved(2, true));
+}
+
 TEST(ConductorRulesTest, JudgeOriginFailureTable) {
   RetryPolicy policy;
   policy.max_attempts = 3;

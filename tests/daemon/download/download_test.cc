@@ -145,6 +145,13 @@ class FakeTransfers final : public conductor::Transfers {
     result.bytes = r.size;
     fetch.mailbox->Post(std::move(result));
   }
+  // Fails the oldest pending fetch with `status`.
+  void FailOne(Status status) {
+    Fetch fetch = std::move(pending.front());
+    pending.pop_front();
+    fetch.mailbox->Post(conductor::PieceResult{
+        fetch.request.number, fetch.request.parent_id, std::move(status), {}, 0, {}});
+  }
   // Answers the oldest pending fetch "busy: no slot free".
   void AnswerBusy() {
     Fetch fetch = std::move(pending.front());
@@ -248,6 +255,24 @@ class DownloadTest : public ::testing::Test {
     loop_.RunUntilIdle();
   }
 
+  // The scheduler names one more parent, holding `pieces`.
+  void AddParent(const std::string& parent_id, const std::vector<uint32_t>& pieces) {
+    sv1::AnnouncePeerResponse decision;
+    decision.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_NORMAL);
+    decision.mutable_decision()->set_content_length(content_.size());
+    decision.mutable_decision()->set_piece_length(kPieceLength);
+    auto* parent = decision.mutable_decision()->add_parents();
+    parent->set_peer_id(parent_id);
+    parent->mutable_host()->set_ip("10.0.0.3");
+    parent->mutable_host()->set_piece_port(4000);
+    link_.Say(decision);
+    loop_.RunUntilIdle();
+    if (!pieces.empty()) {
+      feed_.feeds.at(parent_id)(pieces);
+      loop_.RunUntilIdle();
+    }
+  }
+
   test::TempDir dir_;
   std::string content_;
   test::ManualLoop loop_;
@@ -347,6 +372,50 @@ TEST_F(DownloadTest, StalledParentsLeadToARescheduleAtTheStallTimeout) {
   loop_.AdvanceBy(milliseconds(2));
   EXPECT_EQ(link_.Count(&sv1::AnnouncePeerRequest::has_reschedule), 1U)
       << "a stalled download asks for other parents once the stall timeout passed";
+  EXPECT_EQ(transfers_.probes, 0);
+}
+
+// Issue 17: a parent blocked for bad bytes, leaving only parents that hold
+// nothing we can take, leads to a new source within a second (not the
+// stall timeout), and the scheduler's "back to source" is then followed
+// even though such useless parents remain.
+TEST_F(DownloadTest, BlockingTheOnlyUsefulParentFindsANewSourceWithinASecond) {
+  config_.p2p_stall_timeout = seconds(10);
+  // Two useless parents left make 2 x wanted: the underfed rule
+  // (parent_demand.h) stays quiet, only the starved check can ask.
+  config_.parent_wanted = 1;
+  config_.concurrent_pieces = 1;
+  StartDownload();
+  AcceptWithParent("rotten");
+  AddParent("sibling-1", {});  // they wait for the same pieces we do
+  AddParent("sibling-2", {});
+  ASSERT_EQ(transfers_.pending.size(), 1U);
+  ASSERT_EQ(transfers_.pending.front().request.parent_id, "rotten");
+  const auto blocked_at = loop_.Now();
+  transfers_.FailOne(Status::Corruption("piece digest mismatch"));
+  loop_.RunUntilIdle();
+  const size_t reschedules_before = link_.Count(&sv1::AnnouncePeerRequest::has_reschedule);
+  loop_.AdvanceBy(milliseconds(990));
+  EXPECT_EQ(link_.Count(&sv1::AnnouncePeerRequest::has_reschedule), reschedules_before);
+  loop_.AdvanceBy(milliseconds(20));
+  EXPECT_EQ(link_.Count(&sv1::AnnouncePeerRequest::has_reschedule), reschedules_before + 1)
+      << "starved after a block: ask for other parents within a second";
+  sv1::AnnouncePeerResponse to_origin;
+  to_origin.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_BACK_TO_SOURCE);
+  link_.Say(to_origin);
+  loop_.RunUntilIdle();
+  EXPECT_EQ(transfers_.probes, 1) << "the siblings hold nothing: the origin is the new source";
+  EXPECT_LT(loop_.Now() - blocked_at, seconds(2));
+}
+
+TEST_F(DownloadTest, BackToSourceIsIgnoredWhileParentsStillFeedTheDownload) {
+  StartDownload();
+  AcceptWithParent("parent-1");
+  ASSERT_FALSE(transfers_.pending.empty());
+  sv1::AnnouncePeerResponse to_origin;
+  to_origin.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_BACK_TO_SOURCE);
+  link_.Say(to_origin);
+  loop_.RunUntilIdle();
   EXPECT_EQ(transfers_.probes, 0);
 }
 
