@@ -100,7 +100,6 @@ for t in nginx curl python3; do
   command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] ||
     { echo "fld_core: needs $t (not found)" >&2; exit 2; }
 done
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 for b in fld flget flsched; do
   [ -x "$build_dir/src/bin/$b/$b" ] || { echo "fld_core: no $build_dir/src/bin/$b/$b; build it first" >&2; exit 2; }
 done
@@ -143,24 +142,7 @@ while read -r sum name; do want[${name##*/}]=$sum; done < <(cd "$work/www" && sh
 file_bytes=$((file_mib * 1024 * 1024))
 big_bytes=$((big_mib * 1024 * 1024))
 
-origin_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-user_line=""; [ "$(id -u)" -eq 0 ] && user_line="user root;"
-cat > "$work/nginx/nginx.conf" <<CONF
-$user_line
-worker_processes 1;
-error_log $work/nginx/logs/error.log;
-pid $work/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-  log_format bytes '\$status \$body_bytes_sent "\$request"';
-  access_log $work/nginx/logs/access.log bytes;
-  sendfile on;
-  server { listen 127.0.0.1:$origin_port; root $work/www; }
-}
-CONF
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pid_of[nginx]=$!
+start_nginx_origin "$work/www"
 origin="http://127.0.0.1:$origin_port"
 
 printf 'candidate_parent_limit: %s\n' "$n_parents" > "$work/sched.yaml"

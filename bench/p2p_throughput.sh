@@ -93,24 +93,7 @@ head -c $((size_mib * 1024 * 1024)) /dev/urandom > "$work/www/file.bin"
 want=$(sha256sum "$work/www/file.bin" | cut -d' ' -f1)
 size_bytes=$((size_mib * 1024 * 1024))
 
-origin_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-user_line=""; [ "$(id -u)" -eq 0 ] && user_line="user root;"
-cat > "$work/nginx/nginx.conf" <<CONF
-$user_line
-worker_processes 1;
-error_log $work/nginx/logs/error.log;
-pid $work/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-  log_format bytes '\$status \$body_bytes_sent "\$request"';
-  access_log $work/nginx/logs/access.log bytes;
-  sendfile on;
-  server { listen 127.0.0.1:$origin_port; root $work/www; }
-}
-CONF
-/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pid_of[nginx]=$!
+start_nginx_origin "$work/www"
 url="http://127.0.0.1:$origin_port/file.bin"
 
 tls_args=(--plaintext)

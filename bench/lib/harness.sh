@@ -65,3 +65,29 @@ cpu_of() {
 }
 # VmHWM (peak RSS) of process $1 in MiB.
 hwm_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# Starts nginx (sendfile on) serving directory $1 on a free loopback port,
+# registered as pid_of[nginx]; sets $origin_port. Its access log
+# ($work/nginx/logs/access.log) has "status bytes request" per line.
+start_nginx_origin() {
+  local root=$1 nginx_bin user_line=""
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  origin_port=$(free_port)
+  mkdir -p "$work/nginx/logs"
+  [ "$(id -u)" -eq 0 ] && user_line="user root;"
+  cat > "$work/nginx/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+error_log $work/nginx/logs/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  log_format bytes '\$status \$body_bytes_sent "\$request"';
+  access_log $work/nginx/logs/access.log bytes;
+  sendfile on;
+  server { listen 127.0.0.1:$origin_port; root $root; }
+}
+CONF
+  "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+  pid_of[nginx]=$!
+}

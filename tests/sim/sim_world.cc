@@ -71,6 +71,8 @@ class SimWorld::Impl {
   // The end of a transfer of `bytes` from `up` to `down` started now.
   TimePoint Reserve(Link& up, Link& down, uint64_t bytes);
   Host* HostByIp(const std::string& ip);
+  // The host as it announces itself to the scheduler.
+  scheduler::v1::Host HostInfo(const Host& host) const;
   // An upload of `host` ended: the oldest waiting request takes the slot.
   void NextUpload(Host& host);
   TimePoint Now() const { return loop.Now(); }
@@ -503,17 +505,21 @@ SimWorld::Impl::Impl(SimOptions opts) : options(std::move(opts)) {
     host->transfers = std::make_unique<SimTransfers>(*this, *host);
     host->link = std::make_unique<SimSchedulerLink>(*this, *host);
     host->feed = std::make_unique<SimParentFeed>(*this);
-    sv1::Host info;
-    info.set_id(host->id);
-    info.set_ip(host->ip);
-    info.set_piece_port(4001);
-    info.set_peer_port(4000);
-    info.set_type(host->seed ? sv1::HOST_TYPE_SEED : sv1::HOST_TYPE_NORMAL);
-    info.set_upload_capacity_bps(static_cast<uint64_t>(options.host_mbit * 1e6 / 8));
-    info.set_upload_slots(host->config.upload_slots);
-    (void)state->AnnounceHost(info);
+    (void)state->AnnounceHost(HostInfo(*host));
     hosts.push_back(std::move(host));
   }
+}
+
+sv1::Host SimWorld::Impl::HostInfo(const Host& host) const {
+  sv1::Host info;
+  info.set_id(host.id);
+  info.set_ip(host.ip);
+  info.set_piece_port(4001);
+  info.set_peer_port(4000);
+  info.set_type(host.seed ? sv1::HOST_TYPE_SEED : sv1::HOST_TYPE_NORMAL);
+  info.set_upload_capacity_bps(static_cast<uint64_t>(options.host_mbit * 1e6 / 8));
+  info.set_upload_slots(host.config.upload_slots);
+  return info;
 }
 
 SimWorld::Impl::Host* SimWorld::Impl::HostByIp(const std::string& ip) {
@@ -568,29 +574,18 @@ void SimWorld::Impl::StartHost(Host& host, bool access_proven) {
     return;
   }
   uint64_t seed = options.seed * 1000003 + host.index;
-  daemon::DownloadDeps deps{
-      host.store,
-      *host.transfers,
-      *host.link,
-      *host.feed,
-      host.hub,
-      host.config,
-      *host.metrics,
-      *host.origin_gate,
-      *host.parent_gate,
-      [&host, this] {
-        sv1::Host info;
-        info.set_id(host.id);
-        info.set_ip(host.ip);
-        info.set_piece_port(4001);
-        info.set_peer_port(4000);
-        info.set_type(host.seed ? sv1::HOST_TYPE_SEED : sv1::HOST_TYPE_NORMAL);
-        info.set_upload_capacity_bps(static_cast<uint64_t>(options.host_mbit * 1e6 / 8));
-        info.set_upload_slots(host.config.upload_slots);
-        return info;
-      },
-      loop,
-      [rng = std::mt19937_64(seed)]() mutable { return rng(); }};
+  daemon::DownloadDeps deps{host.store,
+                            *host.transfers,
+                            *host.link,
+                            *host.feed,
+                            host.hub,
+                            host.config,
+                            *host.metrics,
+                            *host.origin_gate,
+                            *host.parent_gate,
+                            [&host, this] { return HostInfo(host); },
+                            loop,
+                            [rng = std::mt19937_64(seed)]() mutable { return rng(); }};
   daemon::DownloadRequestOptions request;
   request.task_id = task_id;
   request.spec.set_url(kUrl);

@@ -237,33 +237,23 @@ class DownloadTest : public ::testing::Test {
       piece->set_sha256(std::string(d.begin(), d.end()));
     }
     link_.Say(digests);
-    sv1::AnnouncePeerResponse decision;
-    decision.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_NORMAL);
-    decision.mutable_decision()->set_content_length(content_.size());
-    decision.mutable_decision()->set_piece_length(kPieceLength);
-    auto* parent = decision.mutable_decision()->add_parents();
-    parent->set_peer_id(parent_id);
-    parent->mutable_host()->set_ip("10.0.0.2");
-    parent->mutable_host()->set_piece_port(4000);
-    link_.Say(decision);
-    loop_.RunUntilIdle();
     std::vector<uint32_t> all;
     for (uint32_t n = 0; n < kPieces; ++n) {
       all.push_back(n);
     }
-    feed_.feeds.at(parent_id)(all);
-    loop_.RunUntilIdle();
+    AddParent(parent_id, all, "10.0.0.2");
   }
 
-  // The scheduler names one more parent, holding `pieces`.
-  void AddParent(const std::string& parent_id, const std::vector<uint32_t>& pieces) {
+  // The scheduler names one more parent, at `ip`, holding `pieces`.
+  void AddParent(const std::string& parent_id, const std::vector<uint32_t>& pieces,
+                 const std::string& ip = "10.0.0.3") {
     sv1::AnnouncePeerResponse decision;
     decision.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_NORMAL);
     decision.mutable_decision()->set_content_length(content_.size());
     decision.mutable_decision()->set_piece_length(kPieceLength);
     auto* parent = decision.mutable_decision()->add_parents();
     parent->set_peer_id(parent_id);
-    parent->mutable_host()->set_ip("10.0.0.3");
+    parent->mutable_host()->set_ip(ip);
     parent->mutable_host()->set_piece_port(4000);
     link_.Say(decision);
     loop_.RunUntilIdle();
