@@ -96,7 +96,12 @@ TEST(IoLoopTest, RearmingReplacesAndCancelOrDestroyStopsAFiring) {
     set_up.set_value();
   });
   set_up.get_future().wait();
-  std::this_thread::sleep_for(milliseconds(200));
+  // The re-armed timer fires (however slow the machine); then give the
+  // replaced, cancelled and destroyed ones time to misfire.
+  for (int i = 0; i < 500 && fires.load() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  std::this_thread::sleep_for(milliseconds(100));
   std::promise<int> seen;
   strand->Post([&] {
     rearmed.reset();
@@ -109,21 +114,26 @@ TEST(IoLoopTest, RearmingReplacesAndCancelOrDestroyStopsAFiring) {
 TEST(IoLoopTest, StopWaitsForTheRunningHandlerAndJoins) {
   auto loop = std::make_unique<IoLoop>(1);
   auto strand = loop->NewStrand();
+  std::promise<void> started;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> ran{0};
+  std::atomic<bool> finished{false};
   strand->Post([&] {
+    started.set_value();
     released.wait();
-    ++ran;
+    finished = true;
   });
-  for (int i = 0; i < 10; ++i) {
-    strand->Post([&] { ++ran; });
-  }
-  std::thread stopper([&] { loop->Stop(); });
-  std::this_thread::sleep_for(milliseconds(20));
+  started.get_future().wait();  // the handler runs now
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    loop->Stop();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(stopped) << "Stop returned while a handler was still running";
   release.set_value();
   stopper.join();
-  EXPECT_GE(ran.load(), 1);
+  EXPECT_TRUE(finished);
   EXPECT_EQ(loop->threads(), 0U);
 }
 
