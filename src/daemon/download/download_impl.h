@@ -174,6 +174,9 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   // The stream being opened, or 0; events of other generations are stale.
   uint64_t scheduler_generation_ = 0;
   bool scheduler_connecting_ = false;
+  // Reports made while the stream was being opened, sent once it is.
+  static constexpr size_t kMaxUnsent = 1 << 16;
+  std::vector<scheduler::v1::AnnouncePeerRequest> unsent_;
   size_t scheduler_reconnects_ = 0;
   bool first_decision_seen_ = false;
   bool reschedule_pending_ = false;

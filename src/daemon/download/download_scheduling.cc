@@ -51,6 +51,7 @@ void Download::Impl::OnSchedulerOpened(SchedulerOpened& opened) {
   }
   scheduler_connecting_ = false;
   if (!opened.status.ok()) {
+    unsent_.clear();
     spdlog::warn("scheduler_unreachable task={} error=\"{}\"", options_.task_id,
                  opened.status.message());
     // Parents already feeding us keep doing so: the origin only when they
@@ -76,6 +77,10 @@ void Download::Impl::OnSchedulerOpened(SchedulerOpened& opened) {
       Send(known);
     }
   }
+  for (const auto& request : unsent_) {
+    Send(request);
+  }
+  unsent_.clear();
 }
 
 void Download::Impl::OnSchedulerClosed(const SchedulerClosed& closed) {
@@ -99,6 +104,11 @@ void Download::Impl::OnSchedulerClosed(const SchedulerClosed& closed) {
 void Download::Impl::Send(const sv1::AnnouncePeerRequest& request) {
   if (scheduler_) {
     scheduler_->Send(request);
+  } else if (scheduler_connecting_ && unsent_.size() < kMaxUnsent) {
+    // Reports made while a stream is being opened (pieces and their
+    // digests above all: the new scheduler learns them from nobody else)
+    // go out once it is open.
+    unsent_.push_back(request);
   }
 }
 

@@ -333,6 +333,30 @@ TEST_F(DownloadTest, SchedulerLossCostsNoIdleTimeWhileParentsServe) {
   EXPECT_LT(loop_.Now() - lost_at, seconds(1));
 }
 
+// What the download reports while its new stream is being opened (pieces
+// and their digests: a new scheduler learns them from nobody else) goes out
+// on that stream once it is open.
+TEST_F(DownloadTest, ReportsMadeWhileReconnectingReachTheNewScheduler) {
+  config_.concurrent_pieces = 2;
+  config_.parent_max_in_flight = 2;
+  StartDownload();
+  AcceptWithParent("parent-1");
+  link_.Drop(Status::Unavailable("scheduler went away"));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(link_.opens.size(), 2U);
+  transfers_.CompleteOne();
+  transfers_.CompleteOne();
+  loop_.AdvanceBy(milliseconds(10));
+  const size_t before = link_.sent.size();
+  link_.Accept();
+  loop_.RunUntilIdle();
+  size_t finished = 0;
+  for (size_t i = before; i < link_.sent.size(); ++i) {
+    finished += link_.sent[i].has_piece_finished() ? 1 : 0;
+  }
+  EXPECT_EQ(finished, 2U);
+}
+
 TEST_F(DownloadTest, BusyParentIsAskedAgainWhenItsBackoffEnds) {
   config_.concurrent_pieces = 1;
   config_.parent_max_in_flight = 1;
