@@ -100,6 +100,8 @@ std::unique_ptr<Strand> IoLoop::NewStrand() {
   return std::make_unique<AsioStrandImpl>(impl_->context);
 }
 
+boost::asio::io_context& IoLoop::context() { return impl_->context; }
+
 uint32_t IoLoop::threads() const { return static_cast<uint32_t>(impl_->threads.size()); }
 
 void IoLoop::Stop() {

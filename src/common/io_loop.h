@@ -16,6 +16,10 @@
 
 #include "common/strand.h"
 
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
 namespace feilong {
 
 class IoLoop final : public StrandFactory {
@@ -28,6 +32,8 @@ class IoLoop final : public StrandFactory {
 
   std::unique_ptr<Strand> NewStrand() override;
   uint32_t threads() const;
+  // The loop itself, for code that watches sockets on it (source/curl_multi).
+  boost::asio::io_context& context();
   void Stop();
 
  private:

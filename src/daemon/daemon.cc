@@ -18,12 +18,12 @@
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "daemon/daemon_metrics.h"
+#include "daemon/download/blocking_pool.h"
 #include "daemon/download/host_gate.h"
+#include "daemon/download/loop_transfers.h"
 #include "daemon/download/parent_watcher.h"
 #include "daemon/download/scheduler_connection.h"
 #include "daemon/download/task_manager.h"
-#include "daemon/download/transfer_jobs.h"
-#include "daemon/download/transfer_pool.h"
 #include "daemon/local_socket.h"
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/proxy_url_fetcher.h"
@@ -100,12 +100,12 @@ class Daemon::Impl {
   HostGate origin_gate_;
   HostGate parent_gate_;
   std::unique_ptr<storage::PieceStore> store_;
-  std::unique_ptr<TransferPool> pool_;
+  std::unique_ptr<BlockingPool> pool_;
   // Downloads live here; it outlives them (tasks_ is stopped first).
   std::unique_ptr<IoLoop> loop_;
   // The downloads' seams, as the daemon fills them (download/transfers.h,
   // scheduler_link.h, parent_feed.h).
-  std::unique_ptr<conductor::PoolTransfers> transfers_;
+  std::unique_ptr<conductor::LoopTransfers> transfers_;
   std::unique_ptr<GrpcSchedulerLink> scheduler_link_;
   std::unique_ptr<GrpcParentFeed> parent_feed_;
   std::unique_ptr<PieceServer> piece_server_;
@@ -162,8 +162,7 @@ Status Daemon::Impl::Start() {
     return policy.status().WithContext("download.origin.policy");
   }
   source_options.origin_policy = std::move(policy).value();
-  pool_ = std::make_unique<TransferPool>(config_.transfer_threads, piece_client_options,
-                                         source_options);
+  pool_ = std::make_unique<BlockingPool>(config_.blocking_threads);
 
   // Piece server (data plane).
   auto piece_addr = ParseHostPort(config_.piece_listen);
@@ -196,7 +195,8 @@ Status Daemon::Impl::Start() {
         "unauthenticated (tls.enabled: false or --plaintext; docs/security.md)");
   }
   loop_ = std::make_unique<IoLoop>(config_.loop_threads, "fl-loop");
-  transfers_ = std::make_unique<conductor::PoolTransfers>(*pool_, *store_);
+  transfers_ = std::make_unique<conductor::LoopTransfers>(*loop_, *pool_, *store_,
+                                                          piece_client_options, source_options);
   scheduler_link_ = std::make_unique<GrpcSchedulerLink>(channels_, *pool_, config_.schedulers,
                                                         config_.scheduler_connect_timeout);
   parent_feed_ = std::make_unique<GrpcParentFeed>(client_credentials);
@@ -395,6 +395,9 @@ void Daemon::Impl::Stop() {
   }
   if (piece_server_) {
     piece_server_->Stop();
+  }
+  if (transfers_) {
+    transfers_->Stop();
   }
   if (pool_) {
     pool_->Stop();

@@ -61,7 +61,12 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   ConfigReader download = root.Child("download");
   FL_RETURN_IF_ERROR(download.Read("concurrent_pieces", c.concurrent_pieces));
   FL_RETURN_IF_ERROR(download.Read("back_to_source_concurrency", c.back_to_source_concurrency));
-  FL_RETURN_IF_ERROR(download.Read("transfer_threads", c.transfer_threads));
+  if (download.Has("transfer_threads")) {
+    return Status::InvalidArgument(
+        "config key 'download.transfer_threads' was removed: transfers run on the event loop "
+        "(download.loop_threads); work that blocks uses download.blocking_threads");
+  }
+  FL_RETURN_IF_ERROR(download.Read("blocking_threads", c.blocking_threads));
   FL_RETURN_IF_ERROR(download.Read("loop_threads", c.loop_threads));
   FL_RETURN_IF_ERROR(download.Read("p2p_stall_timeout", c.p2p_stall_timeout));
   FL_RETURN_IF_ERROR(download.Read("max_reschedules", c.max_reschedules));
@@ -162,7 +167,7 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
   FL_RETURN_IF_ERROR(InRange("download.concurrent_pieces", c.concurrent_pieces, 1, 256));
   FL_RETURN_IF_ERROR(
       InRange("download.back_to_source_concurrency", c.back_to_source_concurrency, 1, 64));
-  FL_RETURN_IF_ERROR(InRange("download.transfer_threads", c.transfer_threads, 1, 1024));
+  FL_RETURN_IF_ERROR(InRange("download.blocking_threads", c.blocking_threads, 1, 256));
   FL_RETURN_IF_ERROR(InRange("download.loop_threads", c.loop_threads, 0, 64));
   FL_RETURN_IF_ERROR(InRange("download.parent.max_in_flight", c.parent_max_in_flight, 1, 256));
   FL_RETURN_IF_ERROR(InRange("download.parent.wanted", c.parent_wanted, 1, 64));

@@ -69,8 +69,10 @@ struct DaemonConfig {
   uint32_t concurrent_pieces = 8;
   // Pieces fetched at once from the origin per download. Default: 4.
   uint32_t back_to_source_concurrency = 4;
-  // Threads doing piece transfers, shared by all downloads. Default: 16.
-  uint32_t transfer_threads = 16;
+  // Threads for the downloads' work that blocks (opening and committing
+  // pieces, whole-file hashing, outputs, opening scheduler streams); piece
+  // transfers run on the event loop. Default: 4.
+  uint32_t blocking_threads = 4;
   // Threads of the event loop every download's state lives on; 0 = one per
   // core. Default: 0.
   uint32_t loop_threads = 0;

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "common/ascii.h"
+#include "source/curl_exchange.h"
 #include "source/url.h"
 
 namespace feilong::source {
@@ -29,9 +30,12 @@ void SetLowWater(int fd, int bytes) {
   (void)::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes));
 }
 
+}  // namespace
+
 // State shared by the libcurl callbacks of one transfer.
-struct TransferState {
-  CurlHandle* handle = nullptr;
+struct CurlExchange::State {
+  CURL* curl = nullptr;
+  SocketRegistry* registry = nullptr;
   const CurlRequest* request = nullptr;
   const CurlHeadCallback* on_head = nullptr;
   const CurlBodyCallback* on_body = nullptr;
@@ -44,6 +48,10 @@ struct TransferState {
   int low_water_socket = -1;
   int low_water = 0;
   uint64_t body_length = 0;  // the declared Content-Length
+  // The first address the origin policy refused (OK if none).
+  Status refused;
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_list{nullptr, &curl_slist_free_all};
+  char error_buffer[CURL_ERROR_SIZE] = {};
 
   // Sets the socket's low-water mark for the body about to arrive.
   void StartLowWater() {
@@ -52,7 +60,6 @@ struct TransferState {
         !ParseUint64(*length, &body_length) || body_length == 0) {
       return;
     }
-    CURL* curl = static_cast<CURL*>(handle->get());
     char* ip = nullptr;
     long port = 0;
     long local_port = 0;
@@ -61,7 +68,7 @@ struct TransferState {
         curl_easy_getinfo(curl, CURLINFO_LOCAL_PORT, &local_port) != CURLE_OK) {
       return;
     }
-    low_water_socket = handle->SocketFor(ip, port, local_port);
+    low_water_socket = registry->SocketFor(ip, port, local_port);
     if (low_water_socket >= 0) {
       low_water = static_cast<int>(
           std::min<uint64_t>(static_cast<uint64_t>(request->receive_low_water), body_length));
@@ -109,6 +116,10 @@ struct TransferState {
   }
 };
 
+namespace {
+
+using TransferState = CurlExchange::State;
+
 // The host a redirect's Location leads to, resolved against the URL it
 // came from by libcurl's own URL parser, so what is checked is what libcurl
 // will connect to ("http:///host", "//host", percent-encoding and all).
@@ -139,8 +150,7 @@ size_t OnHeaderLine(char* data, size_t size, size_t count, void* user) {
   AddHeaderLine(line, state->outcome.head, state->outcome.head_complete);
   if (state->outcome.head_complete && state->request->origin_policy != nullptr &&
       state->HeadIsRedirect()) {
-    auto host = RedirectHost(static_cast<CURL*>(state->handle->get()),
-                             *state->outcome.head.Find("location"));
+    auto host = RedirectHost(state->curl, *state->outcome.head.Find("location"));
     Status allowed = host.ok() ? state->request->origin_policy->CheckHost(*host) : host.status();
     if (!allowed.ok()) {
       state->outcome.callback_status = std::move(allowed);
@@ -183,53 +193,61 @@ int OnProgress(void* user, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_off_t 
   return 0;
 }
 
-}  // namespace
-
-// libcurl's socket callbacks, keeping CurlHandle::sockets_ current.
-struct CurlSocketHooks {
-  static curl_socket_t Open(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
-    auto* handle = static_cast<CurlHandle*>(user);
-    if (handle->policy_ != nullptr) {
-      Status allowed = handle->policy_->CheckAddress(&address->addr, address->addrlen);
-      if (!allowed.ok()) {
-        handle->refused_ = std::move(allowed);
-        return CURL_SOCKET_BAD;  // libcurl tries the next address, then fails
+// libcurl's socket hooks. Opening sees the transfer (its origin policy);
+// closing sees only the registry, because libcurl closes a cached
+// connection long after the transfer that opened it ended.
+curl_socket_t OpenSocket(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
+  auto* state = static_cast<TransferState*>(user);
+  const OriginPolicy* policy = state->request->origin_policy;
+  if (policy != nullptr) {
+    Status allowed = policy->CheckAddress(&address->addr, address->addrlen);
+    if (!allowed.ok()) {
+      if (state->refused.ok()) {
+        state->refused = std::move(allowed);
       }
+      return CURL_SOCKET_BAD;  // libcurl tries the next address, then fails
     }
-    curl_socket_t fd =
-        ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-    if (fd == CURL_SOCKET_BAD) {
-      return fd;
-    }
-    CurlHandle::Remote remote;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (address->family == AF_INET) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(&address->addr);
-      ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-      remote.port = ntohs(in->sin_port);
-    } else if (address->family == AF_INET6) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address->addr);
-      ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-      remote.port = ntohs(in6->sin6_port);
-    }
-    remote.ip = text;
-    static_cast<CurlHandle*>(user)->sockets_.emplace_back(fd, std::move(remote));
+  }
+  curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd == CURL_SOCKET_BAD) {
     return fd;
   }
-
-  static int Close(void* user, curl_socket_t fd) {
-    auto& sockets = static_cast<CurlHandle*>(user)->sockets_;
-    std::erase_if(sockets, [fd](const auto& entry) { return entry.first == fd; });
-    return ::close(fd);
+  char text[INET6_ADDRSTRLEN] = {};
+  long port = 0;
+  if (address->family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address->addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    port = ntohs(in->sin_port);
+  } else if (address->family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address->addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    port = ntohs(in6->sin6_port);
   }
-};
+  state->registry->Add(fd, text, port);
+  return fd;
+}
 
-bool CurlHandle::Tracks(int fd) const {
+int CloseSocket(void* user, curl_socket_t fd) {
+  static_cast<SocketRegistry*>(user)->Remove(fd);
+  return ::close(fd);
+}
+
+}  // namespace
+
+void SocketRegistry::Add(int fd, std::string ip, long port) {
+  sockets_.emplace_back(fd, Remote{std::move(ip), port});
+}
+
+void SocketRegistry::Remove(int fd) {
+  std::erase_if(sockets_, [fd](const auto& entry) { return entry.first == fd; });
+}
+
+bool SocketRegistry::Tracks(int fd) const {
   return std::any_of(sockets_.begin(), sockets_.end(),
                      [fd](const auto& entry) { return entry.first == fd; });
 }
 
-int CurlHandle::SocketFor(const std::string& ip, long port, long local_port) const {
+int SocketRegistry::SocketFor(const std::string& ip, long port, long local_port) const {
   for (const auto& [fd, remote] : sockets_) {
     if (remote.ip != ip || remote.port != port) {
       continue;
@@ -249,14 +267,6 @@ int CurlHandle::SocketFor(const std::string& ip, long port, long local_port) con
   return -1;
 }
 
-namespace {
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-
-}  // namespace
-
 void EnsureCurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -266,7 +276,7 @@ void EnsureCurlGlobalInit() {
   });
 }
 
-CurlHandle::CurlHandle() {
+CurlHandle::CurlHandle() : sockets_(std::make_unique<SocketRegistry>()) {
   EnsureCurlGlobalInit();
   handle_ = curl_easy_init();
   if (handle_ == nullptr) {
@@ -276,46 +286,57 @@ CurlHandle::CurlHandle() {
 
 CurlHandle::~CurlHandle() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
 
-CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
-                       const CurlHeadCallback& on_head, const CurlBodyCallback& on_body,
-                       Clock& clock) {
-  CURL* curl = static_cast<CURL*>(handle.get());
-  curl_easy_reset(curl);
+CurlExchange::CurlExchange(const CurlRequest& request, const CurlHeadCallback& on_head,
+                           const CurlBodyCallback& on_body, SocketRegistry& registry, Clock& clock)
+    : state_(std::make_unique<State>()) {
+  state_->registry = &registry;
+  state_->request = &request;
+  state_->on_head = &on_head;
+  state_->on_body = &on_body;
+  state_->clock = &clock;
+}
 
-  TransferState state;
+CurlExchange::~CurlExchange() = default;
+
+CurlOutcome CurlExchange::TakeOutcome() { return std::move(state_->outcome); }
+
+bool CurlExchange::StalledAt(Clock::TimePoint now) const {
+  return now - state_->last_activity >= state_->request->stall_timeout;
+}
+
+void CurlExchange::MarkStalled() { state_->outcome.stalled = true; }
+
+bool CurlExchange::Prepare(CURL* curl) {
+  State& state = *state_;
+  const CurlRequest& request = *state.request;
+  curl_easy_reset(curl);
+  state.curl = curl;
   if (request.origin_policy != nullptr) {
     auto url = ParseUrl(request.url);
     Status allowed = url.ok() ? request.origin_policy->CheckHost(url->host) : url.status();
     if (!allowed.ok()) {
       state.outcome.callback_status = std::move(allowed);
-      return std::move(state.outcome);
+      return false;
     }
   }
-  state.handle = &handle;
-  state.request = &request;
-  state.on_head = &on_head;
-  state.on_body = &on_body;
-  state.clock = &clock;
   state.Touch();
 
-  std::unique_ptr<curl_slist, SlistDeleter> header_list;
   for (const auto& [name, value] : request.headers) {
     if (AsciiEqualsIgnoreCase(name, "range")) {
       continue;
     }
     // "Name;" is libcurl's way to send a header with an empty value.
     std::string line = value.empty() ? name + ";" : name + ": " + value;
-    curl_slist* appended = curl_slist_append(header_list.get(), line.c_str());
+    curl_slist* appended = curl_slist_append(state.header_list.get(), line.c_str());
     if (appended == nullptr) {
       state.outcome.curl_code = CURLE_OUT_OF_MEMORY;
-      return std::move(state.outcome);
+      return false;
     }
-    (void)header_list.release();
-    header_list.reset(appended);
+    (void)state.header_list.release();
+    state.header_list.reset(appended);
   }
 
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, state.error_buffer);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -326,10 +347,10 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
                    static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, kBufferSize);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &CurlSocketHooks::Open);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &handle);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CurlSocketHooks::Close);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, &handle);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &state);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, state.registry);
   if (request.max_idle_connections > 0) {
     curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, request.max_idle_connections);
   }
@@ -340,8 +361,8 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   if (!request.range.empty()) {
     curl_easy_setopt(curl, CURLOPT_RANGE, request.range.c_str());
   }
-  if (header_list != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list.get());
+  if (state.header_list != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, state.header_list.get());
   }
   if (request.origin_policy != nullptr && !request.origin_policy->allows_everything()) {
     // Through a proxy from the environment the socket hook would see only
@@ -367,16 +388,17 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &OnProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  return true;
+}
 
-  handle.SetPolicy(request.origin_policy);
-  CURLcode code = curl_easy_perform(curl);
+void CurlExchange::Conclude(CURLcode code) {
+  State& state = *state_;
   state.outcome.curl_code = code;
-  Status refused = handle.TakeRefusal();
   // A refused address among several that one allowed did no harm.
-  if (code != CURLE_OK && !refused.ok() && state.outcome.callback_status.ok()) {
-    state.outcome.callback_status = std::move(refused);
+  if (code != CURLE_OK && !state.refused.ok() && state.outcome.callback_status.ok()) {
+    state.outcome.callback_status = std::exchange(state.refused, Status::Ok());
   }
-  if (state.low_water_socket >= 0 && handle.Tracks(state.low_water_socket)) {
+  if (state.low_water_socket >= 0 && state.registry->Tracks(state.low_water_socket)) {
     SetLowWater(state.low_water_socket, 1);  // the body ended early; the connection stays
   }
   if (!state.head_delivered && state.outcome.head_complete && !state.HeadIsRedirect() &&
@@ -384,13 +406,27 @@ CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
     state.DeliverHead();
   }
   if (code != CURLE_OK) {
-    state.outcome.error = ScrubQueryStrings(error_buffer);
+    state.outcome.error = ScrubQueryStrings(state.error_buffer);
   }
-  // The list and the error buffer die here; leave no dangling pointers in
-  // the handle that the next reset would not clear.
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-  return std::move(state.outcome);
+  // The list, the error buffer and the state die with the exchange; leave
+  // no dangling pointers in the handle that the next reset would not clear.
+  if (state.curl != nullptr) {
+    curl_easy_setopt(state.curl, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(state.curl, CURLOPT_ERRORBUFFER, nullptr);
+    curl_easy_setopt(state.curl, CURLOPT_OPENSOCKETDATA, nullptr);
+  }
+}
+
+CurlOutcome PerformGet(CurlHandle& handle, const CurlRequest& request,
+                       const CurlHeadCallback& on_head, const CurlBodyCallback& on_body,
+                       Clock& clock) {
+  CURL* curl = static_cast<CURL*>(handle.get());
+  CurlExchange exchange(request, on_head, on_body, handle.sockets(), clock);
+  if (!exchange.Prepare(curl)) {
+    return exchange.TakeOutcome();
+  }
+  exchange.Conclude(curl_easy_perform(curl));
+  return exchange.TakeOutcome();
 }
 
 bool IsTruncatedTransfer(const CurlOutcome& outcome) {

@@ -6,6 +6,8 @@
 //
 // libcurl stays out of this header.
 //
+// Many GETs at once on an event loop: curl_multi.h.
+//
 // Thread rule: CurlHandle and PerformGet are not thread-safe per handle; use
 // one handle per thread at a time. EnsureCurlGlobalInit() is thread-safe.
 #pragma once
@@ -31,6 +33,8 @@ namespace feilong::source {
 // Feilong calls it before creating a handle (CurlHandle does).
 void EnsureCurlGlobalInit();
 
+class SocketRegistry;  // curl_exchange.h
+
 // Owns one libcurl easy handle. Keeping a handle across transfers keeps its
 // connection cache: the next request to the same host reuses the connection.
 class CurlHandle {
@@ -41,36 +45,12 @@ class CurlHandle {
   CurlHandle& operator=(const CurlHandle&) = delete;
 
   void* get() const { return handle_; }  // the CURL*
-
-  // The open socket connected to `ip`:`port` from local port `local_port`,
-  // or -1. Sockets are tracked through libcurl's open and close callbacks,
-  // which PerformGet installs.
-  int SocketFor(const std::string& ip, long port, long local_port) const;
-  // True while `fd` is one of the handle's open sockets.
-  bool Tracks(int fd) const;
-  // The origin policy of the transfer about to run (null: none): the socket
-  // hook refuses connections it does not allow. TakeRefusal() ends it and
-  // returns its first refusal (OK if none).
-  void SetPolicy(const OriginPolicy* policy) {
-    policy_ = policy;
-    refused_ = Status::Ok();
-  }
-  Status TakeRefusal() {
-    policy_ = nullptr;
-    return std::exchange(refused_, Status::Ok());
-  }
+  // The sockets of the handle's connections (for the low-water mark).
+  SocketRegistry& sockets() { return *sockets_; }
 
  private:
-  friend struct CurlSocketHooks;
-  struct Remote {
-    std::string ip;
-    long port = 0;
-  };
+  std::unique_ptr<SocketRegistry> sockets_;
   void* handle_;
-  std::vector<std::pair<int, Remote>> sockets_;  // fd, whom it connects to
-  // The running transfer's policy (null: none) and its refusal, if any.
-  const OriginPolicy* policy_ = nullptr;
-  Status refused_;
 };
 
 struct CurlRequest {

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "source/curl_multi.h"
 #include "source/curl_transfer.h"
 #include "source/url.h"
 
@@ -102,144 +103,234 @@ HttpSource::HttpSource(HttpSourceOptions options, Clock& clock)
 
 HttpSource::~HttpSource() = default;
 
-Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
-  const std::string what = "origin " + RedactUrl(request.url);
-  CurlRequest curl_request{
-      request.url,           request.headers,        "0-0",           request.connect_timeout,
-      request.stall_timeout, options_.max_redirects, options_.ca_file};
-  curl_request.origin_policy = &options_.origin_policy;
+// Probe's reading of the answer to "Range: bytes=0-0".
+class HttpSource::ProbeExchange {
+ public:
+  ProbeExchange(const SourceRequest& request, const HttpSourceOptions& options)
+      : what_("origin " + RedactUrl(request.url)),
+        curl_request_{
+            request.url,           request.headers,       "0-0",          request.connect_timeout,
+            request.stall_timeout, options.max_redirects, options.ca_file} {
+    curl_request_.origin_policy = &options.origin_policy;
+  }
 
-  std::optional<ContentInfo> info;
-  bool stopped_on_purpose = false;
-  auto on_head = [&](const CurlResponseHead& head) -> Status {
+  const CurlRequest& curl_request() const { return curl_request_; }
+
+  Status OnHead(const CurlResponseHead& head) {
     if (head.status == 206) {
       const std::string* value = head.Find("content-range");
       ContentRange range;
       if (value == nullptr || !ParseContentRange(*value, &range)) {
-        return Status::Unavailable(what + ": 206 without a valid Content-Range");
+        return Status::Unavailable(what_ + ": 206 without a valid Content-Range");
       }
       if (range.total == kUnknownLength) {
-        return Status::Unavailable(what + ": origin did not report the total length");
+        return Status::Unavailable(what_ + ": origin did not report the total length");
       }
-      info = ContentInfo{range.total, true};
+      info_ = ContentInfo{range.total, true};
       return Status::Ok();
     }
     if (head.status == 200) {
       std::optional<uint64_t> length = ContentLength(head);
       if (!length.has_value()) {
-        return Status::Unavailable(what + ": origin ignores Range and sent no Content-Length");
+        return Status::Unavailable(what_ + ": origin ignores Range and sent no Content-Length");
       }
-      info = ContentInfo{*length, false};
-      stopped_on_purpose = true;
+      info_ = ContentInfo{*length, false};
+      stopped_on_purpose_ = true;
       return StopSentinel();  // do not download the whole body
     }
     if (head.status == 416) {
       const std::string* value = head.Find("content-range");
       ContentRange range;
       if (value != nullptr && ParseContentRange(*value, &range) && range.total == 0) {
-        info = ContentInfo{0, true};
-        stopped_on_purpose = true;
+        info_ = ContentInfo{0, true};
+        stopped_on_purpose_ = true;
         return StopSentinel();
       }
-      return Status::Unavailable(what + ": HTTP 416 for bytes=0-0 of non-empty content");
+      return Status::Unavailable(what_ + ": HTTP 416 for bytes=0-0 of non-empty content");
     }
-    return HttpErrorStatus(head, what);
-  };
-  uint64_t body_bytes = 0;
-  auto on_body = [&](std::span<const uint8_t> data) -> Status {
-    body_bytes += data.size();
-    if (body_bytes > 1) {
+    return HttpErrorStatus(head, what_);
+  }
+
+  Status OnBody(std::span<const uint8_t> data) {
+    body_bytes_ += data.size();
+    if (body_bytes_ > 1) {
       // Only one byte was asked for; do not read a body that ignores that.
-      stopped_on_purpose = true;
+      stopped_on_purpose_ = true;
       return StopSentinel();
     }
     return Status::Ok();
-  };
+  }
 
-  Lease<HandlePool> lease(*pool_);
-  CurlOutcome outcome = PerformGet(lease.handle(), curl_request, on_head, on_body, clock_);
-  if (info.has_value() && (stopped_on_purpose || outcome.curl_code == 0)) {
-    return *info;
+  Result<ContentInfo> Conclude(const CurlOutcome& outcome) const {
+    if (info_.has_value() && (stopped_on_purpose_ || outcome.curl_code == 0)) {
+      return *info_;
+    }
+    if (!outcome.callback_status.ok() && !stopped_on_purpose_) {
+      return outcome.callback_status;
+    }
+    if (outcome.curl_code != 0) {
+      return TransportStatus(outcome, what_, curl_request_.stall_timeout);
+    }
+    return Status::Unavailable(what_ + ": no response");
   }
-  if (!outcome.callback_status.ok() && !stopped_on_purpose) {
-    return outcome.callback_status;
-  }
-  if (outcome.curl_code != 0) {
-    return TransportStatus(outcome, what, request.stall_timeout);
-  }
-  return Status::Unavailable(what + ": no response");
-}
 
-Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uint64_t length,
-                              const SourceSink& sink) {
-  const std::string what = "origin " + RedactUrl(request.url);
-  if (length == 0) {
-    return Status::InvalidArgument(what + ": empty range at offset " + std::to_string(offset));
-  }
-  if (offset > kUnknownLength - length) {
-    return Status::InvalidArgument(what + ": range overflows");
-  }
-  const uint64_t last = offset + length - 1;
-  const std::string range_text = std::to_string(offset) + "-" + std::to_string(last);
-  CurlRequest curl_request{
-      request.url,           request.headers,        range_text,      request.connect_timeout,
-      request.stall_timeout, options_.max_redirects, options_.ca_file};
-  curl_request.origin_policy = &options_.origin_policy;
+ private:
+  const std::string what_;
+  CurlRequest curl_request_;
+  std::optional<ContentInfo> info_;
+  bool stopped_on_purpose_ = false;
+  uint64_t body_bytes_ = 0;
+};
 
-  auto on_head = [&](const CurlResponseHead& head) -> Status {
+// FetchRange's checks of the answer and of the bytes, handed to the sink.
+class HttpSource::RangeExchange {
+ public:
+  RangeExchange(const SourceRequest& request, const HttpSourceOptions& options, uint64_t offset,
+                uint64_t length, SourceSink sink)
+      : what_("origin " + RedactUrl(request.url)),
+        offset_(offset),
+        length_(length),
+        sink_(std::move(sink)) {
+    if (length == 0) {
+      invalid_ =
+          Status::InvalidArgument(what_ + ": empty range at offset " + std::to_string(offset));
+      return;
+    }
+    if (offset > kUnknownLength - length) {
+      invalid_ = Status::InvalidArgument(what_ + ": range overflows");
+      return;
+    }
+    last_ = offset + length - 1;
+    range_text_ = std::to_string(offset) + "-" + std::to_string(last_);
+    curl_request_ = CurlRequest{
+        request.url,           request.headers,       range_text_,    request.connect_timeout,
+        request.stall_timeout, options.max_redirects, options.ca_file};
+    curl_request_.origin_policy = &options.origin_policy;
+  }
+
+  // Not OK when the range itself is bad: nothing is to be sent.
+  const Status& invalid() const { return invalid_; }
+  const CurlRequest& curl_request() const { return curl_request_; }
+
+  Status OnHead(const CurlResponseHead& head) const {
     if (head.status == 206) {
       const std::string* value = head.Find("content-range");
       ContentRange range;
       if (value == nullptr || !ParseContentRange(*value, &range)) {
-        return Status::Unavailable(what +
-                                   ": 206 without a valid Content-Range for bytes=" + range_text);
+        return Status::Unavailable(what_ +
+                                   ": 206 without a valid Content-Range for bytes=" + range_text_);
       }
-      if (range.first != offset || range.last != last) {
-        return Status::Unavailable(what + ": origin answered '" + *value +
-                                   "' for bytes=" + range_text);
+      if (range.first != offset_ || range.last != last_) {
+        return Status::Unavailable(what_ + ": origin answered '" + *value +
+                                   "' for bytes=" + range_text_);
       }
       std::optional<uint64_t> declared = ContentLength(head);
-      if (declared.has_value() && *declared != length) {
-        return Status::Unavailable(what + ": Content-Length " + std::to_string(*declared) +
-                                   " for bytes=" + range_text);
+      if (declared.has_value() && *declared != length_) {
+        return Status::Unavailable(what_ + ": Content-Length " + std::to_string(*declared) +
+                                   " for bytes=" + range_text_);
       }
       return Status::Ok();
     }
     if (head.status == 200) {
       std::optional<uint64_t> declared = ContentLength(head);
-      if (offset == 0 && declared == length) {
+      if (offset_ == 0 && declared == length_) {
         return Status::Ok();  // the whole content of an origin without ranges
       }
       return Status::FailedPrecondition(
-          what + ": origin ignored Range (HTTP 200 for bytes=" + range_text + ")");
+          what_ + ": origin ignored Range (HTTP 200 for bytes=" + range_text_ + ")");
     }
-    return HttpErrorStatus(head, what);
-  };
-  uint64_t received = 0;
-  auto on_body = [&](std::span<const uint8_t> data) -> Status {
-    if (data.size() > length - received) {
-      return Status::Unavailable(what + ": origin sent more than " + std::to_string(length) +
-                                 " bytes for bytes=" + range_text);
-    }
-    received += data.size();
-    return sink(data);
-  };
+    return HttpErrorStatus(head, what_);
+  }
 
-  Lease<HandlePool> lease(*pool_);
-  CurlOutcome outcome = PerformGet(lease.handle(), curl_request, on_head, on_body, clock_);
-  if (!outcome.callback_status.ok()) {
-    return outcome.callback_status;
-  }
-  if (outcome.curl_code != 0) {
-    if (IsTruncatedTransfer(outcome) && !outcome.stalled) {
-      return Status::Unavailable(what + ": " + ShortCount(received, length));
+  Status OnBody(std::span<const uint8_t> data) {
+    if (data.size() > length_ - received_) {
+      return Status::Unavailable(what_ + ": origin sent more than " + std::to_string(length_) +
+                                 " bytes for bytes=" + range_text_);
     }
-    return TransportStatus(outcome, what, request.stall_timeout);
+    received_ += data.size();
+    return sink_(data);
   }
-  if (received != length) {
-    return Status::Unavailable(what + ": " + ShortCount(received, length));
+
+  Status Conclude(const CurlOutcome& outcome) const {
+    if (!outcome.callback_status.ok()) {
+      return outcome.callback_status;
+    }
+    if (outcome.curl_code != 0) {
+      if (IsTruncatedTransfer(outcome) && !outcome.stalled) {
+        return Status::Unavailable(what_ + ": " + ShortCount(received_, length_));
+      }
+      return TransportStatus(outcome, what_, curl_request_.stall_timeout);
+    }
+    if (received_ != length_) {
+      return Status::Unavailable(what_ + ": " + ShortCount(received_, length_));
+    }
+    return Status::Ok();
   }
-  return Status::Ok();
+
+ private:
+  const std::string what_;
+  const uint64_t offset_;
+  const uint64_t length_;
+  uint64_t last_ = 0;
+  std::string range_text_;
+  SourceSink sink_;
+  Status invalid_;
+  CurlRequest curl_request_;
+  uint64_t received_ = 0;
+};
+
+Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
+  ProbeExchange exchange(request, options_);
+  Lease<HandlePool> lease(*pool_);
+  CurlOutcome outcome = PerformGet(
+      lease.handle(), exchange.curl_request(),
+      [&](const CurlResponseHead& head) { return exchange.OnHead(head); },
+      [&](std::span<const uint8_t> data) { return exchange.OnBody(data); }, clock_);
+  return exchange.Conclude(outcome);
+}
+
+Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uint64_t length,
+                              const SourceSink& sink) {
+  RangeExchange exchange(request, options_, offset, length, sink);
+  if (!exchange.invalid().ok()) {
+    return exchange.invalid();
+  }
+  Lease<HandlePool> lease(*pool_);
+  CurlOutcome outcome = PerformGet(
+      lease.handle(), exchange.curl_request(),
+      [&](const CurlResponseHead& head) { return exchange.OnHead(head); },
+      [&](std::span<const uint8_t> data) { return exchange.OnBody(data); }, clock_);
+  return exchange.Conclude(outcome);
+}
+
+void HttpSource::ProbeAsync(CurlMulti& multi, const SourceRequest& request,
+                            std::function<void(Result<ContentInfo>)> done) {
+  auto exchange = std::make_shared<ProbeExchange>(request, options_);
+  multi.Start(
+      exchange->curl_request(),
+      [exchange](const CurlResponseHead& head) { return exchange->OnHead(head); },
+      [exchange](std::span<const uint8_t> data) { return exchange->OnBody(data); },
+      [exchange, done = std::move(done)](CurlOutcome outcome) {
+        done(exchange->Conclude(outcome));
+      });
+}
+
+void HttpSource::FetchRangeAsync(CurlMulti& multi, const SourceRequest& request, uint64_t offset,
+                                 uint64_t length, SourceSink sink,
+                                 std::function<void(Status)> done) {
+  auto exchange =
+      std::make_shared<RangeExchange>(request, options_, offset, length, std::move(sink));
+  if (!exchange->invalid().ok()) {
+    done(exchange->invalid());
+    return;
+  }
+  multi.Start(
+      exchange->curl_request(),
+      [exchange](const CurlResponseHead& head) { return exchange->OnHead(head); },
+      [exchange](std::span<const uint8_t> data) { return exchange->OnBody(data); },
+      [exchange, done = std::move(done)](CurlOutcome outcome) {
+        done(exchange->Conclude(outcome));
+      });
 }
 
 }  // namespace feilong::source

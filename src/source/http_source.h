@@ -19,7 +19,10 @@
 // `max_redirects`, http and https only). Messages start with
 // "origin <URL without query>".
 //
-// Thread rule: thread-safe. Each call borrows an idle libcurl handle from a
+// The asynchronous forms run on a CurlMulti, whose connection cache they
+// use; they check exactly the same.
+//
+// Thread rule: thread-safe. Each blocking call borrows an idle libcurl handle from a
 // small pool (or creates one) and returns it afterwards, so consecutive calls
 // reuse connections to the same origin.
 #pragma once
@@ -57,9 +60,15 @@ class HttpSource final : public SourceClient {
   Result<ContentInfo> Probe(const SourceRequest& request) override;
   Status FetchRange(const SourceRequest& request, uint64_t offset, uint64_t length,
                     const SourceSink& sink) override;
+  void ProbeAsync(CurlMulti& multi, const SourceRequest& request,
+                  std::function<void(Result<ContentInfo>)> done) override;
+  void FetchRangeAsync(CurlMulti& multi, const SourceRequest& request, uint64_t offset,
+                       uint64_t length, SourceSink sink, std::function<void(Status)> done) override;
 
  private:
   class HandlePool;
+  class ProbeExchange;
+  class RangeExchange;
 
   HttpSourceOptions options_;
   Clock& clock_;

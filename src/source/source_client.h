@@ -15,7 +15,7 @@
 //   (any code)        a sink's error, returned unchanged
 //
 // Thread rule: implementations are thread-safe; one client may serve
-// concurrent calls from many threads.
+// concurrent calls from many threads and multis.
 #pragma once
 
 #include <chrono>
@@ -32,6 +32,8 @@
 #include "source/origin_policy.h"
 
 namespace feilong::source {
+
+class CurlMulti;  // curl_multi.h
 
 struct SourceRequest {
   // Absolute URL of the content. May carry a signed query string.
@@ -72,6 +74,16 @@ class SourceClient {
   // of Y bytes", never a short success. InvalidArgument if length is 0.
   virtual Status FetchRange(const SourceRequest& request, uint64_t offset, uint64_t length,
                             const SourceSink& sink) = 0;
+
+  // The same two without a waiting thread: they run on `multi`, where the
+  // sink is called, and `done` runs once with what the blocking form would
+  // return (at once on this thread for a request that cannot start, such as
+  // length 0). The client must outlive `done`.
+  virtual void ProbeAsync(CurlMulti& multi, const SourceRequest& request,
+                          std::function<void(Result<ContentInfo>)> done) = 0;
+  virtual void FetchRangeAsync(CurlMulti& multi, const SourceRequest& request, uint64_t offset,
+                               uint64_t length, SourceSink sink,
+                               std::function<void(Status)> done) = 0;
 };
 
 // OK if `url` parses (see url.h) and its scheme has a SourceClient.

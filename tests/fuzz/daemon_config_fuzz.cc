@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(c.concurrent_pieces >= 1 && c.concurrent_pieces <= 256, c.concurrent_pieces);
   FUZZ_CHECK(c.back_to_source_concurrency >= 1 && c.back_to_source_concurrency <= 64,
              c.back_to_source_concurrency);
-  FUZZ_CHECK(c.transfer_threads >= 1 && c.transfer_threads <= 1024, c.transfer_threads);
+  FUZZ_CHECK(c.blocking_threads >= 1 && c.blocking_threads <= 256, c.blocking_threads);
   FUZZ_CHECK(c.disk_high_watermark >= 0.01 && c.disk_high_watermark <= 1.0, c.disk_high_watermark);
   FUZZ_CHECK(c.disk_low_watermark >= 0.0 && c.disk_low_watermark <= c.disk_high_watermark,
              c.disk_low_watermark);

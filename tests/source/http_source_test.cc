@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 
+#include "common/io_loop.h"
+#include "source/curl_multi.h"
 #include "support/misbehaving_origin.h"
 #include "support/temp_dir.h"
 
@@ -69,6 +72,64 @@ TEST(HttpSourceTest, ProbeAndFetchFromAnHonestOrigin) {
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_NE(requests[0].find("Range: bytes=0-0"), std::string::npos) << requests[0];
   EXPECT_NE(requests[1].find("Range: bytes=1000-5999"), std::string::npos) << requests[1];
+}
+
+// The asynchronous forms on a CurlMulti read answers exactly as the blocking
+// ones: an honest origin, one whose Content-Length lies, one that ignores
+// Range, and a range that cannot be asked for at all.
+TEST(HttpSourceTest, TheAsynchronousFormsCheckTheSame) {
+  IoLoop loop(1);
+  CurlMulti multi(loop);
+  HttpSource source;
+  auto probe = [&](const SourceRequest& request) {
+    std::promise<Result<ContentInfo>> done;
+    source.ProbeAsync(multi, request, [&](Result<ContentInfo> info) { done.set_value(info); });
+    return done.get_future().get();
+  };
+  auto fetch = [&](const SourceRequest& request, uint64_t offset, uint64_t length,
+                   std::string* out) {
+    std::promise<Status> done;
+    source.FetchRangeAsync(
+        multi, request, offset, length,
+        [out](std::span<const uint8_t> data) {
+          out->append(reinterpret_cast<const char*>(data.data()), data.size());
+          return Status::Ok();
+        },
+        [&](Status status) { done.set_value(std::move(status)); });
+    return done.get_future().get();
+  };
+
+  std::string body = test::RandomBytes(100'000, 1);
+  auto honest = StartOrigin(WithBody(Behavior::kHonest, body));
+  ASSERT_NE(honest, nullptr);
+  SourceRequest request = Request(honest->Url("/file.bin"));
+  Result<ContentInfo> info = probe(request);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->content_length, body.size());
+  EXPECT_TRUE(info->range_supported);
+  std::string got;
+  ASSERT_TRUE(fetch(request, 1000, 5000, &got).ok());
+  EXPECT_EQ(got, body.substr(1000, 5000));
+  EXPECT_EQ(honest->connections(), 1u);  // the multi keeps the connection
+  EXPECT_EQ(fetch(request, 10, 0, &got).code(), StatusCode::kInvalidArgument);
+
+  auto lying = StartOrigin(WithBody(Behavior::kShortBody, test::RandomBytes(64 * 1024, 2)));
+  ASSERT_NE(lying, nullptr);
+  got.clear();
+  Status status = fetch(Request(lying->Url("/f")), 1024, 32 * 1024, &got);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status.ToString();
+  EXPECT_NE(status.message().find("origin sent 16384 of 32768 bytes"), std::string::npos)
+      << status.message();
+
+  auto no_ranges = StartOrigin(WithBody(Behavior::kIgnoreRange, body));
+  ASSERT_NE(no_ranges, nullptr);
+  info = probe(Request(no_ranges->Url("/f")));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_FALSE(info->range_supported);
+  got.clear();
+  EXPECT_EQ(fetch(Request(no_ranges->Url("/f")), 100, 200, &got).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(got.empty());
 }
 
 TEST(HttpSourceTest, PassesRequestHeadersButNotRange) {

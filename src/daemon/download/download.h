@@ -3,7 +3,7 @@
 // It owns every piece of the download's state (parents, pieces held and in
 // flight, digests, where bytes came from) and changes it only on its strand
 // (common/strand.h), by handling events: scheduler messages, parent piece
-// availability, piece transfer results (from the TransferPool), waiters
+// availability, piece transfer results (from the Transfers), waiters
 // attaching, and its timers (deadline; the next moment a backoff, a retry or
 // the stall check is due). No thread is its own: thousands of downloads
 // share the loop's few threads. See docs/ARCHITECTURE.md, "The download
@@ -17,7 +17,7 @@
 //
 // Thread rule: every method is thread-safe. Work that blocks (connecting to
 // a scheduler, hashing the whole content, writing an output) runs on the
-// TransferPool, never on the strand.
+// BlockingPool, never on the strand.
 #pragma once
 
 #include <chrono>
@@ -79,7 +79,7 @@ struct DownloadWaiter {
 struct DownloadDeps {
   storage::PieceStore& store;
   // The seams (transfers.h, scheduler_link.h, parent_feed.h): gRPC and the
-  // TransferPool in the daemon, fakes in a test, a simulated network in
+  // event loop in the daemon, fakes in a test, a simulated network in
   // the in-process swarm.
   conductor::Transfers& transfers;
   SchedulerLink& scheduler_link;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "access/grant.h"
+#include "source/curl_multi.h"
 #include "source/curl_transfer.h"
 #include "source/url.h"
 
@@ -26,51 +27,17 @@ std::string Count(uint64_t received, uint64_t expected) {
 
 }  // namespace
 
-PieceClient::PieceClient(PieceClientOptions options, Clock& clock)
-    : options_(options), clock_(clock), handle_(std::make_unique<source::CurlHandle>()) {}
+namespace {
 
-PieceClient::~PieceClient() = default;
-
-Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t port,
-                                            const std::string& task_id, uint32_t number,
-                                            uint32_t expected_length, storage::PieceWriter& writer,
-                                            const std::string& grant) {
-  const std::string host_port = HostForUrl(host) + ":" + std::to_string(port);
-  const std::string what = "parent " + host_port + " piece " + std::to_string(number);
-  if (!source::IsValidTaskId(task_id)) {
-    return Status::InvalidArgument(what + ": malformed task id");
-  }
-  if (expected_length == 0) {
-    return Status::InvalidArgument(what + ": expected length 0");
-  }
-
-  source::CurlRequest request;
-  const bool tls = !options_.tls.ca_file.empty();
-  request.url = (tls ? "https://" : "http://") + host_port + "/pieces/" + task_id + "/" +
-                std::to_string(number);
-  if (tls) {
-    request.ca_file = options_.tls.ca_file;
-    request.client_cert_file = options_.tls.cert_file;
-    request.client_key_file = options_.tls.key_file;
-  }
-  request.connect_timeout = options_.connect_timeout;
-  request.stall_timeout = options_.stall_timeout;
-  request.max_redirects = 0;
-  if (!grant.empty()) {
-    request.headers.emplace_back(std::string(access::kGrantHeader), grant);
-  }
-  // One connection per parent: a download spreads its requests over up to
-  // 2 x download.parent.wanted (<= 128) parents.
-  request.max_idle_connections = 128;
-  // Wake per 128 KiB of piece, not per few packets: far fewer polls and
-  // reads per byte. A parent sending under ~26 KB/s gets stall-timed out
-  // (5 s by default) before the mark is reached.
-  // Not over TLS: plaintext OpenSSL already pulled off the socket would not
-  // count, and a mark above what is left on the wire stalls the last bytes.
-  request.receive_low_water = tls ? 0 : 128 * 1024;
-
+// One fetch's state, shared by libcurl's callbacks and the end.
+struct PieceFetch {
+  std::string what;
+  uint32_t expected_length = 0;
+  storage::PieceWriter* writer = nullptr;
   PieceFetchResult result;
-  auto on_head = [&](const source::CurlResponseHead& head) -> Status {
+  Clock::TimePoint start;
+
+  Status OnHead(const source::CurlResponseHead& head) {
     if (const std::string* busy = head.Find(kBusyHeader); head.status == 503 && busy != nullptr) {
       result.busy =
           *busy == "piece" ? PieceFetchResult::Busy::kPiece : PieceFetchResult::Busy::kParent;
@@ -106,8 +73,9 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
       result.parent_digest = *parsed;
     }
     return Status::Ok();
-  };
-  auto on_body = [&](std::span<const uint8_t> data) -> Status {
+  }
+
+  Status OnBody(std::span<const uint8_t> data) {
     if (result.busy != PieceFetchResult::Busy::kNo) {
       return Status::Ok();
     }
@@ -115,34 +83,88 @@ Result<PieceFetchResult> PieceClient::Fetch(const std::string& host, uint16_t po
       return Status::Corruption(what + ": parent sent more than " +
                                 std::to_string(expected_length) + " bytes");
     }
-    FL_RETURN_IF_ERROR(writer.Append(data));
+    FL_RETURN_IF_ERROR(writer->Append(data));
     result.bytes += data.size();
     return Status::Ok();
-  };
+  }
 
-  Clock::TimePoint start = clock_.Now();
-  source::CurlOutcome outcome = source::PerformGet(*handle_, request, on_head, on_body, clock_);
-  result.elapsed = clock_.Now() - start;
-  if (!outcome.callback_status.ok()) {
-    return outcome.callback_status;
-  }
-  if (outcome.curl_code != 0) {
-    if (source::IsTruncatedTransfer(outcome) && !outcome.stalled) {
-      return Status::Unavailable(what + ": connection closed after " +
-                                 Count(result.bytes, expected_length));
+  Result<PieceFetchResult> Conclude(const source::CurlOutcome& outcome,
+                                    std::chrono::milliseconds stall_timeout) {
+    if (!outcome.callback_status.ok()) {
+      return outcome.callback_status;
     }
-    return source::TransportStatus(outcome, what, options_.stall_timeout);
-  }
-  if (!outcome.head_complete) {
-    return Status::Unavailable(what + ": no response");
-  }
-  if (result.busy != PieceFetchResult::Busy::kNo) {
+    if (outcome.curl_code != 0) {
+      if (source::IsTruncatedTransfer(outcome) && !outcome.stalled) {
+        return Status::Unavailable(what + ": connection closed after " +
+                                   Count(result.bytes, expected_length));
+      }
+      return source::TransportStatus(outcome, what, stall_timeout);
+    }
+    if (!outcome.head_complete) {
+      return Status::Unavailable(what + ": no response");
+    }
+    if (result.busy != PieceFetchResult::Busy::kNo) {
+      return result;
+    }
+    if (result.bytes != expected_length) {
+      return Status::Corruption(what + ": parent sent " + Count(result.bytes, expected_length));
+    }
     return result;
   }
-  if (result.bytes != expected_length) {
-    return Status::Corruption(what + ": parent sent " + Count(result.bytes, expected_length));
+};
+
+}  // namespace
+
+void PieceClient::Fetch(source::CurlMulti& multi, const std::string& host, uint16_t port,
+                        const std::string& task_id, uint32_t number, uint32_t expected_length,
+                        storage::PieceWriter& writer, const std::string& grant,
+                        PieceFetchDone done) const {
+  const std::string host_port = HostForUrl(host) + ":" + std::to_string(port);
+  auto fetch = std::make_shared<PieceFetch>();
+  fetch->what = "parent " + host_port + " piece " + std::to_string(number);
+  fetch->expected_length = expected_length;
+  fetch->writer = &writer;
+  if (!source::IsValidTaskId(task_id)) {
+    done(Status::InvalidArgument(fetch->what + ": malformed task id"));
+    return;
   }
-  return result;
+  if (expected_length == 0) {
+    done(Status::InvalidArgument(fetch->what + ": expected length 0"));
+    return;
+  }
+
+  source::CurlRequest request;
+  const bool tls = !options_.tls.ca_file.empty();
+  request.url = (tls ? "https://" : "http://") + host_port + "/pieces/" + task_id + "/" +
+                std::to_string(number);
+  if (tls) {
+    request.ca_file = options_.tls.ca_file;
+    request.client_cert_file = options_.tls.cert_file;
+    request.client_key_file = options_.tls.key_file;
+  }
+  request.connect_timeout = options_.connect_timeout;
+  request.stall_timeout = options_.stall_timeout;
+  request.max_redirects = 0;
+  if (!grant.empty()) {
+    request.headers.emplace_back(std::string(access::kGrantHeader), grant);
+  }
+  // Wake per 128 KiB of piece, not per few packets: far fewer polls and
+  // reads per byte. A parent sending under ~26 KB/s gets stall-timed out
+  // (5 s by default) before the mark is reached.
+  // Not over TLS: plaintext OpenSSL already pulled off the socket would not
+  // count, and a mark above what is left on the wire stalls the last bytes.
+  request.receive_low_water = tls ? 0 : 128 * 1024;
+
+  fetch->start = clock_.Now();
+  multi.Start(
+      std::move(request),
+      [fetch](const source::CurlResponseHead& head) { return fetch->OnHead(head); },
+      [fetch](std::span<const uint8_t> data) { return fetch->OnBody(data); },
+      [fetch, &clock = clock_, stall = options_.stall_timeout,
+       done = std::move(done)](source::CurlOutcome outcome) {
+        fetch->result.elapsed = clock.Now() - fetch->start;
+        done(fetch->Conclude(outcome, stall));
+      });
 }
 
 }  // namespace feilong::daemon

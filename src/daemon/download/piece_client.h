@@ -19,13 +19,16 @@
 // error: the result says what was busy and nothing was appended.
 // After an error the writer holds a partial piece; the caller discards it.
 //
-// Thread rule: not thread-safe. Use one PieceClient per worker thread; it
-// keeps one libcurl handle with an idle connection to each parent it asked
-// (up to 128), so later fetches from a parent reuse its connection.
+// Fetches run on a source::CurlMulti: no thread waits for them, and the
+// multi keeps an idle connection to each parent it asked (up to its limit),
+// so later fetches from a parent reuse its connection.
+//
+// Thread rule: thread-safe (the client holds only its options).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +39,7 @@
 #include "storage/piece_store.h"
 
 namespace feilong::source {
-class CurlHandle;
+class CurlMulti;
 }  // namespace feilong::source
 
 namespace feilong::daemon {
@@ -71,27 +74,28 @@ struct PieceFetchResult {
   Busy busy = Busy::kNo;
 };
 
+using PieceFetchDone = std::function<void(Result<PieceFetchResult>)>;
+
 class PieceClient {
  public:
-  // `clock` measures `elapsed` and the stall timeout; it must outlive the
-  // client.
-  explicit PieceClient(PieceClientOptions options, Clock& clock = SteadyClock::Default());
-  ~PieceClient();
-  PieceClient(const PieceClient&) = delete;
-  PieceClient& operator=(const PieceClient&) = delete;
+  // `clock` measures `elapsed`; it must outlive the client.
+  explicit PieceClient(PieceClientOptions options, Clock& clock = SteadyClock::Default())
+      : options_(std::move(options)), clock_(clock) {}
 
-  // Fetches piece `number` of `task_id` from the parent at host:port (an IP
-  // address or a host name; IPv6 with or without brackets) and appends
-  // exactly `expected_length` bytes to `writer`, presenting `grant` (for a
-  // private task; empty otherwise). Errors as listed above.
-  Result<PieceFetchResult> Fetch(const std::string& host, uint16_t port, const std::string& task_id,
-                                 uint32_t number, uint32_t expected_length,
-                                 storage::PieceWriter& writer, const std::string& grant = {});
+  // Starts fetching piece `number` of `task_id` from the parent at
+  // host:port (an IP address or a host name; IPv6 with or without brackets)
+  // on `multi`, appending exactly `expected_length` bytes to `writer` and
+  // presenting `grant` (for a private task; empty otherwise). `done` runs
+  // once with the result (errors as listed above): at once on this thread
+  // for a malformed request, else on the multi's strand, where `writer` is
+  // also written. `writer` must stay alive until then.
+  void Fetch(source::CurlMulti& multi, const std::string& host, uint16_t port,
+             const std::string& task_id, uint32_t number, uint32_t expected_length,
+             storage::PieceWriter& writer, const std::string& grant, PieceFetchDone done) const;
 
  private:
   PieceClientOptions options_;
   Clock& clock_;
-  std::unique_ptr<source::CurlHandle> handle_;
 };
 
 }  // namespace feilong::daemon

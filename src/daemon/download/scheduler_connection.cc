@@ -7,7 +7,7 @@
 #include <deque>
 
 #include "common/digest.h"
-#include "daemon/download/transfer_pool.h"
+#include "daemon/download/blocking_pool.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 
 namespace feilong::daemon {
@@ -245,25 +245,24 @@ namespace {
 // job's last reference closes it in the caller.
 class PooledStream final : public SchedulerStream {
  public:
-  PooledStream(std::shared_ptr<SchedulerConnection> connection, TransferPool& pool)
+  PooledStream(std::shared_ptr<SchedulerConnection> connection, BlockingPool& pool)
       : connection_(std::move(connection)), pool_(pool) {}
   ~PooledStream() override {
-    (void)pool_.Submit(
-        [connection = std::move(connection_)](TransferContext&) { connection->Close(); });
+    (void)pool_.Submit([connection = std::move(connection_)] { connection->Close(); });
   }
   bool Send(const sv1::AnnouncePeerRequest& request) override { return connection_->Send(request); }
   const std::string& address() const override { return connection_->address(); }
 
  private:
   std::shared_ptr<SchedulerConnection> connection_;
-  TransferPool& pool_;
+  BlockingPool& pool_;
 };
 
 }  // namespace
 
 void GrpcSchedulerLink::Open(const sv1::Register& registration, OnMessage on_message,
                              OnClosed on_closed, OnOpened on_opened) {
-  auto open = [this, registration, on_message, on_closed, on_opened](TransferContext&) {
+  auto open = [this, registration, on_message, on_closed, on_opened] {
     auto connection =
         SchedulerConnection::Open(channels_, RankSchedulers(addresses_, registration.task_id()),
                                   registration, connect_timeout_, on_message, on_closed);

@@ -32,7 +32,7 @@
 
 namespace feilong::daemon {
 
-class TransferPool;
+class BlockingPool;
 
 // Orders scheduler addresses for a task by rendezvous hashing of the task
 // id: every daemon picks the same first scheduler for the same task, and
@@ -95,12 +95,12 @@ class SchedulerConnection {
 };
 
 // The daemon's SchedulerLink: SchedulerConnection::Open, which may wait up
-// to the connect timeout per scheduler, runs on the TransferPool, never on
+// to the connect timeout per scheduler, runs on the BlockingPool, never on
 // a download's strand; a stream is closed there too. Thread-safe.
 class GrpcSchedulerLink final : public SchedulerLink {
  public:
   // `channels` and `pool` must outlive this object and every stream.
-  GrpcSchedulerLink(SchedulerChannels& channels, TransferPool& pool,
+  GrpcSchedulerLink(SchedulerChannels& channels, BlockingPool& pool,
                     std::vector<std::string> addresses, std::chrono::milliseconds connect_timeout)
       : channels_(channels),
         pool_(pool),
@@ -112,7 +112,7 @@ class GrpcSchedulerLink final : public SchedulerLink {
 
  private:
   SchedulerChannels& channels_;
-  TransferPool& pool_;
+  BlockingPool& pool_;
   const std::vector<std::string> addresses_;
   const std::chrono::milliseconds connect_timeout_;
 };

@@ -1,7 +1,7 @@
 // Transfers: how a Download moves bytes and does work that blocks. Every
 // call returns at once; the outcome arrives later as events in the
 // download's mailbox (download_events.h). The daemon's implementation runs
-// jobs on the TransferPool (transfer_jobs.h); a test or the in-process
+// them on the event loop (loop_transfers.h); a test or the in-process
 // swarm gives its own.
 #pragma once
 

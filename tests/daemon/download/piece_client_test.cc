@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "access/grant.h"
 #include "common/digest.h"
+#include "common/io_loop.h"
 #include "daemon/upload/piece_server.h"
+#include "source/curl_multi.h"
 #include "support/fake_piece_store.h"
 #include "support/misbehaving_origin.h"
 #include "support/temp_dir.h"
@@ -48,6 +52,18 @@ class PieceClientTest : public ::testing::Test {
     return parent.ok() ? std::move(parent).value() : nullptr;
   }
 
+  // Runs `client`'s fetch on the test's multi and waits for its result.
+  Result<PieceFetchResult> Fetch(const PieceClient& client, const std::string& host, uint16_t port,
+                                 const std::string& task_id, uint32_t number, uint32_t length,
+                                 storage::PieceWriter& writer, const std::string& grant = {}) {
+    std::promise<Result<PieceFetchResult>> result;
+    client.Fetch(multi_, host, port, task_id, number, length, writer, grant,
+                 [&](Result<PieceFetchResult> fetched) { result.set_value(std::move(fetched)); });
+    return result.get_future().get();
+  }
+
+  IoLoop loop_{1};
+  source::CurlMulti multi_{loop_};
   test::TempDir dir_;
   metrics::Counter grants_refused_metric_;
   test::FakePieceStore store_{dir_.path()};
@@ -59,7 +75,7 @@ class PieceClientTest : public ::testing::Test {
 TEST_F(PieceClientTest, FetchesAPieceIntoTheWriter) {
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->bytes, kPieceLength);
   EXPECT_GT(result->elapsed.count(), 0);
@@ -77,7 +93,7 @@ TEST_F(PieceClientTest, APrivateTaskGoesOnlyToAGrantForItAndThisAddress) {
   const int64_t expires = SteadyClock::Default().NowUnixSeconds() + 600;
   auto fetch = [&](uint32_t number, const std::string& grant) {
     MemoryPieceWriter writer(kPieceLength);
-    return client_.Fetch("127.0.0.1", server_->port(), kTask, number, kPieceLength, writer, grant);
+    return Fetch(client_, "127.0.0.1", server_->port(), kTask, number, kPieceLength, writer, grant);
   };
   auto denied = [](const Result<PieceFetchResult>& r) {
     return r.status().code() == StatusCode::kPermissionDenied;
@@ -104,9 +120,9 @@ TEST_F(PieceClientTest, APrivateTaskWithoutAKnownKeyGoesToNobody) {
   auto signer = access::GrantSigner::Generate();
   ASSERT_TRUE(signer.ok());
   MemoryPieceWriter writer(kPieceLength);
-  auto result = client_.Fetch(
-      "127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer,
-      (*signer)->Sign({kTask, SteadyClock::Default().NowUnixSeconds() + 600, "127.0.0.1"}));
+  auto result =
+      Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer,
+            (*signer)->Sign({kTask, SteadyClock::Default().NowUnixSeconds() + 600, "127.0.0.1"}));
   EXPECT_EQ(result.status().code(), StatusCode::kPermissionDenied);
 }
 
@@ -115,7 +131,7 @@ TEST_F(PieceClientTest, ReusesTheConnectionAcrossFetches) {
     uint32_t length = number == 2 ? 17 : kPieceLength;
     MemoryPieceWriter writer(length);
     Result<PieceFetchResult> result =
-        client_.Fetch("127.0.0.1", server_->port(), kTask, number, length, writer);
+        Fetch(client_, "127.0.0.1", server_->port(), kTask, number, length, writer);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     EXPECT_TRUE(writer.data() == Piece(number));
     EXPECT_EQ(server_->active_connections(), 1u);
@@ -137,7 +153,7 @@ TEST_F(PieceClientTest, KeepsAConnectionToEachOfManyParents) {
     for (auto& parent : parents) {
       MemoryPieceWriter writer(kPieceLength);
       Result<PieceFetchResult> result =
-          client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+          Fetch(client_, "127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
       ASSERT_TRUE(result.ok()) << result.status().ToString();
     }
   }
@@ -149,18 +165,18 @@ TEST_F(PieceClientTest, KeepsAConnectionToEachOfManyParents) {
 TEST_F(PieceClientTest, MissingPieceIsNotFound) {
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", server_->port(), kTask, 1, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", server_->port(), kTask, 1, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kNotFound) << result.status().ToString();
   EXPECT_EQ(writer.written(), 0u);
   std::string other_task(64, 'f');
-  result = client_.Fetch("127.0.0.1", server_->port(), other_task, 0, kPieceLength, writer);
+  result = Fetch(client_, "127.0.0.1", server_->port(), other_task, 0, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(PieceClientTest, WrongExpectedLengthIsCorruption) {
   MemoryPieceWriter writer(kPieceLength + 1);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength + 1, writer);
+      Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, kPieceLength + 1, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << result.status().ToString();
   EXPECT_EQ(writer.written(), 0u);
 }
@@ -170,7 +186,7 @@ TEST_F(PieceClientTest, ParentDownIsUnavailable) {
   server_->Stop();
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", port, kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", port, kTask, 0, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
   EXPECT_NE(result.status().message().find("parent 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
@@ -182,7 +198,7 @@ TEST_F(PieceClientTest, TruncatedBodyIsAnError) {
   ASSERT_NE(parent, nullptr);
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
   EXPECT_NE(result.status().message().find("of 131072 bytes"), std::string::npos)
@@ -196,7 +212,7 @@ TEST_F(PieceClientTest, ParentSendingAnotherLengthIsCorruption) {
   ASSERT_NE(parent, nullptr);
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << result.status().ToString();
 }
 
@@ -205,7 +221,7 @@ TEST_F(PieceClientTest, ParentStatusesAreMapped) {
   ASSERT_NE(parent, nullptr);
   MemoryPieceWriter writer(kPieceLength);
   EXPECT_EQ(
-      client_.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer).status().code(),
+      Fetch(client_, "127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer).status().code(),
       StatusCode::kNotFound);
 }
 
@@ -218,7 +234,7 @@ TEST_F(PieceClientTest, BusyParentIsNotAnError) {
   ASSERT_TRUE(parent.ok());
   MemoryPieceWriter writer(kPieceLength);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", (*parent)->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", (*parent)->port(), kTask, 0, kPieceLength, writer);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->busy, PieceFetchResult::Busy::kParent);
   EXPECT_EQ(result->bytes, 0u);
@@ -226,7 +242,7 @@ TEST_F(PieceClientTest, BusyParentIsNotAnError) {
   options.extra_headers = {"X-Feilong-Busy: piece"};
   auto piece_busy = MisbehavingOrigin::Start(options);
   ASSERT_TRUE(piece_busy.ok());
-  result = client_.Fetch("127.0.0.1", (*piece_busy)->port(), kTask, 0, kPieceLength, writer);
+  result = Fetch(client_, "127.0.0.1", (*piece_busy)->port(), kTask, 0, kPieceLength, writer);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->busy, PieceFetchResult::Busy::kPiece);
   // A 503 without the header is an unavailable parent, as before.
@@ -234,7 +250,7 @@ TEST_F(PieceClientTest, BusyParentIsNotAnError) {
   auto plain = MisbehavingOrigin::Start(options);
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(
-      client_.Fetch("127.0.0.1", (*plain)->port(), kTask, 0, kPieceLength, writer).status().code(),
+      Fetch(client_, "127.0.0.1", (*plain)->port(), kTask, 0, kPieceLength, writer).status().code(),
       StatusCode::kUnavailable);
 }
 
@@ -246,7 +262,7 @@ TEST_F(PieceClientTest, StalledParentIsDeadlineExceeded) {
   MemoryPieceWriter writer(kPieceLength);
   auto start = std::chrono::steady_clock::now();
   Result<PieceFetchResult> result =
-      client.Fetch("127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client, "127.0.0.1", parent->port(), kTask, 0, kPieceLength, writer);
   EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded) << result.status().ToString();
   EXPECT_EQ(writer.written(), 100u);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
@@ -255,20 +271,20 @@ TEST_F(PieceClientTest, StalledParentIsDeadlineExceeded) {
 TEST_F(PieceClientTest, WriterErrorIsReturned) {
   MemoryPieceWriter writer(kPieceLength, /*fail_after=*/1000);
   Result<PieceFetchResult> result =
-      client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
+      Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, kPieceLength, writer);
   EXPECT_EQ(result.status(), Status::IOError("injected write failure"));
   // The client recovers on the next fetch (a new connection if needed).
   MemoryPieceWriter good(kPieceLength);
-  EXPECT_TRUE(client_.Fetch("127.0.0.1", server_->port(), kTask, 0, kPieceLength, good).ok());
+  EXPECT_TRUE(Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, kPieceLength, good).ok());
 }
 
 TEST_F(PieceClientTest, RejectsBadArguments) {
   MemoryPieceWriter writer(kPieceLength);
-  EXPECT_EQ(client_.Fetch("127.0.0.1", server_->port(), "../etc", 0, kPieceLength, writer)
+  EXPECT_EQ(Fetch(client_, "127.0.0.1", server_->port(), "../etc", 0, kPieceLength, writer)
                 .status()
                 .code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(client_.Fetch("127.0.0.1", server_->port(), kTask, 0, 0, writer).status().code(),
+  EXPECT_EQ(Fetch(client_, "127.0.0.1", server_->port(), kTask, 0, 0, writer).status().code(),
             StatusCode::kInvalidArgument);
 }
 
