@@ -8,9 +8,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <condition_variable>
+#include <future>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "common/host_port.h"
@@ -28,7 +27,6 @@
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/proxy_url_fetcher.h"
 #include "daemon/services.h"
-#include "daemon/thread_name.h"
 #include "daemon/upload/piece_hub.h"
 #include "daemon/upload/piece_server.h"
 #include "daemon/upload/piece_tls.h"
@@ -124,14 +122,19 @@ class Daemon::Impl {
   std::unique_ptr<ProxyUrlFetcher> proxy_fetcher_;
   std::unique_ptr<proxy::HttpProxy> proxy_;
   int peer_port_ = 0;
-  std::jthread announcer_;
-  std::jthread gc_;
+  // The daemon's periodic chores (announcing the host, the store's GC) run
+  // from timers on this strand of the loop: no thread of their own.
+  std::unique_ptr<Strand> chores_;
+  std::unique_ptr<StrandTimer> announce_timer_;  // on chores_
+  std::unique_ptr<StrandTimer> gc_timer_;        // on chores_
   bool stopped_ = false;
 
  private:
-  void AnnounceLoop(std::stop_token stop);
-  void GcLoop(std::stop_token stop);
+  void StartChores();
+  void StopChores();
+  // Sends AnnounceHost to every scheduler without waiting for the answers.
   void AnnounceHost(std::chrono::milliseconds timeout);
+  void CollectGarbage();
 };
 
 Status Daemon::Impl::Start() {
@@ -271,16 +274,7 @@ Status Daemon::Impl::Start() {
         proxy_, proxy::HttpProxy::Start(config_.proxy, *proxy_fetcher_, *store_, &registry_));
   }
 
-  if (!config_.schedulers.empty()) {
-    announcer_ = std::jthread([this](std::stop_token stop) {
-      SetThreadName("fl-announce");
-      AnnounceLoop(stop);
-    });
-  }
-  gc_ = std::jthread([this](std::stop_token stop) {
-    SetThreadName("fl-gc");
-    GcLoop(stop);
-  });
+  StartChores();
   return Status::Ok();
 }
 
@@ -301,50 +295,83 @@ sv1::Host Daemon::Impl::HostInfo() const {
   return host;
 }
 
+void Daemon::Impl::StartChores() {
+  chores_ = loop_->NewStrand();
+  std::promise<void> armed;
+  chores_->Post([this, &armed] {
+    if (!config_.schedulers.empty()) {
+      announce_timer_ = chores_->NewTimer([this] {
+        AnnounceHost(config_.scheduler_connect_timeout);
+        announce_timer_->ArmAt(chores_->clock().Now() + config_.announce_host_interval);
+      });
+      announce_timer_->ArmAt(chores_->clock().Now());
+    }
+    // The GC runs on the blocking pool; the next one is armed when it ends.
+    gc_timer_ = chores_->NewTimer([this] {
+      if (!pool_->Submit([this] {
+            CollectGarbage();
+            chores_->Post([this] {
+              if (gc_timer_) {
+                gc_timer_->ArmAt(chores_->clock().Now() + config_.gc_interval);
+              }
+            });
+          })) {
+        gc_timer_.reset();  // stopping
+      }
+    });
+    gc_timer_->ArmAt(chores_->clock().Now() + config_.gc_interval);
+    armed.set_value();
+  });
+  armed.get_future().wait();
+}
+
+void Daemon::Impl::StopChores() {
+  if (!chores_) {
+    return;
+  }
+  std::promise<void> stopped;
+  chores_->Post([this, &stopped] {
+    announce_timer_.reset();
+    gc_timer_.reset();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+}
+
 void Daemon::Impl::AnnounceHost(std::chrono::milliseconds timeout) {
+  // One call in flight per scheduler; it owns what it needs until gRPC
+  // reports its end.
+  struct Call {
+    std::unique_ptr<sv1::Scheduler::Stub> stub;
+    grpc::ClientContext context;
+    sv1::AnnounceHostRequest request;
+    sv1::AnnounceHostResponse response;
+    std::string address;
+  };
   sv1::AnnounceHostRequest request;
   *request.mutable_host() = HostInfo();
   for (const auto& address : config_.schedulers) {
-    auto stub = sv1::Scheduler::NewStub(channels_.Get(address));
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
-    sv1::AnnounceHostResponse response;
-    grpc::Status status = stub->AnnounceHost(&context, request, &response);
-    if (!status.ok()) {
-      spdlog::debug("announce_host_failed scheduler={} error=\"{}\"", address,
-                    status.error_message());
-    }
+    auto call = std::make_shared<Call>();
+    call->stub = sv1::Scheduler::NewStub(channels_.Get(address));
+    call->context.set_deadline(std::chrono::system_clock::now() + timeout);
+    call->request = request;
+    call->address = address;
+    call->stub->async()->AnnounceHost(
+        &call->context, &call->request, &call->response, [call](grpc::Status status) {
+          if (!status.ok()) {
+            spdlog::debug("announce_host_failed scheduler={} error=\"{}\"", call->address,
+                          status.error_message());
+          }
+        });
   }
 }
 
-void Daemon::Impl::AnnounceLoop(std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any cv;
-  while (!stop.stop_requested()) {
-    AnnounceHost(config_.scheduler_connect_timeout);
-    std::unique_lock lock(mutex);
-    cv.wait_for(lock, stop, config_.announce_host_interval, [] { return false; });
-  }
-}
-
-void Daemon::Impl::GcLoop(std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any cv;
-  while (!stop.stop_requested()) {
-    std::unique_lock lock(mutex);
-    if (cv.wait_for(lock, stop, config_.gc_interval, [] { return false; })) {
-      break;
-    }
-    if (stop.stop_requested()) {
-      break;
-    }
-    auto report = store_->Gc();
-    if (!report.ok()) {
-      spdlog::warn("gc_failed error=\"{}\"", report.status().ToString());
-    } else if (report->tasks_removed > 0) {
-      spdlog::info("gc tasks_removed={} bytes_freed={}", report->tasks_removed,
-                   report->bytes_freed);
-    }
+void Daemon::Impl::CollectGarbage() {
+  auto report = store_->Gc();
+  if (!report.ok()) {
+    spdlog::warn("gc_failed error=\"{}\"", report.status().ToString());
+  } else if (report->tasks_removed > 0) {
+    spdlog::info("gc tasks_removed={} bytes_freed={}", report->tasks_removed, report->bytes_freed);
   }
 }
 
@@ -353,14 +380,7 @@ void Daemon::Impl::Stop() {
     return;
   }
   stopped_ = true;
-  if (announcer_.joinable()) {
-    announcer_.request_stop();
-    announcer_.join();
-  }
-  if (gc_.joinable()) {
-    gc_.request_stop();
-    gc_.join();
-  }
+  StopChores();
   // Tell the schedulers first, so no child is sent to a peer that is leaving.
   if (store_ && piece_server_) {
     for (const auto& address : config_.schedulers) {

@@ -19,7 +19,7 @@ namespace feilong::source {
 
 namespace {
 
-constexpr long kBufferSize = 128 * 1024;
+constexpr long kBufferSize = 64 * 1024;
 constexpr char kUserAgent[] = "feilong/0.1";
 
 bool IsRedirectStatus(long status) {

@@ -13,6 +13,10 @@ namespace feilong::storage::internal {
 namespace {
 // Appended bytes are written once this many are buffered (and at Commit).
 constexpr size_t kWriteBlock = 256 * 1024;
+// An append at least this large, with nothing buffered, is written as it
+// comes: no copy, and no buffer held while the piece arrives (a transport
+// reading 128 KiB at a time never needs one).
+constexpr size_t kDirectWrite = 64 * 1024;
 // Spare write buffers a store keeps (8 MiB).
 constexpr size_t kSpareBuffers = 32;
 }  // namespace
@@ -70,7 +74,7 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
   if (!fd_.valid()) {
     return Status::Ok();
   }
-  if (pending_.empty() && data.size() >= kWriteBlock) {
+  if (pending_.empty() && data.size() >= kDirectWrite) {
     return WriteAt(data, offset_ + written_ - data.size());  // large already: no copy
   }
   if (pending_.capacity() == 0) {

@@ -93,16 +93,14 @@ struct Mailbox {
   std::atomic<uint64_t> bytes_received{0};
 };
 
-// Wraps a piece writer for transfers: gathers appends into writes of up to
-// kBufferSize (transports hand over ~16 KiB at a time, and many small
-// writes into one content file from several transfers contend on the file
-// system's per-file lock), and fails appends once the download is
-// cancelled, so transfers stop promptly. Counts what it is given in the
-// mailbox's bytes_received.
+// Wraps a piece writer for transfers: fails appends once the download is
+// cancelled, so transfers stop promptly, and counts what it is given in the
+// mailbox's bytes_received. It keeps no bytes of its own: with thousands of
+// transfers in flight on the loop, a buffer per transfer is what memory
+// would grow with (the store's writer gathers small appends; large ones go
+// straight to the file).
 class TransferWriter final : public storage::PieceWriter {
  public:
-  static constexpr size_t kBufferSize = 1 << 20;
-
   TransferWriter(storage::PieceWriter& inner, Mailbox& mailbox)
       : inner_(inner), cancelled_(mailbox.cancelled), received_(mailbox.bytes_received) {}
 
@@ -111,35 +109,17 @@ class TransferWriter final : public storage::PieceWriter {
       return Status::Cancelled("download cancelled");
     }
     received_.fetch_add(data.size(), std::memory_order_relaxed);
-    if (buffer_.size() + data.size() > kBufferSize) {
-      FL_RETURN_IF_ERROR(Flush());
-    }
-    if (data.size() >= kBufferSize) {
-      return inner_.Append(data);
-    }
-    buffer_.insert(buffer_.end(), data.begin(), data.end());
-    return Status::Ok();
+    return inner_.Append(data);
   }
-  uint64_t written() const override { return inner_.written() + buffer_.size(); }
+  uint64_t written() const override { return inner_.written(); }
   Result<Sha256Digest> Commit(const std::optional<Sha256Digest>& expected) override {
-    FL_RETURN_IF_ERROR(Flush());
     return inner_.Commit(expected);
   }
 
  private:
-  Status Flush() {
-    if (buffer_.empty()) {
-      return Status::Ok();
-    }
-    Status s = inner_.Append(buffer_);
-    buffer_.clear();
-    return s;
-  }
-
   storage::PieceWriter& inner_;
   const std::atomic<bool>& cancelled_;
   std::atomic<uint64_t>& received_;
-  std::vector<uint8_t> buffer_;
 };
 
 }  // namespace feilong::daemon::conductor
