@@ -49,7 +49,7 @@
 #
 #   bench/fld_core.sh [--build-dir DIR (build)] [--label TEXT] [--files N (100)]
 #                     [--file-mib M (8)] [--big-mib M (1024)] [--work-dir DIR (/tmp)]
-#                     [--no-docs] [--smoke]
+#                     [--warm-memory-gib G (4)] [--no-docs] [--smoke]
 # --build-dir: fld, flget, flsched are taken from DIR/src/bin/NAME/NAME (it
 # builds nothing). --label: the row's name in the tables (default
 # "<build dir> (<git HEAD>)"), e.g. "before (ded8aa9)". --work-dir: where the
@@ -58,7 +58,12 @@
 # such as /dev/shm the figures are CPU, not the disk's writeback. --smoke:
 # 10 files of 1 MiB and a 64 MiB big file (unless given), result file under
 # bench/results/tmp/, docs untouched. Needs nginx, curl, python3 and built
-# fld, flget, flsched.
+# fld, flget, flsched. --warm-memory-gib: at most this much memory is
+# written and freed just before each measured phase (bench/lib/harness.sh
+# warm_guest_memory; 0: none), so the phase's page cache reuses warm pages:
+# on this VM a write to a page the guest has not used lately costs ~14 x a
+# write to one it has, which would otherwise land in the CPU per GiB of
+# whichever daemon gets cold pages (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,6 +77,7 @@ files=""
 file_mib=""
 big_mib=""
 work_parent=/tmp
+warm_gib=4
 docs_update=1
 smoke=0
 while [ $# -gt 0 ]; do
@@ -82,9 +88,10 @@ while [ $# -gt 0 ]; do
     --file-mib) file_mib=$2; shift 2 ;;
     --big-mib) big_mib=$2; shift 2 ;;
     --work-dir) work_parent=$2; shift 2 ;;
+    --warm-memory-gib) warm_gib=$2; shift 2 ;;
     --no-docs) docs_update=0; shift ;;
     --smoke) smoke=1; docs_update=0; shift ;;
-    -h|--help) sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,66p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fld_core: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +100,7 @@ if [ "$smoke" -eq 1 ]; then
 else
   files=${files:-100} file_mib=${file_mib:-8} big_mib=${big_mib:-1024}
 fi
+[[ "$warm_gib" =~ ^[0-9]+$ ]] || { echo "fld_core: --warm-memory-gib takes a whole number" >&2; exit 2; }
 for v in "$files" "$file_mib" "$big_mib"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "fld_core: --files, --file-mib and --big-mib take positive integers" >&2; exit 2; }
 done
@@ -121,6 +129,17 @@ started_at=$(date +%s)
 # shellcheck source-path=SCRIPTDIR source=lib/harness.sh
 source "$(dirname "$0")/lib/harness.sh"
 harness_start fld_core "$work_parent"
+# Before a measured phase: as many GiB of warm pages, freed just before the
+# phase writes about $1 MiB, so its page cache reuses them.
+memory_warmups=()
+warm_before_phase() {
+  [ "$warm_gib" -gt 0 ] || return 0
+  local want=$(( ($1 + 1023) / 1024 + 1 ))
+  [ "$want" -le "$warm_gib" ] || want=$warm_gib
+  local gib secs slowest
+  read -r gib secs slowest <<< "$(warm_guest_memory "$want")"
+  memory_warmups+=("$gib GiB in $secs s (slowest GiB $slowest s)")
+}
 # Threads of process $1 now.
 threads_of() { awk '/^Threads:/ { print $2 }' "/proc/$1/status"; }
 
@@ -379,6 +398,7 @@ wait_ready child
 sleep 1
 cpid=${pid_of[child]}
 idle_threads=$(threads_of "$cpid")
+warm_before_phase $(( files * file_mib ))
 log "phase 1: child ($idle_threads threads idle) downloads $files files at once"
 mkdir -p "$work/out" "$work/err1"
 start_sampler "$cpid" phase1
@@ -461,6 +481,7 @@ wait_ready child2
 sleep 1
 c2pid=${pid_of[child2]}
 idle2=$(threads_of "$c2pid")
+warm_before_phase "$big_mib"
 log "phase 2: child2 downloads the $big_mib MiB file from p1"
 start_sampler "$c2pid" phase2
 c0=$(cpu_of "$c2pid")
@@ -516,6 +537,7 @@ details=(
   "phase 1 parents' CPU seconds: $parent_cpu"
   "phase 2: child2 CPU $(printf '%.2f' "$p2_cpu") s ($(calc "round($p2_cpu / $p2_s, 2)") cores on average); parents it held piece connections to: ${parents2:-none seen}; from peers $p2_peers bytes, origin $p2_origin"
   "warm-up: $warm_s s (p1 from the origin, then p2..p$n_parents, $warm_batch files at a time; flget started again: $warm_retries)"
+  "guest memory warmed before phase 1 and phase 2: ${memory_warmups[*]:-none}"
   "whole run: $total_s s; daemon and scheduler log lines at warn or above: $warn_lines"
 )
 table=$(

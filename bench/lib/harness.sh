@@ -91,3 +91,35 @@ CONF
   "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
   pid_of[nginx]=$!
 }
+
+# Writes $1 GiB into a file in /dev/shm and removes it (capped to leave
+# 4 GiB available), so the next allocations reuse pages just written. On the
+# VMs these benchmarks run on, a write to a page the guest has not used
+# lately costs ~2.8 s per GiB, to one it has ~0.2 s (docs/benchmarks.md,
+# "fld core"): without this, whichever daemon gets cold pages pays that in
+# its "CPU per GiB".
+# Prints "<GiB touched> <seconds> <slowest GiB's seconds>".
+warm_guest_memory() {
+  python3 - "$1" <<'PY'
+import os, sys, time
+want = int(sys.argv[1])
+avail_kib = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable:'))
+st = os.statvfs('/dev/shm')
+gib = max(0, min(want, avail_kib // (1 << 20) - 4, st.f_bavail * st.f_frsize // (1 << 30) - 1))
+chunk = os.urandom(1 << 20)
+path = '/dev/shm/feilong-warm-%d' % os.getpid()
+start, slowest = time.time(), 0.0
+try:
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    for _ in range(gib):
+        t = time.time()
+        for _ in range(1024):
+            os.write(fd, chunk)
+        slowest = max(slowest, time.time() - t)
+    os.close(fd)
+finally:
+    if os.path.exists(path):
+        os.unlink(path)
+print(gib, round(time.time() - start, 1), round(slowest, 2))
+PY
+}
