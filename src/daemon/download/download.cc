@@ -495,7 +495,7 @@ void Download::Impl::Dispatch() {
   } else if (!underfed_since_) {
     underfed_since_ = now;
   }
-  DispatchToOrigin();
+  DispatchToOrigin(verifiable);
 }
 
 void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,

@@ -121,7 +121,9 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   void SubmitParentFetch(uint32_t number, Parent& parent, std::unique_ptr<HostGate::Pass> pass);
   // Picks and submits origin pieces while the download's and the origin
   // host's limits allow.
-  void DispatchToOrigin();
+  // `verifiable`: pieces whose digest is known; a usable parent holding one
+  // gets it, not the origin.
+  void DispatchToOrigin(const std::vector<bool>& verifiable);
   // Pieces [first, first + count) in one origin request.
   void SubmitOriginFetch(uint32_t first, uint32_t count, std::unique_ptr<HostGate::Pass> pass);
   // The origin host is at its cap: Step again once one of its slots frees.

@@ -28,7 +28,7 @@ constexpr uint64_t kOriginSpanBytes = 16ULL << 20;
 
 }  // namespace
 
-void Download::Impl::DispatchToOrigin() {
+void Download::Impl::DispatchToOrigin(const std::vector<bool>& verifiable) {
   if (!origin_mode_ || done_ || whole_body_mode_ || probing_ || probe_wanted_) {
     return;  // nothing is fetched before the probe confirmed the length
   }
@@ -40,8 +40,10 @@ void Download::Impl::DispatchToOrigin() {
       busy[n] = true;
     }
   }
-  // Pieces a usable parent holds are left to it (the same parents as above).
-  std::vector<bool> verifiable(digests_.size(), false);
+  // Pieces a usable parent holds and we can verify are left to it: peers
+  // sent to the origin together (their complete parent gone) then take from
+  // each other what one of them already fetched, instead of fetching it
+  // again.
   std::vector<PickerParent> views;
   for (auto& [id, parent] : parents_) {
     if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key)) {

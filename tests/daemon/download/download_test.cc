@@ -115,13 +115,24 @@ class FakeTransfers final : public conductor::Transfers {
     pending.push_back(Fetch{std::move(mailbox), std::move(request), std::move(pass)});
     ++parent_fetches;
   }
-  void FetchFromOrigin(std::shared_ptr<Mailbox>, storage::TaskMeta, conductor::OriginSpan,
+  void FetchFromOrigin(std::shared_ptr<Mailbox>, storage::TaskMeta, conductor::OriginSpan span,
                        source::SourceRequest, std::shared_ptr<HostGate::Pass>) override {
     ++origin_fetches;
+    for (uint32_t n = span.first; n < span.first + span.count; ++n) {
+      origin_pieces.push_back(n);
+    }
   }
-  void Probe(std::shared_ptr<Mailbox>, source::SourceRequest,
+  void Probe(std::shared_ptr<Mailbox> mailbox, source::SourceRequest,
              std::shared_ptr<HostGate::Pass>) override {
     ++probes;
+    probe_mailbox = std::move(mailbox);
+  }
+  // Answers the last probe: the origin has the content and serves ranges.
+  void AnswerProbe() {
+    conductor::ProbeResult result;
+    result.content_length = content_.size();
+    result.range_supported = true;
+    probe_mailbox->Post(std::move(result));
   }
   bool RunBlocking(std::function<void()> job) override {
     job();
@@ -169,7 +180,9 @@ class FakeTransfers final : public conductor::Transfers {
   std::deque<Fetch> pending;
   int parent_fetches = 0;
   int origin_fetches = 0;
+  std::vector<uint32_t> origin_pieces;  // every piece asked of the origin
   int probes = 0;
+  std::shared_ptr<Mailbox> probe_mailbox;
 
  private:
   storage::PieceStore& store_;
@@ -420,6 +433,39 @@ TEST_F(DownloadTest, BlockingTheOnlyUsefulParentFindsANewSourceWithinASecond) {
   loop_.RunUntilIdle();
   EXPECT_EQ(transfers_.probes, 1) << "the siblings hold nothing: the origin is the new source";
   EXPECT_LT(loop_.Now() - blocked_at, seconds(2));
+}
+
+// Peers sent to the origin together (their complete parent rotten) take
+// from each other what one already fetched: a piece a usable parent holds,
+// with its digest known, is not asked of the origin.
+TEST_F(DownloadTest, AtTheOriginPiecesAUsableParentHoldsAreTakenFromIt) {
+  config_.parent_wanted = 1;
+  config_.parent_max_in_flight = 1;
+  StartDownload();
+  AcceptWithParent("rotten");
+  while (!transfers_.pending.empty()) {
+    transfers_.FailOne(Status::Corruption("piece digest mismatch"));
+  }
+  loop_.RunUntilIdle();
+  AddParent("sibling", {});
+  loop_.AdvanceBy(milliseconds(1010));  // starved: the scheduler is asked again
+  sv1::AnnouncePeerResponse to_origin;
+  to_origin.mutable_decision()->set_kind(sv1::ScheduleDecision::KIND_BACK_TO_SOURCE);
+  link_.Say(to_origin);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(transfers_.probes, 1);
+  // Meanwhile the sibling fetched every piece but 0 from the origin.
+  std::vector<uint32_t> all_but_first;
+  for (uint32_t n = 1; n < kPieces; ++n) {
+    all_but_first.push_back(n);
+  }
+  feed_.feeds.at("sibling")(all_but_first);
+  loop_.RunUntilIdle();
+  transfers_.AnswerProbe();
+  loop_.RunUntilIdle();
+  EXPECT_EQ(transfers_.origin_pieces, std::vector<uint32_t>{0});
+  ASSERT_EQ(transfers_.pending.size(), 1U);
+  EXPECT_EQ(transfers_.pending.front().request.parent_id, "sibling");
 }
 
 TEST_F(DownloadTest, BackToSourceIsIgnoredWhileParentsStillFeedTheDownload) {
