@@ -57,10 +57,12 @@ class CurlExchange {
   // Completes the outcome once libcurl finished with `code`, and clears what
   // the handle points into this exchange.
   void Conclude(CURLcode code);
-  // True when no byte came for the stall timeout. libcurl's progress hook
-  // checks this only while it drives the transfer; CurlMulti also asks on
-  // its own timer, and ends a stalled transfer with MarkStalled().
-  bool StalledAt(Clock::TimePoint now) const;
+  // When the transfer counts as stalled if no byte comes before: the last
+  // activity plus the stall timeout. libcurl's progress hook checks this
+  // only while it drives the transfer; CurlMulti also keeps a timer for the
+  // earliest of its transfers' deadlines, and ends a stalled one with
+  // MarkStalled().
+  Clock::TimePoint StallDeadline() const;
   void MarkStalled();
 
   CurlOutcome TakeOutcome();

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "common/io_loop.h"
@@ -286,23 +287,32 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // libcurl looks at a transfer's progress only while it drives it: a
-  // silent connection is noticed here.
+  // silent connection is noticed here, at the earliest stall deadline of
+  // the running transfers (not sooner than the check interval after the
+  // last look, so a busy multi does not spin on it).
   void ArmStallCheck() {
-    if (stall_check_armed_ || transfers_.empty()) {
+    if (transfers_.empty()) {
       return;
     }
-    stall_check_armed_ = true;
-    stall_timer_.expires_after(options_.stall_check_interval);
+    Clock::TimePoint due = Clock::TimePoint::max();
+    for (const auto& [easy, transfer] : transfers_) {
+      due = std::min(due, transfer->exchange->StallDeadline());
+    }
+    due = std::max(due, last_stall_check_ + options_.stall_check_interval);
+    if (stall_check_due_ && *stall_check_due_ <= due) {
+      return;  // an earlier check is armed; it re-arms for the rest
+    }
+    stall_check_due_ = due;
+    stall_timer_.expires_after(std::max(Clock::Duration::zero(), due - clock_.Now()));
     stall_timer_.async_wait(asio::bind_executor(strand_, [weak = weak_from_this()](auto error) {
       auto impl = weak.lock();
-      if (!impl) {
-        return;
+      if (!impl || error || impl->shut_down_) {
+        return;  // replaced by an earlier arming, or stopping
       }
-      impl->stall_check_armed_ = false;
-      if (!error && !impl->shut_down_) {
-        impl->EndStalled();
-        impl->ArmStallCheck();
-      }
+      impl->stall_check_due_.reset();
+      impl->last_stall_check_ = impl->clock_.Now();
+      impl->EndStalled();
+      impl->ArmStallCheck();
     }));
   }
 
@@ -310,7 +320,7 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     const Clock::TimePoint now = clock_.Now();
     std::vector<CURL*> stalled;
     for (auto& [easy, transfer] : transfers_) {
-      if (transfer->exchange->StalledAt(now)) {
+      if (transfer->exchange->StallDeadline() <= now) {
         transfer->exchange->MarkStalled();
         stalled.push_back(easy);
       }
@@ -365,7 +375,9 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_;
   std::map<curl_socket_t, std::shared_ptr<Watch>> watches_;
   std::vector<CURL*> spare_;
-  bool stall_check_armed_ = false;
+  // The armed stall check's time, if one is armed; the last check's.
+  std::optional<Clock::TimePoint> stall_check_due_;
+  Clock::TimePoint last_stall_check_{};
   bool shut_down_ = false;
   std::atomic<size_t> running_{0};
 };

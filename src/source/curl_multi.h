@@ -30,9 +30,9 @@ namespace feilong::source {
 struct CurlMultiOptions {
   // Idle connections kept for later transfers, to any hosts. Default: 128.
   long max_idle_connections = 128;
-  // A stalled transfer (no byte for its stall_timeout) is ended within this
-  // much past its timeout. Default: 1 s.
-  std::chrono::milliseconds stall_check_interval{1000};
+  // A stalled transfer (no byte for its stall_timeout) is ended at its
+  // timeout, looked for at most this often. Default: 100 ms.
+  std::chrono::milliseconds stall_check_interval{100};
 };
 
 class CurlMulti {

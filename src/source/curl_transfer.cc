@@ -300,8 +300,8 @@ CurlExchange::~CurlExchange() = default;
 
 CurlOutcome CurlExchange::TakeOutcome() { return std::move(state_->outcome); }
 
-bool CurlExchange::StalledAt(Clock::TimePoint now) const {
-  return now - state_->last_activity >= state_->request->stall_timeout;
+Clock::TimePoint CurlExchange::StallDeadline() const {
+  return state_->last_activity + state_->request->stall_timeout;
 }
 
 void CurlExchange::MarkStalled() { state_->outcome.stalled = true; }
