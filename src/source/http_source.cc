@@ -279,14 +279,37 @@ class HttpSource::RangeExchange {
   uint64_t received_ = 0;
 };
 
-Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
-  ProbeExchange exchange(request, options_);
-  Lease<HandlePool> lease(*pool_);
+namespace {
+
+// Runs an exchange (ProbeExchange, RangeExchange) as a blocking GET on a
+// handle borrowed from `pool`; returns what the exchange concludes.
+template <typename Exchange, typename Pool>
+auto Perform(Pool& pool, Exchange& exchange, Clock& clock) {
+  Lease<Pool> lease(pool);
   CurlOutcome outcome = PerformGet(
       lease.handle(), exchange.curl_request(),
       [&](const CurlResponseHead& head) { return exchange.OnHead(head); },
-      [&](std::span<const uint8_t> data) { return exchange.OnBody(data); }, clock_);
+      [&](std::span<const uint8_t> data) { return exchange.OnBody(data); }, clock);
   return exchange.Conclude(outcome);
+}
+
+// The same on `multi`; `done` gets what the exchange concludes.
+template <typename Exchange, typename Done>
+void StartOn(CurlMulti& multi, std::shared_ptr<Exchange> exchange, Done done) {
+  multi.Start(
+      exchange->curl_request(),
+      [exchange](const CurlResponseHead& head) { return exchange->OnHead(head); },
+      [exchange](std::span<const uint8_t> data) { return exchange->OnBody(data); },
+      [exchange, done = std::move(done)](CurlOutcome outcome) {
+        done(exchange->Conclude(outcome));
+      });
+}
+
+}  // namespace
+
+Result<ContentInfo> HttpSource::Probe(const SourceRequest& request) {
+  ProbeExchange exchange(request, options_);
+  return Perform(*pool_, exchange, clock_);
 }
 
 Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uint64_t length,
@@ -295,24 +318,12 @@ Status HttpSource::FetchRange(const SourceRequest& request, uint64_t offset, uin
   if (!exchange.invalid().ok()) {
     return exchange.invalid();
   }
-  Lease<HandlePool> lease(*pool_);
-  CurlOutcome outcome = PerformGet(
-      lease.handle(), exchange.curl_request(),
-      [&](const CurlResponseHead& head) { return exchange.OnHead(head); },
-      [&](std::span<const uint8_t> data) { return exchange.OnBody(data); }, clock_);
-  return exchange.Conclude(outcome);
+  return Perform(*pool_, exchange, clock_);
 }
 
 void HttpSource::ProbeAsync(CurlMulti& multi, const SourceRequest& request,
                             std::function<void(Result<ContentInfo>)> done) {
-  auto exchange = std::make_shared<ProbeExchange>(request, options_);
-  multi.Start(
-      exchange->curl_request(),
-      [exchange](const CurlResponseHead& head) { return exchange->OnHead(head); },
-      [exchange](std::span<const uint8_t> data) { return exchange->OnBody(data); },
-      [exchange, done = std::move(done)](CurlOutcome outcome) {
-        done(exchange->Conclude(outcome));
-      });
+  StartOn(multi, std::make_shared<ProbeExchange>(request, options_), std::move(done));
 }
 
 void HttpSource::FetchRangeAsync(CurlMulti& multi, const SourceRequest& request, uint64_t offset,
@@ -324,13 +335,7 @@ void HttpSource::FetchRangeAsync(CurlMulti& multi, const SourceRequest& request,
     done(exchange->invalid());
     return;
   }
-  multi.Start(
-      exchange->curl_request(),
-      [exchange](const CurlResponseHead& head) { return exchange->OnHead(head); },
-      [exchange](std::span<const uint8_t> data) { return exchange->OnBody(data); },
-      [exchange, done = std::move(done)](CurlOutcome outcome) {
-        done(exchange->Conclude(outcome));
-      });
+  StartOn(multi, std::move(exchange), std::move(done));
 }
 
 }  // namespace feilong::source
