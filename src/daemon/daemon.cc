@@ -8,7 +8,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -127,6 +129,8 @@ class Daemon::Impl {
   std::unique_ptr<Strand> chores_;
   std::unique_ptr<StrandTimer> announce_timer_;  // on chores_
   std::unique_ptr<StrandTimer> gc_timer_;        // on chores_
+  // Per scheduler address: an announcement is under way. On chores_.
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> announcing_;
   bool stopped_ = false;
 
  private:
@@ -339,29 +343,39 @@ void Daemon::Impl::StopChores() {
 }
 
 void Daemon::Impl::AnnounceHost(std::chrono::milliseconds timeout) {
-  // One call in flight per scheduler; it owns what it needs until gRPC
-  // reports its end.
+  // What a call needs until gRPC reports its end.
   struct Call {
     std::unique_ptr<sv1::Scheduler::Stub> stub;
     grpc::ClientContext context;
     sv1::AnnounceHostRequest request;
     sv1::AnnounceHostResponse response;
     std::string address;
+    std::shared_ptr<std::atomic<bool>> in_flight;
   };
   sv1::AnnounceHostRequest request;
   *request.mutable_host() = HostInfo();
   for (const auto& address : config_.schedulers) {
+    // At most one call per scheduler: a slow one is not piled on.
+    auto& in_flight = announcing_[address];
+    if (!in_flight) {
+      in_flight = std::make_shared<std::atomic<bool>>(false);
+    }
+    if (in_flight->exchange(true)) {
+      continue;
+    }
     auto call = std::make_shared<Call>();
     call->stub = sv1::Scheduler::NewStub(channels_.Get(address));
     call->context.set_deadline(std::chrono::system_clock::now() + timeout);
     call->request = request;
     call->address = address;
+    call->in_flight = in_flight;
     call->stub->async()->AnnounceHost(
         &call->context, &call->request, &call->response, [call](grpc::Status status) {
           if (!status.ok()) {
             spdlog::debug("announce_host_failed scheduler={} error=\"{}\"", call->address,
                           status.error_message());
           }
+          call->in_flight->store(false);
         });
   }
 }

@@ -72,6 +72,11 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   ~Impl() { Shutdown(); }
 
   void Start(CurlRequest request, CurlHeadCallback on_head, CurlBodyCallback on_body, Done done) {
+    if (stopping_.load()) {
+      // Not posted: a loop stopping right after Stop would drop it unrun.
+      done(Refused("transfers are stopping"));
+      return;
+    }
     running_.fetch_add(1);
     auto transfer = std::make_unique<Transfer>(std::move(request), std::move(on_head),
                                                std::move(on_body), std::move(done));
@@ -81,6 +86,7 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void Stop() {
+    stopping_.store(true);
     std::promise<void> stopped;
     auto finished = stopped.get_future();
     if (context_.stopped()) {
@@ -110,7 +116,7 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
 
   // One socket libcurl asked to watch.
   struct Watch {
-    Watch(const AsioStrand& strand, curl_socket_t fd) : descriptor(strand, fd) {}
+    explicit Watch(const AsioStrand& strand) : descriptor(strand) {}
     asio::posix::stream_descriptor descriptor;
     int wanted = 0;  // CURL_POLL_IN / OUT / INOUT
     bool reading = false;
@@ -204,7 +210,16 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     }
     std::shared_ptr<Watch>& watch = self->watches_[fd];
     if (!watch) {
-      watch = std::make_shared<Watch>(self->strand_, fd);
+      auto added = std::make_shared<Watch>(self->strand_);
+      boost::system::error_code error;
+      added->descriptor.assign(fd, error);
+      if (error) {
+        // The loop cannot watch it (e.g. out of epoll watches): libcurl
+        // fails this transfer; no exception may unwind through libcurl.
+        self->watches_.erase(fd);
+        return -1;
+      }
+      watch = std::move(added);
     }
     watch->wanted = what;
     self->Arm(fd, watch);
@@ -379,6 +394,7 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   std::optional<Clock::TimePoint> stall_check_due_;
   Clock::TimePoint last_stall_check_{};
   bool shut_down_ = false;
+  std::atomic<bool> stopping_{false};  // Stop was called: Start refuses at once
   std::atomic<size_t> running_{0};
 };
 

@@ -48,8 +48,9 @@ class CurlMulti {
 
   // Starts a GET of `request` (its max_idle_connections is ignored: the
   // multi's applies). `on_head` and `on_body` as for PerformGet; `done` runs
-  // exactly once with the outcome, after the last callback. Once stopped,
-  // `done` gets a Cancelled callback_status without a transfer.
+  // exactly once with the outcome, after the last callback. Once Stop was
+  // called, `done` runs at once on this thread with a Cancelled
+  // callback_status, without a transfer.
   // request.origin_policy, when set, must outlive `done`.
   void Start(CurlRequest request, CurlHeadCallback on_head, CurlBodyCallback on_body, Done done);
 

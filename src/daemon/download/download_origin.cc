@@ -44,11 +44,27 @@ void Download::Impl::DispatchToOrigin(const std::vector<bool>& verifiable) {
   // sent to the origin together (their complete parent gone) then take from
   // each other what one of them already fetched, instead of fetching it
   // again.
+  // A parent in its busy backoff, or the pieces it just refused, are not
+  // left to it: nobody would fetch them until it relents.
+  std::vector<std::vector<bool>> masked;
+  masked.reserve(parents_.size());  // `views` points into it
   std::vector<PickerParent> views;
   for (auto& [id, parent] : parents_) {
-    if (!blocked_parents_.count(id) && !deps_.parent_gate.IsOpen(parent.gate_key)) {
-      views.push_back({&parent.has, parent.in_flight});
+    if (blocked_parents_.count(id) || deps_.parent_gate.IsOpen(parent.gate_key) ||
+        parent.busy_until > now) {
+      continue;
     }
+    const std::vector<bool>* has = &parent.has;
+    if (!parent.refused.empty()) {
+      masked.push_back(parent.has);
+      for (const auto& [number, until] : parent.refused) {
+        if (until > now && number < masked.back().size()) {
+          masked.back()[number] = false;
+        }
+      }
+      has = &masked.back();
+    }
+    views.push_back({has, parent.in_flight});
   }
   // Without parents, pieces come in order: take the run that follows.
   const uint32_t span_limit = static_cast<uint32_t>(

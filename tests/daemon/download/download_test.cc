@@ -437,7 +437,8 @@ TEST_F(DownloadTest, BlockingTheOnlyUsefulParentFindsANewSourceWithinASecond) {
 
 // Peers sent to the origin together (their complete parent rotten) take
 // from each other what one already fetched: a piece a usable parent holds,
-// with its digest known, is not asked of the origin.
+// with its digest known, is not asked of the origin, unless that parent is
+// in its busy backoff.
 TEST_F(DownloadTest, AtTheOriginPiecesAUsableParentHoldsAreTakenFromIt) {
   config_.parent_wanted = 1;
   config_.parent_max_in_flight = 1;
@@ -466,6 +467,11 @@ TEST_F(DownloadTest, AtTheOriginPiecesAUsableParentHoldsAreTakenFromIt) {
   EXPECT_EQ(transfers_.origin_pieces, std::vector<uint32_t>{0});
   ASSERT_EQ(transfers_.pending.size(), 1U);
   EXPECT_EQ(transfers_.pending.front().request.parent_id, "sibling");
+  // ...but not while it has no slot free: the origin is not kept waiting for
+  // a parent in its busy backoff.
+  transfers_.AnswerBusy();
+  loop_.RunUntilIdle();
+  EXPECT_GT(transfers_.origin_pieces.size(), 1U);
 }
 
 TEST_F(DownloadTest, BackToSourceIsIgnoredWhileParentsStillFeedTheDownload) {
