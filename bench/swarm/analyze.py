@@ -13,6 +13,7 @@ DIR holds what bench/swarm/run recorded:
   times.tsv   per system and host: completion (ms after the common start),
               exit status, flget's "task ..." line for Feilong
   cpu.log     the machine's CPU use, once a second (cpusample.py)
+  links.log   every host's link counters, once a second (linksample.py)
   feilong-metrics/<host>.prom  each fld's Prometheus metrics when every
               flget had ended (before the daemons stop)
 Writes BASE.md, BASE.png, BASE.json.
@@ -63,6 +64,46 @@ def read_cpu(d):
     return rows
 
 
+def read_links(d):
+    """{host: [(time, bytes sent, bytes received)]} from links.log."""
+    links = {}
+    path = os.path.join(d, "links.log")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 4:
+                    links.setdefault(p[1], []).append((float(p[0]), int(p[2]), int(p[3])))
+    return links
+
+
+def link_timeline(links, hosts, seed, t0, t1, buckets=10):
+    """Mbit/s on the wire over `buckets` equal slices of [t0, t1]: the seed
+    host's upload, and the other hosts' mean download and upload. None when
+    nothing was sampled."""
+    span = (t1 - t0) / buckets
+    if span <= 0 or not any(h in links for h in hosts):
+        return None
+
+    def rate(samples, a, b, column):
+        inside = [x for x in samples if a - 0.6 <= x[0] <= b + 0.6]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][column] - inside[0][column]) * 8 / 1e6 / (inside[-1][0] - inside[0][0])
+
+    rows = []
+    others = [h for h in hosts if h != seed and h in links]
+    for i in range(buckets):
+        a, b = t0 + i * span, t0 + (i + 1) * span
+        down = [r for r in (rate(links[h], a, b, 2) for h in others) if r is not None]
+        up = [r for r in (rate(links[h], a, b, 1) for h in others) if r is not None]
+        rows.append({"from_s": a - t0, "to_s": b - t0,
+                     "seed_up": rate(links.get(seed, []), a, b, 1),
+                     "others_down": statistics.mean(down) if down else None,
+                     "others_up": statistics.mean(up) if up else None})
+    return rows
+
+
 def metric_sums(directory, names):
     """Sums each named counter over every *.prom file: under its name over
     every label set, and under "name{labels}" per label set."""
@@ -82,6 +123,7 @@ def metric_sums(directory, names):
 def summarize(meta, phases, times, cpu, results_dir):
     F = int(meta["size_bytes"])
     tmin = float(meta["tmin_s"])
+    links = read_links(results_dir)
     out = {}
     for ph in phases:
         sysname = ph["system"]
@@ -114,6 +156,7 @@ def summarize(meta, phases, times, cpu, results_dir):
             s["cpu_busy_mean"] = statistics.mean(c[1] for c in win)
             s["cpu_softirq_mean"] = statistics.mean(c[2] for c in win)
             s["cpu_saturated_share"] = sum(1 for c in win if c[1] >= 95) / len(win)
+        s["links"] = link_timeline(links, list(per_host), "h00", t0 / 1000, t1 / 1000)
         if sysname == "feilong":
             orig = peers = 0
             reasons = set()
@@ -218,6 +261,12 @@ def tables(meta, summ):
                      "this N and rate, %.2f × T_min%s." % (
                          ring["ratio_all"], "; Feilong took %.2f × that" % (
                              fl["t_all_s"] / ring["t_all_s"]) if fl and fl["t_all_s"] else ""))
+    for k, s in summ.items():
+        if s.get("links"):
+            notes.append("%s, links on the wire (Mbit/s, headers included) in tenths of its run: "
+                         "h00 up %s; the other hosts' mean down %s, up %s." % (
+                             LABEL[k], *(" ".join(fmt(r[c], ".0f") for r in s["links"])
+                                         for c in ("seed_up", "others_down", "others_up"))))
     for k, s in summ.items():
         if s["failed"]:
             notes.append("%s: not done: %s." % (LABEL[k], ", ".join(s["failed"])))

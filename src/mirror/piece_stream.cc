@@ -3,8 +3,27 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace feilong::mirror {
+
+void ProgressWatch::Set(const BlobProgress& progress) {
+  std::lock_guard lock(mutex_);
+  progress_ = progress;
+  if (wake_) {
+    wake_();
+  }
+}
+
+BlobProgress ProgressWatch::Get() const {
+  std::lock_guard lock(mutex_);
+  return progress_;
+}
+
+void ProgressWatch::OnChange(std::function<void()> wake) {
+  std::lock_guard lock(mutex_);
+  wake_ = std::move(wake);
+}
 
 bool PreadAll(int fd, char* out, size_t length, uint64_t offset) {
   while (length > 0) {

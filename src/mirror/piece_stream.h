@@ -1,7 +1,7 @@
 // Streaming a task's bytes from the piece store to a client while its
 // download runs. Shared by the registry mirror (blob GETs) and the HTTP
-// proxy (P2P GETs): both start a download through the daemon, learn of its
-// progress by polling a snapshot, and send each piece as soon as the store
+// proxy (P2P GETs): both start a download through the daemon, are woken by
+// each change of its progress, and send each piece as soon as the store
 // holds it, in order, with pread(2) on the connection's thread.
 //
 // Thread rule: ProgressWatch is thread-safe (the download's strand writes,
@@ -13,6 +13,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -32,8 +34,9 @@
 
 namespace feilong::mirror {
 
-// How often a stream looks for new pieces and the download's end.
-inline constexpr auto kProgressPollInterval = std::chrono::milliseconds(20);
+// How long a stream waits for a change of progress before it looks again
+// anyway. Only a safety net: every change wakes it at once.
+inline constexpr auto kProgressRecheckInterval = std::chrono::seconds(1);
 // Bytes read from the piece store and written per step.
 inline constexpr size_t kStreamChunk = 256 * 1024;
 
@@ -42,32 +45,48 @@ inline constexpr size_t kStreamChunk = 256 * 1024;
 // coroutine ended.
 class ProgressWatch {
  public:
-  void Set(const BlobProgress& progress) {
-    std::lock_guard lock(mutex_);
-    progress_ = progress;
-  }
-  BlobProgress Get() const {
-    std::lock_guard lock(mutex_);
-    return progress_;
-  }
+  // Stores the download's latest progress, then calls the wake function.
+  void Set(const BlobProgress& progress);
+  BlobProgress Get() const;
+  // Calls `wake` after every Set from now on, on the setting thread and
+  // under the watch's lock (so it must only post); an empty function stops
+  // it. Once OnChange returns, the previous function is not running and
+  // will not run again.
+  void OnChange(std::function<void()> wake);
 
  private:
   mutable std::mutex mutex_;
-  BlobProgress progress_;  // guarded by mutex_
+  BlobProgress progress_;       // guarded by mutex_
+  std::function<void()> wake_;  // guarded by mutex_
 };
 
-// Waits (polling) until `pred(progress)` holds or the download failed.
-// Returns the progress seen last.
+// Waits until `pred(progress)` holds or the download failed, woken by each
+// change of progress. Returns the progress seen last. REQUIRES: the
+// coroutine runs on a strand (a connection's), which the wake-up is posted
+// to, so a change either comes before the next check or ends the wait
+// after it; and no other coroutine waits on `watch` at the same time.
 template <class Pred>
-boost::asio::awaitable<BlobProgress> WaitForProgress(const ProgressWatch& watch, Pred pred) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+boost::asio::awaitable<BlobProgress> WaitForProgress(ProgressWatch& watch, Pred pred) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto timer = std::make_shared<boost::asio::steady_timer>(executor);
+  watch.OnChange([executor, weak = std::weak_ptr(timer)] {
+    boost::asio::post(executor, [weak] {
+      if (auto waiting = weak.lock()) {
+        waiting->cancel();
+      }
+    });
+  });
+  struct StopWaking {
+    ProgressWatch& watch;
+    ~StopWaking() { watch.OnChange(nullptr); }
+  } stop_waking{watch};
   for (;;) {
     BlobProgress progress = watch.Get();
     if (pred(progress) || (progress.done && !progress.status.ok())) {
       co_return progress;
     }
-    timer.expires_after(kProgressPollInterval);
-    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    timer->expires_after(kProgressRecheckInterval);
+    co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
 }
 
@@ -106,7 +125,7 @@ struct PieceStreamResult {
 // lowest layer is a beast::tcp_stream), waiting for each piece to arrive in
 // the store. The caller has sent the response head.
 template <class Stream>
-boost::asio::awaitable<PieceStreamResult> StreamPieces(Stream& client, const ProgressWatch& watch,
+boost::asio::awaitable<PieceStreamResult> StreamPieces(Stream& client, ProgressWatch& watch,
                                                        storage::PieceStore& store,
                                                        const PieceStreamSpec& spec,
                                                        const PieceStreamHooks& hooks) {
@@ -130,7 +149,7 @@ boost::asio::awaitable<PieceStreamResult> StreamPieces(Stream& client, const Pro
     const uint64_t piece_end = std::min<uint64_t>(piece->offset + piece->length, spec.end);
     while (position < piece_end) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(kStreamChunk, piece_end - position));
-      if (!PreadAll(piece->fd, buffer.data(), n, position)) {
+      if (!PreadAll(piece->fd(), buffer.data(), n, position)) {
         result.failure =
             Status::IOError("reading task " + spec.task_id + " at " + std::to_string(position));
         co_return result;

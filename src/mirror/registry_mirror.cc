@@ -119,7 +119,7 @@ struct RegistryMirror::Impl {
   // The end of a blob is sent only once the download ended well (its
   // whole-content digest matched) and, for a whole body (`hasher` set), our
   // own hash of the bytes read from the store matches too.
-  asio::awaitable<Status> FinalCheck(const ProgressWatch& watch, Sha256Hasher* hasher,
+  asio::awaitable<Status> FinalCheck(ProgressWatch& watch, Sha256Hasher* hasher,
                                      const Result<Sha256Digest>& expected, const BlobRoute& blob);
 
   ForwardContext Context(const Upstream& u) { return ForwardContext{u, tls, config.io_timeout}; }
@@ -246,8 +246,7 @@ asio::awaitable<bool> RegistryMirror::Impl::Handle(beast::tcp_stream& client,
   co_return outcome == RelayOutcome::kKeepAlive;
 }
 
-asio::awaitable<Status> RegistryMirror::Impl::FinalCheck(const ProgressWatch& watch,
-                                                         Sha256Hasher* hasher,
+asio::awaitable<Status> RegistryMirror::Impl::FinalCheck(ProgressWatch& watch, Sha256Hasher* hasher,
                                                          const Result<Sha256Digest>& expected,
                                                          const BlobRoute& blob) {
   BlobProgress p = co_await WaitForProgress(watch, [](const BlobProgress& p) { return p.done; });

@@ -21,10 +21,10 @@
 //
 // Concurrency: one Boost.Asio io_context run by `threads` std::jthreads;
 // each client connection is one C++20 coroutine (asio::awaitable) on its
-// own strand. A blob coroutine learns of progress by polling (every 20 ms)
-// a snapshot the download's progress callback writes under a mutex, and
-// reads pieces with pread(2) on the loop thread (page-cache reads, 256 KiB
-// at a time, hashed as they go).
+// own strand. A blob coroutine is woken by the download's progress callback
+// (which stores a snapshot under a mutex and posts the wake-up to the
+// coroutine's strand: mirror/piece_stream.h), and reads pieces with pread(2) on the loop thread
+// (page-cache reads, 256 KiB at a time, hashed as they go).
 //
 // Thread rule: all methods are thread-safe. Stop() (also run by the
 // destructor) is idempotent; it closes every connection and joins the

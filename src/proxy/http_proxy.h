@@ -24,7 +24,8 @@
 // Concurrency: as the registry mirror: one Boost.Asio io_context run by
 // `threads` std::jthreads; each client connection (and each tunnel) is one
 // C++20 coroutine on its own strand; P2P bodies are read with pread(2) from
-// the piece store, polled every 20 ms (mirror/piece_stream.h).
+// the piece store as the download's progress wakes the coroutine
+// (mirror/piece_stream.h).
 //
 // Thread rule: all methods are thread-safe. Stop() (also run by the
 // destructor) is idempotent; it closes every connection and joins the

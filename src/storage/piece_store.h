@@ -35,6 +35,7 @@
 
 #include "common/clock.h"
 #include "common/digest.h"
+#include "common/scoped_fd.h"
 #include "common/status.h"
 
 namespace feilong::storage {
@@ -102,12 +103,12 @@ struct PieceRecord {
   Sha256Digest digest{};
 };
 
-// An open read-only view of one recorded piece, for sendfile/pread. Holds the
-// content file open (its own O_RDONLY | O_CLOEXEC descriptor), so the bytes
-// stay readable even if the task is deleted. Move-only; a moved-from handle
-// has fd == -1.
+// An open view of one recorded piece, for sendfile/pread. Shares the
+// store's open descriptor of the task's content file (reads are positional,
+// so sharing is safe), which keeps the bytes readable even if the task is
+// deleted. Only read through it. A default handle has fd() == -1.
 struct PieceReadHandle {
-  int fd = -1;  // owned; closed by the destructor
+  std::shared_ptr<const ScopedFd> file;
   uint64_t offset = 0;
   uint32_t length = 0;
   Sha256Digest digest{};
@@ -115,12 +116,7 @@ struct PieceReadHandle {
   bool private_task = false;
   std::string grant_key;
 
-  PieceReadHandle() = default;
-  PieceReadHandle(PieceReadHandle&& other) noexcept;
-  PieceReadHandle& operator=(PieceReadHandle&& other) noexcept;
-  PieceReadHandle(const PieceReadHandle&) = delete;
-  PieceReadHandle& operator=(const PieceReadHandle&) = delete;
-  ~PieceReadHandle();
+  int fd() const { return file ? file->get() : -1; }
 };
 
 // Streams one piece into the content file (positional writes at the piece's

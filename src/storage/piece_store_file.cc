@@ -103,6 +103,7 @@ using internal::StatvfsUsage;
 using internal::StoreCore;
 using internal::SyncDir;
 using internal::TaskNotFound;
+using internal::TaskView;
 
 // ---- FilePieceStore ----
 
@@ -340,82 +341,54 @@ Status FilePieceStore::MarkComplete(const std::string& task_id) {
 Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
   std::lock_guard lock(core_->mu);
-  FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> meta, core_->LoadTask(task_id));
-  if (!meta) {
-    return TaskNotFound(task_id);
-  }
-  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      core_->db.Prepare("SELECT number, byte_offset, byte_length, digest FROM "
-                                        "pieces WHERE task_id = ?1 ORDER BY number"));
-  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
   std::vector<PieceRecord> pieces;
-  while (true) {
-    FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) {
-      break;
+  for (uint32_t number = 0; number < view->PieceCount(); ++number) {
+    if (const std::optional<Sha256Digest>& digest = view->recorded[number]) {
+      pieces.push_back({number, view->PieceOffset(number), view->PieceSize(number), *digest});
     }
-    FL_ASSIGN_OR_RETURN(PieceRecord record, core_->ReadPiece(stmt, task_id));
-    pieces.push_back(record);
   }
   return pieces;
 }
 
 bool FilePieceStore::HasPiece(const std::string& task_id, uint32_t number) {
-  if (!ValidateTaskId(task_id).ok()) {
-    return false;
-  }
-  std::lock_guard lock(core_->mu);
-  auto piece = core_->LoadPiece(task_id, number);
-  return piece.ok() && piece->has_value();
+  Result<PieceReadHandle> piece = OpenPiece(task_id, number);
+  return piece.ok();
 }
 
 Result<std::unique_ptr<PieceWriter>> FilePieceStore::OpenPieceWriter(const std::string& task_id,
                                                                      uint32_t number) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
   std::lock_guard lock(core_->mu);
-  FL_ASSIGN_OR_RETURN(TaskMeta meta, core_->LoadExistingTask(task_id));
-  if (number >= meta.PieceCount()) {
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
+  if (number >= view->PieceCount()) {
     return Status::InvalidArgument(PieceName(task_id, number) + " is out of range: the task has " +
-                                   std::to_string(meta.PieceCount()) + " pieces");
+                                   std::to_string(view->PieceCount()) + " pieces");
   }
   const LiveTask* existing = core_->FindLive(task_id);
   if (existing != nullptr && existing->writing.contains(number)) {
     return Status::FailedPrecondition(PieceName(task_id, number) + " is already being written");
   }
-  FL_ASSIGN_OR_RETURN(std::optional<PieceRecord> recorded, core_->LoadPiece(task_id, number));
-  std::string path = core_->ContentPath(task_id);
-  ScopedFd fd;
-  std::optional<Sha256Digest> recorded_digest;
-  if (recorded) {
-    recorded_digest = recorded->digest;
-  } else {
-    FL_ASSIGN_OR_RETURN(fd, OpenFile(path, O_WRONLY));
-  }
+  const std::optional<Sha256Digest> recorded = view->recorded[number];
   std::shared_ptr<LiveTask> live = core_->GetLive(task_id);
   live->writing.insert(number);
   return std::unique_ptr<PieceWriter>(new internal::FilePieceWriter(
-      core_, task_id, std::move(live), number, meta.PieceOffset(number), meta.PieceSize(number),
-      std::move(fd), std::move(path), recorded_digest));
+      core_, task_id, std::move(live), number, view->PieceOffset(number), view->PieceSize(number),
+      recorded ? nullptr : view->file, core_->ContentPath(task_id), recorded));
 }
 
 Result<PieceReadHandle> FilePieceStore::OpenPiece(const std::string& task_id, uint32_t number) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
-  FL_ASSIGN_OR_RETURN(std::optional<PieceRecord> record, core_->LoadPiece(task_id, number));
-  if (!record) {
-    return Status::NotFound(PieceName(task_id, number) + " is not recorded");
+  {
+    // The hot path: a loaded view, under the views' shared lock only.
+    std::shared_lock lock(core_->views_mu);
+    if (const TaskView* view = core_->FindView(task_id)) {
+      return core_->HandleFor(*view, task_id, number);
+    }
   }
-  FL_ASSIGN_OR_RETURN(TaskMeta meta, core_->LoadExistingTask(task_id));
-  // Opened under the lock, so a concurrent delete cannot swap the file.
-  FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(core_->ContentPath(task_id), O_RDONLY));
-  PieceReadHandle handle;
-  handle.fd = fd.Release();
-  handle.offset = record->offset;
-  handle.length = record->length;
-  handle.digest = record->digest;
-  handle.private_task = meta.private_task;
-  handle.grant_key = std::move(meta.grant_key);
-  return handle;
+  std::lock_guard lock(core_->mu);
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
+  return core_->HandleFor(*view, task_id, number);
 }
 
 Result<std::unique_ptr<TaskPin>> FilePieceStore::Pin(const std::string& task_id) {

@@ -15,7 +15,12 @@
 //   a large file can take long). A crash between the steps leaves files that
 //   the next Open() removes.
 // - Concurrency: one mutex guards the connection and the in-memory state
-//   (pins, pieces being written). Content bytes are written outside it.
+//   (pins, pieces being written). A task in use also has a view in memory
+//   (recorded digests, one open descriptor of its content file; at most 256,
+//   least recently read evicted), changed under that mutex and a shared one:
+//   OpenPiece of a loaded task takes only the shared one, so a piece GET
+//   waits for no commit, SQLite or open(2). Content bytes are written
+//   outside both, through the view's descriptor.
 //
 // Thread rule: as PieceStore, every method is safe from any thread.
 #pragma once

@@ -157,22 +157,107 @@ Status StoreCore::SetAccess(const std::string& task_id, const std::string& grant
     FL_RETURN_IF_ERROR(stmt.BindBlob(
         2, std::span(reinterpret_cast<const uint8_t*>(grant_key.data()), grant_key.size())));
   }
-  return stmt.Run();
+  FL_RETURN_IF_ERROR(stmt.Run());
+  SetViewAccess(task_id, grant_key);
+  return Status::Ok();
 }
 
-Result<std::optional<PieceRecord>> StoreCore::LoadPiece(const std::string& task_id,
-                                                        uint32_t number) {
-  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      db.Prepare("SELECT number, byte_offset, byte_length, digest FROM pieces "
-                                 "WHERE task_id = ?1 AND number = ?2"));
-  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
-  FL_RETURN_IF_ERROR(stmt.BindInt64(2, number));
-  FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) {
-    return std::optional<PieceRecord>();
+TaskView* StoreCore::FindView(const std::string& task_id) {
+  auto it = views.find(task_id);
+  if (it == views.end()) {
+    return nullptr;
   }
-  FL_ASSIGN_OR_RETURN(PieceRecord record, ReadPiece(stmt, task_id));
-  return std::optional<PieceRecord>(record);
+  it->second->last_used.store(++view_clock, std::memory_order_relaxed);
+  return it->second.get();
+}
+
+Result<PieceReadHandle> StoreCore::HandleFor(const TaskView& view, const std::string& task_id,
+                                             uint32_t number) const {
+  if (number >= view.PieceCount() || !view.recorded[number]) {
+    return Status::NotFound(PieceName(task_id, number) + " is not recorded");
+  }
+  PieceReadHandle handle;
+  handle.file = view.file;
+  handle.offset = view.PieceOffset(number);
+  handle.length = view.PieceSize(number);
+  handle.digest = *view.recorded[number];
+  handle.private_task = view.private_task;
+  handle.grant_key = view.grant_key;
+  return handle;
+}
+
+Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id) {
+  if (auto it = views.find(task_id); it != views.end()) {
+    it->second->last_used.store(++view_clock, std::memory_order_relaxed);
+    return it->second;
+  }
+  // Loaded from the metadata under mu; published under views_mu.
+  FL_ASSIGN_OR_RETURN(TaskMeta meta, LoadExistingTask(task_id));
+  auto view = std::make_shared<TaskView>();
+  view->content_length = meta.content_length;
+  view->piece_length = meta.piece_length;
+  view->private_task = meta.private_task;
+  view->grant_key = std::move(meta.grant_key);
+  view->recorded.resize(meta.PieceCount());
+  {
+    FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db.Prepare("SELECT number, byte_offset, byte_length, digest FROM pieces "
+                                   "WHERE task_id = ?1"));
+    FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+    while (true) {
+      FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) {
+        break;
+      }
+      FL_ASSIGN_OR_RETURN(PieceRecord record, ReadPiece(stmt, task_id));
+      if (record.number >= view->PieceCount() ||
+          record.offset != view->PieceOffset(record.number) ||
+          record.length != view->PieceSize(record.number)) {
+        return Status::Corruption(db.path() + ": " + PieceName(task_id, record.number) +
+                                  " is recorded at offset " + std::to_string(record.offset) +
+                                  " with length " + std::to_string(record.length) +
+                                  ", outside the task's geometry");
+      }
+      view->recorded[record.number] = record.digest;
+    }
+  }
+  FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(ContentPath(task_id), O_RDWR));
+  view->file = std::make_shared<const ScopedFd>(std::move(fd));
+  view->last_used.store(++view_clock, std::memory_order_relaxed);
+
+  std::unique_lock lock(views_mu);
+  if (views.size() >= kMaxViews) {
+    auto oldest = views.begin();
+    for (auto it = views.begin(); it != views.end(); ++it) {
+      if (it->second->last_used.load(std::memory_order_relaxed) <
+          oldest->second->last_used.load(std::memory_order_relaxed)) {
+        oldest = it;
+      }
+    }
+    views.erase(oldest);
+  }
+  views.emplace(task_id, view);
+  return view;
+}
+
+void StoreCore::RecordInView(const std::string& task_id, uint32_t number,
+                             const Sha256Digest& digest) {
+  std::unique_lock lock(views_mu);
+  auto it = views.find(task_id);
+  if (it != views.end() && number < it->second->PieceCount()) {
+    it->second->recorded[number] = digest;
+  }
+}
+
+void StoreCore::SetViewAccess(const std::string& task_id, const std::string& grant_key) {
+  std::unique_lock lock(views_mu);
+  auto it = views.find(task_id);
+  if (it != views.end()) {
+    it->second->private_task = true;
+    if (!grant_key.empty()) {
+      it->second->grant_key = grant_key;
+    }
+  }
 }
 
 Result<PieceRecord> StoreCore::ReadPiece(const SqliteStatement& stmt, const std::string& task_id) {
@@ -230,6 +315,10 @@ Result<Detached> StoreCore::Detach(const std::string& task_id) {
   if (it != live.end()) {
     it->second->deleted = true;
     live.erase(it);
+  }
+  {
+    std::unique_lock lock(views_mu);
+    views.erase(task_id);
   }
   Detached result;
   std::string path = ContentPath(task_id);

@@ -6,11 +6,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +72,30 @@ struct LiveTask {
   bool Busy() const { return pins > 0 || !writing.empty(); }
 };
 
+// What reading and writing a task's pieces needs, kept in memory for the
+// tasks in use, so that serving a piece touches neither SQLite nor open(2)
+// and opening a writer opens nothing.
+struct TaskView {
+  uint64_t content_length = 0;
+  uint32_t piece_length = 0;
+  bool private_task = false;
+  std::string grant_key;
+  // The content file, read and written positionally by every handle and
+  // writer of the task (they hold it, so eviction or deletion never closes
+  // it under them).
+  std::shared_ptr<const ScopedFd> file;
+  std::vector<std::optional<Sha256Digest>> recorded;  // indexed by piece number
+  std::atomic<uint64_t> last_used{0};                 // StoreCore::view_clock when last read
+
+  uint32_t PieceCount() const { return static_cast<uint32_t>(recorded.size()); }
+  // REQUIRES: number < PieceCount()
+  uint64_t PieceOffset(uint32_t number) const { return uint64_t{number} * piece_length; }
+  uint32_t PieceSize(uint32_t number) const {
+    return static_cast<uint32_t>(
+        std::min<uint64_t>(piece_length, content_length - PieceOffset(number)));
+  }
+};
+
 // A content file moved out of the way, to unlink outside the lock.
 struct Detached {
   std::string trash_path;  // empty if nothing is left to unlink
@@ -96,6 +123,23 @@ struct StoreCore {
   std::unordered_map<std::string, std::shared_ptr<LiveTask>> live;  // guarded by mu
   uint64_t trash_seq = 0;                                           // guarded by mu
 
+  // Views of the tasks in use, at most kMaxViews (each holds a descriptor);
+  // the least recently read goes first. Changed only with both mu and
+  // views_mu (exclusive) held, so either lock suffices to read them; the
+  // piece-serving path takes only views_mu, shared.
+  static constexpr size_t kMaxViews = 256;
+  std::shared_mutex views_mu;
+  std::unordered_map<std::string, std::shared_ptr<TaskView>> views;
+  std::atomic<uint64_t> view_clock{0};
+
+  // The task's view if it is loaded, else null. REQUIRES: mu or views_mu held.
+  TaskView* FindView(const std::string& task_id);
+
+  // A handle on recorded piece `number`, or NotFound. REQUIRES: mu or
+  // views_mu held.
+  Result<PieceReadHandle> HandleFor(const TaskView& view, const std::string& task_id,
+                                    uint32_t number) const;
+
   // Writers' buffers, kept for the next writers: a fresh buffer per piece
   // means fresh pages to fault in, which costs more than the copy itself.
   std::vector<uint8_t> TakeWriteBuffer();
@@ -119,8 +163,16 @@ struct StoreCore {
   // for a row DecodeTaskRow rejects.
   static Result<TaskMeta> ReadTask(const SqliteStatement& stmt);
 
-  // The recorded piece, or nullopt.
-  Result<std::optional<PieceRecord>> LoadPiece(const std::string& task_id, uint32_t number);
+  // The task's view, loaded from the metadata and opened if needed (evicting
+  // the least recently read view beyond kMaxViews). NotFound for an unknown
+  // task; Corruption if a piece row does not fit the task's geometry.
+  Result<std::shared_ptr<TaskView>> LoadView(const std::string& task_id);
+
+  // Records `number` in the task's view, if one is loaded.
+  void RecordInView(const std::string& task_id, uint32_t number, const Sha256Digest& digest);
+
+  // Updates the loaded view after SetAccess.
+  void SetViewAccess(const std::string& task_id, const std::string& grant_key);
 
   // The piece of the current row of a SELECT of number, byte_offset,
   // byte_length, digest; Corruption for a row DecodePieceRow rejects.
@@ -136,7 +188,7 @@ struct StoreCore {
   // Removes the tasks' rows (and their pieces) in one transaction.
   Status DeleteRows(const std::vector<std::string>& task_ids);
 
-  // After the task's rows are gone: invalidates its live state and moves its
+  // After the task's rows are gone: invalidates its live state and view, and moves its
   // content file into trash/ (or unlinks it if the rename fails).
   Result<Detached> Detach(const std::string& task_id);
 
@@ -163,18 +215,19 @@ class FileTaskPin final : public TaskPin {
 
 class FilePieceWriter final : public PieceWriter {
  public:
-  // `fd` is invalid when the piece is already recorded (`recorded` set): the
-  // bytes are then only hashed and compared.
+  // `file` (the task's content file) is null when the piece is already
+  // recorded (`recorded` set): the bytes are then only hashed and compared.
   FilePieceWriter(std::shared_ptr<StoreCore> core, std::string task_id,
                   std::shared_ptr<LiveTask> live, uint32_t number, uint64_t offset, uint32_t length,
-                  ScopedFd fd, std::string path, std::optional<Sha256Digest> recorded)
+                  std::shared_ptr<const ScopedFd> file, std::string path,
+                  std::optional<Sha256Digest> recorded)
       : core_(std::move(core)),
         task_id_(std::move(task_id)),
         live_(std::move(live)),
         number_(number),
         offset_(offset),
         length_(length),
-        fd_(std::move(fd)),
+        file_(std::move(file)),
         path_(std::move(path)),
         recorded_(recorded) {}
 
@@ -200,7 +253,7 @@ class FilePieceWriter final : public PieceWriter {
   const uint32_t number_;
   const uint64_t offset_;
   const uint32_t length_;
-  ScopedFd fd_;
+  std::shared_ptr<const ScopedFd> file_;
   const std::string path_;
   const std::optional<Sha256Digest> recorded_;
 

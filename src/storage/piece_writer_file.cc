@@ -50,7 +50,7 @@ FileTaskPin::~FileTaskPin() {
 }
 
 FilePieceWriter::~FilePieceWriter() {
-  fd_.Reset(-1);
+  file_.reset();
   pending_.clear();
   ReleaseBuffer();
   std::lock_guard lock(core_->mu);
@@ -67,11 +67,11 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
                                    std::to_string(length_));
   }
   hasher_.Update(data);
-  if (fd_.valid() && pending_.size() + data.size() > kWriteBlock) {
+  if (file_ && pending_.size() + data.size() > kWriteBlock) {
     FL_RETURN_IF_ERROR(Flush());  // before written_ counts `data`
   }
   written_ += data.size();
-  if (!fd_.valid()) {
+  if (!file_) {
     return Status::Ok();
   }
   if (pending_.empty() && data.size() >= kDirectWrite) {
@@ -95,7 +95,7 @@ void FilePieceWriter::ReleaseBuffer() {
 }
 
 Status FilePieceWriter::Flush() {
-  if (pending_.empty() || !fd_.valid()) {
+  if (pending_.empty() || !file_) {
     return Status::Ok();
   }
   Status s = WriteAt(pending_, offset_ + written_ - pending_.size());
@@ -104,7 +104,7 @@ Status FilePieceWriter::Flush() {
 }
 
 Status FilePieceWriter::WriteAt(std::span<const uint8_t> data, uint64_t file_offset) {
-  int err = PwriteAll(fd_.get(), data, file_offset);
+  int err = PwriteAll(file_->get(), data, file_offset);
   if (err != 0) {
     error_ = Status::FromErrno(err, "write " + PieceName(task_id_, number_) + " to " + path_);
     return error_;
@@ -131,10 +131,10 @@ Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& 
     return Status::Corruption(PieceName(task_id_, number_) + ": digest " + Sha256String(digest) +
                               " differs from the recorded " + Sha256String(*recorded_));
   }
-  if (fd_.valid() && core_->options.fsync_pieces && ::fdatasync(fd_.get()) != 0) {
+  if (file_ && core_->options.fsync_pieces && ::fdatasync(file_->get()) != 0) {
     return Status::FromErrno(errno, "fdatasync " + path_);
   }
-  fd_.Reset(-1);
+  file_.reset();
 
   std::lock_guard lock(core_->mu);
   if (live_->deleted) {
@@ -154,6 +154,7 @@ Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& 
   FL_RETURN_IF_ERROR(stmt.BindInt64(4, length_));
   FL_RETURN_IF_ERROR(stmt.BindBlob(5, digest));
   FL_RETURN_IF_ERROR(stmt.Run());
+  core_->RecordInView(task_id_, number_, digest);
   return digest;
 }
 

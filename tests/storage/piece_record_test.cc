@@ -134,11 +134,31 @@ TEST_F(DamagedStoreTest, HugePieceLengthInAPieceRowIsCorruption) {
   ASSERT_NE(store, nullptr);
   FL_ASSERT_OK(store->CreateTask(Meta(id, 10, 10)));
   FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(10, 1)));
+  store.reset();  // a store that is open keeps what it has read in memory
   Damage("UPDATE pieces SET byte_length = 4294967306");
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
   auto piece = store->OpenPiece(id, 0);
   ASSERT_FALSE(piece.ok());
   EXPECT_TRUE(piece.status().IsCorruption()) << piece.status().ToString();
   EXPECT_TRUE(store->ListPieces(id).status().IsCorruption());
+}
+
+// A piece row that decodes but does not sit where the task's geometry puts
+// the piece is Corruption, never served at the row's offset.
+TEST_F(DamagedStoreTest, APieceRowOutsideTheTasksGeometryIsCorruption) {
+  std::string id = TaskId(1);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 20, 10)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(10, 1)));
+  store.reset();
+  Damage("UPDATE pieces SET byte_offset = 5");
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto piece = store->OpenPiece(id, 0);
+  ASSERT_FALSE(piece.ok());
+  EXPECT_TRUE(piece.status().IsCorruption()) << piece.status().ToString();
 }
 
 // Opening a store drops task rows that do not decode, with their pieces and

@@ -131,8 +131,7 @@ TEST_F(PieceStoreTest, WritesPieceInSeveralAppendsAndReadsItBack) {
   EXPECT_EQ(handle->offset, 4096u);
   EXPECT_EQ(handle->length, 4096u);
   EXPECT_EQ(handle->digest, Sha256(data));
-  EXPECT_NE(fcntl(handle->fd, F_GETFD) & FD_CLOEXEC, 0);
-  EXPECT_EQ(fcntl(handle->fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+  EXPECT_NE(fcntl(handle->fd(), F_GETFD) & FD_CLOEXEC, 0);
 
   auto pieces = store->ListPieces(id);
   FL_ASSERT_OK(pieces);
@@ -145,25 +144,85 @@ TEST_F(PieceStoreTest, WritesPieceInSeveralAppendsAndReadsItBack) {
   EXPECT_TRUE(store->OpenPiece(id, 0).status().IsNotFound());
 }
 
-TEST_F(PieceStoreTest, ReadHandleMovesAndClosesItsFd) {
+// Serving a piece opens nothing: every handle and writer of a task shares
+// one descriptor, closed once the task is gone and the last handle with it.
+TEST_F(PieceStoreTest, ReadHandlesShareOneDescriptorClosedWithTheLast) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   std::string id = TaskId(1);
-  FL_ASSERT_OK(store->CreateTask(Meta(id, 100, 100)));
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 200, 100)));
   FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(100, 1)));
-  auto handle = store->OpenPiece(id, 0);
-  FL_ASSERT_OK(handle);
-  int fd = handle->fd;
-  PieceReadHandle moved(std::move(*handle));
-  EXPECT_EQ(handle->fd, -1);
-  EXPECT_EQ(moved.fd, fd);
-  PieceReadHandle assigned;
-  assigned = std::move(moved);
-  EXPECT_EQ(moved.fd, -1);
-  EXPECT_EQ(assigned.fd, fd);
-  EXPECT_EQ(assigned.length, 100u);
-  { PieceReadHandle gone(std::move(assigned)); }
+  FL_ASSERT_OK(WritePiece(*store, id, 1, TestBytes(100, 2)));
+  auto first = store->OpenPiece(id, 0);
+  auto second = store->OpenPiece(id, 1);
+  FL_ASSERT_OK(first);
+  FL_ASSERT_OK(second);
+  const int fd = first->fd();
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(second->fd(), fd);
+  PieceReadHandle moved(std::move(*first));
+  EXPECT_EQ(moved.fd(), fd);
+  FL_ASSERT_OK(store->DeleteTask(id));
+  second->file.reset();
+  EXPECT_NE(fcntl(fd, F_GETFD), -1);  // `moved` still reads through it
+  { PieceReadHandle gone(std::move(moved)); }
   EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // closed
+}
+
+// Regression guard for serving without the metadata: once a task is in use,
+// its pieces are found even while another connection holds SQLite's write
+// lock (the old path waited on that lock for every piece request).
+TEST_F(PieceStoreTest, ServingALoadedTaskNeedsNoMetadataLock) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string id = TaskId(1);
+  FL_ASSERT_OK(store->CreateTask(Meta(id, 200, 100)));
+  FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(100, 1)));
+  auto other = SqliteDb::Open(options_.dir + "/metadata.db");
+  FL_ASSERT_OK(other);
+  FL_ASSERT_OK(other->Exec("BEGIN EXCLUSIVE"));
+  auto piece = store->OpenPiece(id, 0);
+  FL_ASSERT_OK(piece);
+  EXPECT_EQ(piece->digest, Sha256(TestBytes(100, 1)));
+  EXPECT_TRUE(store->OpenPiece(id, 1).status().IsNotFound());
+  EXPECT_TRUE(store->HasPiece(id, 0));
+  FL_ASSERT_OK(other->Exec("COMMIT"));
+}
+
+// Every task read keeps a view with an open descriptor, but only so many:
+// a store serving more tasks than that evicts the least recently read and
+// reloads them when asked again.
+TEST_F(PieceStoreTest, OpenDescriptorsStayBoundedAcrossManyTasks) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string content_dir = options_.dir + "/content/";
+  auto open_content_fds = [&] {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      auto target = std::filesystem::read_symlink(entry.path(), ec);
+      if (!ec && target.string().rfind(content_dir, 0) == 0) {
+        ++count;
+      }
+    }
+    return count;
+  };
+  constexpr int kTasks = 300;
+  for (int i = 0; i < kTasks; ++i) {
+    std::string id = TaskId(i + 1);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 10, 10)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(10, i)));
+  }
+  for (int i = 0; i < kTasks; ++i) {
+    auto read = ReadPiece(*store, TaskId(i + 1), 0);
+    FL_ASSERT_OK(read);
+    EXPECT_EQ(*read, TestBytes(10, i));
+  }
+  EXPECT_GT(open_content_fds(), 0);
+  EXPECT_LE(open_content_fds(), 256);
+  auto first_again = ReadPiece(*store, TaskId(1), 0);
+  FL_ASSERT_OK(first_again);
+  EXPECT_EQ(*first_again, TestBytes(10, 0));
 }
 
 TEST_F(PieceStoreTest, LargePieceFromSmallAndLargeAppendsReadsBackExactly) {
@@ -540,7 +599,7 @@ TEST_F(PieceStoreTest, ReadHandleSurvivesDelete) {
   FL_ASSERT_OK(handle);
   FL_ASSERT_OK(store->DeleteTask(id));
   std::vector<uint8_t> out(4096);
-  ASSERT_EQ(::pread(handle->fd, out.data(), out.size(), 0), 4096);
+  ASSERT_EQ(::pread(handle->fd(), out.data(), out.size(), 0), 4096);
   EXPECT_EQ(out, data);
 }
 

@@ -112,7 +112,7 @@ inline Result<std::vector<uint8_t>> ReadPiece(PieceStore& store, const std::stri
   std::vector<uint8_t> out(handle.length);
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(handle.fd, out.data() + done, out.size() - done,
+    ssize_t n = ::pread(handle.fd(), out.data() + done, out.size() - done,
                         static_cast<off_t>(handle.offset + done));
     if (n <= 0) {
       return Status::IOError("pread failed");

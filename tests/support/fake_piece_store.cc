@@ -145,10 +145,11 @@ Result<storage::PieceReadHandle> FakePieceStore::OpenPiece(const std::string& ta
     handle.private_task = task.meta.private_task;
     handle.grant_key = task.meta.grant_key;
   }
-  handle.fd = ::open(ContentPath(task_id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (handle.fd < 0) {
+  int fd = ::open(ContentPath(task_id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return Status::FromErrno(errno, "open content of " + task_id);
   }
+  handle.file = std::make_shared<const ScopedFd>(fd);
   return handle;
 }
 

@@ -418,7 +418,7 @@ asio::awaitable<bool> PieceServer::Impl::SendPieceTls(Connection& connection,
   uint64_t remaining = piece.length;
   while (remaining > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, chunk.size()));
-    ssize_t got = ::pread(piece.fd, chunk.data(), want, static_cast<off_t>(offset));
+    ssize_t got = ::pread(piece.fd(), chunk.data(), want, static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) {
       continue;
     }
@@ -449,7 +449,7 @@ asio::awaitable<bool> PieceServer::Impl::SendPiece(Connection& connection,
   uint64_t since_yield = 0;
   while (remaining > 0) {
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(remaining, kSendfileChunk));
-    ssize_t sent = ::sendfile(out, piece.fd, &offset, chunk);
+    ssize_t sent = ::sendfile(out, piece.fd(), &offset, chunk);
     if (sent > 0) {
       auto n = static_cast<uint64_t>(sent);
       remaining -= n;
