@@ -104,6 +104,19 @@ def link_timeline(links, hosts, seed, t0, t1, buckets=10):
     return rows
 
 
+def link_loss_share(links, t0, t1):
+    """Share of the frames the hosts sent during [t0, t1] that no host
+    received: all traffic is between the emulated hosts, so the difference
+    was dropped on the way, by a full download queue (tbf) at the receiver."""
+    sent = received = 0
+    for samples in links.values():
+        inside = [x for x in samples if t0 - 0.6 <= x[0] <= t1 + 0.6]
+        if len(inside) >= 2:
+            sent += inside[-1][1] - inside[0][1]
+            received += inside[-1][2] - inside[0][2]
+    return (sent - received) / sent if sent > 0 else None
+
+
 def metric_sums(directory, names):
     """Sums each named counter over every *.prom file: under its name over
     every label set, and under "name{labels}" per label set."""
@@ -157,6 +170,7 @@ def summarize(meta, phases, times, cpu, results_dir):
             s["cpu_softirq_mean"] = statistics.mean(c[2] for c in win)
             s["cpu_saturated_share"] = sum(1 for c in win if c[1] >= 95) / len(win)
         s["links"] = link_timeline(links, list(per_host), "h00", t0 / 1000, t1 / 1000)
+        s["link_loss_share"] = link_loss_share(links, t0 / 1000, t1 / 1000)
         if sysname == "feilong":
             orig = peers = 0
             reasons = set()
@@ -264,9 +278,12 @@ def tables(meta, summ):
     for k, s in summ.items():
         if s.get("links"):
             notes.append("%s, links on the wire (Mbit/s, headers included) in tenths of its run: "
-                         "h00 up %s; the other hosts' mean down %s, up %s." % (
+                         "h00 up %s; the other hosts' mean down %s, up %s; %s of the bytes "
+                         "sent were dropped on the way (full download queues)." % (
                              LABEL[k], *(" ".join(fmt(r[c], ".0f") for r in s["links"])
-                                         for c in ("seed_up", "others_down", "others_up"))))
+                                         for c in ("seed_up", "others_down", "others_up")),
+                             fmt(100 * s["link_loss_share"], ".1f") + " %"
+                             if s["link_loss_share"] is not None else "—"))
     for k, s in summ.items():
         if s["failed"]:
             notes.append("%s: not done: %s." % (LABEL[k], ", ".join(s["failed"])))

@@ -182,6 +182,7 @@ Status Daemon::Impl::Start() {
   piece_options.max_uploads = config_.upload_slots;
   piece_options.queue_wait = config_.upload_queue_wait;
   piece_options.queue_length = config_.upload_queue_length;
+  piece_options.tcp_congestion = config_.upload_tcp_congestion;
   // A seed feeds a swarm from the origin: each piece enters it once.
   piece_options.first_copies_first = config_.seed;
   piece_options.held_while_downloading = [this](const std::string& task_id) {

@@ -5,6 +5,7 @@
 
 #include "common/config.h"
 #include "common/resilience_config.h"
+#include "common/tcp_congestion.h"
 
 namespace feilong::daemon {
 
@@ -96,6 +97,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
   FL_RETURN_IF_ERROR(upload.Read("availability_interval", c.availability_interval));
   FL_RETURN_IF_ERROR(upload.Read("queue_wait", c.upload_queue_wait));
   FL_RETURN_IF_ERROR(upload.Read("queue_length", c.upload_queue_length));
+  FL_RETURN_IF_ERROR(upload.Read("tcp_congestion", c.upload_tcp_congestion));
 
   ConfigReader storage = root.Child("storage");
   FL_RETURN_IF_ERROR(storage.Read("data_dir", c.data_dir));
@@ -182,6 +184,8 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
         "for stalled)");
   }
   FL_RETURN_IF_ERROR(InRange("upload.queue_length", c.upload_queue_length, 1, 4096));
+  FL_RETURN_IF_ERROR(ValidateTcpCongestionName(c.upload_tcp_congestion)
+                         .WithContext("config key 'upload.tcp_congestion'"));
   FL_RETURN_IF_ERROR(InRange("storage.disk_high_watermark", c.disk_high_watermark, 0.01, 1.0));
   FL_RETURN_IF_ERROR(
       InRange("storage.disk_low_watermark", c.disk_low_watermark, 0.0, c.disk_high_watermark));

@@ -161,6 +161,11 @@ struct DaemonConfig {
   // larger messages cost both daemons less CPU. 0 sends each piece at once.
   // Default: 250 ms.
   std::chrono::milliseconds availability_interval{250};
+  // TCP congestion control of the piece server's connections, the senders of
+  // every piece (common/tcp_congestion.h says why it matters); "" keeps the
+  // host's. If this process may not use it, fld warns and keeps the host's.
+  // Default: "cubic".
+  std::string upload_tcp_congestion = "cubic";
 
   // --- storage -------------------------------------------------------------
   // Default: false (crash-safe against process kills, not power loss).

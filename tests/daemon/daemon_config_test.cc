@@ -64,6 +64,38 @@ TEST(DaemonConfigTest, SocketAndOriginPolicyKeys) {
   }
 }
 
+TEST(DaemonConfigTest, TcpCongestionOfUploads) {
+  auto defaults = ParseDaemonConfig("");
+  ASSERT_TRUE(defaults.ok() && FinalizeDaemonConfig(*defaults).ok());
+  EXPECT_EQ(defaults->upload_tcp_congestion, "cubic");
+
+  auto host = ParseDaemonConfig("upload: {tcp_congestion: \"\"}\n");
+  ASSERT_TRUE(host.ok() && FinalizeDaemonConfig(*host).ok());
+  EXPECT_EQ(host->upload_tcp_congestion, "");
+
+  for (const char* bad :
+       {"upload: {tcp_congestion: \"Cubic\"}\n", "upload: {tcp_congestion: \"cubic; rm\"}\n",
+        "upload: {tcp_congestion: \"a_name_far_too_long\"}\n"}) {
+    auto config = ParseDaemonConfig(bad);
+    ASSERT_TRUE(config.ok()) << bad;
+    Status finalized = FinalizeDaemonConfig(*config);
+    EXPECT_EQ(finalized.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(finalized.message().find("upload.tcp_congestion"), std::string::npos)
+        << finalized.ToString();
+  }
+}
+
+// The key was replaced when transfers moved onto the event loop: an old
+// config is refused with a message that names what to use instead.
+TEST(DaemonConfigTest, RemovedTransferThreadsKeyNamesItsReplacement) {
+  auto config = ParseDaemonConfig("download: {transfer_threads: 16}\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << config.status().ToString();
+  EXPECT_NE(config.status().message().find("download.transfer_threads"), std::string::npos);
+  EXPECT_NE(config.status().message().find("download.blocking_threads"), std::string::npos)
+      << config.status().ToString();
+}
+
 TEST(DaemonConfigTest, UnknownKeyIsNamed) {
   auto config = ParseDaemonConfig("download: {concurent_pieces: 3}\n");
   ASSERT_FALSE(config.ok());

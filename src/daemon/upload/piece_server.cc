@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "access/grant.h"
+#include "common/tcp_congestion.h"
 #include "daemon/piece_request.h"
 #include "daemon/upload/piece_tls.h"
 #include "daemon/upload/tls_server_stream.h"
@@ -495,6 +496,12 @@ asio::awaitable<void> PieceServer::Impl::Serve(tcp::socket socket, ConnectionSlo
   auto connection = std::make_shared<Connection>(std::move(socket), options.idle_timeout);
   ErrorCode ec;
   connection->socket.set_option(tcp::no_delay(true), ec);
+  if (!options.tcp_congestion.empty()) {
+    Status set = SetTcpCongestion(connection->socket.native_handle(), options.tcp_congestion);
+    if (!set.ok()) {
+      spdlog::debug("piece server: {}", set.message());
+    }
+  }
   connection->socket.native_non_blocking(true, ec);
   if (ec) {
     connection->Close();
@@ -601,7 +608,15 @@ Result<std::unique_ptr<PieceServer>> PieceServer::Start(const PieceServerOptions
   if (options.threads == 0) {
     return Status::InvalidArgument("piece server: threads must be at least 1");
   }
-  auto impl = std::make_unique<Impl>(options, store, clock);
+  PieceServerOptions checked = options;
+  if (!checked.tcp_congestion.empty()) {
+    Status usable = ProbeTcpCongestion(checked.tcp_congestion);
+    if (!usable.ok()) {
+      spdlog::warn("piece server: keeping the host's TCP congestion control: {}", usable.message());
+      checked.tcp_congestion.clear();
+    }
+  }
+  auto impl = std::make_unique<Impl>(checked, store, clock);
   ErrorCode ec;
   tcp::endpoint endpoint;
   asio::ip::address address = asio::ip::make_address(options.host, ec);

@@ -84,6 +84,11 @@ struct PieceServerOptions {
   // Pieces of the task this peer holds while it downloads it; 0 when it
   // does not. Called on the server's threads; must be thread-safe.
   std::function<uint32_t(const std::string& task_id)> held_while_downloading;
+  // TCP congestion control of the connections (common/tcp_congestion.h:
+  // the piece server's senders are many-to-one); "" keeps the host's. One
+  // this process may not use is reported at Start and left alone.
+  // Default: "".
+  std::string tcp_congestion;
   // A connection with no byte read or written for this long is closed.
   // Default: 60 s.
   std::chrono::milliseconds idle_timeout{60'000};

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "common/digest.h"
@@ -214,6 +216,47 @@ TEST_F(PieceServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(fourth->status, 404);
   EXPECT_EQ(fourth->Header("connection"), "close");
   EXPECT_TRUE(connection->ServerClosed());
+}
+
+// The congestion control of the connections is the server's choice, not the
+// host's: `ss` shows what an established connection runs.
+TEST_F(PieceServerTest, ConnectionsRunTheConfiguredCongestionControl) {
+  std::ifstream host_default_file("/proc/sys/net/ipv4/tcp_congestion_control");
+  std::string host_default;
+  host_default_file >> host_default;
+  const std::string wanted = host_default == "reno" ? "cubic" : "reno";
+  PieceServerOptions options;
+  options.tcp_congestion = wanted;
+  StartServer(options);
+  Result<RawHttpConnection> connection = RawHttpConnection::Connect(server_->port());
+  ASSERT_TRUE(connection.ok());
+  ASSERT_TRUE(connection->Send(Get(Path(kTask, 0))).ok());
+  Result<RawHttpResponse> response = connection->ReadResponse();
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  ASSERT_EQ(response->status, 200);
+
+  const std::string command =
+      "ss -tinH state established '( sport = :" + std::to_string(server_->port()) + " )' 2>&1";
+  std::string shown;
+  if (FILE* ss = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), ss)) > 0) {
+      shown.append(buffer, n);
+    }
+    ::pclose(ss);
+  }
+  EXPECT_NE(shown.find(" " + wanted + " "), std::string::npos) << command << "\n" << shown;
+  EXPECT_EQ(shown.find(" " + host_default + " "), std::string::npos) << shown;
+}
+
+TEST_F(PieceServerTest, AnUnusableCongestionControlStillServes) {
+  PieceServerOptions options;
+  options.tcp_congestion = "nosuchcc";
+  StartServer(options);
+  Result<RawHttpResponse> response = RawHttpRequest(server_->port(), "GET", Path(kTask, 1));
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 200);
 }
 
 TEST_F(PieceServerTest, Http10ClosesByDefault) {
