@@ -18,7 +18,7 @@ CircuitBreaker::CircuitBreaker(const CircuitBreakerConfig& config, Clock& clock)
     : config_(Normalized(config)), clock_(clock) {}
 
 bool CircuitBreaker::Allow() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   Clock::TimePoint now = clock_.Now();
   switch (state_) {
     case State::kClosed:
@@ -47,7 +47,7 @@ bool CircuitBreaker::Allow() {
 }
 
 void CircuitBreaker::RecordSuccess() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   switch (state_) {
     case State::kClosed:
       failures_ = 0;
@@ -62,7 +62,7 @@ void CircuitBreaker::RecordSuccess() {
 }
 
 void CircuitBreaker::RecordFailure() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   switch (state_) {
     case State::kClosed:
       if (++failures_ >= config_.consecutive_failures) {
@@ -80,7 +80,7 @@ void CircuitBreaker::RecordFailure() {
 }
 
 CircuitBreaker::State CircuitBreaker::state() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (state_ == State::kOpen && clock_.Now() - opened_at_ >= config_.open_duration) {
     return State::kHalfOpen;
   }
@@ -103,7 +103,7 @@ CircuitBreakerSet::CircuitBreakerSet(const CircuitBreakerConfig& config, Clock& 
     : config_(config), clock_(clock) {}
 
 CircuitBreaker& CircuitBreakerSet::For(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = breakers_.find(key);
   if (it == breakers_.end()) {
     it = breakers_.emplace(key, std::make_unique<CircuitBreaker>(config_, clock_)).first;
@@ -112,7 +112,7 @@ CircuitBreaker& CircuitBreakerSet::For(const std::string& key) {
 }
 
 size_t CircuitBreakerSet::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return breakers_.size();
 }
 

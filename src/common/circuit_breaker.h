@@ -18,11 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 
 namespace feilong {
 
@@ -66,12 +66,12 @@ class CircuitBreaker {
  private:
   const CircuitBreakerConfig config_;
   Clock& clock_;
-  mutable std::mutex mutex_;
-  State state_ = State::kClosed;
-  uint32_t failures_ = 0;             // consecutive, while closed
-  Clock::TimePoint opened_at_{};      // when it last opened
-  uint32_t probes_ = 0;               // let through in this half-open round
-  Clock::TimePoint round_started_{};  // when this half-open round began
+  mutable Mutex mutex_;
+  State state_ FL_GUARDED_BY(mutex_) = State::kClosed;
+  uint32_t failures_ FL_GUARDED_BY(mutex_) = 0;             // consecutive, while closed
+  Clock::TimePoint opened_at_ FL_GUARDED_BY(mutex_){};      // when it last opened
+  uint32_t probes_ FL_GUARDED_BY(mutex_) = 0;               // let through in this half-open round
+  Clock::TimePoint round_started_ FL_GUARDED_BY(mutex_){};  // when this half-open round began
 };
 
 // "closed", "open", "half_open" (for logs and metrics).
@@ -90,8 +90,9 @@ class CircuitBreakerSet {
  private:
   const CircuitBreakerConfig config_;
   Clock& clock_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::unique_ptr<CircuitBreaker>, std::less<>> breakers_;
+  mutable Mutex mutex_;
+  std::map<std::string, std::unique_ptr<CircuitBreaker>, std::less<>> breakers_
+      FL_GUARDED_BY(mutex_);
 };
 
 }  // namespace feilong

@@ -67,12 +67,12 @@ Clock::Duration TokenBucket::DelayLocked(double n) const {
 }
 
 bool TokenBucket::TryAcquire(double n) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return TryAcquireLocked(n);
 }
 
 Clock::Duration TokenBucket::DelayUntilAvailable(double n) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (rate_ > 0) {
     RefillLocked();
   }
@@ -86,7 +86,7 @@ Status TokenBucket::Acquire(double n, std::stop_token stop) {
     }
     Clock::Duration delay;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       if (TryAcquireLocked(n)) {
         return Status::Ok();
       }
@@ -98,7 +98,7 @@ Status TokenBucket::Acquire(double n, std::stop_token stop) {
 }
 
 void TokenBucket::SetRate(double rate_per_second, double burst) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   double new_burst = CheckedBurst(rate_per_second, burst);
   bool was_unlimited = rate_ == 0;
   RefillLocked();
@@ -108,12 +108,12 @@ void TokenBucket::SetRate(double rate_per_second, double burst) {
 }
 
 double TokenBucket::rate() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return rate_;
 }
 
 double TokenBucket::burst() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return burst_;
 }
 

@@ -15,10 +15,10 @@
 #pragma once
 
 #include <chrono>
-#include <mutex>
 #include <stop_token>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace feilong {
@@ -58,19 +58,19 @@ class TokenBucket {
   double burst() const;
 
  private:
-  // REQUIRES: mutex_ held. Adds the tokens accrued since the last refill.
-  void RefillLocked();
-  // REQUIRES: mutex_ held. Grants n tokens if possible.
-  bool TryAcquireLocked(double n);
-  // REQUIRES: mutex_ held, after RefillLocked.
-  Clock::Duration DelayLocked(double n) const;
+  // Adds the tokens accrued since the last refill.
+  void RefillLocked() FL_REQUIRES(mutex_);
+  // Grants n tokens if possible.
+  bool TryAcquireLocked(double n) FL_REQUIRES(mutex_);
+  // After RefillLocked.
+  Clock::Duration DelayLocked(double n) const FL_REQUIRES(mutex_);
 
   Clock& clock_;
-  mutable std::mutex mutex_;
-  double rate_;    // tokens per second; 0 = unlimited
-  double burst_;   // capacity
-  double tokens_;  // may be negative (debt)
-  Clock::TimePoint last_refill_;
+  mutable Mutex mutex_;
+  double rate_ FL_GUARDED_BY(mutex_);    // tokens per second; 0 = unlimited
+  double burst_ FL_GUARDED_BY(mutex_);   // capacity
+  double tokens_ FL_GUARDED_BY(mutex_);  // may be negative (debt)
+  Clock::TimePoint last_refill_ FL_GUARDED_BY(mutex_);
 };
 
 }  // namespace feilong

@@ -8,7 +8,7 @@
 namespace feilong::mirror {
 
 void ProgressWatch::Set(const BlobProgress& progress) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   progress_ = progress;
   if (wake_) {
     wake_();
@@ -16,12 +16,12 @@ void ProgressWatch::Set(const BlobProgress& progress) {
 }
 
 BlobProgress ProgressWatch::Get() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return progress_;
 }
 
 void ProgressWatch::OnChange(std::function<void()> wake) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   wake_ = std::move(wake);
 }
 

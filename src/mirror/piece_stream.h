@@ -23,11 +23,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "mirror/blob_fetcher.h"
 #include "storage/piece_store.h"
@@ -55,9 +55,9 @@ class ProgressWatch {
   void OnChange(std::function<void()> wake);
 
  private:
-  mutable std::mutex mutex_;
-  BlobProgress progress_;       // guarded by mutex_
-  std::function<void()> wake_;  // guarded by mutex_
+  mutable Mutex mutex_;
+  BlobProgress progress_ FL_GUARDED_BY(mutex_);
+  std::function<void()> wake_ FL_GUARDED_BY(mutex_);
 };
 
 // Waits until `pred(progress)` holds or the download failed, woken by each

@@ -95,7 +95,7 @@ Status SchedulerState::AnnounceHost(const v1::Host& host, std::string_view owner
   if (host.id().empty()) {
     return Status::InvalidArgument("AnnounceHost: host id is empty");
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   FL_RETURN_IF_ERROR(CheckOwner(host.id(), owner));
   UpsertHost(host, /*with_stats=*/true, owner);
   return Status::Ok();
@@ -103,7 +103,7 @@ Status SchedulerState::AnnounceHost(const v1::Host& host, std::string_view owner
 
 Result<Actions> SchedulerState::LeaveHost(std::string_view host_id, std::string_view owner) {
   Actions out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto host_it = hosts_.find(std::string(host_id));
   if (host_it == hosts_.end()) {
     return out;
@@ -134,7 +134,7 @@ Result<Actions> SchedulerState::LeaveHost(std::string_view host_id, std::string_
 }
 
 bool SchedulerState::HasHost(std::string_view host_id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return hosts_.contains(std::string(host_id));
 }
 
@@ -235,7 +235,7 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
       registration.host().id().empty()) {
     return Status::InvalidArgument("Register needs task_id, peer_id and host.id");
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (session == 0 || sessions_.contains(session)) {
     return Status::InvalidArgument("stream " + std::to_string(session) + " already registered");
   }
@@ -297,7 +297,7 @@ Result<Actions> SchedulerState::Register(SessionId session, const v1::Register& 
 
 Actions SchedulerState::StreamClosed(SessionId session) {
   Actions out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = sessions_.find(session);
   if (it == sessions_.end()) {
     return out;
@@ -537,7 +537,7 @@ void SchedulerState::RenewGrants(Task& task, Actions& out) {
 Actions SchedulerState::SeedTriggerDone(std::string_view task_id, std::string_view host_id,
                                         const Status& status) {
   Actions out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = tasks_.find(std::string(task_id));
   if (it == tasks_.end()) {
     return out;
@@ -558,7 +558,7 @@ Actions SchedulerState::SeedTriggerDone(std::string_view task_id, std::string_vi
 
 Actions SchedulerState::Tick() {
   Actions out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Clock::TimePoint now = clock_.Now();
   for (auto it = tasks_.begin(); it != tasks_.end();) {
     Task& task = it->second;
@@ -617,7 +617,7 @@ Actions SchedulerState::Tick() {
 }
 
 Result<v1::StatTaskResponse> SchedulerState::StatTask(std::string_view task_id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = tasks_.find(std::string(task_id));
   if (it == tasks_.end()) {
     return Status::NotFound("task " + std::string(task_id) + " is not known");
@@ -640,12 +640,12 @@ Result<v1::StatTaskResponse> SchedulerState::StatTask(std::string_view task_id) 
 }
 
 StateCounts SchedulerState::Counts() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return StateCounts{hosts_.size(), tasks_.size(), sessions_.size()};
 }
 
 Result<bool> SchedulerState::IsQuarantined(std::string_view task_id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = tasks_.find(std::string(task_id));
   if (it == tasks_.end()) {
     return Status::NotFound("unknown task " + std::string(task_id));
@@ -654,13 +654,13 @@ Result<bool> SchedulerState::IsQuarantined(std::string_view task_id) const {
 }
 
 uint64_t SchedulerState::digest_conflicts() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return digest_conflicts_;
 }
 
 Result<PeerPhase> SchedulerState::PhaseOf(std::string_view task_id,
                                           std::string_view peer_id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto task = tasks_.find(std::string(task_id));
   if (task != tasks_.end()) {
     auto peer = task->second.peers.find(std::string(peer_id));

@@ -101,7 +101,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -112,6 +111,7 @@
 
 #include "access/grant.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "feilong/scheduler/v1/scheduler.pb.h"
 #include "scheduler/parent_selector.h"
@@ -278,21 +278,25 @@ class SchedulerState {
     std::string peer_id;
   };
 
-  // All private methods require mutex_ held.
+  // Every private method below requires mutex_ held (FL_REQUIRES).
   // PermissionDenied when `host_id` is known and held by another owner.
-  Status CheckOwner(const std::string& host_id, std::string_view owner) const;
-  Host& UpsertHost(const v1::Host& info, bool with_stats, std::string_view owner);
-  Result<std::pair<Task*, Peer*>> Lookup(SessionId session);
-  uint32_t TotalPieces(const Task& task) const;
-  uint64_t VersionOf(const Task& task) const { return task.version + hosts_version_; }
+  Status CheckOwner(const std::string& host_id, std::string_view owner) const FL_REQUIRES(mutex_);
+  Host& UpsertHost(const v1::Host& info, bool with_stats, std::string_view owner)
+      FL_REQUIRES(mutex_);
+  Result<std::pair<Task*, Peer*>> Lookup(SessionId session) FL_REQUIRES(mutex_);
+  uint32_t TotalPieces(const Task& task) const FL_REQUIRES(mutex_);
+  uint64_t VersionOf(const Task& task) const FL_REQUIRES(mutex_) {
+    return task.version + hosts_version_;
+  }
 
-  void SetPhase(Task& task, Peer& peer, PeerPhase phase);
-  void SetParents(Task& task, Peer& peer, std::vector<std::string> parents);
-  void StartWaiting(Task& task, Peer& peer);
+  void SetPhase(Task& task, Peer& peer, PeerPhase phase) FL_REQUIRES(mutex_);
+  void SetParents(Task& task, Peer& peer, std::vector<std::string> parents) FL_REQUIRES(mutex_);
+  void StartWaiting(Task& task, Peer& peer) FL_REQUIRES(mutex_);
   // A removed seed peer that had not succeeded marks its host failed for the
   // task, unless it is being `replaced` by a new stream of the same peer.
-  void RemovePeer(Task& task, const std::string& peer_id, bool replaced = false);
-  void MarkSeedFailed(Task& task, const std::string& host_id);
+  void RemovePeer(Task& task, const std::string& peer_id, bool replaced = false)
+      FL_REQUIRES(mutex_);
+  void MarkSeedFailed(Task& task, const std::string& host_id) FL_REQUIRES(mutex_);
 
   struct Selection {
     std::vector<std::string> parents;  // best first
@@ -301,56 +305,65 @@ class SchedulerState {
   };
   // Parents for `peer`; `extra_excluded` may be null.
   Selection SelectFor(const Task& task, const Peer& peer,
-                      const std::unordered_set<std::string>* extra_excluded, size_t limit) const;
-  void MaybeTriggerSeed(Task& task, const Peer& requester, Actions& out);
-  void Decide(Task& task, Peer& peer, Actions& out);
-  void EvaluateWaiting(Task& task, bool force, Actions& out);
+                      const std::unordered_set<std::string>* extra_excluded, size_t limit) const
+      FL_REQUIRES(mutex_);
+  void MaybeTriggerSeed(Task& task, const Peer& requester, Actions& out) FL_REQUIRES(mutex_);
+  void Decide(Task& task, Peer& peer, Actions& out) FL_REQUIRES(mutex_);
+  void EvaluateWaiting(Task& task, bool force, Actions& out) FL_REQUIRES(mutex_);
 
-  void SendNormal(Task& task, Peer& peer, std::vector<std::string> parents, Actions& out);
-  void SendBackToSource(Task& task, Peer& peer, common::v1::BackToSourceReason reason,
-                        Actions& out);
-  void SendEmpty(Task& task, Peer& peer, Actions& out);
+  void SendNormal(Task& task, Peer& peer, std::vector<std::string> parents, Actions& out)
+      FL_REQUIRES(mutex_);
+  void SendBackToSource(Task& task, Peer& peer, common::v1::BackToSourceReason reason, Actions& out)
+      FL_REQUIRES(mutex_);
+  void SendEmpty(Task& task, Peer& peer, Actions& out) FL_REQUIRES(mutex_);
   void PushDigest(Task& task, const Peer& reporter, uint32_t piece, const std::string& sha256,
-                  Actions& out);
+                  Actions& out) FL_REQUIRES(mutex_);
   // Whether `peer` may read the task from other peers (see Private tasks).
-  bool MayRead(const Task& task, const Peer& peer) const {
+  bool MayRead(const Task& task, const Peer& peer) const FL_REQUIRES(mutex_) {
     return !task.private_task || peer.seed || peer.access_proven;
   }
   // For a private task: the key in `decision` and, when `with_grant`, a
   // fresh grant for `peer`.
-  void AddGrant(const Task& task, Peer& peer, bool with_grant, v1::ScheduleDecision& decision);
+  void AddGrant(const Task& task, Peer& peer, bool with_grant, v1::ScheduleDecision& decision)
+      FL_REQUIRES(mutex_);
   // Sends GrantRenewed to peers of private tasks whose grant is half-way
   // through its ttl.
-  void RenewGrants(Task& task, Actions& out);
+  void RenewGrants(Task& task, Actions& out) FL_REQUIRES(mutex_);
 
   // Whether reports of `peer` are taken (see Trust); endorses a peer that
   // went to the origin on its own once the rules would send it there.
-  bool Trusted(const Task& task, Peer& peer) const;
+  bool Trusted(const Task& task, Peer& peer) const FL_REQUIRES(mutex_);
   // Whether the rules would send `peer` to the origin now (see Trust).
-  bool WouldSendToOrigin(const Task& task, const Peer& peer) const;
+  bool WouldSendToOrigin(const Task& task, const Peer& peer) const FL_REQUIRES(mutex_);
   // A report the peer may not make (see Trust): counted and logged.
-  void Untrusted(const Task& task, const Peer& peer, std::string_view what, Actions& out);
+  void Untrusted(const Task& task, const Peer& peer, std::string_view what, Actions& out)
+      FL_REQUIRES(mutex_);
   void Quarantine(Task& task, const Peer& reporter, uint32_t piece, const std::string& why,
-                  Actions& out);
+                  Actions& out) FL_REQUIRES(mutex_);
 
-  Result<Actions> OnContentLengthKnown(Task& task, Peer& peer, const v1::ContentLengthKnown& m);
-  Result<Actions> OnPieceFinished(Task& task, Peer& peer, const v1::PieceFinished& m);
-  Result<Actions> OnPieceFailed(Task& task, Peer& peer, const v1::PieceFailed& m);
-  Result<Actions> OnReschedule(Task& task, Peer& peer, const v1::Reschedule& m);
-  Result<Actions> OnBackToSourceStarted(Task& task, Peer& peer);
-  Result<Actions> OnDownloadFinished(Task& task, Peer& peer);
-  Result<Actions> OnDownloadFailed(Task& task, Peer& peer, const v1::DownloadFailed& m);
+  Result<Actions> OnContentLengthKnown(Task& task, Peer& peer, const v1::ContentLengthKnown& m)
+      FL_REQUIRES(mutex_);
+  Result<Actions> OnPieceFinished(Task& task, Peer& peer, const v1::PieceFinished& m)
+      FL_REQUIRES(mutex_);
+  Result<Actions> OnPieceFailed(Task& task, Peer& peer, const v1::PieceFailed& m)
+      FL_REQUIRES(mutex_);
+  Result<Actions> OnReschedule(Task& task, Peer& peer, const v1::Reschedule& m) FL_REQUIRES(mutex_);
+  Result<Actions> OnBackToSourceStarted(Task& task, Peer& peer) FL_REQUIRES(mutex_);
+  Result<Actions> OnDownloadFinished(Task& task, Peer& peer) FL_REQUIRES(mutex_);
+  Result<Actions> OnDownloadFailed(Task& task, Peer& peer, const v1::DownloadFailed& m)
+      FL_REQUIRES(mutex_);
 
   const SchedulerConfig config_;
   Clock& clock_;
   const std::shared_ptr<const access::GrantSigner> signer_;
 
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Host> hosts_;  // node-based: Host* stay valid
-  std::map<std::string, Task> tasks_;
-  std::unordered_map<SessionId, SessionRef> sessions_;
-  uint64_t hosts_version_ = 0;
-  uint64_t digest_conflicts_ = 0;
+  mutable Mutex mutex_;
+  // Node-based: Host* stay valid.
+  std::unordered_map<std::string, Host> hosts_ FL_GUARDED_BY(mutex_);
+  std::map<std::string, Task> tasks_ FL_GUARDED_BY(mutex_);
+  std::unordered_map<SessionId, SessionRef> sessions_ FL_GUARDED_BY(mutex_);
+  uint64_t hosts_version_ FL_GUARDED_BY(mutex_) = 0;
+  uint64_t digest_conflicts_ FL_GUARDED_BY(mutex_) = 0;
 };
 
 // The peer-service address of a host: "ip:port", "[ip]:port" for IPv6.

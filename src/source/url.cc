@@ -319,7 +319,7 @@ bool IsValidTaskId(std::string_view id) {
 }
 
 uint32_t DefaultPieceLength(uint64_t content_length) {
-  uint64_t target = content_length / 1000;
+  uint64_t target = content_length / 1024;
   if (target <= kMinPieceLength) {
     return kMinPieceLength;
   }

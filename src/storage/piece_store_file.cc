@@ -154,9 +154,9 @@ Result<std::unique_ptr<FilePieceStore>> FilePieceStore::Open(const StoreOptions&
   if (!db.ok()) {
     return db.status().WithContext(context);
   }
-  core->db = std::move(db).value();
   {
-    std::lock_guard lock(core->mu);
+    MutexLock lock(core->mu);
+    core->db = std::move(db).value();
     FL_RETURN_IF_ERROR(Migrate(core->db).WithContext(context));
     FL_RETURN_IF_ERROR(core->Recover().WithContext(context));
   }
@@ -188,7 +188,7 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
                                    std::to_string(meta.piece_length) + " is too large");
   }
 
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> existing, core_->LoadTask(id));
   if (existing) {
     if (existing->content_length == meta.content_length &&
@@ -251,19 +251,19 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
 
 Status FilePieceStore::SetTaskAccess(const std::string& task_id, const std::string& grant_key) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_RETURN_IF_ERROR(core_->LoadExistingTask(task_id).status());
   return core_->SetAccess(task_id, grant_key);
 }
 
 Result<TaskMeta> FilePieceStore::GetTask(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   return core_->LoadExistingTask(task_id);
 }
 
 Result<std::vector<TaskMeta>> FilePieceStore::ListTasks() {
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       core_->db.Prepare("SELECT " + std::string(kTaskColumns) + " FROM tasks ORDER BY task_id"));
@@ -286,7 +286,7 @@ Status FilePieceStore::DeleteTask(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
   internal::Detached detached;
   {
-    std::lock_guard lock(core_->mu);
+    MutexLock lock(core_->mu);
     FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> meta, core_->LoadTask(task_id));
     if (!meta) {
       return TaskNotFound(task_id);
@@ -307,7 +307,7 @@ Status FilePieceStore::DeleteTask(const std::string& task_id) {
 
 Status FilePieceStore::Touch(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
                       core_->db.Prepare("UPDATE tasks SET accessed_at = ?1 WHERE task_id = ?2"));
   FL_RETURN_IF_ERROR(stmt.BindInt64(1, core_->clock.NowUnixSeconds()));
@@ -321,7 +321,7 @@ Status FilePieceStore::Touch(const std::string& task_id) {
 
 Status FilePieceStore::MarkComplete(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(TaskMeta meta, core_->LoadExistingTask(task_id));
   FL_ASSIGN_OR_RETURN(SqliteStatement count,
                       core_->db.Prepare("SELECT COUNT(*) FROM pieces WHERE task_id = ?1"));
@@ -340,7 +340,7 @@ Status FilePieceStore::MarkComplete(const std::string& task_id) {
 
 Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
   std::vector<PieceRecord> pieces;
   for (uint32_t number = 0; number < view->PieceCount(); ++number) {
@@ -359,7 +359,7 @@ bool FilePieceStore::HasPiece(const std::string& task_id, uint32_t number) {
 Result<std::unique_ptr<PieceWriter>> FilePieceStore::OpenPieceWriter(const std::string& task_id,
                                                                      uint32_t number) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
   if (number >= view->PieceCount()) {
     return Status::InvalidArgument(PieceName(task_id, number) + " is out of range: the task has " +
@@ -381,19 +381,19 @@ Result<PieceReadHandle> FilePieceStore::OpenPiece(const std::string& task_id, ui
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
   {
     // The hot path: a loaded view, under the views' shared lock only.
-    std::shared_lock lock(core_->views_mu);
+    ReaderLock lock(core_->views_mu);
     if (const TaskView* view = core_->FindView(task_id)) {
       return core_->HandleFor(*view, task_id, number);
     }
   }
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
   return core_->HandleFor(*view, task_id, number);
 }
 
 Result<std::unique_ptr<TaskPin>> FilePieceStore::Pin(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> meta, core_->LoadTask(task_id));
   if (!meta) {
     return TaskNotFound(task_id);
@@ -414,7 +414,7 @@ Result<PieceStore::GcReport> FilePieceStore::Gc() {
   GcReport report;
   std::vector<internal::Detached> detached;
   {
-    std::lock_guard lock(core_->mu);
+    MutexLock lock(core_->mu);
     const int64_t cutoff = core_->clock.NowUnixSeconds() - core_->options.task_ttl.count();
 
     struct Candidate {

@@ -187,9 +187,12 @@ Result<PieceReadHandle> StoreCore::HandleFor(const TaskView& view, const std::st
 }
 
 Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id) {
-  if (auto it = views.find(task_id); it != views.end()) {
-    it->second->last_used.store(++view_clock, std::memory_order_relaxed);
-    return it->second;
+  {
+    ReaderLock lock(views_mu);
+    if (auto it = views.find(task_id); it != views.end()) {
+      it->second->last_used.store(++view_clock, std::memory_order_relaxed);
+      return it->second;
+    }
   }
   // Loaded from the metadata under mu; published under views_mu.
   FL_ASSIGN_OR_RETURN(TaskMeta meta, LoadExistingTask(task_id));
@@ -225,7 +228,7 @@ Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id
   view->file = std::make_shared<const ScopedFd>(std::move(fd));
   view->last_used.store(++view_clock, std::memory_order_relaxed);
 
-  std::unique_lock lock(views_mu);
+  MutexLock lock(views_mu);
   if (views.size() >= kMaxViews) {
     auto oldest = views.begin();
     for (auto it = views.begin(); it != views.end(); ++it) {
@@ -242,7 +245,7 @@ Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id
 
 void StoreCore::RecordInView(const std::string& task_id, uint32_t number,
                              const Sha256Digest& digest) {
-  std::unique_lock lock(views_mu);
+  MutexLock lock(views_mu);
   auto it = views.find(task_id);
   if (it != views.end() && number < it->second->PieceCount()) {
     it->second->recorded[number] = digest;
@@ -250,7 +253,7 @@ void StoreCore::RecordInView(const std::string& task_id, uint32_t number,
 }
 
 void StoreCore::SetViewAccess(const std::string& task_id, const std::string& grant_key) {
-  std::unique_lock lock(views_mu);
+  MutexLock lock(views_mu);
   auto it = views.find(task_id);
   if (it != views.end()) {
     it->second->private_task = true;
@@ -317,7 +320,7 @@ Result<Detached> StoreCore::Detach(const std::string& task_id) {
     live.erase(it);
   }
   {
-    std::unique_lock lock(views_mu);
+    MutexLock lock(views_mu);
     views.erase(task_id);
   }
   Detached result;

@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/digest.h"
+#include "common/mutex.h"
 #include "common/scoped_fd.h"
 #include "common/status.h"
 #include "storage/piece_record.h"
@@ -118,25 +119,26 @@ struct StoreCore {
 
   ScopedFd lock_fd;  // declared before `db`: the lock is released after the db closes
 
-  std::mutex mu;
-  SqliteDb db;                                                      // guarded by mu
-  std::unordered_map<std::string, std::shared_ptr<LiveTask>> live;  // guarded by mu
-  uint64_t trash_seq = 0;                                           // guarded by mu
+  Mutex mu;  // taken before views_mu when both are
+  SqliteDb db FL_GUARDED_BY(mu);
+  std::unordered_map<std::string, std::shared_ptr<LiveTask>> live FL_GUARDED_BY(mu);
+  uint64_t trash_seq FL_GUARDED_BY(mu) = 0;
 
   // Views of the tasks in use, at most kMaxViews (each holds a descriptor);
-  // the least recently read goes first. Changed only with both mu and
-  // views_mu (exclusive) held, so either lock suffices to read them; the
-  // piece-serving path takes only views_mu, shared.
+  // the least recently read goes first. The map and the views' contents
+  // change only with both mu and views_mu (exclusive) held, so a view's
+  // contents may be read under either; the piece-serving path takes only
+  // views_mu, shared.
   static constexpr size_t kMaxViews = 256;
-  std::shared_mutex views_mu;
-  std::unordered_map<std::string, std::shared_ptr<TaskView>> views;
+  SharedMutex views_mu;
+  std::unordered_map<std::string, std::shared_ptr<TaskView>> views FL_GUARDED_BY(views_mu);
   std::atomic<uint64_t> view_clock{0};
 
-  // The task's view if it is loaded, else null. REQUIRES: mu or views_mu held.
-  TaskView* FindView(const std::string& task_id);
+  // The task's view if it is loaded, else null.
+  TaskView* FindView(const std::string& task_id) FL_REQUIRES_SHARED(views_mu);
 
   // A handle on recorded piece `number`, or NotFound. REQUIRES: mu or
-  // views_mu held.
+  // views_mu held (it reads the view's contents).
   Result<PieceReadHandle> HandleFor(const TaskView& view, const std::string& task_id,
                                     uint32_t number) const;
 
@@ -144,20 +146,20 @@ struct StoreCore {
   // means fresh pages to fault in, which costs more than the copy itself.
   std::vector<uint8_t> TakeWriteBuffer();
   void ReturnWriteBuffer(std::vector<uint8_t> buffer);
-  std::mutex buffers_mu;
-  std::vector<std::vector<uint8_t>> spare_buffers;  // guarded by buffers_mu
+  Mutex buffers_mu;
+  std::vector<std::vector<uint8_t>> spare_buffers FL_GUARDED_BY(buffers_mu);
 
   std::string ContentPath(const std::string& task_id) const {
     return content_dir + "/" + task_id.substr(0, 2) + "/" + task_id;
   }
 
-  // ---- The rest REQUIRES mu held. ----
+  // ---- The rest needs mu held. ----
 
-  Result<std::optional<TaskMeta>> LoadTask(const std::string& task_id);
+  Result<std::optional<TaskMeta>> LoadTask(const std::string& task_id) FL_REQUIRES(mu);
 
-  Result<TaskMeta> LoadExistingTask(const std::string& task_id);
+  Result<TaskMeta> LoadExistingTask(const std::string& task_id) FL_REQUIRES(mu);
   // Marks an existing task private and records a non-empty `grant_key`.
-  Status SetAccess(const std::string& task_id, const std::string& grant_key);
+  Status SetAccess(const std::string& task_id, const std::string& grant_key) FL_REQUIRES(mu);
 
   // The task of the current row of a SELECT of kTaskColumns; Corruption
   // for a row DecodeTaskRow rejects.
@@ -166,36 +168,41 @@ struct StoreCore {
   // The task's view, loaded from the metadata and opened if needed (evicting
   // the least recently read view beyond kMaxViews). NotFound for an unknown
   // task; Corruption if a piece row does not fit the task's geometry.
-  Result<std::shared_ptr<TaskView>> LoadView(const std::string& task_id);
+  Result<std::shared_ptr<TaskView>> LoadView(const std::string& task_id) FL_REQUIRES(mu)
+      FL_EXCLUDES(views_mu);
 
   // Records `number` in the task's view, if one is loaded.
-  void RecordInView(const std::string& task_id, uint32_t number, const Sha256Digest& digest);
+  void RecordInView(const std::string& task_id, uint32_t number, const Sha256Digest& digest)
+      FL_REQUIRES(mu) FL_EXCLUDES(views_mu);
 
   // Updates the loaded view after SetAccess.
-  void SetViewAccess(const std::string& task_id, const std::string& grant_key);
+  void SetViewAccess(const std::string& task_id, const std::string& grant_key) FL_REQUIRES(mu)
+      FL_EXCLUDES(views_mu);
 
   // The piece of the current row of a SELECT of number, byte_offset,
   // byte_length, digest; Corruption for a row DecodePieceRow rejects.
-  Result<PieceRecord> ReadPiece(const SqliteStatement& stmt, const std::string& task_id);
+  Result<PieceRecord> ReadPiece(const SqliteStatement& stmt, const std::string& task_id)
+      FL_REQUIRES(mu);
 
-  std::shared_ptr<LiveTask> GetLive(const std::string& task_id);
+  std::shared_ptr<LiveTask> GetLive(const std::string& task_id) FL_REQUIRES(mu);
 
-  const LiveTask* FindLive(const std::string& task_id) const;
+  const LiveTask* FindLive(const std::string& task_id) const FL_REQUIRES(mu);
 
   // Drops the map entry once nothing holds the task.
-  void ReleaseLive(const std::string& task_id, const std::shared_ptr<LiveTask>& task);
+  void ReleaseLive(const std::string& task_id, const std::shared_ptr<LiveTask>& task)
+      FL_REQUIRES(mu);
 
   // Removes the tasks' rows (and their pieces) in one transaction.
-  Status DeleteRows(const std::vector<std::string>& task_ids);
+  Status DeleteRows(const std::vector<std::string>& task_ids) FL_REQUIRES(mu);
 
-  // After the task's rows are gone: invalidates its live state and view, and moves its
-  // content file into trash/ (or unlinks it if the rename fails).
-  Result<Detached> Detach(const std::string& task_id);
+  // After the task's rows are gone: invalidates its live state and view, and
+  // moves its content file into trash/ (or unlinks it if the rename fails).
+  Result<Detached> Detach(const std::string& task_id) FL_REQUIRES(mu) FL_EXCLUDES(views_mu);
 
   // On open: removes what a crash between the steps of CreateTask or
   // DeleteTask left behind, and task rows DecodeTaskRow rejects (with
   // their pieces and, for a well-formed id, their content file).
-  Status Recover();
+  Status Recover() FL_REQUIRES(mu);
 };
 
 // ---- Pins and writers (piece_writer_file.cc) ----

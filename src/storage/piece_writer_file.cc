@@ -23,7 +23,7 @@ constexpr size_t kSpareBuffers = 32;
 
 std::vector<uint8_t> StoreCore::TakeWriteBuffer() {
   {
-    std::lock_guard lock(buffers_mu);
+    MutexLock lock(buffers_mu);
     if (!spare_buffers.empty()) {
       std::vector<uint8_t> buffer = std::move(spare_buffers.back());
       spare_buffers.pop_back();
@@ -37,14 +37,14 @@ std::vector<uint8_t> StoreCore::TakeWriteBuffer() {
 
 void StoreCore::ReturnWriteBuffer(std::vector<uint8_t> buffer) {
   buffer.clear();
-  std::lock_guard lock(buffers_mu);
+  MutexLock lock(buffers_mu);
   if (spare_buffers.size() < kSpareBuffers) {
     spare_buffers.push_back(std::move(buffer));
   }
 }
 
 FileTaskPin::~FileTaskPin() {
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   --live_->pins;
   core_->ReleaseLive(task_id_, live_);
 }
@@ -53,7 +53,7 @@ FilePieceWriter::~FilePieceWriter() {
   file_.reset();
   pending_.clear();
   ReleaseBuffer();
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   live_->writing.erase(number_);
   core_->ReleaseLive(task_id_, live_);
 }
@@ -136,7 +136,7 @@ Result<Sha256Digest> FilePieceWriter::Commit(const std::optional<Sha256Digest>& 
   }
   file_.reset();
 
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   if (live_->deleted) {
     return Status::NotFound("task " + task_id_ + " was deleted while " +
                             PieceName(task_id_, number_) + " was being written");

@@ -157,11 +157,11 @@ TEST(DefaultPieceLengthTest, FollowsTheRule) {
   EXPECT_EQ(DefaultPieceLength(1), 512 * kKiB);
   EXPECT_EQ(DefaultPieceLength(3 * kMiB), 512 * kKiB);
   EXPECT_EQ(DefaultPieceLength(256 * kMiB), 512 * kKiB);
-  EXPECT_EQ(DefaultPieceLength(500 * kMiB), 512 * kKiB);       // 512 KiB exactly
-  EXPECT_EQ(DefaultPieceLength(500 * kMiB + 1000), 1 * kMiB);  // just over 512 KiB
-  EXPECT_EQ(DefaultPieceLength(512 * kMiB), 1 * kMiB);
-  EXPECT_EQ(DefaultPieceLength(1000 * kMiB), 1 * kMiB);         // 1 MiB exactly
-  EXPECT_EQ(DefaultPieceLength(1000 * kMiB + 1000), 2 * kMiB);  // just over 1 MiB
+  EXPECT_EQ(DefaultPieceLength(500 * kMiB), 512 * kKiB);
+  EXPECT_EQ(DefaultPieceLength(512 * kMiB), 512 * kKiB);        // 512 KiB exactly
+  EXPECT_EQ(DefaultPieceLength(512 * kMiB + 1024), 1 * kMiB);   // just over 512 KiB
+  EXPECT_EQ(DefaultPieceLength(1024 * kMiB), 1 * kMiB);         // 1 MiB exactly
+  EXPECT_EQ(DefaultPieceLength(1024 * kMiB + 1024), 2 * kMiB);  // just over 1 MiB
   EXPECT_EQ(DefaultPieceLength(5000 * kMiB), 8 * kMiB);         // 5 MiB -> 8 MiB
   EXPECT_EQ(DefaultPieceLength(32000 * kMiB), 32 * kMiB);
   EXPECT_EQ(DefaultPieceLength(64000 * kMiB), 64 * kMiB);

@@ -35,7 +35,7 @@ HostGate::HostGate(HostGateConfig config, Clock& clock)
     : config_(std::move(config)), breakers_(config_.breaker, clock) {}
 
 Result<std::unique_ptr<HostGate::Pass>> HostGate::TryEnter(const std::string& host) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   uint32_t& in_flight = in_flight_[host];
   if (config_.max_in_flight_per_host != 0 && in_flight >= config_.max_in_flight_per_host) {
     return Status::ResourceExhausted(
@@ -55,20 +55,20 @@ bool HostGate::IsOpen(const std::string& host) const {
 }
 
 uint32_t HostGate::InFlight(const std::string& host) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = in_flight_.find(host);
   return it == in_flight_.end() ? 0 : it->second;
 }
 
 void HostGate::WhenFree(const std::string& host, std::function<void()> wake) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   waiting_[host].push_back(std::move(wake));
 }
 
 void HostGate::Release(const std::string& host) {
   std::vector<std::function<void()>> wake;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = in_flight_.find(host);
     if (it != in_flight_.end() && it->second > 0) {
       --it->second;

@@ -22,12 +22,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/circuit_breaker.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace feilong::daemon {
@@ -87,13 +87,14 @@ class HostGate {
   uint32_t InFlight(const std::string& host) const;
 
  private:
-  void Release(const std::string& host);
+  void Release(const std::string& host) FL_EXCLUDES(mutex_);
 
   const HostGateConfig config_;
   mutable CircuitBreakerSet breakers_;
-  mutable std::mutex mutex_;
-  std::map<std::string, uint32_t, std::less<>> in_flight_;
-  std::map<std::string, std::vector<std::function<void()>>, std::less<>> waiting_;
+  mutable Mutex mutex_;
+  std::map<std::string, uint32_t, std::less<>> in_flight_ FL_GUARDED_BY(mutex_);
+  std::map<std::string, std::vector<std::function<void()>>, std::less<>> waiting_
+      FL_GUARDED_BY(mutex_);
 };
 
 // "host:port" of an origin URL (the scheme's default port filled in), the

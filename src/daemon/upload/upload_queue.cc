@@ -20,7 +20,7 @@ asio::awaitable<bool> UploadQueue::Wait(std::chrono::milliseconds timeout) {
   auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
   waiter->timer.expires_after(timeout);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (closed_ || waiters_.size() >= max_waiting_) {
       co_return false;
     }
@@ -29,7 +29,7 @@ asio::awaitable<bool> UploadQueue::Wait(std::chrono::milliseconds timeout) {
   co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   {
     // Still queued when the time ran out (Notify removes whom it wakes).
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::erase_if(waiters_, [&](const std::weak_ptr<Waiter>& queued) {
       return !queued.owner_before(waiter) && !waiter.owner_before(queued);
     });
@@ -40,7 +40,7 @@ asio::awaitable<bool> UploadQueue::Wait(std::chrono::milliseconds timeout) {
 void UploadQueue::Notify() {
   std::shared_ptr<Waiter> woken;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     while (!closed_ && !woken && !waiters_.empty()) {
       woken = waiters_.front().lock();
       waiters_.pop_front();
@@ -53,12 +53,12 @@ void UploadQueue::Notify() {
 }
 
 size_t UploadQueue::waiting() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return waiters_.size();
 }
 
 void UploadQueue::Close() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   closed_ = true;
   waiters_.clear();
 }

@@ -19,7 +19,8 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace feilong::daemon {
 
@@ -50,9 +51,9 @@ class UploadQueue {
   struct Waiter;
 
   const size_t max_waiting_;
-  mutable std::mutex mutex_;
-  std::deque<std::weak_ptr<Waiter>> waiters_;  // oldest first
-  bool closed_ = false;
+  mutable Mutex mutex_;
+  std::deque<std::weak_ptr<Waiter>> waiters_ FL_GUARDED_BY(mutex_);  // oldest first
+  bool closed_ FL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace feilong::daemon

@@ -38,7 +38,7 @@ UploadSlots::Ticket::~Ticket() {
 UploadSlots::Acquired UploadSlots::TryAcquire(std::string_view task_id, uint32_t number,
                                               uint32_t held_while_downloading) {
   std::string key = fmt::format("{}/{}", task_id, number);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (max_uploads_ > 0 && sending_.size() >= max_uploads_) {
     return {std::nullopt, UploadRefusal::kSlotsFull};
   }
@@ -74,13 +74,13 @@ bool UploadSlots::SendingAnyOf(std::string_view task_id) const {
 }
 
 uint32_t UploadSlots::active() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return static_cast<uint32_t>(sending_.size());
 }
 
 void UploadSlots::Release(const std::string& key) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     sending_.erase(key);
   }
   if (on_release_) {

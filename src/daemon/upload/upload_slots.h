@@ -25,12 +25,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "common/mutex.h"
 
 namespace feilong::daemon {
 
@@ -85,9 +86,9 @@ class UploadSlots {
   uint32_t active() const;
 
  private:
-  void Release(const std::string& key);
-  // True when a piece of `task_id` is being sent. REQUIRES: mutex_ held.
-  bool SendingAnyOf(std::string_view task_id) const;
+  void Release(const std::string& key) FL_EXCLUDES(mutex_);
+  // True when a piece of `task_id` is being sent.
+  bool SendingAnyOf(std::string_view task_id) const FL_REQUIRES(mutex_);
 
   // Pieces of one task sent at least once.
   struct Sent {
@@ -97,9 +98,10 @@ class UploadSlots {
   const uint32_t max_uploads_;
   const bool first_copies_first_;
   const std::function<void()> on_release_;
-  mutable std::mutex mutex_;
-  std::set<std::string, std::less<>> sending_;     // "<task id>/<number>"
-  std::map<std::string, Sent, std::less<>> sent_;  // by task id; first_copies_first only
+  mutable Mutex mutex_;
+  std::set<std::string, std::less<>> sending_ FL_GUARDED_BY(mutex_);  // "<task id>/<number>"
+  // By task id; first_copies_first only.
+  std::map<std::string, Sent, std::less<>> sent_ FL_GUARDED_BY(mutex_);
 };
 
 }  // namespace feilong::daemon
