@@ -7,7 +7,7 @@
 namespace feilong::scheduler {
 
 Result<Actions> SchedulerState::Handle(SessionId session, const v1::AnnouncePeerRequest& request) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   FL_ASSIGN_OR_RETURN(auto found, Lookup(session));
   Task& task = *found.first;
   Peer& peer = *found.second;

@@ -226,10 +226,11 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
   fd.Reset(-1);
   if (status.ok()) {
     int64_t now = core_->clock.NowUnixSeconds();
-    auto insert = [&]() -> Status {
+    // The metadata is passed in: the lock analysis does not follow a lambda.
+    auto insert = [&](SqliteDb& db) -> Status {
       FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                          core_->db.Prepare("INSERT INTO tasks (" + std::string(kTaskColumns) +
-                                            ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6, ?7)"));
+                          db.Prepare("INSERT INTO tasks (" + std::string(kTaskColumns) +
+                                     ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6, ?7)"));
       FL_RETURN_IF_ERROR(stmt.BindText(1, id));
       FL_RETURN_IF_ERROR(stmt.BindText(2, meta.url));
       FL_RETURN_IF_ERROR(stmt.BindInt64(3, static_cast<int64_t>(meta.content_length)));
@@ -241,7 +242,7 @@ Status FilePieceStore::CreateTask(const TaskMeta& meta) {
                                      meta.private_task ? meta.grant_key.size() : 0)));
       return stmt.Run();
     };
-    status = insert();
+    status = insert(core_->db);
   }
   if (!status.ok()) {
     ::unlink(path.c_str());

@@ -53,10 +53,10 @@ void Touch(void* block) { *static_cast<volatile char*>(block) = 1; }
 
 bool SettingsApply() {
   // Sanitizers replace malloc and ignore mallopt().
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   return false;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
   return false;
 #endif
 #endif
