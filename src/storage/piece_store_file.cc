@@ -341,13 +341,36 @@ Status FilePieceStore::MarkComplete(const std::string& task_id) {
 
 Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  MutexLock lock(core_->mu);
-  FL_ASSIGN_OR_RETURN(std::shared_ptr<TaskView> view, core_->LoadView(task_id));
   std::vector<PieceRecord> pieces;
-  for (uint32_t number = 0; number < view->PieceCount(); ++number) {
-    if (const std::optional<Sha256Digest>& digest = view->recorded[number]) {
-      pieces.push_back({number, view->PieceOffset(number), view->PieceSize(number), *digest});
+  {
+    ReaderLock lock(core_->views_mu);
+    if (const TaskView* view = core_->FindView(task_id)) {
+      for (uint32_t number = 0; number < view->PieceCount(); ++number) {
+        if (const std::optional<Sha256Digest>& digest = view->recorded[number]) {
+          pieces.push_back({number, view->PieceOffset(number), view->PieceSize(number), *digest});
+        }
+      }
+      return pieces;
     }
+  }
+  // Not in use: read the metadata rather than load a view, so listing every
+  // task (ListTasks) does not push the views of the tasks being served out.
+  MutexLock lock(core_->mu);
+  FL_ASSIGN_OR_RETURN(std::optional<TaskMeta> meta, core_->LoadTask(task_id));
+  if (!meta) {
+    return TaskNotFound(task_id);
+  }
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      core_->db.Prepare("SELECT number, byte_offset, byte_length, digest FROM "
+                                        "pieces WHERE task_id = ?1 ORDER BY number"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  while (true) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) {
+      break;
+    }
+    FL_ASSIGN_OR_RETURN(PieceRecord record, core_->ReadPiece(stmt, task_id));
+    pieces.push_back(record);
   }
   return pieces;
 }

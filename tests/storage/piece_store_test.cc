@@ -189,6 +189,37 @@ TEST_F(PieceStoreTest, ServingALoadedTaskNeedsNoMetadataLock) {
   FL_ASSERT_OK(other->Exec("COMMIT"));
 }
 
+// Listing a task that is not being served reads the metadata: listing every
+// task must not open their files (nor push the served ones' views out).
+TEST_F(PieceStoreTest, ListingATaskNotInUseOpensNothing) {
+  std::string id = TaskId(1);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 200, 100)));
+    FL_ASSERT_OK(WritePiece(*store, id, 1, TestBytes(100, 1)));
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto pieces = store->ListPieces(id);
+  FL_ASSERT_OK(pieces);
+  ASSERT_EQ(pieces->size(), 1u);
+  EXPECT_EQ((*pieces)[0].number, 1u);
+  EXPECT_EQ((*pieces)[0].offset, 100u);
+  const std::string content = store->ContentPath(id);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    EXPECT_NE(std::filesystem::read_symlink(entry.path(), ec).string(), content);
+  }
+  // Once served, the listing comes from the view and says the same.
+  FL_ASSERT_OK(store->OpenPiece(id, 1));
+  auto again = store->ListPieces(id);
+  FL_ASSERT_OK(again);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].offset, 100u);
+  EXPECT_EQ((*again)[0].digest, (*pieces)[0].digest);
+}
+
 // Every task read keeps a view with an open descriptor, but only so many:
 // a store serving more tasks than that evicts the least recently read and
 // reloads them when asked again.
