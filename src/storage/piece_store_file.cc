@@ -360,19 +360,7 @@ Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& t
   if (!meta) {
     return TaskNotFound(task_id);
   }
-  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                      core_->db.Prepare("SELECT number, byte_offset, byte_length, digest FROM "
-                                        "pieces WHERE task_id = ?1 ORDER BY number"));
-  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
-  while (true) {
-    FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) {
-      break;
-    }
-    FL_ASSIGN_OR_RETURN(PieceRecord record, core_->ReadPiece(stmt, task_id));
-    pieces.push_back(record);
-  }
-  return pieces;
+  return core_->LoadPieces(task_id);
 }
 
 bool FilePieceStore::HasPiece(const std::string& task_id, uint32_t number) {

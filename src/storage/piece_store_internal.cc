@@ -203,16 +203,8 @@ Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id
   view->grant_key = std::move(meta.grant_key);
   view->recorded.resize(meta.PieceCount());
   {
-    FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                        db.Prepare("SELECT number, byte_offset, byte_length, digest FROM pieces "
-                                   "WHERE task_id = ?1"));
-    FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
-    while (true) {
-      FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) {
-        break;
-      }
-      FL_ASSIGN_OR_RETURN(PieceRecord record, ReadPiece(stmt, task_id));
+    FL_ASSIGN_OR_RETURN(std::vector<PieceRecord> pieces, LoadPieces(task_id));
+    for (const PieceRecord& record : pieces) {
       if (record.number >= view->PieceCount() ||
           record.offset != view->PieceOffset(record.number) ||
           record.length != view->PieceSize(record.number)) {
@@ -261,6 +253,23 @@ void StoreCore::SetViewAccess(const std::string& task_id, const std::string& gra
       it->second->grant_key = grant_key;
     }
   }
+}
+
+Result<std::vector<PieceRecord>> StoreCore::LoadPieces(const std::string& task_id) {
+  FL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      db.Prepare("SELECT number, byte_offset, byte_length, digest FROM pieces "
+                                 "WHERE task_id = ?1 ORDER BY number"));
+  FL_RETURN_IF_ERROR(stmt.BindText(1, task_id));
+  std::vector<PieceRecord> pieces;
+  while (true) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) {
+      break;
+    }
+    FL_ASSIGN_OR_RETURN(PieceRecord record, ReadPiece(stmt, task_id));
+    pieces.push_back(record);
+  }
+  return pieces;
 }
 
 Result<PieceRecord> StoreCore::ReadPiece(const SqliteStatement& stmt, const std::string& task_id) {

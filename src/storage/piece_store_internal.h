@@ -179,6 +179,9 @@ struct StoreCore {
   void SetViewAccess(const std::string& task_id, const std::string& grant_key) FL_REQUIRES(mu)
       FL_EXCLUDES(views_mu);
 
+  // The recorded pieces of the task, by number (none for an unknown task).
+  Result<std::vector<PieceRecord>> LoadPieces(const std::string& task_id) FL_REQUIRES(mu);
+
   // The piece of the current row of a SELECT of number, byte_offset,
   // byte_length, digest; Corruption for a row DecodePieceRow rejects.
   Result<PieceRecord> ReadPiece(const SqliteStatement& stmt, const std::string& task_id)
