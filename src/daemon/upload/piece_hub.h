@@ -22,11 +22,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace feilong::daemon {
 
@@ -87,21 +88,22 @@ class PieceHub {
     Time last_delivery{};
   };
 
-  void Unsubscribe(const std::string& task_id, uint64_t id);
-  // REQUIRES: mutex_ held.
+  void Unsubscribe(const std::string& task_id, uint64_t id) FL_EXCLUDES(mutex_);
+  // REQUIRES: mutex_ held (it reads a task's listeners).
   static Targets TargetsOf(const TaskListeners& task);
   static void Deliver(const Targets& targets, std::span<const uint32_t> numbers);
-  void DeliverLoop(std::stop_token stop);
+  void DeliverLoop(std::stop_token stop) FL_EXCLUDES(mutex_, deliver_mutex_);
 
   const std::chrono::milliseconds batch_interval_;
   // Held while callbacks run, so that one task's deliveries and its end
   // reach listeners in order. Taken before mutex_.
-  std::mutex deliver_mutex_;
-  mutable std::mutex mutex_;
+  Mutex deliver_mutex_;
+  mutable Mutex mutex_;
+  // Waits on mutex_ itself (a Lockable), inside a MutexLock's scope.
   std::condition_variable_any collected_cv_;
-  uint64_t wakeups_ = 0;  // bumped when a task starts collecting
-  uint64_t next_id_ = 1;
-  std::map<std::string, TaskListeners> tasks_;
+  uint64_t wakeups_ FL_GUARDED_BY(mutex_) = 0;  // bumped when a task starts collecting
+  uint64_t next_id_ FL_GUARDED_BY(mutex_) = 1;
+  std::map<std::string, TaskListeners> tasks_ FL_GUARDED_BY(mutex_);
   std::jthread deliverer_;  // last: started after the state above exists
 };
 
