@@ -271,7 +271,8 @@ class FilePieceWriter final : public PieceWriter {
   // Bytes appended but not yet written: a network read gives a few KiB at a
   // time, and a page-cache write costs about five times more per byte at
   // 2 KiB than at 16 KiB and up, so they go to the file in large blocks.
-  // Its memory is the store's (TakeWriteBuffer) while the writer holds it.
+  // Its memory is the store's (TakeWriteBuffer), held only from the first
+  // byte gathered until the block is written.
   std::vector<uint8_t> pending_;
   uint64_t written_ = 0;
   bool committed_ = false;
