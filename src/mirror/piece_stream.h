@@ -51,7 +51,9 @@ class ProgressWatch {
   // Calls `wake` after every Set from now on, on the setting thread and
   // under the watch's lock (so it must only post); an empty function stops
   // it. Once OnChange returns, the previous function is not running and
-  // will not run again.
+  // will not run again. The owner of the executor `wake` posts to must stop
+  // the downloads that Set before it destroys the executor (the daemon stops
+  // its TaskManager before the mirror and the proxy).
   void OnChange(std::function<void()> wake);
 
  private:

@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unordered_set>
@@ -216,7 +217,11 @@ Result<std::shared_ptr<TaskView>> StoreCore::LoadView(const std::string& task_id
       view->recorded[record.number] = record.digest;
     }
   }
-  FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(ContentPath(task_id), O_RDWR));
+  // A task with every piece recorded is only read, and its file may be
+  // read-only (outputs hard-linked to it are made 0444): open it so.
+  const bool complete = std::all_of(view->recorded.begin(), view->recorded.end(),
+                                    [](const auto& digest) { return digest.has_value(); });
+  FL_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(ContentPath(task_id), complete ? O_RDONLY : O_RDWR));
   view->file = std::make_shared<const ScopedFd>(std::move(fd));
   view->last_used.store(++view_clock, std::memory_order_relaxed);
 

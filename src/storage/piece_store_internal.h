@@ -83,7 +83,8 @@ struct TaskView {
   std::string grant_key;
   // The content file, read and written positionally by every handle and
   // writer of the task (they hold it, so eviction or deletion never closes
-  // it under them).
+  // it under them). Read-only when every piece was recorded at load (no
+  // writer needs it then).
   std::shared_ptr<const ScopedFd> file;
   std::vector<std::optional<Sha256Digest>> recorded;  // indexed by piece number
   std::atomic<uint64_t> last_used{0};                 // StoreCore::view_clock when last read

@@ -70,6 +70,9 @@ Status FilePieceWriter::Append(std::span<const uint8_t> data) {
                                    std::to_string(written_) + " exceeds its length " +
                                    std::to_string(length_));
   }
+  if (data.empty()) {
+    return Status::Ok();
+  }
   hasher_.Update(data);
   if (file_ && pending_.size() + data.size() > kWriteBlock) {
     FL_RETURN_IF_ERROR(Flush());  // before written_ counts `data`

@@ -189,6 +189,32 @@ TEST_F(PieceStoreTest, ServingALoadedTaskNeedsNoMetadataLock) {
   FL_ASSERT_OK(other->Exec("COMMIT"));
 }
 
+// A complete task's file may be made read-only (outputs are hard links to
+// it, chmod 0444), so a daemon that is not root must still open it to serve:
+// a task whose pieces are all recorded is opened read-only.
+TEST_F(PieceStoreTest, ACompleteTaskIsOpenedReadOnly) {
+  std::string id = TaskId(1);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    FL_ASSERT_OK(store->CreateTask(Meta(id, 200, 100)));
+    FL_ASSERT_OK(WritePiece(*store, id, 0, TestBytes(100, 1)));
+    FL_ASSERT_OK(WritePiece(*store, id, 1, TestBytes(100, 2)));
+    FL_ASSERT_OK(store->MarkComplete(id));
+    ASSERT_EQ(::chmod(store->ContentPath(id).c_str(), 0444), 0);
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto handle = store->OpenPiece(id, 1);
+  FL_ASSERT_OK(handle);
+  EXPECT_EQ(fcntl(handle->fd(), F_GETFL) & O_ACCMODE, O_RDONLY);
+  auto read = ReadPiece(*store, id, 0);
+  FL_ASSERT_OK(read);
+  EXPECT_EQ(*read, TestBytes(100, 1));
+  // Writing a recorded piece again only compares its bytes: no descriptor needed.
+  FL_ASSERT_OK(WritePiece(*store, id, 1, TestBytes(100, 2)));
+}
+
 // Listing a task that is not being served reads the metadata: listing every
 // task must not open their files (nor push the served ones' views out).
 TEST_F(PieceStoreTest, ListingATaskNotInUseOpensNothing) {
