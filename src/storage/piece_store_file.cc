@@ -341,10 +341,10 @@ Status FilePieceStore::MarkComplete(const std::string& task_id) {
 
 Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& task_id) {
   FL_RETURN_IF_ERROR(ValidateTaskId(task_id));
-  std::vector<PieceRecord> pieces;
   {
     ReaderLock lock(core_->views_mu);
     if (const TaskView* view = core_->FindView(task_id)) {
+      std::vector<PieceRecord> pieces;
       for (uint32_t number = 0; number < view->PieceCount(); ++number) {
         if (const std::optional<Sha256Digest>& digest = view->recorded[number]) {
           pieces.push_back({number, view->PieceOffset(number), view->PieceSize(number), *digest});
@@ -364,8 +364,15 @@ Result<std::vector<PieceRecord>> FilePieceStore::ListPieces(const std::string& t
 }
 
 bool FilePieceStore::HasPiece(const std::string& task_id, uint32_t number) {
-  Result<PieceReadHandle> piece = OpenPiece(task_id, number);
-  return piece.ok();
+  if (ValidateTaskId(task_id).ok()) {
+    // A loaded view answers without making a handle (the mirror asks on
+    // every progress change).
+    ReaderLock lock(core_->views_mu);
+    if (const TaskView* view = core_->FindView(task_id)) {
+      return number < view->PieceCount() && view->recorded[number].has_value();
+    }
+  }
+  return OpenPiece(task_id, number).ok();
 }
 
 Result<std::unique_ptr<PieceWriter>> FilePieceStore::OpenPieceWriter(const std::string& task_id,
