@@ -25,6 +25,7 @@
 #include "daemon/download/parent_watcher.h"
 #include "daemon/download/scheduler_connection.h"
 #include "daemon/download/task_manager.h"
+#include "daemon/download/transfer_budget.h"
 #include "daemon/local_socket.h"
 #include "daemon/mirror_blob_fetcher.h"
 #include "daemon/proxy_url_fetcher.h"
@@ -85,6 +86,7 @@ class Daemon::Impl {
             HostGateConfig{config_.origin_breaker, config_.origin_max_requests_per_host, "origin"},
             SteadyClock::Default()),
         parent_gate_(HostGateConfig{config_.parent_breaker, 0, "parent"}, SteadyClock::Default()),
+        transfer_budget_(config_.max_transfers),
         channels_(config_.scheduler_breaker) {}
   Status Start();
   void Stop();
@@ -99,6 +101,7 @@ class Daemon::Impl {
   // Before the pool: transfers hold passes of these gates until they end.
   HostGate origin_gate_;
   HostGate parent_gate_;
+  TransferBudget transfer_budget_;
   std::unique_ptr<storage::PieceStore> store_;
   std::unique_ptr<BlockingPool> pool_;
   // Downloads live here; it outlives them (tasks_ is stopped first).
@@ -208,13 +211,13 @@ Status Daemon::Impl::Start() {
   scheduler_link_ = std::make_unique<GrpcSchedulerLink>(channels_, *pool_, config_.schedulers,
                                                         config_.scheduler_connect_timeout);
   parent_feed_ = std::make_unique<GrpcParentFeed>(client_credentials);
-  tasks_ = std::make_unique<TaskManager>(
-      DownloadDeps{*store_, *transfers_, *scheduler_link_, *parent_feed_, hub_, config_, metrics_,
-                   origin_gate_, parent_gate_, [this] { return HostInfo(); }, *loop_,
-                   [] {
-                     std::random_device device;
-                     return (uint64_t{device()} << 32) ^ device();
-                   }});
+  tasks_ = std::make_unique<TaskManager>(DownloadDeps{
+      *store_, *transfers_, *scheduler_link_, *parent_feed_, hub_, config_, metrics_, origin_gate_,
+      parent_gate_, transfer_budget_, [this] { return HostInfo(); }, *loop_,
+      [] {
+        std::random_device device;
+        return (uint64_t{device()} << 32) ^ device();
+      }});
 
   // Peer API on TCP.
   FL_ASSIGN_OR_RETURN(auto server_credentials, rpc::ServerCredentials(tls_));

@@ -61,6 +61,7 @@ Status ReadConfig(ConfigReader& root, DaemonConfig& c) {
 
   ConfigReader download = root.Child("download");
   FL_RETURN_IF_ERROR(download.Read("concurrent_pieces", c.concurrent_pieces));
+  FL_RETURN_IF_ERROR(download.Read("max_transfers", c.max_transfers));
   FL_RETURN_IF_ERROR(download.Read("back_to_source_concurrency", c.back_to_source_concurrency));
   if (download.Has("transfer_threads")) {
     return Status::InvalidArgument(
@@ -167,6 +168,7 @@ Status FinalizeDaemonConfig(DaemonConfig& c) {
     return Status::InvalidArgument("config key 'storage.data_dir' must not be empty");
   }
   FL_RETURN_IF_ERROR(InRange("download.concurrent_pieces", c.concurrent_pieces, 1, 256));
+  FL_RETURN_IF_ERROR(InRange("download.max_transfers", c.max_transfers, 0, 65536));
   FL_RETURN_IF_ERROR(
       InRange("download.back_to_source_concurrency", c.back_to_source_concurrency, 1, 64));
   FL_RETURN_IF_ERROR(InRange("download.blocking_threads", c.blocking_threads, 1, 256));

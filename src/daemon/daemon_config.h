@@ -67,6 +67,11 @@ struct DaemonConfig {
   // --- download ------------------------------------------------------------
   // Pieces fetched at once per download. Default: 8.
   uint32_t concurrent_pieces = 8;
+  // Pieces fetched at once by all downloads together: with many downloads
+  // each runs at most max(1, this / downloads running) of its
+  // concurrent_pieces (daemon/download/transfer_budget.h); 0 = no
+  // daemon-wide cap. Default: 128.
+  uint32_t max_transfers = 128;
   // Pieces fetched at once from the origin per download. Default: 4.
   uint32_t back_to_source_concurrency = 4;
   // Threads for the downloads' work that blocks (opening and committing

@@ -9,6 +9,7 @@ TEST(DaemonConfigTest, DefaultsWhenEmpty) {
   auto config = ParseDaemonConfig("");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->concurrent_pieces, 8u);
+  EXPECT_EQ(config->max_transfers, 128u);
   EXPECT_EQ(config->data_dir, "/var/lib/feilong");
   EXPECT_TRUE(config->back_to_source);
   EXPECT_TRUE(config->schedulers.empty());
@@ -19,7 +20,7 @@ TEST(DaemonConfigTest, ReadsNestedKeys) {
   auto config = ParseDaemonConfig(R"(
 host: {id: h1, seed: true, advertise_ip: 10.0.0.5}
 scheduler: {addresses: ["10.0.0.1:8002", "10.0.0.2:8002"], connect_timeout: 500ms}
-download: {concurrent_pieces: 16, back_to_source: false}
+download: {concurrent_pieces: 16, max_transfers: 0, back_to_source: false}
 upload: {capacity: 1Gbit, availability_interval: 100ms, queue_wait: 500ms, queue_length: 3}
 storage: {data_dir: /data/fl, task_ttl: 2h}
 )");
@@ -29,6 +30,7 @@ storage: {data_dir: /data/fl, task_ttl: 2h}
   EXPECT_EQ(config->schedulers.size(), 2u);
   EXPECT_EQ(config->scheduler_connect_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(config->concurrent_pieces, 16u);
+  EXPECT_EQ(config->max_transfers, 0u);
   EXPECT_FALSE(config->back_to_source);
   EXPECT_EQ(config->upload_capacity_bps, 125'000'000u);
   EXPECT_EQ(config->availability_interval, std::chrono::milliseconds(100));

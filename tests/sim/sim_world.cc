@@ -15,6 +15,7 @@
 #include "daemon/download/host_gate.h"
 #include "daemon/download/parent_feed.h"
 #include "daemon/download/scheduler_link.h"
+#include "daemon/download/transfer_budget.h"
 #include "daemon/download/transfers.h"
 #include "daemon/upload/piece_hub.h"
 #include "scheduler/scheduler_config.h"
@@ -229,6 +230,7 @@ struct SimWorld::Impl::Host {
   std::unique_ptr<daemon::DaemonMetrics> metrics;
   std::unique_ptr<daemon::HostGate> origin_gate;
   std::unique_ptr<daemon::HostGate> parent_gate;
+  std::unique_ptr<daemon::TransferBudget> transfer_budget;
   daemon::PieceHub hub;
   SimStore store;
   std::unique_ptr<SimTransfers> transfers;
@@ -502,6 +504,7 @@ SimWorld::Impl::Impl(SimOptions opts) : options(std::move(opts)) {
         loop.clock());
     host->parent_gate = std::make_unique<daemon::HostGate>(
         daemon::HostGateConfig{host->config.parent_breaker, 0, "parent"}, loop.clock());
+    host->transfer_budget = std::make_unique<daemon::TransferBudget>(host->config.max_transfers);
     host->transfers = std::make_unique<SimTransfers>(*this, *host);
     host->link = std::make_unique<SimSchedulerLink>(*this, *host);
     host->feed = std::make_unique<SimParentFeed>(*this);
@@ -583,6 +586,7 @@ void SimWorld::Impl::StartHost(Host& host, bool access_proven) {
                             *host.metrics,
                             *host.origin_gate,
                             *host.parent_gate,
+                            *host.transfer_budget,
                             [&host, this] { return HostInfo(host); },
                             loop,
                             [rng = std::mt19937_64(seed)]() mutable { return rng(); }};

@@ -94,6 +94,7 @@ void Download::Impl::Start(std::function<void()> on_ended) {
   deps_.metrics.active_downloads.Add(1);
   strand_->Post([self = shared_from_this(), on_ended = std::move(on_ended)] {
     self->on_ended_ = on_ended;
+    self->transfer_share_ = self->deps_.transfer_budget.Join();
     self->deadline_timer_->ArmAt(self->Now() + self->options_.timeout);
     self->deps_.hub.BeginTask(self->options_.task_id);
     self->Begin();
@@ -470,7 +471,8 @@ void Download::Impl::Dispatch() {
       }
     }
   }
-  while (TransfersInFlight() < deps_.config.concurrent_pieces && !usable.empty()) {
+  const uint32_t limit = TransferLimit();
+  while (TransfersInFlight() < limit && !usable.empty()) {
     std::vector<PickerParent> views;
     for (size_t i = 0; i < usable.size(); ++i) {
       views.push_back(
@@ -510,13 +512,18 @@ void Download::Impl::SubmitParentFetch(uint32_t number, Parent& parent,
       std::move(pass));
 }
 
+uint32_t Download::Impl::TransferLimit() const {
+  return transfer_share_ ? transfer_share_->limit(deps_.config.concurrent_pieces)
+                         : deps_.config.concurrent_pieces;
+}
+
 uint32_t Download::Impl::TransfersInFlight() const {
   return in_flight_count_ - origin_pieces_ + origin_requests_;
 }
 
 ParentDemand Download::Impl::Demand() const {
   return ParentDemand{UsableParents(), deps_.config.parent_wanted, TransfersInFlight(),
-                      deps_.config.concurrent_pieces};
+                      TransferLimit()};
 }
 
 void Download::Impl::OnPieceResult(PieceResult& result) {
@@ -713,6 +720,7 @@ void Download::Impl::Finish(Status status) {
   // Transfers still running for us stop at their next write; their results
   // are dropped.
   mailbox_->cancelled = true;
+  transfer_share_.reset();
   if (status.ok() && geometry_known_) {
     Status marked = deps_.store.MarkComplete(options_.task_id);
     if (!marked.ok()) {

@@ -42,6 +42,7 @@ namespace feilong::daemon {
 
 class PieceHub;
 class HostGate;
+class TransferBudget;
 class SchedulerLink;
 class ParentFeed;
 namespace conductor {
@@ -91,6 +92,8 @@ struct DownloadDeps {
   // parent host (circuit breaker).
   HostGate& origin_gate;
   HostGate& parent_gate;
+  // Piece transfers of all downloads together (transfer_budget.h).
+  TransferBudget& transfer_budget;
   // This host as announced to the scheduler.
   std::function<scheduler::v1::Host()> host_info;
   // Where downloads live: each gets a strand of its own.

@@ -23,6 +23,7 @@
 #include "daemon/download/parent_demand.h"
 #include "daemon/download/parent_feed.h"
 #include "daemon/download/scheduler_link.h"
+#include "daemon/download/transfer_budget.h"
 #include "daemon/download/transfers.h"
 #include "source/source_client.h"
 #include "storage/piece_store.h"
@@ -114,6 +115,8 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   bool AddParent(const scheduler::v1::CandidateParent& candidate);
   void DropParent(const std::string& parent_id, bool block);
   uint32_t UsableParents() const;
+  // Transfers this download may run now (its share of the daemon's).
+  uint32_t TransferLimit() const;
   // True if a usable parent holds a piece this download still needs and
   // can verify (its digest is known).
   bool ParentsHaveMissingPieces() const;
@@ -188,8 +191,10 @@ class Download::Impl : public std::enable_shared_from_this<Download::Impl> {
   // (conductor_rules.h, kStarvedPatience); unset when there is nothing to
   // check.
   std::optional<TimePoint> starved_check_at_;
-  // Since when the parents have kept fewer than half of concurrent_pieces
-  // busy (they hold nothing we lack, or answer busy); unset while fed.
+  // This download's part of the daemon's transfers, from Start to Finish.
+  std::unique_ptr<TransferBudget::Share> transfer_share_;
+  // Since when the parents have kept fewer than half of its share of
+  // transfers busy (they hold nothing we lack, or answer busy); unset while fed.
   std::optional<TimePoint> underfed_since_;
 
   bool geometry_known_ = false;

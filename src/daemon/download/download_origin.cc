@@ -69,7 +69,8 @@ void Download::Impl::DispatchToOrigin(const std::vector<bool>& verifiable) {
   // Without parents, pieces come in order: take the run that follows.
   const uint32_t span_limit = static_cast<uint32_t>(
       std::max<uint64_t>(1, kOriginSpanBytes / std::max<uint64_t>(1, meta_.piece_length)));
-  while (TransfersInFlight() < deps_.config.concurrent_pieces &&
+  const uint32_t limit = TransferLimit();
+  while (TransfersInFlight() < limit &&
          origin_requests_ < deps_.config.back_to_source_concurrency) {
     auto piece = PickFromOrigin(PickerInput{held_, busy, verifiable, views, picker_spread_});
     if (!piece) {

@@ -19,6 +19,7 @@
 #include "daemon/download/host_gate.h"
 #include "daemon/download/parent_feed.h"
 #include "daemon/download/scheduler_link.h"
+#include "daemon/download/transfer_budget.h"
 #include "daemon/download/transfers.h"
 #include "daemon/upload/piece_hub.h"
 #include "storage/piece_store.h"
@@ -218,12 +219,19 @@ class DownloadTest : public ::testing::Test {
   // last_progress_.
   void StartDownload(milliseconds timeout = milliseconds(3600 * 1000)) {
     uint64_t seed = 1;
-    DownloadDeps deps{*store_,      transfers_,
-                      link_,        feed_,
-                      hub_,         config_,
-                      metrics_,     origin_gate_,
-                      parent_gate_, [] { return sv1::Host(); },
-                      loop_,        [seed]() mutable { return seed++; }};
+    DownloadDeps deps{*store_,
+                      transfers_,
+                      link_,
+                      feed_,
+                      hub_,
+                      config_,
+                      metrics_,
+                      origin_gate_,
+                      parent_gate_,
+                      transfer_budget_,
+                      [] { return sv1::Host(); },
+                      loop_,
+                      [seed]() mutable { return seed++; }};
     DownloadRequestOptions options;
     options.task_id = std::string(64, 'a');
     options.spec.set_url("http://origin.test/file");
@@ -285,6 +293,7 @@ class DownloadTest : public ::testing::Test {
   DaemonConfig config_;
   HostGate origin_gate_;
   HostGate parent_gate_;
+  TransferBudget transfer_budget_{4};
   PieceHub hub_;
   FakeSchedulerLink link_;
   FakeParentFeed feed_;
@@ -344,6 +353,39 @@ TEST_F(DownloadTest, SchedulerLossCostsNoIdleTimeWhileParentsServe) {
   EXPECT_EQ(last_progress_->bytes_from_peers, content_.size());
   EXPECT_EQ(transfers_.probes, 0) << "healthy parents: no reason to touch the origin";
   EXPECT_LT(loop_.Now() - lost_at, seconds(1));
+}
+
+// With other downloads running, a download runs only its share of the
+// daemon's transfers (transfer_budget.h), and takes up more as they end.
+TEST_F(DownloadTest, RunsItsShareOfTheDaemonsTransfers) {
+  config_.concurrent_pieces = 4;
+  config_.parent_max_in_flight = 4;
+  auto other_downloads = std::vector<std::unique_ptr<TransferBudget::Share>>();
+  other_downloads.push_back(transfer_budget_.Join());
+  other_downloads.push_back(transfer_budget_.Join());
+  other_downloads.push_back(transfer_budget_.Join());
+  StartDownload();
+  AcceptWithParent("parent-1");
+  EXPECT_EQ(transfers_.pending.size(), 1U) << "4 transfers among 4 downloads";
+  other_downloads.pop_back();
+  other_downloads.pop_back();
+  transfers_.CompleteOne();
+  loop_.RunUntilIdle();
+  EXPECT_EQ(transfers_.pending.size(), 2U) << "4 transfers among 2 downloads";
+  other_downloads.clear();
+  size_t completed = 1;
+  while (!transfers_.pending.empty()) {
+    transfers_.CompleteOne();
+    ++completed;
+    loop_.RunUntilIdle();
+    if (!ended_) {
+      EXPECT_EQ(transfers_.pending.size(), std::min<size_t>(4, kPieces - completed))
+          << "alone: its own limit";
+    }
+  }
+  ASSERT_TRUE(ended_);
+  EXPECT_TRUE(last_progress_->status.ok()) << last_progress_->status.ToString();
+  EXPECT_EQ(transfer_budget_.running(), 0U) << "the ended download left the budget";
 }
 
 // What the download reports while its new stream is being opened (pieces
