@@ -208,7 +208,7 @@ Status Daemon::Impl::Start() {
   loop_ = std::make_unique<IoLoop>(config_.loop_threads, "fl-loop");
   transfers_ = std::make_unique<conductor::LoopTransfers>(*loop_, *pool_, *store_,
                                                           piece_client_options, source_options);
-  scheduler_link_ = std::make_unique<GrpcSchedulerLink>(channels_, *pool_, config_.schedulers,
+  scheduler_link_ = std::make_unique<GrpcSchedulerLink>(channels_, config_.schedulers,
                                                         config_.scheduler_connect_timeout);
   parent_feed_ = std::make_unique<GrpcParentFeed>(client_credentials);
   tasks_ = std::make_unique<TaskManager>(DownloadDeps{
@@ -413,6 +413,10 @@ void Daemon::Impl::Stop() {
   }
   if (tasks_) {
     tasks_->Stop();
+  }
+  // The ended downloads' streams end (their last reports go out first).
+  if (scheduler_link_) {
+    scheduler_link_->Stop();
   }
   // After the downloads: mirror connections waiting on them see them end.
   if (mirror_) {

@@ -75,7 +75,7 @@ struct DaemonConfig {
   // Pieces fetched at once from the origin per download. Default: 4.
   uint32_t back_to_source_concurrency = 4;
   // Threads for the downloads' work that blocks (opening and committing
-  // pieces, whole-file hashing, outputs, opening scheduler streams); piece
+  // pieces, whole-file hashing, outputs); piece
   // transfers run on the event loop. Default: 4.
   uint32_t blocking_threads = 4;
   // Threads of the event loop every download's state lives on; 0 = one per

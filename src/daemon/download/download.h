@@ -15,9 +15,9 @@
 // works. Every outcome records where its bytes came from and, when any came
 // from the origin, why.
 //
-// Thread rule: every method is thread-safe. Work that blocks (connecting to
-// a scheduler, hashing the whole content, writing an output) runs on the
-// BlockingPool, never on the strand.
+// Thread rule: every method is thread-safe. Work that blocks (hashing the
+// whole content, writing an output) runs on the BlockingPool, never on the
+// strand.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,7 @@
 #include "daemon/download/scheduler_connection.h"
 
+#include <fmt/format.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -7,7 +9,7 @@
 #include <deque>
 
 #include "common/digest.h"
-#include "daemon/download/blocking_pool.h"
+#include "common/mutex.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 
 namespace feilong::daemon {
@@ -46,25 +48,34 @@ std::shared_ptr<grpc::Channel> SchedulerChannels::Get(const std::string& address
   return channel;
 }
 
-// The AnnouncePeer call on gRPC's callback API. Requests queue in `queue_`
-// and are written one at a time (gRPC allows one write in flight); a read is
-// always pending. Reactions may run inline from a Start* call made under
-// the mutex, hence recursive.
-class SchedulerConnection::Stream final
-    : public grpc::ClientBidiReactor<sv1::AnnouncePeerRequest, sv1::AnnouncePeerResponse> {
+// One AnnouncePeer call on gRPC's callback API. It keeps itself alive from
+// Start until gRPC ends it (OnDone), so whoever drops it never waits.
+// Requests queue in `queue_` and are written one at a time (gRPC allows
+// one write in flight); a read is always pending. Reactions may run inline
+// from a Start* call made under the mutex, hence recursive; callbacks are
+// called outside it.
+class AnnounceCall final
+    : public grpc::ClientBidiReactor<sv1::AnnouncePeerRequest, sv1::AnnouncePeerResponse>,
+      public std::enable_shared_from_this<AnnounceCall> {
  public:
-  Stream(std::string address, OnMessage on_message, OnClosed on_closed)
+  using OnMessage = SchedulerLink::OnMessage;
+  using OnClosed = SchedulerLink::OnClosed;
+  // Once: Ok when the first request went out, else why not.
+  using OnOpen = std::function<void(Status)>;
+
+  AnnounceCall(std::string address, GrpcSchedulerLink::Calls& calls, OnMessage on_message,
+               OnClosed on_closed)
       : address_(std::move(address)),
+        calls_(calls),
         on_message_(std::move(on_message)),
         on_closed_(std::move(on_closed)) {}
 
-  void Start(const std::shared_ptr<grpc::Channel>& channel, sv1::AnnouncePeerRequest first) {
-    stub_ = sv1::Scheduler::NewStub(channel);
-    stub_->async()->AnnouncePeer(&context_, this);
-    StartRead(&response_);
-    Send(std::move(first));
-    StartCall();
-  }
+  // Starts the call with `first` as its first write. It waits for the
+  // channel to connect (wait_for_ready), but no longer than
+  // `connect_timeout`: then it is cancelled and on_open gets
+  // DeadlineExceeded.
+  void Start(const std::shared_ptr<grpc::Channel>& channel, sv1::AnnouncePeerRequest first,
+             std::chrono::milliseconds connect_timeout, OnOpen on_open);
 
   bool Send(sv1::AnnouncePeerRequest request) {
     std::lock_guard lock(mutex_);
@@ -78,62 +89,62 @@ class SchedulerConnection::Stream final
     return true;
   }
 
-  // Waits until the first request went out (true) or the stream failed
-  // (false), up to `deadline`.
-  bool WaitFirstWrite(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_until(lock, deadline, [&] {
-      return first_written_ || broken_ || done_;
-    }) && first_written_;
-  }
-
-  // Ends the stream after what is queued; waits up to `grace` for the
-  // scheduler to end it, then cancels, and waits for the end.
+  // Ends the call once what is queued went out; cancels it if the scheduler
+  // has not ended it `grace` later. Never blocks.
   void Close(std::chrono::milliseconds grace) {
-    std::unique_lock lock(mutex_);
-    if (!closing_) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_ || over_) {
+        return;
+      }
       closing_ = true;
-      if (!writing_ && !broken_ && !over_) {
+      if (!writing_ && !broken_) {
         StartWritesDone();
         writes_done_ = true;
       }
     }
-    if (!changed_.wait_for(lock, grace, [&] { return done_; })) {
-      context_.TryCancel();
-      changed_.wait(lock, [&] { return done_; });
-    }
+    CancelAt(grace_alarm_, std::chrono::system_clock::now() + grace, false);
   }
 
-  void Cancel() {
+  // Cancels the call unless it is closing (its grace alarm ends it then);
+  // its end is reported as usual (on_open: Cancelled).
+  void CancelUnlessClosing() {
     {
       std::lock_guard lock(mutex_);
-      closing_ = true;
+      if (closing_) {
+        return;
+      }
     }
     context_.TryCancel();
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done_; });
   }
 
+  const std::string& address() const { return address_; }
+
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mutex_);
-    writing_ = false;
-    if (!ok) {
-      // The stream broke; the read fails too and OnDone tells why.
-      broken_ = true;
-      queue_.clear();
-      changed_.notify_all();
-      return;
+    OnOpen opened;
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      if (!ok) {
+        // The stream broke; the read fails too and OnDone tells why.
+        broken_ = true;
+        queue_.clear();
+        return;
+      }
+      queue_.pop_front();
+      if (on_open_) {
+        opened = std::move(on_open_);
+        on_open_ = nullptr;
+      }
+      if (!queue_.empty()) {
+        StartNextWrite();
+      } else if (closing_ && !writes_done_ && !over_) {
+        StartWritesDone();
+        writes_done_ = true;
+      }
     }
-    queue_.pop_front();
-    if (!first_written_) {
-      first_written_ = true;
-      changed_.notify_all();
-    }
-    if (!queue_.empty()) {
-      StartNextWrite();
-    } else if (closing_ && !writes_done_ && !over_) {
-      StartWritesDone();
-      writes_done_ = true;
+    if (opened) {
+      opened(Status::Ok());
     }
   }
 
@@ -146,26 +157,7 @@ class SchedulerConnection::Stream final
     StartRead(&response_);
   }
 
-  void OnDone(const grpc::Status& status) override {
-    bool report;
-    {
-      // From here no operation may be started on the call: a Close racing
-      // with the callback below must not start WritesDone.
-      std::lock_guard lock(mutex_);
-      over_ = true;
-      report = !closing_;
-    }
-    if (report) {
-      on_closed_(status.ok() ? Status::Unavailable("scheduler " + address_ + " ended the stream")
-                             : Status::Unavailable("scheduler " + address_ + ": " +
-                                                   status.error_message()));
-    }
-    // The owner may destroy this object as soon as it sees done_: nothing
-    // after the unlock.
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    changed_.notify_all();
-  }
+  void OnDone(const grpc::Status& status) override;
 
  private:
   // REQUIRES: mutex_ held, !writing_, !queue_.empty().
@@ -173,109 +165,260 @@ class SchedulerConnection::Stream final
     writing_ = true;
     StartWrite(&queue_.front());
   }
+  // At `when`: cancels the call if it has not ended by then, or with
+  // `only_while_opening`, if its first write has not gone out by then.
+  void CancelAt(grpc::Alarm& alarm, std::chrono::system_clock::time_point when,
+                bool only_while_opening) {
+    // The alarm's callback may come after this object is gone (a destroyed
+    // alarm calls it with false).
+    alarm.Set(when, [weak = weak_from_this(), only_while_opening](bool fired) {
+      if (auto self = weak.lock(); self && fired) {
+        self->OnAlarm(only_while_opening);
+      }
+    });
+  }
+  void OnAlarm(bool only_while_opening) {
+    {
+      std::lock_guard lock(mutex_);
+      if (on_open_) {
+        timed_out_ = true;
+      } else if (only_while_opening) {
+        return;
+      }
+    }
+    context_.TryCancel();
+  }
+
+  // Why the call ended before its first write went out.
+  // REQUIRES: mutex_ held.
+  Status OpenFailure(const grpc::Status& status) const {
+    if (timed_out_) {
+      return Status::DeadlineExceeded(fmt::format("scheduler {}: no answer within {} ms",
+                                                  address_, connect_timeout_.count()));
+    }
+    if (status.error_code() == grpc::StatusCode::CANCELLED) {
+      return Status::Cancelled("scheduler " + address_ + ": the daemon is stopping");
+    }
+    return Status::Unavailable("scheduler " + address_ + ": " + status.error_message());
+  }
 
   const std::string address_;
+  GrpcSchedulerLink::Calls& calls_;
   OnMessage on_message_;
   OnClosed on_closed_;
   std::unique_ptr<sv1::Scheduler::Stub> stub_;
   grpc::ClientContext context_;
   sv1::AnnouncePeerResponse response_;  // touched only by read reactions
+  grpc::Alarm connect_alarm_;
+  grpc::Alarm grace_alarm_;
+  std::chrono::milliseconds connect_timeout_{0};
+  // Holds this object from Start until OnDone.
+  std::shared_ptr<AnnounceCall> self_;
 
   std::recursive_mutex mutex_;
-  std::condition_variable_any changed_;
+  OnOpen on_open_;                              // until the first write went out
   std::deque<sv1::AnnouncePeerRequest> queue_;  // front() is being written while writing_
   bool writing_ = false;
-  bool first_written_ = false;
   bool broken_ = false;
   bool closing_ = false;
   bool writes_done_ = false;
+  bool timed_out_ = false;
   bool over_ = false;  // OnDone began: the call takes no more operations
-  bool done_ = false;  // OnDone ended: this object may be destroyed
 };
 
-Result<std::unique_ptr<SchedulerConnection>> SchedulerConnection::Open(
-    SchedulerChannels& channels, const std::vector<std::string>& ordered_addresses,
-    const sv1::Register& registration, std::chrono::milliseconds connect_timeout,
-    OnMessage on_message, OnClosed on_closed) {
-  std::string tried;
-  for (const auto& address : ordered_addresses) {
-    CircuitBreaker& breaker = channels.Breaker(address);
-    if (!breaker.Allow()) {
-      tried += (tried.empty() ? "" : ", ") + address + " (circuit open)";
-      continue;
+// The calls alive, so that Stop can end them before what they use goes away.
+class GrpcSchedulerLink::Calls {
+ public:
+  // False once stopped: the call must not start.
+  bool Add(const std::shared_ptr<AnnounceCall>& call) {
+    MutexLock lock(mutex_);
+    if (stopped_) {
+      return false;
     }
-    auto channel = channels.Get(address);
-    if (!channel->WaitForConnected(std::chrono::system_clock::now() + connect_timeout)) {
-      breaker.RecordFailure();
-      tried += (tried.empty() ? "" : ", ") + address;
-      continue;
-    }
-    auto stream = std::make_unique<Stream>(address, on_message, on_closed);
-    sv1::AnnouncePeerRequest request;
-    *request.mutable_register_() = registration;
-    stream->Start(channel, std::move(request));
-    if (!stream->WaitFirstWrite(std::chrono::steady_clock::now() + connect_timeout)) {
-      stream->Cancel();
-      breaker.RecordFailure();
-      tried += (tried.empty() ? "" : ", ") + address;
-      continue;
-    }
-    breaker.RecordSuccess();
-    return std::unique_ptr<SchedulerConnection>(
-        new SchedulerConnection(address, std::move(stream)));
+    live_[call.get()] = call;
+    return true;
   }
-  return Status::Unavailable("no scheduler reachable (tried " + tried + ")");
+  void Remove(AnnounceCall* call) {
+    MutexLock lock(mutex_);
+    live_.erase(call);
+    if (live_.empty()) {
+      ended_.notify_all();
+    }
+  }
+  // Cancels every call not closing (a closing one ends by its grace alarm)
+  // and waits until none is alive.
+  void StopAndWait() {
+    std::vector<std::shared_ptr<AnnounceCall>> alive;
+    {
+      MutexLock lock(mutex_);
+      stopped_ = true;
+      for (auto& [key, weak] : live_) {
+        if (auto call = weak.lock()) {
+          alive.push_back(std::move(call));
+        }
+      }
+    }
+    for (auto& call : alive) {
+      call->CancelUnlessClosing();
+    }
+    alive.clear();
+    MutexLock lock(mutex_);
+    while (!live_.empty()) {
+      ended_.wait(mutex_);
+    }
+  }
+
+ private:
+  Mutex mutex_;
+  std::condition_variable_any ended_;
+  bool stopped_ FL_GUARDED_BY(mutex_) = false;
+  std::map<AnnounceCall*, std::weak_ptr<AnnounceCall>> live_ FL_GUARDED_BY(mutex_);
+};
+
+void AnnounceCall::Start(const std::shared_ptr<grpc::Channel>& channel,
+                         sv1::AnnouncePeerRequest first, std::chrono::milliseconds connect_timeout,
+                         OnOpen on_open) {
+  if (!calls_.Add(shared_from_this())) {
+    on_open(Status::Cancelled("scheduler " + address_ + ": the daemon is stopping"));
+    return;
+  }
+  self_ = shared_from_this();
+  connect_timeout_ = connect_timeout;
+  on_open_ = std::move(on_open);
+  // Like WaitForConnected: a scheduler that is restarting gets the connect
+  // timeout to come back, not a failure at the first refused connection.
+  context_.set_wait_for_ready(true);
+  stub_ = sv1::Scheduler::NewStub(channel);
+  stub_->async()->AnnouncePeer(&context_, this);
+  CancelAt(connect_alarm_, std::chrono::system_clock::now() + connect_timeout, true);
+  StartRead(&response_);
+  Send(std::move(first));
+  StartCall();
 }
 
-SchedulerConnection::SchedulerConnection(std::string address, std::unique_ptr<Stream> stream)
-    : address_(std::move(address)), stream_(std::move(stream)) {}
-
-SchedulerConnection::~SchedulerConnection() { Close(); }
-
-bool SchedulerConnection::Send(const sv1::AnnouncePeerRequest& request) {
-  return stream_->Send(request);
+void AnnounceCall::OnDone(const grpc::Status& status) {
+  OnOpen failed_open;
+  Status open_failure;
+  bool report_close;
+  {
+    // From here no operation may be started on the call: a Close racing
+    // with the callbacks below must not start WritesDone.
+    std::lock_guard lock(mutex_);
+    over_ = true;
+    if (on_open_) {
+      failed_open = std::move(on_open_);
+      on_open_ = nullptr;
+      open_failure = OpenFailure(status);
+    }
+    report_close = !failed_open && !closing_;
+  }
+  if (failed_open) {
+    failed_open(open_failure);
+  } else if (report_close) {
+    on_closed_(status.ok() ? Status::Unavailable("scheduler " + address_ + " ended the stream")
+                           : Status::Unavailable("scheduler " + address_ + ": " +
+                                                 status.error_message()));
+  }
+  calls_.Remove(this);
+  // The last reference may be this one: nothing after it.
+  std::shared_ptr<AnnounceCall> last = std::move(self_);
 }
-
-void SchedulerConnection::Close() { stream_->Close(kCloseGrace); }
 
 namespace {
 
-// Closes its connection on the pool when dropped: Close waits (bounded) for
-// the scheduler to end the stream. If the pool is stopping, the dropped
-// job's last reference closes it in the caller.
-class PooledStream final : public SchedulerStream {
+// What a download holds: dropping it closes the call, without waiting.
+class GrpcSchedulerStream final : public SchedulerStream {
  public:
-  PooledStream(std::shared_ptr<SchedulerConnection> connection, BlockingPool& pool)
-      : connection_(std::move(connection)), pool_(pool) {}
-  ~PooledStream() override {
-    (void)pool_.Submit([connection = std::move(connection_)] { connection->Close(); });
-  }
-  bool Send(const sv1::AnnouncePeerRequest& request) override { return connection_->Send(request); }
-  const std::string& address() const override { return connection_->address(); }
+  explicit GrpcSchedulerStream(std::shared_ptr<AnnounceCall> call) : call_(std::move(call)) {}
+  ~GrpcSchedulerStream() override { call_->Close(GrpcSchedulerLink::kCloseGrace); }
+  bool Send(const sv1::AnnouncePeerRequest& request) override { return call_->Send(request); }
+  const std::string& address() const override { return call_->address(); }
 
  private:
-  std::shared_ptr<SchedulerConnection> connection_;
-  BlockingPool& pool_;
+  std::shared_ptr<AnnounceCall> call_;
 };
 
 }  // namespace
 
-void GrpcSchedulerLink::Open(const sv1::Register& registration, OnMessage on_message,
-                             OnClosed on_closed, OnOpened on_opened) {
-  auto open = [this, registration, on_message, on_closed, on_opened] {
-    auto connection =
-        SchedulerConnection::Open(channels_, RankSchedulers(addresses_, registration.task_id()),
-                                  registration, connect_timeout_, on_message, on_closed);
-    if (!connection.ok()) {
-      on_opened(connection.status());
+// One Open: tries the ranked addresses one after another, each from the
+// end of the call before it (a callback), so nothing waits.
+struct GrpcSchedulerLink::Attempt : std::enable_shared_from_this<Attempt> {
+  GrpcSchedulerLink& link;
+  std::vector<std::string> addresses;
+  size_t next = 0;
+  std::string tried;
+  sv1::AnnouncePeerRequest first;
+  OnMessage on_message;
+  OnClosed on_closed;
+  OnOpened on_opened;
+
+  Attempt(GrpcSchedulerLink& link, std::vector<std::string> addresses,
+          sv1::AnnouncePeerRequest first, OnMessage on_message, OnClosed on_closed,
+          OnOpened on_opened)
+      : link(link),
+        addresses(std::move(addresses)),
+        first(std::move(first)),
+        on_message(std::move(on_message)),
+        on_closed(std::move(on_closed)),
+        on_opened(std::move(on_opened)) {}
+
+  void TryNext() {
+    while (next < addresses.size()) {
+      const std::string& address = addresses[next++];
+      CircuitBreaker& breaker = link.channels_.Breaker(address);
+      if (!breaker.Allow()) {
+        Tried(address + " (circuit open)");
+        continue;
+      }
+      auto call = std::make_shared<AnnounceCall>(address, *link.calls_, on_message, on_closed);
+      call->Start(link.channels_.Get(address), first, link.connect_timeout_,
+                  [self = shared_from_this(), call, &breaker](Status status) {
+                    self->OnCallOpen(call, breaker, status);
+                  });
       return;
     }
-    on_opened(std::shared_ptr<SchedulerStream>(std::make_shared<PooledStream>(
-        std::shared_ptr<SchedulerConnection>(std::move(connection).value()), pool_)));
-  };
-  if (!pool_.Submit(std::move(open))) {
-    on_opened(Status::Cancelled("the daemon is stopping"));
+    on_opened(Status::Unavailable("no scheduler reachable (tried " + tried + ")"));
   }
+
+  void OnCallOpen(const std::shared_ptr<AnnounceCall>& call, CircuitBreaker& breaker,
+                  const Status& status) {
+    if (status.ok()) {
+      breaker.RecordSuccess();
+      on_opened(std::shared_ptr<SchedulerStream>(std::make_shared<GrpcSchedulerStream>(call)));
+      return;
+    }
+    if (status.code() == StatusCode::kCancelled) {
+      on_opened(status);  // the daemon is stopping: no other scheduler either
+      return;
+    }
+    breaker.RecordFailure();
+    Tried(call->address());
+    TryNext();
+  }
+
+  void Tried(const std::string& what) { tried += (tried.empty() ? "" : ", ") + what; }
+};
+
+GrpcSchedulerLink::GrpcSchedulerLink(SchedulerChannels& channels,
+                                     std::vector<std::string> addresses,
+                                     std::chrono::milliseconds connect_timeout)
+    : channels_(channels),
+      addresses_(std::move(addresses)),
+      connect_timeout_(connect_timeout),
+      calls_(std::make_unique<Calls>()) {}
+
+GrpcSchedulerLink::~GrpcSchedulerLink() { Stop(); }
+
+void GrpcSchedulerLink::Open(const sv1::Register& registration, OnMessage on_message,
+                             OnClosed on_closed, OnOpened on_opened) {
+  sv1::AnnouncePeerRequest first;
+  *first.mutable_register_() = registration;
+  auto attempt = std::make_shared<Attempt>(*this, RankSchedulers(addresses_, registration.task_id()),
+                                           std::move(first), std::move(on_message),
+                                           std::move(on_closed), std::move(on_opened));
+  attempt->TryNext();
 }
+
+void GrpcSchedulerLink::Stop() { calls_->StopAndWait(); }
 
 }  // namespace feilong::daemon

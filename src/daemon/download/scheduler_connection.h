@@ -1,17 +1,18 @@
-// SchedulerConnection: one download's AnnouncePeer stream to a scheduler.
+// The daemon's SchedulerLink over gRPC: one download's AnnouncePeer stream
+// to a scheduler, on gRPC's callback API. No thread waits for a stream:
+// opening, running and closing one are callbacks and gRPC alarms.
 //
-// Open() tries the schedulers in the given order (rendezvous order for the
-// task) until one accepts the stream within the connect deadline, and sends
-// Register. A scheduler whose circuit breaker is open (it refused recent
-// connections) is skipped without waiting, so when every scheduler is down
-// downloads go to the origin at once, and a probe after the breaker's
-// open_duration brings P2P back when one returns. The stream runs on gRPC's
-// callback API: no thread of its own. Messages from the scheduler, and the
-// end of the stream, are delivered to callbacks on gRPC's threads.
+// Open tries the schedulers in rendezvous order for the task until one takes
+// the stream (its Register went out) within the connect timeout; a
+// scheduler that does not is cancelled and the next one tried. A scheduler
+// whose circuit breaker is open (it failed recent opens) is skipped without
+// waiting, so when every scheduler is down downloads go to the origin at
+// once, and a probe after the breaker's open_duration brings P2P back when
+// one returns. Dropping a stream ends it once what was sent has gone out;
+// a scheduler that does not end it within a grace period is cancelled.
 //
-// Thread rule: Open and Close block (the connect deadline, the close grace):
-// call them off event loops. Send is thread-safe and never blocks: requests
-// queue and go out one after another.
+// Thread rule: thread-safe. Callbacks run on gRPC's threads; they must not
+// block.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -31,8 +32,6 @@
 #include "daemon/download/scheduler_link.h"
 
 namespace feilong::daemon {
-
-class BlockingPool;
 
 // Orders scheduler addresses for a task by rendezvous hashing of the task
 // id: every daemon picks the same first scheduler for the same task, and
@@ -60,61 +59,36 @@ class SchedulerChannels {
   std::shared_ptr<grpc::ChannelCredentials> credentials_ = grpc::InsecureChannelCredentials();
 };
 
-class SchedulerConnection {
- public:
-  using OnMessage = std::function<void(scheduler::v1::AnnouncePeerResponse)>;
-  using OnClosed = std::function<void(Status)>;
-
-  // Unavailable (naming every address tried) if no scheduler accepted.
-  static Result<std::unique_ptr<SchedulerConnection>> Open(
-      SchedulerChannels& channels, const std::vector<std::string>& ordered_addresses,
-      const scheduler::v1::Register& registration, std::chrono::milliseconds connect_timeout,
-      OnMessage on_message, OnClosed on_closed);
-
-  ~SchedulerConnection();  // Close()
-  SchedulerConnection(const SchedulerConnection&) = delete;
-  SchedulerConnection& operator=(const SchedulerConnection&) = delete;
-
-  // Queues `request`. False if the stream is broken or closing (the
-  // OnClosed callback tells why it broke).
-  bool Send(const scheduler::v1::AnnouncePeerRequest& request);
-  // Ends the stream once everything queued went out, waits (up to a grace
-  // period) for the scheduler to end it too, then cancels it. Idempotent.
-  void Close();
-
-  const std::string& address() const { return address_; }
-
- private:
-  class Stream;
-  SchedulerConnection(std::string address, std::unique_ptr<Stream> stream);
-
-  std::string address_;
-  std::unique_ptr<Stream> stream_;
-  // How long Close() waits for the scheduler to end the stream.
-  static constexpr std::chrono::seconds kCloseGrace{2};
-};
-
-// The daemon's SchedulerLink: SchedulerConnection::Open, which may wait up
-// to the connect timeout per scheduler, runs on the BlockingPool, never on
-// a download's strand; a stream is closed there too. Thread-safe.
 class GrpcSchedulerLink final : public SchedulerLink {
  public:
-  // `channels` and `pool` must outlive this object and every stream.
-  GrpcSchedulerLink(SchedulerChannels& channels, BlockingPool& pool,
-                    std::vector<std::string> addresses, std::chrono::milliseconds connect_timeout)
-      : channels_(channels),
-        pool_(pool),
-        addresses_(std::move(addresses)),
-        connect_timeout_(connect_timeout) {}
+  // `channels` must outlive this object.
+  GrpcSchedulerLink(SchedulerChannels& channels, std::vector<std::string> addresses,
+                    std::chrono::milliseconds connect_timeout);
+  ~GrpcSchedulerLink() override;  // Stop()
+  GrpcSchedulerLink(const GrpcSchedulerLink&) = delete;
+  GrpcSchedulerLink& operator=(const GrpcSchedulerLink&) = delete;
 
   void Open(const scheduler::v1::Register& registration, OnMessage on_message, OnClosed on_closed,
             OnOpened on_opened) override;
 
+  // Cancels the streams being opened (their on_opened gets Cancelled),
+  // lets closing streams end (each within its grace period), cancels the
+  // rest, and waits until gRPC has ended every one. Afterwards Open reports
+  // Cancelled. Blocks: for shutdown. Idempotent.
+  void Stop();
+
+  // How long a dropped stream may wait for the scheduler to end it.
+  static constexpr std::chrono::seconds kCloseGrace{2};
+
+  class Calls;  // the streams alive (scheduler_connection.cc)
+
  private:
+  struct Attempt;
+
   SchedulerChannels& channels_;
-  BlockingPool& pool_;
   const std::vector<std::string> addresses_;
   const std::chrono::milliseconds connect_timeout_;
+  std::unique_ptr<Calls> calls_;
 };
 
 }  // namespace feilong::daemon
