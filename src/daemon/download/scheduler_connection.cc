@@ -193,8 +193,8 @@ class AnnounceCall final
   // REQUIRES: mutex_ held.
   Status OpenFailure(const grpc::Status& status) const {
     if (timed_out_) {
-      return Status::DeadlineExceeded(fmt::format("scheduler {}: no answer within {} ms",
-                                                  address_, connect_timeout_.count()));
+      return Status::DeadlineExceeded(
+          fmt::format("scheduler {}: no answer within {} ms", address_, connect_timeout_.count()));
     }
     if (status.error_code() == grpc::StatusCode::CANCELLED) {
       return Status::Cancelled("scheduler " + address_ + ": the daemon is stopping");
@@ -315,9 +315,9 @@ void AnnounceCall::OnDone(const grpc::Status& status) {
   if (failed_open) {
     failed_open(open_failure);
   } else if (report_close) {
-    on_closed_(status.ok() ? Status::Unavailable("scheduler " + address_ + " ended the stream")
-                           : Status::Unavailable("scheduler " + address_ + ": " +
-                                                 status.error_message()));
+    on_closed_(status.ok()
+                   ? Status::Unavailable("scheduler " + address_ + " ended the stream")
+                   : Status::Unavailable("scheduler " + address_ + ": " + status.error_message()));
   }
   calls_.Remove(this);
   // The last reference may be this one: nothing after it.
@@ -413,9 +413,9 @@ void GrpcSchedulerLink::Open(const sv1::Register& registration, OnMessage on_mes
                              OnClosed on_closed, OnOpened on_opened) {
   sv1::AnnouncePeerRequest first;
   *first.mutable_register_() = registration;
-  auto attempt = std::make_shared<Attempt>(*this, RankSchedulers(addresses_, registration.task_id()),
-                                           std::move(first), std::move(on_message),
-                                           std::move(on_closed), std::move(on_opened));
+  auto attempt = std::make_shared<Attempt>(
+      *this, RankSchedulers(addresses_, registration.task_id()), std::move(first),
+      std::move(on_message), std::move(on_closed), std::move(on_opened));
   attempt->TryNext();
 }
 
