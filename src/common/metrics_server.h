@@ -5,7 +5,7 @@
 //   GET /healthz  200, "ok"
 //   other paths   404; methods other than GET 405
 //
-// Runs on its own io_context driven by one thread; each connection is a
+// A TcpServer (common/tcp_server.h) with one thread; each connection is a
 // coroutine (keep-alive supported; a connection idle for 30 s is closed).
 //
 // Thread rule: Start, port and Stop may be called from any thread. The

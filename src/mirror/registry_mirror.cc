@@ -6,12 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,15 +16,13 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <exception>
-#include <mutex>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "common/digest.h"
 #include "common/host_port.h"
 #include "common/metrics.h"
+#include "common/tcp_server.h"
 #include "mirror/blob_route.h"
 #include "mirror/blob_task.h"
 #include "mirror/byte_range.h"
@@ -76,19 +70,6 @@ std::string_view OciCodeFor(unsigned status) {
   }
 }
 
-void LogException(std::string_view where, const std::exception_ptr& error) {
-  if (!error) {
-    return;
-  }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::warn("mirror: {} failed error=\"{}\"", where, e.what());
-  } catch (...) {
-    spdlog::warn("mirror: {} failed with an unknown exception", where);
-  }
-}
-
 }  // namespace
 
 struct RegistryMirror::Impl {
@@ -109,7 +90,6 @@ struct RegistryMirror::Impl {
     tls.set_verify_mode(asio::ssl::verify_peer);
   }
 
-  asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket socket);
   // Answers one request; false when the connection must close.
   asio::awaitable<bool> Handle(beast::tcp_stream& client, const ClientRequest& request);
@@ -131,7 +111,6 @@ struct RegistryMirror::Impl {
   BlobFetcher& fetcher;
   storage::PieceStore& store;
   asio::ssl::context tls{asio::ssl::context::tls_client};
-  uint16_t port = 0;
   // Counters live in the daemon's registry, or in this one when none is given.
   std::unique_ptr<metrics::Registry> own_metrics;
   metrics::Family<metrics::Counter>& requests;
@@ -149,31 +128,9 @@ struct RegistryMirror::Impl {
     blobs.WithLabels({"refused"}).Increment();
   }
 
-  std::mutex stop_mutex;
-  bool stopped = false;  // guarded by stop_mutex
   // Declared last: destroyed first (suspended coroutines refer to the fields above).
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
-  std::unique_ptr<tcp::acceptor> acceptor = std::make_unique<tcp::acceptor>(*io);
-  std::vector<std::jthread> threads;
+  std::unique_ptr<TcpServer> server;
 };
-
-asio::awaitable<void> RegistryMirror::Impl::AcceptLoop() {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*io), kNoThrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
-        co_return;
-      }
-      spdlog::warn("mirror: accept failed error=\"{}\"", ec.message());
-      asio::steady_timer pause(*io, std::chrono::milliseconds(50));
-      co_await pause.async_wait(kNoThrow);
-      continue;
-    }
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, Serve(std::move(socket)),
-                   [](const std::exception_ptr& e) { LogException("connection", e); });
-  }
-}
 
 asio::awaitable<void> RegistryMirror::Impl::Serve(tcp::socket socket) {
   beast::tcp_stream client(std::move(socket));
@@ -420,59 +377,24 @@ Result<std::unique_ptr<RegistryMirror>> RegistryMirror::Start(const MirrorConfig
                                                               metrics::Registry* metrics) {
   FL_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config.listen));
   auto impl = std::make_unique<Impl>(config, fetcher, store, metrics);
-  beast::error_code ec;
-  tcp::endpoint endpoint;
-  asio::ip::address address = asio::ip::make_address(listen.host, ec);
-  if (!ec) {
-    endpoint = tcp::endpoint(address, listen.port);
-  } else {
-    tcp::resolver resolver(*impl->io);
-    auto results = resolver.resolve(listen.host, std::to_string(listen.port), ec);
-    if (ec || results.empty()) {
-      return Status::InvalidArgument("mirror.listen: cannot resolve '" + listen.host + "'");
-    }
-    endpoint = results.begin()->endpoint();
-  }
-  tcp::acceptor& acceptor = *impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return Status::IOError("mirror.listen " + config.listen + ": " + ec.message());
-  }
-  impl->port = acceptor.local_endpoint(ec).port();
   Impl* raw = impl.get();
-  asio::co_spawn(*raw->io, raw->AcceptLoop(),
-                 [](const std::exception_ptr& e) { LogException("accept loop", e); });
-  for (uint32_t i = 0; i < config.threads; ++i) {
-    raw->threads.emplace_back([raw] {
-      for (;;) {
-        try {
-          raw->io->run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("mirror: event loop error=\"{}\"", e.what());
-        }
-      }
-    });
+  auto server =
+      TcpServer::Start({"mirror", listen.host, listen.port, config.threads},
+                       [raw](tcp::socket socket) { return raw->Serve(std::move(socket)); });
+  if (!server.ok()) {
+    return server.status().WithContext("mirror.listen");
   }
+  impl->server = std::move(server).value();
   std::string registries;
   for (const Upstream& u : config.registries) {
     registries += (registries.empty() ? "" : ",") + u.host + "=" + u.url;
   }
-  spdlog::info("mirror: listening address={}:{} registries={} default={}",
-               endpoint.address().to_string(), raw->port, registries, config.default_registry);
+  spdlog::info("mirror: listening address={} registries={} default={}", raw->server->address(),
+               registries, config.default_registry);
   return std::unique_ptr<RegistryMirror>(new RegistryMirror(std::move(impl)));
 }
 
-uint16_t RegistryMirror::port() const { return impl_->port; }
+uint16_t RegistryMirror::port() const { return impl_->server->port(); }
 
 MirrorStats RegistryMirror::stats() const {
   MirrorStats s;
@@ -485,18 +407,8 @@ MirrorStats RegistryMirror::stats() const {
 }
 
 void RegistryMirror::Stop() {
-  std::lock_guard lock(impl_->stop_mutex);
-  if (impl_->stopped) {
-    return;
-  }
-  impl_->stopped = true;
-  impl_->io->stop();
-  impl_->threads.clear();  // joins
-  beast::error_code ignored;
-  impl_->acceptor->close(ignored);
-  impl_->acceptor.reset();
-  // Destroying the io_context destroys every suspended connection coroutine.
-  impl_->io.reset();
+  // Destroys every suspended connection coroutine.
+  impl_->server->Stop();
 }
 
 }  // namespace feilong::mirror

@@ -5,12 +5,8 @@
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -21,16 +17,14 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "common/host_port.h"
 #include "common/metrics.h"
+#include "common/tcp_server.h"
 #include "mirror/byte_range.h"
 #include "mirror/forwarder.h"
 #include "mirror/piece_stream.h"
@@ -85,19 +79,6 @@ bool IsMalformed(const beast::error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-void LogException(std::string_view where, const std::exception_ptr& error) {
-  if (!error) {
-    return;
-  }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::warn("proxy: {} failed error=\"{}\"", where, e.what());
-  } catch (...) {
-    spdlog::warn("proxy: {} failed with an unknown exception", where);
-  }
-}
-
 template <class Stream>
 asio::awaitable<bool> WriteAll(Stream& client, std::string_view bytes,
                                std::chrono::milliseconds timeout) {
@@ -150,7 +131,6 @@ struct HttpProxy::Impl {
                            .Get()) {}
 
   Status Init();
-  asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket socket);
   // Reads requests from `client` and answers them until the connection
   // must close. `intercepted`: the CONNECT authority of a hijacked TLS
@@ -197,7 +177,6 @@ struct HttpProxy::Impl {
   std::unique_ptr<CertAuthority> authority;  // null when nothing is intercepted
   // TLS to origins of intercepted hosts: system store plus origin_ca_file.
   ssl::context origin_tls{ssl::context::tls_client};
-  uint16_t port = 0;
   std::unique_ptr<metrics::Registry> own_metrics;
   metrics::Family<metrics::Counter>& requests;
   metrics::Counter& p2p_body_bytes;
@@ -210,12 +189,8 @@ struct HttpProxy::Impl {
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> p2p_bytes{0};
 
-  std::mutex stop_mutex;
-  bool stopped = false;  // guarded by stop_mutex
   // Declared last: destroyed first (suspended coroutines refer to the fields above).
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
-  std::unique_ptr<tcp::acceptor> acceptor = std::make_unique<tcp::acceptor>(*io);
-  std::vector<std::jthread> threads;
+  std::unique_ptr<TcpServer> server;
 };
 
 Status HttpProxy::Impl::Init() {
@@ -237,24 +212,6 @@ Status HttpProxy::Impl::Init() {
     }
   }
   return Status::Ok();
-}
-
-asio::awaitable<void> HttpProxy::Impl::AcceptLoop() {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*io), kNoThrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
-        co_return;
-      }
-      spdlog::warn("proxy: accept failed error=\"{}\"", ec.message());
-      asio::steady_timer pause(*io, std::chrono::milliseconds(50));
-      co_await pause.async_wait(kNoThrow);
-      continue;
-    }
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, Serve(std::move(socket)),
-                   [](const std::exception_ptr& e) { LogException("connection", e); });
-  }
 }
 
 asio::awaitable<void> HttpProxy::Impl::Serve(tcp::socket socket) {
@@ -622,56 +579,20 @@ Result<std::unique_ptr<HttpProxy>> HttpProxy::Start(const ProxyConfig& config, U
   }
   auto impl = std::make_unique<Impl>(config, fetcher, store, metrics);
   FL_RETURN_IF_ERROR(impl->Init());
-  beast::error_code ec;
-  tcp::endpoint endpoint;
-  asio::ip::address address = asio::ip::make_address(listen->host, ec);
-  if (!ec) {
-    endpoint = tcp::endpoint(address, listen->port);
-  } else {
-    tcp::resolver resolver(*impl->io);
-    auto results = resolver.resolve(listen->host, std::to_string(listen->port), ec);
-    if (ec || results.empty()) {
-      return Status::InvalidArgument("proxy.listen: cannot resolve '" + listen->host + "'");
-    }
-    endpoint = results.begin()->endpoint();
-  }
-  tcp::acceptor& acceptor = *impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return Status::IOError("proxy.listen " + config.listen + ": " + ec.message());
-  }
-  impl->port = acceptor.local_endpoint(ec).port();
   Impl* raw = impl.get();
-  asio::co_spawn(*raw->io, raw->AcceptLoop(),
-                 [](const std::exception_ptr& e) { LogException("accept loop", e); });
-  for (uint32_t i = 0; i < config.threads; ++i) {
-    raw->threads.emplace_back([raw] {
-      for (;;) {
-        try {
-          raw->io->run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("proxy: event loop error=\"{}\"", e.what());
-        }
-      }
-    });
+  auto server =
+      TcpServer::Start({"proxy", listen->host, listen->port, config.threads},
+                       [raw](tcp::socket socket) { return raw->Serve(std::move(socket)); });
+  if (!server.ok()) {
+    return server.status().WithContext("proxy.listen");
   }
-  spdlog::info("proxy: listening address={}:{} rules={} hijack_hosts={}",
-               endpoint.address().to_string(), raw->port, config.rules.size(),
-               config.hijack_https.hosts.size());
+  impl->server = std::move(server).value();
+  spdlog::info("proxy: listening address={} rules={} hijack_hosts={}", raw->server->address(),
+               config.rules.size(), config.hijack_https.hosts.size());
   return std::unique_ptr<HttpProxy>(new HttpProxy(std::move(impl)));
 }
 
-uint16_t HttpProxy::port() const { return impl_->port; }
+uint16_t HttpProxy::port() const { return impl_->server->port(); }
 
 ProxyStats HttpProxy::stats() const {
   ProxyStats s;
@@ -685,18 +606,8 @@ ProxyStats HttpProxy::stats() const {
 }
 
 void HttpProxy::Stop() {
-  std::lock_guard lock(impl_->stop_mutex);
-  if (impl_->stopped) {
-    return;
-  }
-  impl_->stopped = true;
-  impl_->io->stop();
-  impl_->threads.clear();  // joins
-  beast::error_code ignored;
-  impl_->acceptor->close(ignored);
-  impl_->acceptor.reset();
-  // Destroying the io_context destroys every suspended connection coroutine.
-  impl_->io.reset();
+  // Destroys every suspended connection coroutine.
+  impl_->server->Stop();
 }
 
 }  // namespace feilong::proxy

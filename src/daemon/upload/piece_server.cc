@@ -2,7 +2,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
@@ -14,12 +13,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -29,16 +26,14 @@
 #include <boost/beast/http/read.hpp>
 #include <cerrno>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "access/grant.h"
 #include "common/tcp_congestion.h"
+#include "common/tcp_server.h"
 #include "daemon/piece_request.h"
 #include "daemon/upload/piece_tls.h"
 #include "daemon/upload/tls_server_stream.h"
@@ -175,16 +170,9 @@ void SetCork(tcp::socket& socket, bool on) {
   (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
 }
 
-// sendfile(2) cannot suppress SIGPIPE per call; the server's threads block it
-// so a peer that hangs up gives EPIPE instead of killing the process.
-void BlockSigpipeInThisThread() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-// Discards a SIGPIPE left pending on this thread by a failed sendfile or TLS write.
+// sendfile(2) cannot suppress SIGPIPE per call: the server's threads block it
+// (common/tcp_server.h), so a peer that hangs up gives EPIPE; this discards
+// a SIGPIPE left pending on this thread by a failed sendfile or TLS write.
 void ClearPendingSigpipe() {
   sigset_t set;
   sigemptyset(&set);
@@ -200,18 +188,7 @@ bool IsMalformedRequest(const ErrorCode& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-void LogException(std::string_view where, const std::exception_ptr& error) {
-  if (!error) {
-    return;
-  }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::warn("piece server: {} failed error=\"{}\"", where, e.what());
-  } catch (...) {
-    spdlog::warn("piece server: {} failed with an unknown exception", where);
-  }
-}
+asio::awaitable<void> NothingToServe() { co_return; }
 
 }  // namespace
 
@@ -223,7 +200,8 @@ struct PieceServer::Impl {
         upload_queue(o.queue_length),
         upload_slots(o.max_uploads, o.first_copies_first, [this] { upload_queue.Notify(); }) {}
 
-  asio::awaitable<void> AcceptLoop();
+  // Called in the server's accept loop for each connection.
+  asio::awaitable<void> Admit(tcp::socket socket);
   asio::awaitable<void> Serve(tcp::socket socket, ConnectionSlot slot);
   asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
   // `may_wait`: a GET finding every slot taken gets a reply with
@@ -253,41 +231,21 @@ struct PieceServer::Impl {
   std::atomic<uint64_t> queued_requests{0};
   std::atomic<uint32_t> active_connections{0};
   std::atomic<uint64_t> connections_accepted{0};
-  uint16_t port = 0;
-
-  std::mutex stop_mutex;
-  bool stopped = false;  // guarded by stop_mutex
-  // Declared last: destroyed first (frames of pending coroutines refer to the
-  // fields above). Reset by Stop().
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
-  std::unique_ptr<tcp::acceptor> acceptor = std::make_unique<tcp::acceptor>(*io);
-  std::vector<std::jthread> threads;
+  // Declared last: destroyed first (frames of pending coroutines refer to
+  // the fields above).
+  std::unique_ptr<TcpServer> server;
 };
 
-asio::awaitable<void> PieceServer::Impl::AcceptLoop() {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*io), kNoThrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
-        co_return;
-      }
-      spdlog::warn("piece server: accept failed error=\"{}\"", ec.message());
-      // Out of descriptors and similar: back off instead of spinning.
-      asio::steady_timer pause(*io, std::chrono::milliseconds(50));
-      co_await pause.async_wait(kNoThrow);
-      continue;
-    }
-    if (active_connections.load() >= options.max_connections) {
-      spdlog::warn("piece server: connection limit reached limit={}", options.max_connections);
-      ErrorCode ignored;
-      socket.close(ignored);
-      continue;
-    }
-    ++connections_accepted;
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, Serve(std::move(socket), ConnectionSlot(active_connections)),
-                   [](const std::exception_ptr& e) { LogException("connection", e); });
+asio::awaitable<void> PieceServer::Impl::Admit(tcp::socket socket) {
+  if (active_connections.load() >= options.max_connections) {
+    spdlog::warn("piece server: connection limit reached limit={}", options.max_connections);
+    ErrorCode ignored;
+    socket.close(ignored);
+    return NothingToServe();
   }
+  ++connections_accepted;
+  // The slot is counted here, in the accept loop, so the limit is exact.
+  return Serve(std::move(socket), ConnectionSlot(active_connections));
 }
 
 asio::awaitable<void> PieceServer::Impl::Watchdog(std::shared_ptr<Connection> connection) {
@@ -617,78 +575,26 @@ Result<std::unique_ptr<PieceServer>> PieceServer::Start(const PieceServerOptions
     }
   }
   auto impl = std::make_unique<Impl>(checked, store, clock);
-  ErrorCode ec;
-  tcp::endpoint endpoint;
-  asio::ip::address address = asio::ip::make_address(options.host, ec);
-  if (!ec) {
-    endpoint = tcp::endpoint(address, options.port);
-  } else {
-    tcp::resolver resolver(*impl->io);
-    auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
-    if (ec || results.empty()) {
-      return Status::InvalidArgument("piece server: cannot resolve host '" + options.host +
-                                     "': " + ec.message());
-    }
-    endpoint = results.begin()->endpoint();
-  }
-  const std::string where =
-      "piece server " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  tcp::acceptor& acceptor = *impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return Status::IOError(where + ": " + ec.message());
-  }
-  impl->port = acceptor.local_endpoint(ec).port();
-
   Impl* raw = impl.get();
-  asio::co_spawn(*raw->io, raw->AcceptLoop(),
-                 [](const std::exception_ptr& e) { LogException("accept loop", e); });
-  for (uint32_t i = 0; i < options.threads; ++i) {
-    raw->threads.emplace_back([raw] {
-      BlockSigpipeInThisThread();
-      for (;;) {
-        try {
-          raw->io->run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("piece server: event loop error=\"{}\"", e.what());
-        }
-      }
-    });
-  }
-  spdlog::info("piece server: listening address={}:{} threads={}", endpoint.address().to_string(),
-               raw->port, options.threads);
+  FL_ASSIGN_OR_RETURN(
+      impl->server,
+      TcpServer::Start({"piece server", options.host, options.port, options.threads},
+                       [raw](tcp::socket socket) { return raw->Admit(std::move(socket)); }));
+  spdlog::info("piece server: listening address={} threads={}", impl->server->address(),
+               options.threads);
   return std::unique_ptr<PieceServer>(new PieceServer(std::move(impl)));
 }
 
 void PieceServer::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mutex);
-  if (impl_->stopped) {
-    return;
-  }
-  impl_->stopped = true;
-  impl_->io->stop();
-  impl_->threads.clear();  // joins
-  // Uploads released while the io_context goes must not post wake-ups to it.
+  // Uploads released while the connections go must not post wake-ups to
+  // the server's io_context.
   impl_->upload_queue.Close();
-  ErrorCode ignored;
-  impl_->acceptor->close(ignored);
-  impl_->acceptor.reset();
-  // Destroying the io_context destroys every suspended connection coroutine,
-  // which closes its socket and releases its piece handle.
-  impl_->io.reset();
+  // Destroys every suspended connection coroutine, which closes its socket
+  // and releases its piece handle.
+  impl_->server->Stop();
 }
 
-uint16_t PieceServer::port() const { return impl_->port; }
+uint16_t PieceServer::port() const { return impl_->server->port(); }
 
 uint64_t PieceServer::bytes_served() const { return impl_->bytes_served.load(); }
 

@@ -33,7 +33,7 @@
 // error closes only its connection. The server serves pieces of tasks in the
 // store, never a path.
 //
-// Concurrency: one Boost.Asio io_context run by `threads` std::jthreads; each
+// Concurrency: a TcpServer (common/tcp_server.h) with `threads` threads; each
 // connection is one C++20 coroutine on its own strand. Store calls (OpenPiece,
 // GetTask) run on those threads; they are short metadata lookups.
 //
