@@ -249,7 +249,7 @@ Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::str
     listed = tagged.ok() ? Result<std::string>(std::move(tagged->body))
                          : Result<std::string>(tagged.status());
   }
-  const std::string what = "a referrer of type " + std::string(artifact_type) + " of " +
+  const std::string what = "referrer of type " + std::string(artifact_type) + " of " +
                            registry.host() + "/" + repository + "@" + Sha256String(subject);
   if (!listed.ok()) {
     return listed.status().IsNotFound() ? Status::NotFound("no " + what) : listed.status();

@@ -177,7 +177,8 @@ TEST_F(IndexerTest, ALazyImageOrAnIndexIsNotIndexedAgain) {
   const Descriptor image = fixture::AddImage(layout_, "app", Layers());
   Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
   ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(IndexImage(layout_, report->manifest, layout_, options_).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      IndexImage(layout_, report->manifest, layout_, options_).status().IsInvalidArgument());
 }
 
 }  // namespace

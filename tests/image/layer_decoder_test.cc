@@ -77,7 +77,8 @@ class LayerDecoderTest : public ::testing::Test {
     EXPECT_TRUE(decoder.ok()) << decoder.status().ToString();
     (*decoder)->RecordCheckpoints(kSpacing);
     std::string all(expected.size() + 10, '\0');
-    Result<size_t> n = (*decoder)->Read(std::span(reinterpret_cast<uint8_t*>(all.data()), all.size()));
+    Result<size_t> n =
+        (*decoder)->Read(std::span(reinterpret_cast<uint8_t*>(all.data()), all.size()));
     EXPECT_TRUE(n.ok()) << n.status().ToString();
     EXPECT_EQ(all.substr(0, *n), expected);
     LayerCheckpoints layer;
@@ -166,7 +167,8 @@ TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
   const std::string gzip = Gzip(data);
   ASSERT_TRUE(test::WriteFile(dir_.Path("cut"), gzip.substr(0, gzip.size() / 2)).ok());
   ScopedFd cut(::open(dir_.Path("cut").c_str(), O_RDONLY | O_CLOEXEC));
-  auto decoder = LayerDecoder::Start(cut.get(), gzip.size() / 2, BlobKind::kLayerGzip, nullptr, "x");
+  auto decoder =
+      LayerDecoder::Start(cut.get(), gzip.size() / 2, BlobKind::kLayerGzip, nullptr, "x");
   ASSERT_TRUE(decoder.ok());
   std::vector<uint8_t> out(data.size());
   EXPECT_TRUE((*decoder)->Read(out).status().IsCorruption());
@@ -211,7 +213,8 @@ TEST_F(LayerDecoderTest, ATableEncodesAndDecodesAndRefusesDamage) {
     bad[at] ^= 1;
     EXPECT_FALSE(CheckpointTable::Decode(bad).ok()) << "byte " << at;
   }
-  EXPECT_TRUE(CheckpointTable::Decode(encoded.substr(0, encoded.size() - 8)).status().IsCorruption());
+  EXPECT_TRUE(
+      CheckpointTable::Decode(encoded.substr(0, encoded.size() - 8)).status().IsCorruption());
 
   // Well-formed bytes, impossible content: each is refused by its rule.
   CheckpointTable beyond = table;
