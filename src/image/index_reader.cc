@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -70,18 +71,38 @@ Status IndexChunkReader::DecompressWhole(uint32_t blob_index, Layer& layer) {
   return Status::Ok();
 }
 
-Status IndexChunkReader::ReadStream(uint32_t blob_index, Layer& layer, uint64_t offset,
-                                    std::span<uint8_t> out) {
-  const LayerCheckpoints& table = image_.checkpoints.layers[blob_index];
-  if (table.kind == BlobKind::kLayerTar) {
-    return PreadFully(layer.blob.get(), out, offset, "layer " + std::to_string(blob_index));
-  }
-  if (table.whole) {
-    if (!layer.whole.valid()) {
-      FL_RETURN_IF_ERROR(DecompressWhole(blob_index, layer));
+Result<const IndexChunkReader::Segment*> IndexChunkReader::GetSegment(uint32_t blob_index,
+                                                                      Layer& layer, size_t k,
+                                                                      uint64_t size) {
+  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+    if (it->blob_index == blob_index && it->checkpoint == k) {
+      segments_.splice(segments_.begin(), segments_, it);
+      return &segments_.front();
     }
-    return PreadFully(layer.whole.get(), out, offset, "layer " + std::to_string(blob_index));
   }
+  const LayerCheckpoints& table = image_.checkpoints.layers[blob_index];
+  FL_ASSIGN_OR_RETURN(
+      std::unique_ptr<LayerDecoder> decoder,
+      LayerDecoder::Start(layer.blob.get(), table.blob_size, table.kind, &table.checkpoints[k],
+                          "layer " + std::to_string(blob_index)));
+  Segment segment{blob_index, k, std::vector<uint8_t>(size)};
+  FL_ASSIGN_OR_RETURN(size_t n, decoder->Read(segment.bytes));
+  if (n != size) {
+    return Status::Corruption("layer " + std::to_string(blob_index) + ": its stream ends inside " +
+                              "checkpoint " + std::to_string(k) + "'s stretch");
+  }
+  while (!segments_.empty() && segment_bytes_ + size > kSegmentCacheBytes) {
+    segment_bytes_ -= segments_.back().bytes.size();
+    segments_.pop_back();
+  }
+  segment_bytes_ += size;
+  segments_.push_front(std::move(segment));
+  return &segments_.front();
+}
+
+Status IndexChunkReader::ReadWithCursor(uint32_t blob_index, Layer& layer, uint64_t offset,
+                                        std::span<uint8_t> out) {
+  const LayerCheckpoints& table = image_.checkpoints.layers[blob_index];
   const Checkpoint& start = table.Before(offset);
   const bool reuse = layer.cursor != nullptr && layer.cursor->position() <= offset &&
                      layer.cursor->position() >= start.stream_offset;
@@ -96,6 +117,32 @@ Status IndexChunkReader::ReadStream(uint32_t blob_index, Layer& layer, uint64_t 
     return Status::Corruption("layer " + std::to_string(blob_index) + ": its stream ends before " +
                               "byte " + std::to_string(offset + out.size()));
   }
+  return Status::Ok();
+}
+
+Status IndexChunkReader::ReadStream(uint32_t blob_index, Layer& layer, uint64_t offset,
+                                    std::span<uint8_t> out) {
+  const LayerCheckpoints& table = image_.checkpoints.layers[blob_index];
+  const std::string name = "layer " + std::to_string(blob_index);
+  if (table.kind == BlobKind::kLayerTar) {
+    return PreadFully(layer.blob.get(), out, offset, name);
+  }
+  if (table.whole) {
+    if (!layer.whole.valid()) {
+      FL_RETURN_IF_ERROR(DecompressWhole(blob_index, layer));
+    }
+    return PreadFully(layer.whole.get(), out, offset, name);
+  }
+  const size_t k = static_cast<size_t>(&table.Before(offset) - table.checkpoints.data());
+  const uint64_t begin = table.checkpoints[k].stream_offset;
+  const uint64_t end =
+      k + 1 < table.checkpoints.size() ? table.checkpoints[k + 1].stream_offset : table.stream_size;
+  if (end - begin > kMaxSegmentBytes || offset + out.size() > end) {
+    return ReadWithCursor(blob_index, layer, offset, out);
+  }
+  FL_ASSIGN_OR_RETURN(const Segment* segment, GetSegment(blob_index, layer, k, end - begin));
+  std::copy_n(segment->bytes.begin() + static_cast<ptrdiff_t>(offset - begin), out.size(),
+              out.begin());
   return Status::Ok();
 }
 

@@ -104,10 +104,10 @@ TEST_F(FlimageIndexTest, IndexesALayoutImageWhereItIs) {
   ExpectUnpackEquals("oci:" + work_.Path("other:idx"), rootfs, "from-other");
 
   // A layer that no longer matches its digest: check says so, unpack fails.
-  CommandResult layers =
-      Shell("skopeo inspect --raw " + src + " | python3 -c 'import json,sys; "
-            "print(json.load(sys.stdin)[\"layers\"][0][\"digest\"][7:])'",
-            work_.Path("layers.log"));
+  CommandResult layers = Shell("skopeo inspect --raw " + src +
+                                   " | python3 -c 'import json,sys; "
+                                   "print(json.load(sys.stdin)[\"layers\"][0][\"digest\"][7:])'",
+                               work_.Path("layers.log"));
   ASSERT_EQ(layers.exit_code, 0) << layers.output;
   const std::string blob = work_.Path("src/blobs/sha256/" + layers.output.substr(0, 64));
   ASSERT_EQ(Shell("chmod u+w " + blob + " && printf 'XXXX' | dd of=" + blob +
@@ -147,13 +147,12 @@ TEST_F(FlimageIndexTest, IndexesARegistryImageBesideItAsItsReferrer) {
 
   // docker-registry 2.8 has no referrers API: the referrers tag lists the
   // index, with its artifact type.
-  CommandResult referrers = Shell("skopeo inspect --raw " + skopeo_flags + " " + app + ":sha256-" +
-                                      before,
-                                  work_.Path("referrers.log"));
+  CommandResult referrers =
+      Shell("skopeo inspect --raw " + skopeo_flags + " " + app + ":sha256-" + before,
+            work_.Path("referrers.log"));
   ASSERT_EQ(referrers.exit_code, 0) << referrers.output;
   EXPECT_NE(referrers.output.find(manifest), std::string::npos) << referrers.output;
-  EXPECT_NE(referrers.output.find("application/vnd.feilong.image.index.v1+json"),
-            std::string::npos)
+  EXPECT_NE(referrers.output.find("application/vnd.feilong.image.index.v1+json"), std::string::npos)
       << referrers.output;
 
   const std::string rootfs = UmociRootfs();
