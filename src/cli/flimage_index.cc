@@ -1,6 +1,7 @@
 // `flimage index`: an index of an unmodified image, beside it.
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -46,8 +47,12 @@ Result<ImageName> Destination(const IndexCommand& command, const ImageName& sour
 }
 
 bool SamePlace(const ImageName& a, const ImageName& b) {
-  return a.is_registry() == b.is_registry() && a.dir == b.dir &&
-         a.registry.host == b.registry.host && a.registry.repository == b.registry.repository;
+  if (a.is_registry() || b.is_registry()) {
+    return a.registry.host == b.registry.host && a.registry.repository == b.registry.repository;
+  }
+  std::error_code ec;
+  return std::filesystem::weakly_canonical(a.dir, ec) ==
+         std::filesystem::weakly_canonical(b.dir, ec);
 }
 
 Result<image::IndexOptions> Options(const IndexCommand& command) {

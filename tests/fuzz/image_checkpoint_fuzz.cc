@@ -47,9 +47,9 @@ void CheckLayer(const LayerCheckpoints& layer, uint64_t probe) {
     const Checkpoint& c = layer.checkpoints[k];
     FUZZ_CHECK(c.stream_offset <= layer.stream_size && c.blob_offset <= layer.blob_size,
                "checkpoint " << k << " outside its layer");
-    FUZZ_CHECK(k == 0 ? c.stream_offset == 0
-                      : c.stream_offset > layer.checkpoints[k - 1].stream_offset,
-               "checkpoint " << k << " out of order");
+    FUZZ_CHECK(
+        k == 0 ? c.stream_offset == 0 : c.stream_offset > layer.checkpoints[k - 1].stream_offset,
+        "checkpoint " << k << " out of order");
   }
   if (!layer.checkpoints.empty()) {
     const Checkpoint& before = layer.Before(probe);
@@ -95,8 +95,8 @@ void FuzzDecoder(FuzzedDataProvider& in) {
     at.bits = 0;  // as the table's rules guarantee
   }
   feilong::ScopedFd fd(::memfd_create("layer", MFD_CLOEXEC));
-  FUZZ_CHECK(fd.valid() && ::write(fd.get(), blob.data(), blob.size()) ==
-                               static_cast<ssize_t>(blob.size()),
+  FUZZ_CHECK(fd.valid() &&
+                 ::write(fd.get(), blob.data(), blob.size()) == static_cast<ssize_t>(blob.size()),
              "cannot write the layer to a memfd");
   auto decoder = feilong::image::LayerDecoder::Start(fd.get(), blob.size(), kind,
                                                      from_start ? nullptr : &at, "fuzzed layer");

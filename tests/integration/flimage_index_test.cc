@@ -163,6 +163,14 @@ TEST_F(FlimageIndexTest, IndexesARegistryImageBesideItAsItsReferrer) {
                                 " --creds alice:s3cret");
   EXPECT_EQ(check.exit_code, 0) << check.output;
 
+  // Into another repository: the image goes there too, by digest.
+  CommandResult mirrored = Flimage("index " + app + ":1 " + app + "-mirror" + access +
+                                   " --src-creds alice:s3cret --dest-creds alice:s3cret");
+  ASSERT_EQ(mirrored.exit_code, 0) << mirrored.output;
+  EXPECT_EQ(ManifestDigest(app + "-mirror@sha256:" + before, skopeo_flags), before);
+  ExpectUnpackEquals(app + "-mirror:1-feilong-index" + access + " --creds alice:s3cret", rootfs,
+                     "mirrored");
+
   // An image without an index says so.
   ASSERT_EQ(Shell("skopeo copy --quiet --dest-tls-verify=false --dest-creds alice:s3cret oci:" +
                       work_.Path("src:latest") + " " + app + "-plain:1",
