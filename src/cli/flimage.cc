@@ -8,17 +8,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <optional>
 #include <utility>
 
 #include "cli/flimage_common.h"
 #include "image/checker.h"
 #include "image/converter.h"
-#include "image/docker_archive.h"
 #include "image/lazy_image.h"
 #include "image/oci_layout.h"
 #include "image/registry_copy.h"
