@@ -4,8 +4,11 @@
 #include "image/indexer.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,6 +52,32 @@ std::vector<Layer> Layers() {
   };
 }
 
+// `tar` compressed in pieces of `piece` bytes: zstd frames, or gzip members.
+std::string InPieces(const std::string& tar, size_t piece, bool zstd) {
+  std::string out;
+  for (size_t at = 0; at < tar.size(); at += piece) {
+    const std::string part = tar.substr(at, piece);
+    if (zstd) {
+      std::string frame(ZSTD_compressBound(part.size()), '\0');
+      frame.resize(ZSTD_compress(frame.data(), frame.size(), part.data(), part.size(), 3));
+      out += frame;
+      continue;
+    }
+    z_stream z{};
+    EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string member(deflateBound(&z, part.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
+    z.avail_in = static_cast<uInt>(part.size());
+    z.next_out = reinterpret_cast<Bytef*>(member.data());
+    z.avail_out = static_cast<uInt>(member.size());
+    EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    member.resize(z.total_out);
+    deflateEnd(&z);
+    out += member;
+  }
+  return out;
+}
+
 class IndexerTest : public ::testing::Test {
  protected:
   IndexerTest() : layout_(*OciLayout::OpenOrCreate(dir_.Path("layout"))) {
@@ -63,6 +92,19 @@ class IndexerTest : public ::testing::Test {
     manifest.subject = Descriptor{subject.media_type, subject.digest, subject.size, {}, {}, {}};
     manifest.layers[1] =
         *layout_.PutBlob(*CompressMetadata(table.Encode()), kFeilongCheckpointsType);
+    return *layout_.PutBlob(manifest.Encode(), kOciManifestType);
+  }
+
+  // An image of one layer: `entries` as a tar compressed in pieces.
+  Descriptor AddPiecewiseImage(const std::vector<Entry>& entries, size_t piece, bool zstd) {
+    fixture::WriteLayer(dir_.Path("layer.tar"), entries);
+    const std::string blob = InPieces(*test::ReadFile(dir_.Path("layer.tar")), piece, zstd);
+    ImageManifest manifest;
+    manifest.media_type = std::string(kOciManifestType);
+    manifest.layers.push_back(
+        *layout_.PutBlob(blob, zstd ? "application/vnd.oci.image.layer.v1.tar+zstd"
+                                    : "application/vnd.oci.image.layer.v1.tar+gzip"));
+    manifest.config = *layout_.PutBlob(R"({"architecture":"amd64","os":"linux"})", kOciConfigType);
     return *layout_.PutBlob(manifest.Encode(), kOciManifestType);
   }
 
@@ -108,6 +150,27 @@ TEST_F(IndexerTest, AnIndexReadsLikeTheImageAndLeavesItAsItIs) {
   Result<IndexReport> again = IndexImage(layout_, image, layout_, options_);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->manifest.digest, report->manifest.digest);  // reproducible
+}
+
+TEST_F(IndexerTest, ZstdFramesAndGzipMembersAreReadThrough) {
+  const std::vector<Entry> entries = {{.name = "a", .data = Text(400u << 10, 5)},
+                                      {.name = "b", .data = Text(300u << 10, 6)}};
+  for (bool zstd : {true, false}) {
+    const Descriptor image = AddPiecewiseImage(entries, 50000, zstd);
+    Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->whole_layers.empty());
+    Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+    ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+    const LayerCheckpoints& layer = lazy->checkpoints.layers[0];
+    EXPECT_GE(layer.checkpoints.size(), 8u) << "zstd " << zstd;  // 700 KiB, every 64 KiB
+    EXPECT_FALSE(layer.whole);
+    Result<VerifyReport> verified = VerifyImage(layout_, *lazy);
+    EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+    Result<std::vector<std::string>> differences = CompareWithSource(*lazy, layout_, image);
+    ASSERT_TRUE(differences.ok()) << differences.status().ToString();
+    EXPECT_TRUE(differences->empty()) << (*differences)[0];
+  }
 }
 
 TEST_F(IndexerTest, ALayerThatChangedIsCorruption) {
