@@ -8,16 +8,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <optional>
 #include <utility>
 
+#include "cli/flimage_common.h"
 #include "image/checker.h"
 #include "image/converter.h"
-#include "image/docker_archive.h"
 #include "image/lazy_image.h"
 #include "image/oci_layout.h"
 #include "image/registry_copy.h"
@@ -31,135 +28,42 @@ namespace {
 using image::Descriptor;
 using image::OciLayout;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitDifferent = 3;
 // Progress is redrawn at most every this many bytes of file data.
 constexpr uint64_t kProgressStep = 32u << 20;
-
-int Fail(const char* command, const Status& status) {
-  std::fprintf(stderr, "flimage %s: %s\n", command, status.message().c_str());
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
-}
-
-std::string Bytes(uint64_t n) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(n);
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
-  return text;
-}
-
-Result<image::Platform> PlatformOrHost(const std::string& text) {
-  if (text.empty()) {
-    return image::Platform::Host();
-  }
-  return image::Platform::Parse(text);
-}
-
-// A directory removed, with what is in it, when its owner goes.
-class ScratchDir {
- public:
-  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-Result<std::unique_ptr<ScratchDir>> MakeScratch(const RegistryAccess& access) {
-  std::string pattern = access.work_dir + "/flimage-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return Status::FromErrno(errno, "make a work directory in " + access.work_dir);
-  }
-  return std::make_unique<ScratchDir>(pattern);
-}
-
-source::RegistryClient MakeClient(const ImageName& name, const std::string& creds,
-                                  const RegistryAccess& access) {
-  source::RegistryOptions options;
-  const size_t colon = creds.find(':');
-  options.username = creds.substr(0, colon);
-  options.password = colon == std::string::npos ? "" : creds.substr(colon + 1);
-  options.plain_http = access.plain_http;
-  options.tls_verify = !access.insecure;
-  options.ca_file = access.ca_file;
-  return source::RegistryClient(name.registry.host, options);
-}
-
-// An image opened for reading; a registry image is pulled into a scratch
-// layout first.
-struct OpenedImage {
-  std::unique_ptr<ScratchDir> scratch;
-  OciLayout layout;
-  Descriptor manifest;
-};
-
-Result<OpenedImage> OpenImage(const std::string& text, const std::string& platform_text,
-                              const std::string& creds, const RegistryAccess& access) {
-  FL_ASSIGN_OR_RETURN(ImageName name, ImageName::Parse(text));
-  FL_ASSIGN_OR_RETURN(image::Platform platform, PlatformOrHost(platform_text));
-  if (!name.is_registry() && !name.is_archive()) {
-    FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::Open(name.dir));
-    FL_ASSIGN_OR_RETURN(Descriptor manifest, layout.Resolve(name.reference, platform));
-    return OpenedImage{nullptr, std::move(layout), std::move(manifest)};
-  }
-  FL_ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, MakeScratch(access));
-  FL_ASSIGN_OR_RETURN(OciLayout layout, OciLayout::OpenOrCreate(scratch->path() + "/layout"));
-  if (name.is_archive()) {
-    FL_ASSIGN_OR_RETURN(Descriptor manifest,
-                        image::ImportDockerArchive(name.archive, name.reference, layout));
-    return OpenedImage{std::move(scratch), std::move(layout), std::move(manifest)};
-  }
-  source::RegistryClient client = MakeClient(name, creds, access);
-  FL_ASSIGN_OR_RETURN(Descriptor manifest,
-                      image::PullImage(client, name.registry, platform, layout));
-  return OpenedImage{std::move(scratch), std::move(layout), std::move(manifest)};
-}
-
-struct OpenedLazyImage {
-  OpenedImage opened;
-  image::LazyImage image;
-};
-
-Result<OpenedLazyImage> OpenLazyImage(const std::string& text, const std::string& platform,
-                                      const std::string& creds, const RegistryAccess& access) {
-  FL_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(text, platform, creds, access));
-  FL_ASSIGN_OR_RETURN(image::LazyImage lazy,
-                      image::LazyImage::Open(opened.layout, opened.manifest));
-  return OpenedLazyImage{std::move(opened), std::move(lazy)};
-}
-
-Result<std::vector<std::string>> ReadLines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return Status::InvalidArgument("cannot read prefetch file " + path);
-  }
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && !line.starts_with("#")) {
-      lines.push_back(line);
-    }
-  }
-  return lines;
-}
 
 void DrawProgress(const image::ConvertProgress& p) {
   std::fprintf(stderr, "\rlayer %zu/%zu (%s compressed): %s of files%s", p.layer + 1, p.layers,
                Bytes(p.layer_size).c_str(), Bytes(p.file_bytes).c_str(),
                p.layer_done ? ", done\n" : "   ");
   std::fflush(stderr);
+}
+
+// The data blobs of a converted image, or the layers an index points into.
+void PrintBlobs(const image::LazyImage& lazy) {
+  const image::Metadata& m = lazy.metadata;
+  std::vector<uint64_t> chunks_per_blob(m.blobs.size());
+  for (const image::ChunkRecord& chunk : m.chunks) {
+    ++chunks_per_blob[chunk.blob_index];
+  }
+  if (lazy.IsIndex()) {
+    const image::Descriptor& table = lazy.manifest.layers[1];
+    std::printf("checkpoints %s %s\n", Sha256String(table.digest).c_str(),
+                Bytes(table.size).c_str());
+  }
+  for (size_t i = 0; i < m.blobs.size(); ++i) {
+    const char* kind = lazy.IsIndex() ? "layer" : "blob";
+    std::printf("%-5s %-5zu %s %s, %" PRIu64 " of its %u chunks used", kind, i,
+                Sha256String(m.blobs[i].digest).c_str(), Bytes(m.blobs[i].size).c_str(),
+                chunks_per_blob[i], m.blobs[i].chunk_count);
+    if (lazy.IsIndex()) {
+      const image::LayerCheckpoints& layer = lazy.checkpoints.layers[i];
+      const std::string_view name = image::BlobKindName(layer.kind);
+      std::printf("; %.*s, stream %s, %zu checkpoints%s", static_cast<int>(name.size()),
+                  name.data(), Bytes(layer.stream_size).c_str(), layer.checkpoints.size(),
+                  layer.whole ? "; one zstd frame: read whole on first use" : "");
+    }
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -351,7 +255,7 @@ int RunConvert(const ConvertCommand& command) {
 int RunCheck(const CheckCommand& command) {
   const char* kName = "check";
   Result<OpenedLazyImage> opened =
-      OpenLazyImage(command.image, command.platform, command.creds, command.access);
+      OpenLazyImage(command.image, command.platform, command.creds, command.access, command.index);
   if (!opened.ok()) {
     return Fail(kName, opened.status().WithContext(command.image));
   }
@@ -359,8 +263,9 @@ int RunCheck(const CheckCommand& command) {
   if (!verified.ok()) {
     return Fail(kName, verified.status().WithContext(command.image));
   }
-  std::printf("ok: %zu inodes, %" PRIu64 " data blobs (%s), %" PRIu64 " chunks verified\n",
+  std::printf("ok: %zu inodes, %" PRIu64 " %s (%s), %" PRIu64 " chunks verified\n",
               opened->image.metadata.inodes.size(), verified->blobs,
+              opened->image.IsIndex() ? "source layers" : "data blobs",
               Bytes(verified->blob_bytes).c_str(), verified->chunks);
   if (command.source.empty()) {
     return 0;
@@ -387,7 +292,7 @@ int RunCheck(const CheckCommand& command) {
 
 int RunInspect(const InspectCommand& command) {
   Result<OpenedLazyImage> opened =
-      OpenLazyImage(command.image, command.platform, command.creds, command.access);
+      OpenLazyImage(command.image, command.platform, command.creds, command.access, command.index);
   if (!opened.ok()) {
     return Fail("inspect", opened.status().WithContext(command.image));
   }
@@ -444,15 +349,7 @@ int RunInspect(const InspectCommand& command) {
                   : static_cast<double>(file_bytes) / static_cast<double>(distinct_bytes));
   std::printf("metadata    %s %s\n", Sha256String(lazy.metadata_descriptor.digest).c_str(),
               Bytes(lazy.metadata_descriptor.size).c_str());
-  std::vector<uint64_t> chunks_per_blob(m.blobs.size());
-  for (const image::ChunkRecord& chunk : m.chunks) {
-    ++chunks_per_blob[chunk.blob_index];
-  }
-  for (size_t i = 0; i < m.blobs.size(); ++i) {
-    std::printf("blob %-6zu %s %s, %" PRIu64 " of its %u chunks used\n", i,
-                Sha256String(m.blobs[i].digest).c_str(), Bytes(m.blobs[i].size).c_str(),
-                chunks_per_blob[i], m.blobs[i].chunk_count);
-  }
+  PrintBlobs(lazy);
   const std::vector<std::string> paths = m.Paths();
   for (uint32_t inode : m.prefetch) {
     std::printf("prefetch    %s\n", paths[inode].c_str());
@@ -476,11 +373,12 @@ int RunInspect(const InspectCommand& command) {
 
 int RunUnpack(const UnpackCommand& command) {
   Result<OpenedLazyImage> opened =
-      OpenLazyImage(command.image, command.platform, command.creds, command.access);
+      OpenLazyImage(command.image, command.platform, command.creds, command.access, command.index);
   if (!opened.ok()) {
     return Fail("unpack", opened.status().WithContext(command.image));
   }
-  image::LayoutChunkReader reader(opened->opened.layout, opened->image);
+  std::unique_ptr<image::ChunkReader> reader =
+      image::MakeChunkReader(opened->opened.layout, opened->image);
   // A file is written beside the output and renamed over it when whole, so
   // a failure leaves what was there; standard output, devices and pipes are
   // written as they are.
@@ -489,7 +387,7 @@ int RunUnpack(const UnpackCommand& command) {
       command.output != "-" && (::stat(command.output.c_str(), &st) != 0 || S_ISREG(st.st_mode));
   const std::string target =
       to_file ? command.output + ".flimage-" + std::to_string(::getpid()) : command.output;
-  Result<image::UnpackStats> stats = image::UnpackToTar(opened->image.metadata, reader, target);
+  Result<image::UnpackStats> stats = image::UnpackToTar(opened->image.metadata, *reader, target);
   if (stats.ok() && to_file && std::rename(target.c_str(), command.output.c_str()) != 0) {
     stats = Status::FromErrno(errno, "rename " + target + " to " + command.output);
   }

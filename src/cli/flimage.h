@@ -65,6 +65,9 @@ struct ConvertCommand {
 
 struct CheckCommand {
   std::string image;
+  // `image` is an unmodified image: read it through its index (found by
+  // the referrers API or tag schema, or in its layout).
+  bool index = false;
   std::string source;  // compared with when set
   std::string platform;
   std::string creds;  // USER:PASSWORD for registry images
@@ -73,6 +76,9 @@ struct CheckCommand {
 
 struct InspectCommand {
   std::string image;
+  // `image` is an unmodified image: read it through its index (found by
+  // the referrers API or tag schema, or in its layout).
+  bool index = false;
   std::string platform;
   bool tree = false;
   std::string creds;  // USER:PASSWORD for registry images
@@ -81,9 +87,27 @@ struct InspectCommand {
 
 struct UnpackCommand {
   std::string image;
+  // `image` is an unmodified image: read it through its index (found by
+  // the referrers API or tag schema, or in its layout).
+  bool index = false;
   std::string platform;
   std::string output;  // "-": standard output
   std::string creds;   // USER:PASSWORD for registry images
+  RegistryAccess access;
+};
+
+struct IndexCommand {
+  std::string image;
+  // Default: the image's own layout or repository, REF the image's tag (or
+  // "latest") + "-feilong-index". Elsewhere, the image is copied there too.
+  std::string destination;
+  std::string platform;  // OS/ARCH[/VARIANT]; default: this host's
+  uint64_t chunk_size = 1u << 20;
+  uint64_t checkpoint_spacing = 4u << 20;  // bytes of tar stream
+  std::vector<std::string> prefetch;       // paths and patterns
+  std::string prefetch_file;               // one path or pattern per line
+  std::string source_creds;                // USER:PASSWORD for the image's registry
+  std::string destination_creds;           // for another registry destination
   RegistryAccess access;
 };
 
@@ -93,5 +117,6 @@ int RunConvert(const ConvertCommand& command);
 int RunCheck(const CheckCommand& command);
 int RunInspect(const InspectCommand& command);
 int RunUnpack(const UnpackCommand& command);
+int RunIndex(const IndexCommand& command);
 
 }  // namespace feilong::cli

@@ -47,7 +47,7 @@ Result<std::optional<BlobRecord>> BlobChunkSink::FinishBlob() {
   return std::optional<BlobRecord>(blob);
 }
 
-Result<uint32_t> BlobChunkSink::Put(std::span<const uint8_t> data) {
+Result<uint32_t> BlobChunkSink::Put(std::span<const uint8_t> data, std::optional<uint64_t>) {
   const Sha256Digest digest = Sha256(data);
   if (auto it = known_.find(digest); it != known_.end()) {
     Known& known = it->second;

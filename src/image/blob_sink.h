@@ -49,7 +49,8 @@ class BlobChunkSink : public ChunkSink {
   Result<std::optional<BlobRecord>> FinishBlob();
 
   // FailedPrecondition when a new chunk comes and no blob is open.
-  Result<uint32_t> Put(std::span<const uint8_t> data) override;
+  // The stream offset is not needed: a chunk is stored as it is.
+  Result<uint32_t> Put(std::span<const uint8_t> data, std::optional<uint64_t>) override;
 
   // Chunks stored in this image's blobs, and chunks found stored already.
   uint64_t stored() const { return stored_; }

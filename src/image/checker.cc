@@ -21,7 +21,7 @@ class DigestSink : public ChunkSink {
   explicit DigestSink(TreeBuilder& builder) : builder_(builder) {
     builder_.AddBlob({Sha256Digest{}, std::numeric_limits<uint64_t>::max(), 0});
   }
-  Result<uint32_t> Put(std::span<const uint8_t> data) override {
+  Result<uint32_t> Put(std::span<const uint8_t> data, std::optional<uint64_t>) override {
     const Sha256Digest digest = Sha256(data);
     if (auto it = known_.find(digest); it != known_.end()) {
       return it->second;
@@ -152,9 +152,9 @@ Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image
     ++report.blobs;
     report.blob_bytes += blob.size;
   }
-  LayoutChunkReader reader(layout, image);
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout, image);
   for (uint32_t i = 0; i < image.metadata.chunks.size(); ++i) {
-    Result<std::vector<uint8_t>> chunk = reader.Read(i);
+    Result<std::vector<uint8_t>> chunk = reader->Read(i);
     if (!chunk.ok()) {
       return chunk.status().WithContext("chunk " + std::to_string(i));
     }

@@ -27,8 +27,9 @@ class ProgressSink : public ChunkSink {
  public:
   ProgressSink(ChunkSink& inner, ConvertProgress& progress, const ConvertProgressFn& callback)
       : inner_(inner), progress_(progress), callback_(callback) {}
-  Result<uint32_t> Put(std::span<const uint8_t> data) override {
-    Result<uint32_t> index = inner_.Put(data);
+  Result<uint32_t> Put(std::span<const uint8_t> data,
+                       std::optional<uint64_t> stream_offset) override {
+    Result<uint32_t> index = inner_.Put(data, stream_offset);
     progress_.file_bytes += data.size();
     if (callback_) {
       callback_(progress_);
@@ -79,9 +80,8 @@ Result<std::string> RewriteConfig(std::string_view source, const std::vector<Des
   return JsonText(config);
 }
 
-// Fills metadata.prefetch from `wanted` (paths, and glob patterns matched
-// against the regular files in tree order); returns the entries that name
-// nothing.
+}  // namespace
+
 std::vector<std::string> ChoosePrefetch(const std::vector<std::string>& wanted,
                                         Metadata& metadata) {
   std::vector<std::string> missing;
@@ -121,8 +121,6 @@ std::vector<std::string> ChoosePrefetch(const std::vector<std::string>& wanted,
   }
   return missing;
 }
-
-}  // namespace
 
 Result<ConvertReport> ConvertImage(const OciLayout& source, const Descriptor& manifest,
                                    OciLayout& destination, const ConvertOptions& options,

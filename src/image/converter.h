@@ -73,6 +73,10 @@ struct ConvertReport {
 
 using ConvertProgressFn = std::function<void(const ConvertProgress&)>;
 
+// Fills metadata.prefetch from `wanted` (as ConvertOptions::prefetch);
+// returns the entries that name nothing.
+std::vector<std::string> ChoosePrefetch(const std::vector<std::string>& wanted, Metadata& metadata);
+
 // Converts the image `manifest` of `source` into `destination` (untagged:
 // the caller tags report.manifest). InvalidArgument for a source that is
 // not an image of tar layers (e.g. already lazy), Corruption for damaged

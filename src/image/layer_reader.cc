@@ -72,40 +72,97 @@ Attributes AttributesOf(archive_entry* entry) {
   return a;
 }
 
-}  // namespace
-
-Result<LayerStats> ApplyLayer(const std::string& path, uint32_t chunk_size, TreeBuilder& builder,
-                              ChunkSink& sink) {
-  std::unique_ptr<archive, ArchiveFree> reader(archive_read_new());
-  if (reader == nullptr) {
-    return Status::Internal("libarchive: cannot allocate a reader");
+// Reads a regular file's bytes, cut into chunks for `sink`.
+Result<std::vector<uint32_t>> ReadChunks(archive* a, archive_entry* entry, const std::string& what,
+                                         std::vector<uint8_t>& chunk, ChunkSink& sink,
+                                         uint64_t* total) {
+  // A sparse file's bytes are not where its header says: its holes are
+  // not in the stream.
+  const bool contiguous = archive_entry_sparse_count(entry) == 0;
+  const uint64_t data_start = static_cast<uint64_t>(archive_filter_bytes(a, 0));
+  std::vector<uint32_t> chunks;
+  *total = 0;
+  size_t filled = 0;
+  while (true) {
+    la_ssize_t n = archive_read_data(a, chunk.data() + filled, chunk.size() - filled);
+    if (n < 0) {
+      return ArchiveStatus(a, what);
+    }
+    filled += static_cast<size_t>(n);
+    *total += static_cast<uint64_t>(n);
+    if (filled == chunk.size() || (n == 0 && filled > 0)) {
+      const uint64_t offset = data_start + *total - filled;
+      FL_ASSIGN_OR_RETURN(uint32_t index,
+                          sink.Put(std::span(chunk.data(), filled),
+                                   contiguous ? std::optional(offset) : std::nullopt));
+      chunks.push_back(index);
+      filled = 0;
+    }
+    if (n == 0) {
+      return chunks;
+    }
   }
-  archive_read_support_filter_gzip(reader.get());
-  archive_read_support_filter_zstd(reader.get());
-  archive_read_support_format_tar(reader.get());
-  if (archive_read_open_filename(reader.get(), path.c_str(), kReadBlock) != ARCHIVE_OK) {
-    return ArchiveStatus(reader.get(), "layer " + path);
-  }
+}
 
+// Applies one entry that is no whiteout and no hard link.
+Status ApplyNode(archive* a, archive_entry* entry, const std::string& name, const std::string& what,
+                 std::vector<uint8_t>& chunk, TreeBuilder& builder, ChunkSink& sink,
+                 LayerStats& stats) {
+  const Attributes attributes = AttributesOf(entry);
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFDIR:
+      return builder.AddDirectory(name, attributes);
+    case AE_IFLNK: {
+      const char* link = archive_entry_symlink(entry);
+      return builder.AddSymlink(name, attributes, link != nullptr ? link : "");
+    }
+    case AE_IFCHR:
+    case AE_IFBLK:
+      return builder.AddSpecial(name, archive_entry_filetype(entry) == AE_IFCHR ? S_IFCHR : S_IFBLK,
+                                attributes, archive_entry_rdev(entry));
+    case AE_IFIFO:
+      return builder.AddSpecial(name, S_IFIFO, attributes);
+    case AE_IFSOCK:
+      return builder.AddSpecial(name, S_IFSOCK, attributes);
+    case AE_IFREG: {
+      const int64_t declared = archive_entry_size(entry);
+      uint64_t total = 0;
+      FL_ASSIGN_OR_RETURN(std::vector<uint32_t> chunks,
+                          ReadChunks(a, entry, what, chunk, sink, &total));
+      if (declared >= 0 && total != static_cast<uint64_t>(declared)) {
+        return Status::Corruption(what + ": " + std::to_string(total) + " bytes of " +
+                                  std::to_string(declared) + " (truncated layer)");
+      }
+      ++stats.files;
+      stats.file_bytes += total;
+      return builder.AddRegular(name, attributes, total, std::move(chunks));
+    }
+    default:
+      return Status::Corruption(what + ": unknown file type");
+  }
+}
+
+// Applies every entry of the open archive `a`, named `layer` in errors.
+Result<LayerStats> ApplyEntries(archive* a, const std::string& layer, uint32_t chunk_size,
+                                TreeBuilder& builder, ChunkSink& sink) {
   LayerStats stats;
   std::vector<uint8_t> chunk(chunk_size);
   archive_entry* entry = nullptr;
   while (true) {
-    int got = archive_read_next_header(reader.get(), &entry);
+    int got = archive_read_next_header(a, &entry);
     if (got == ARCHIVE_EOF) {
-      break;
+      return stats;
     }
     if (got < ARCHIVE_WARN) {
-      return ArchiveStatus(
-          reader.get(), "layer " + path + " after " + std::to_string(stats.entries) + " entries");
+      return ArchiveStatus(a, layer + " after " + std::to_string(stats.entries) + " entries");
     }
     const char* raw_name = archive_entry_pathname(entry);
     if (raw_name == nullptr) {
-      return Status::Corruption("layer " + path + ": an entry without a name");
+      return Status::Corruption(layer + ": an entry without a name");
     }
     ++stats.entries;
     const std::string name = Relative(raw_name);
-    const std::string what = "layer " + path + " entry \"" + name + "\"";
+    const std::string what = layer + " entry \"" + name + "\"";
     std::string_view trimmed = name;
     while (trimmed.ends_with('/')) {
       trimmed.remove_suffix(1);
@@ -125,66 +182,66 @@ Result<LayerStats> ApplyLayer(const std::string& path, uint32_t chunk_size, Tree
     } else if (const char* target = archive_entry_hardlink(entry); target != nullptr) {
       applied = builder.AddHardLink(name, Relative(target));
     } else {
-      const Attributes attributes = AttributesOf(entry);
-      switch (archive_entry_filetype(entry)) {
-        case AE_IFDIR:
-          applied = builder.AddDirectory(name, attributes);
-          break;
-        case AE_IFLNK: {
-          const char* link = archive_entry_symlink(entry);
-          applied = builder.AddSymlink(name, attributes, link != nullptr ? link : "");
-          break;
-        }
-        case AE_IFCHR:
-        case AE_IFBLK:
-          applied = builder.AddSpecial(
-              name, archive_entry_filetype(entry) == AE_IFCHR ? S_IFCHR : S_IFBLK, attributes,
-              archive_entry_rdev(entry));
-          break;
-        case AE_IFIFO:
-          applied = builder.AddSpecial(name, S_IFIFO, attributes);
-          break;
-        case AE_IFSOCK:
-          applied = builder.AddSpecial(name, S_IFSOCK, attributes);
-          break;
-        case AE_IFREG: {
-          const int64_t declared = archive_entry_size(entry);
-          std::vector<uint32_t> chunks;
-          uint64_t total = 0;
-          size_t filled = 0;
-          while (true) {
-            la_ssize_t n =
-                archive_read_data(reader.get(), chunk.data() + filled, chunk.size() - filled);
-            if (n < 0) {
-              return ArchiveStatus(reader.get(), what);
-            }
-            filled += static_cast<size_t>(n);
-            total += static_cast<uint64_t>(n);
-            if (filled == chunk.size() || (n == 0 && filled > 0)) {
-              FL_ASSIGN_OR_RETURN(uint32_t index, sink.Put(std::span(chunk.data(), filled)));
-              chunks.push_back(index);
-              filled = 0;
-            }
-            if (n == 0) {
-              break;
-            }
-          }
-          if (declared >= 0 && total != static_cast<uint64_t>(declared)) {
-            return Status::Corruption(what + ": " + std::to_string(total) + " bytes of " +
-                                      std::to_string(declared) + " (truncated layer)");
-          }
-          ++stats.files;
-          stats.file_bytes += total;
-          applied = builder.AddRegular(name, attributes, total, std::move(chunks));
-          break;
-        }
-        default:
-          return Status::Corruption(what + ": unknown file type");
+      applied = ApplyNode(a, entry, name, what, chunk, builder, sink, stats);
+      if (!applied.ok() && !applied.IsInvalidArgument() && !applied.IsNotFound()) {
+        return applied;  // the archive or the sink failed: already named
       }
     }
     if (!applied.ok()) {
       return applied.WithContext(what);
     }
+  }
+}
+
+struct StreamClient {
+  LayerDecoder* stream;
+  std::vector<uint8_t> buffer;
+  Status status;
+};
+
+la_ssize_t ReadStream(archive* a, void* client_data, const void** buffer) {
+  auto* client = static_cast<StreamClient*>(client_data);
+  Result<size_t> n = client->stream->Read(client->buffer);
+  if (!n.ok()) {
+    client->status = n.status();
+    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    return -1;
+  }
+  *buffer = client->buffer.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+}  // namespace
+
+Result<LayerStats> ApplyLayer(const std::string& path, uint32_t chunk_size, TreeBuilder& builder,
+                              ChunkSink& sink) {
+  std::unique_ptr<archive, ArchiveFree> reader(archive_read_new());
+  if (reader == nullptr) {
+    return Status::Internal("libarchive: cannot allocate a reader");
+  }
+  archive_read_support_filter_gzip(reader.get());
+  archive_read_support_filter_zstd(reader.get());
+  archive_read_support_format_tar(reader.get());
+  if (archive_read_open_filename(reader.get(), path.c_str(), kReadBlock) != ARCHIVE_OK) {
+    return ArchiveStatus(reader.get(), "layer " + path);
+  }
+  return ApplyEntries(reader.get(), "layer " + path, chunk_size, builder, sink);
+}
+
+Result<LayerStats> ApplyLayerStream(LayerDecoder& stream, const std::string& name,
+                                    uint32_t chunk_size, TreeBuilder& builder, ChunkSink& sink) {
+  std::unique_ptr<archive, ArchiveFree> reader(archive_read_new());
+  if (reader == nullptr) {
+    return Status::Internal("libarchive: cannot allocate a reader");
+  }
+  archive_read_support_format_tar(reader.get());
+  StreamClient client{&stream, std::vector<uint8_t>(kReadBlock), Status::Ok()};
+  const bool opened =
+      archive_read_open(reader.get(), &client, nullptr, ReadStream, nullptr) == ARCHIVE_OK;
+  Result<LayerStats> stats = opened ? ApplyEntries(reader.get(), name, chunk_size, builder, sink)
+                                    : Result<LayerStats>(ArchiveStatus(reader.get(), name));
+  if (!client.status.ok()) {
+    return client.status;  // what the archive made of it names less
   }
   return stats;
 }

@@ -6,6 +6,9 @@
 // chunks of `chunk_size` that go to a ChunkSink, which stores each distinct
 // chunk once and returns its index in the builder.
 //
+// ApplyLayerStream reads the tar stream from a LayerDecoder instead (the
+// indexer decompresses layers itself, to record checkpoints on the way).
+//
 // Memory: one chunk at a time (plus libarchive's buffers), whatever the
 // layer's size. Absolute names are taken relative to the image root (as
 // container runtimes do); names with "..", or through a symlink or a file,
@@ -18,10 +21,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "common/status.h"
+#include "image/layer_decoder.h"
 #include "image/tree_builder.h"
 
 namespace feilong::image {
@@ -31,8 +36,11 @@ class ChunkSink {
  public:
   virtual ~ChunkSink() = default;
   // The index (TreeBuilder::AddChunk) of the chunk holding exactly `data`,
-  // stored now if it was not stored before.
-  virtual Result<uint32_t> Put(std::span<const uint8_t> data) = 0;
+  // stored now if it was not stored before. `stream_offset` is where
+  // `data` is in the layer's tar stream (decompressed), nullopt when it is
+  // not there as it is (a sparse file's holes are not in the stream).
+  virtual Result<uint32_t> Put(std::span<const uint8_t> data,
+                               std::optional<uint64_t> stream_offset) = 0;
 };
 
 struct LayerStats {
@@ -46,5 +54,10 @@ struct LayerStats {
 // the layer (TreeBuilder::BeginLayer) unless it is the first.
 Result<LayerStats> ApplyLayer(const std::string& path, uint32_t chunk_size, TreeBuilder& builder,
                               ChunkSink& sink);
+// The same with the tar stream read from `stream` (which is left where
+// the archive's end was found); `name` names the layer in errors. The
+// decoder's errors come back as they are.
+Result<LayerStats> ApplyLayerStream(LayerDecoder& stream, const std::string& name,
+                                    uint32_t chunk_size, TreeBuilder& builder, ChunkSink& sink);
 
 }  // namespace feilong::image

@@ -7,14 +7,72 @@
 
 #include "common/fd_io.h"
 #include "image/chunk_codec.h"
+#include "image/index_reader.h"
 
 namespace feilong::image {
+
+namespace {
+
+// Checks an index's metadata and checkpoints against the image's layers.
+Status CheckIndexedLayers(const LazyImage& image, const ImageManifest& source,
+                          const std::string& name) {
+  const Metadata& m = image.metadata;
+  const std::vector<LayerCheckpoints>& layers = image.checkpoints.layers;
+  if (!m.IsIndex() || layers.size() != m.blobs.size() || source.layers.size() != m.blobs.size()) {
+    return Status::Corruption(name + ": the metadata, the checkpoint table and the image do not " +
+                              "have the same layers");
+  }
+  for (size_t i = 0; i < m.blobs.size(); ++i) {
+    const Descriptor& layer = source.layers[i];
+    if (layer.digest != m.blobs[i].digest || layer.size != m.blobs[i].size ||
+        layers[i].kind != m.blobs[i].kind || layers[i].blob_size != layer.size) {
+      return Status::Corruption(name + ": layer " + std::to_string(i) + " of the image (" +
+                                Sha256String(layer.digest) + ") is not the layer indexed (" +
+                                Sha256String(m.blobs[i].digest) + ")");
+    }
+  }
+  for (size_t i = 0; i < m.chunks.size(); ++i) {
+    const ChunkRecord& c = m.chunks[i];
+    const uint64_t stream = layers[c.blob_index].stream_size;
+    if (c.compressed_offset > stream || c.compressed_size > stream - c.compressed_offset) {
+      return Status::Corruption(name + ": chunk " + std::to_string(i) + " ends past the " +
+                                std::to_string(stream) + "-byte stream of layer " +
+                                std::to_string(c.blob_index));
+    }
+  }
+  return Status::Ok();
+}
+
+// The rest of Open for an index artifact: its checkpoints and its image.
+Status OpenIndex(const OciLayout& layout, LazyImage& image, const std::string& name) {
+  const std::vector<Descriptor>& parts = image.manifest.layers;
+  if (parts.size() != 2 || parts[1].media_type != kFeilongCheckpointsType ||
+      !image.manifest.subject) {
+    return Status::Corruption(name + ": an index needs a subject, the metadata blob and then " +
+                              "the checkpoint table");
+  }
+  FL_ASSIGN_OR_RETURN(std::string stored, layout.ReadBlob(parts[1], kMaxMetadataSize));
+  FL_ASSIGN_OR_RETURN(std::string encoded, DecompressMetadata(stored, kMaxMetadataSize));
+  FL_ASSIGN_OR_RETURN(image.checkpoints, CheckpointTable::Decode(encoded));
+  image.source_manifest = *image.manifest.subject;
+  Result<ImageManifest> source = layout.ReadManifest(*image.source_manifest);
+  if (!source.ok()) {
+    return source.status().WithContext(name + ": its image " +
+                                       Sha256String(image.source_manifest->digest));
+  }
+  FL_RETURN_IF_ERROR(CheckIndexedLayers(image, *source, name));
+  image.blobs = source->layers;
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& manifest) {
   LazyImage image;
   image.manifest_descriptor = manifest;
   FL_ASSIGN_OR_RETURN(image.manifest, layout.ReadManifest(manifest));
   const std::string name = "image " + Sha256String(manifest.digest);
+  const bool index = image.manifest.artifact_type == kFeilongIndexArtifactType;
   auto format = image.manifest.annotations.find(std::string(kFeilongFormatAnnotation));
   if (format == image.manifest.annotations.end()) {
     return Status::InvalidArgument(name + " is not a lazy image (no " +
@@ -25,14 +83,20 @@ Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& man
                                    std::to_string(kFormatMajor) + ".x");
   }
   const std::vector<Descriptor>& layers = image.manifest.layers;
-  if (layers.empty() || layers.back().media_type != kFeilongMetadataType) {
-    return Status::Corruption(name + ": its last layer is not the metadata blob");
+  const size_t metadata_at = index ? 0 : layers.size() - 1;
+  if (layers.empty() || layers[metadata_at].media_type != kFeilongMetadataType) {
+    return Status::Corruption(name + ": the metadata blob is not where it belongs");
   }
-  image.metadata_descriptor = layers.back();
-  FL_ASSIGN_OR_RETURN(std::string stored, layout.ReadBlob(layers.back(), kMaxMetadataSize));
+  image.metadata_descriptor = layers[metadata_at];
+  FL_ASSIGN_OR_RETURN(std::string stored,
+                      layout.ReadBlob(image.metadata_descriptor, kMaxMetadataSize));
   FL_ASSIGN_OR_RETURN(std::string encoded, DecompressMetadata(stored, kMaxMetadataSize));
   FL_ASSIGN_OR_RETURN(image.metadata, Metadata::Decode(encoded));
-  if (image.metadata.blobs.size() + 1 != layers.size()) {
+  if (index) {
+    FL_RETURN_IF_ERROR(OpenIndex(layout, image, name));
+    return image;
+  }
+  if (image.metadata.IsIndex() || image.metadata.blobs.size() + 1 != layers.size()) {
     return Status::Corruption(name + ": the metadata names " +
                               std::to_string(image.metadata.blobs.size()) + " data blobs, the " +
                               "manifest " + std::to_string(layers.size() - 1));
@@ -47,6 +111,13 @@ Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& man
     image.blobs.push_back(layers[i]);
   }
   return image;
+}
+
+std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image) {
+  if (image.IsIndex()) {
+    return std::make_unique<IndexChunkReader>(layout, image);
+  }
+  return std::make_unique<LayoutChunkReader>(layout, image);
 }
 
 LayoutChunkReader::LayoutChunkReader(const OciLayout& layout, const LazyImage& image)

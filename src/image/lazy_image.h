@@ -1,22 +1,33 @@
-// LazyImage: a converted image (docs/image-format.md, "In a registry")
-// opened from an OCI layout: its manifest, its decoded metadata and the
-// descriptor of each data blob the metadata names, plus ChunkReader, which
-// reads and verifies single chunks from the blobs.
+// LazyImage: a lazy image opened from an OCI layout, in either form:
+//   - a converted image (docs/image-format.md, "In a registry"): its
+//     manifest, its decoded metadata and the descriptor of each data blob
+//     the metadata names;
+//   - an index of an unmodified image (image-format.md, "Without
+//     conversion"): the index artifact's manifest, its metadata (whose
+//     blobs are the image's layers) and checkpoint table, and the image's
+//     layers, which must be in the same layout.
+// ChunkReader reads and verifies single chunks; MakeChunkReader gives the
+// one for the form (LayoutChunkReader here, IndexChunkReader in
+// index_reader.h).
 //
-// Open() accepts only what `flimage convert` writes: an image manifest with
-// the format annotation, the data blobs in metadata order, then the
-// metadata blob; every digest and size must agree.
+// Open() accepts only what `flimage convert` or `flimage index` writes: the
+// format annotation, the blobs in metadata order, every digest and size in
+// agreement; for an index, the image's layers exactly as indexed (a layer
+// that changed since is Corruption naming it) and every chunk inside its
+// layer's stream.
 //
-// Thread rule: a LazyImage is a value; a LayoutChunkReader is not
-// thread-safe.
+// Thread rule: a LazyImage is a value; chunk readers are not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/scoped_fd.h"
 #include "common/status.h"
+#include "image/checkpoint_table.h"
 #include "image/metadata.h"
 #include "image/oci_layout.h"
 
@@ -31,9 +42,16 @@ struct LazyImage {
   Descriptor metadata_descriptor;
   Metadata metadata;
   std::vector<Descriptor> blobs;  // blobs[i] is metadata.blobs[i]
+  // An index only: the indexed image's manifest (the subject), and where
+  // reading can start in each of its layers.
+  std::optional<Descriptor> source_manifest;
+  CheckpointTable checkpoints;
+
+  bool IsIndex() const { return metadata.IsIndex(); }
 
   // InvalidArgument when `manifest` is not a lazy image (naming why),
-  // Corruption when its parts disagree or fail their digests.
+  // Corruption when its parts disagree or fail their digests, NotFound
+  // when an index's image is not in `layout`.
   static Result<LazyImage> Open(const OciLayout& layout, const Descriptor& manifest);
 };
 
@@ -45,7 +63,10 @@ class ChunkReader {
   virtual Result<std::vector<uint8_t>> Read(uint32_t index) = 0;
 };
 
-// Reads chunks from the blob files of a layout.
+// The reader for `image`'s form. `layout` and `image` must outlive it.
+std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image);
+
+// Reads chunks from the data blob files of a layout (a converted image).
 class LayoutChunkReader : public ChunkReader {
  public:
   // `layout` and `image` must outlive the reader.

@@ -27,6 +27,8 @@ constexpr size_t kInodeRecordSize = 64;
 constexpr size_t kDirentRecordSize = 12;
 constexpr size_t kXattrRecordSize = 16;
 constexpr size_t kIndexSize = 4;
+// Header flag: the blobs are source layers (format 1.1).
+constexpr uint32_t kFlagSourceLayers = 1;
 
 // SHA-256 of the whole metadata blob with its digest field taken as zeros.
 Sha256Digest BlobDigest(std::span<const uint8_t> bytes) {
@@ -89,6 +91,20 @@ std::string_view CompressionName(Compression compression) {
   return "unknown";
 }
 
+std::string_view BlobKindName(BlobKind kind) {
+  switch (kind) {
+    case BlobKind::kData:
+      return "data";
+    case BlobKind::kLayerTar:
+      return "tar";
+    case BlobKind::kLayerGzip:
+      return "tar+gzip";
+    case BlobKind::kLayerZstd:
+      return "tar+zstd";
+  }
+  return "unknown";
+}
+
 Result<Compression> ParseCompression(std::string_view name) {
   for (Compression c : {Compression::kNone, Compression::kZstd, Compression::kLz4}) {
     if (name == CompressionName(c)) {
@@ -106,7 +122,8 @@ std::string Metadata::Encode() const {
     w.Bytes(b.digest);
     w.U64(b.size);
     w.U32(b.chunk_count);
-    w.U32(0);
+    w.U8(static_cast<uint8_t>(b.kind));
+    w.Zeros(3);
   }
   w.PadTo8();
   for (const ChunkRecord& c : chunks) {
@@ -160,8 +177,8 @@ std::string Metadata::Encode() const {
   Writer h(out);
   h.Bytes(std::span(reinterpret_cast<const uint8_t*>(kMagic), sizeof kMagic));
   h.U16(kFormatMajor);
-  h.U16(kFormatMinor);
-  h.U32(0);  // flags
+  h.U16(IsIndex() ? kIndexFormatMinor : kFormatMinor);
+  h.U32(IsIndex() ? kFlagSourceLayers : 0);
   h.U32(chunk_size);
   h.U32(static_cast<uint32_t>(blobs.size()));
   h.U32(static_cast<uint32_t>(chunks.size()));
@@ -198,9 +215,13 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
                                    std::to_string(r.U16(10)) + " (this build reads " +
                                    std::to_string(kFormatMajor) + ".x)");
   }
-  if (r.U32(12) != 0) {
-    return Status::InvalidArgument("image metadata: unknown flags " + std::to_string(r.U32(12)) +
+  const uint32_t flags = r.U32(12);
+  if ((flags & ~kFlagSourceLayers) != 0) {
+    return Status::InvalidArgument("image metadata: unknown flags " + std::to_string(flags) +
                                    " (written by a newer flimage)");
+  }
+  if (flags != 0 && (r.U16(10) < kIndexFormatMinor || r.U32(20) == 0)) {
+    return Bad("source layers need format 1.1 and at least one blob");
   }
   Metadata m;
   m.chunk_size = r.U32(16);
@@ -244,10 +265,15 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
   m.blobs.resize(counts[0]);
   for (size_t i = 0; i < m.blobs.size(); ++i) {
     size_t p = at + i * kBlobRecordSize;
-    m.blobs[i] = {r.Digest(p), r.U64(p + 32), r.U32(p + 40)};
-    if (r.U32(p + 44) != 0) {
-      return Bad("blob " + std::to_string(i) + ": reserved bytes are not zero");
+    const uint8_t kind = r.U8(p + 44);
+    const bool layer = kind >= static_cast<uint8_t>(BlobKind::kLayerTar) &&
+                       kind <= static_cast<uint8_t>(BlobKind::kLayerZstd);
+    if (!r.AllZero(p + 45, 3) || (kind != 0 && !layer) ||
+        layer != ((flags & kFlagSourceLayers) != 0)) {
+      return Bad("blob " + std::to_string(i) + ": kind " + std::to_string(kind) +
+                 " does not fit the header's flags, or reserved bytes are not zero");
     }
+    m.blobs[i] = {r.Digest(p), r.U64(p + 32), r.U32(p + 40), static_cast<BlobKind>(kind)};
   }
   padding_zero &= section_end(layout.blobs);
 
@@ -269,9 +295,15 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
     if (c.compression == Compression::kNone && c.compressed_size != c.uncompressed_size) {
       return Bad(name + ": stored uncompressed but its two sizes differ");
     }
-    const uint64_t blob_size = m.blobs[c.blob_index].size;
-    if (c.compressed_offset > blob_size || c.compressed_size > blob_size - c.compressed_offset) {
-      return Bad(name + ": range ends past its blob's " + std::to_string(blob_size) + " bytes");
+    // In a compressed layer the range is checked against its decompressed
+    // size, which the index's checkpoint table holds (layer_index.h).
+    const BlobRecord& blob = m.blobs[c.blob_index];
+    const uint64_t limit =
+        OffsetsInBlobBytes(blob.kind) ? blob.size : std::numeric_limits<uint64_t>::max();
+    if (c.compressed_offset > limit || c.compressed_size > limit - c.compressed_offset ||
+        (blob.kind != BlobKind::kData && c.compression != Compression::kNone)) {
+      return Bad(name + ": range ends past its blob's " + std::to_string(blob.size) +
+                 " bytes, or a source layer's chunk is compressed");
     }
   }
   padding_zero &= section_end(layout.chunks);

@@ -39,9 +39,12 @@
 
 namespace feilong::image {
 
-// Format version written by Encode(); Decode() reads any v1.x.
+// Format version written by Encode(); Decode() reads any v1.x. A blob of
+// a converted image is 1.0; one whose blobs are source layers (an index,
+// BlobKind below) needs 1.1 and says so in its flags.
 inline constexpr uint16_t kFormatMajor = 1;
 inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint16_t kIndexFormatMinor = 1;
 
 // Chunk sizes are powers of two in [kMinChunkSize, kMaxChunkSize].
 inline constexpr uint32_t kMinChunkSize = 4u << 10;
@@ -62,10 +65,24 @@ std::string_view CompressionName(Compression compression);
 // Parses a CompressionName. InvalidArgument otherwise.
 Result<Compression> ParseCompression(std::string_view name);
 
+// What a blob is: a data blob of this format, or (format 1.1) a layer of an
+// unmodified image that an index points into (docs/image-format.md,
+// "Without conversion"). In a layer, a chunk's offset is in the layer's
+// tar stream: its bytes for kLayerTar, its decompressed bytes otherwise.
+enum class BlobKind : uint8_t { kData = 0, kLayerTar = 1, kLayerGzip = 2, kLayerZstd = 3 };
+// "data", "tar", "tar+gzip", "tar+zstd".
+std::string_view BlobKindName(BlobKind kind);
+// Whether chunk offsets in a blob of `kind` are offsets of its own bytes
+// (so the blob's size bounds them).
+inline bool OffsetsInBlobBytes(BlobKind kind) {
+  return kind == BlobKind::kData || kind == BlobKind::kLayerTar;
+}
+
 struct BlobRecord {
   Sha256Digest digest{};  // of the whole blob, as stored in the registry
   uint64_t size = 0;      // bytes
   uint32_t chunk_count = 0;
+  BlobKind kind = BlobKind::kData;  // all kData, or all source layers
   friend bool operator==(const BlobRecord&, const BlobRecord&) = default;
 };
 
@@ -75,6 +92,7 @@ struct ChunkRecord {
   uint32_t compressed_size = 0;
   uint32_t uncompressed_size = 0;  // in (0, chunk_size]
   uint32_t blob_index = 0;
+  // kNone in a source layer: the bytes are in its tar stream as they are.
   Compression compression = Compression::kNone;
   friend bool operator==(const ChunkRecord&, const ChunkRecord&) = default;
 };
@@ -125,6 +143,9 @@ struct Metadata {
   std::vector<XattrRecord> xattrs;
   std::vector<uint32_t> prefetch;  // inodes to read first, in order
   std::string strings;             // names, symlink targets, xattr keys and values
+
+  // Whether the blobs are the layers of an unmodified image (format 1.1).
+  bool IsIndex() const { return !blobs.empty() && blobs[0].kind != BlobKind::kData; }
 
   // The bytes of the metadata blob. REQUIRES: the tables are consistent
   // (as TreeBuilder makes them); Decode(Encode()) gives them back.

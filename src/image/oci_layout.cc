@@ -380,6 +380,23 @@ Result<std::vector<Descriptor>> OciLayout::ReadIndex() const {
   return result;
 }
 
+Result<Descriptor> OciLayout::FindReferrer(const Sha256Digest& subject,
+                                           std::string_view artifact_type) const {
+  FL_ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ReadIndex());
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (!IsManifestType(it->media_type)) {
+      continue;
+    }
+    Result<ImageManifest> manifest = ReadManifest(*it);
+    if (manifest.ok() && manifest->artifact_type == artifact_type && manifest->subject &&
+        manifest->subject->digest == subject) {
+      return *it;
+    }
+  }
+  return Status::NotFound("no " + std::string(artifact_type) + " of " + Sha256String(subject) +
+                          " in " + dir_);
+}
+
 Result<Descriptor> OciLayout::Resolve(std::string_view reference, const Platform& platform) const {
   FL_ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ReadIndex());
   std::optional<Descriptor> found;

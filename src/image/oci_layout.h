@@ -40,6 +40,14 @@ inline constexpr std::string_view kFeilongBlobType = "application/vnd.feilong.im
 // The metadata blob, zstd-compressed (chunk_codec.h: CompressMetadata).
 inline constexpr std::string_view kFeilongMetadataType =
     "application/vnd.feilong.image.metadata.v1+zstd";
+// An index of an unmodified image (docs/image-format.md, "Without
+// conversion"): the artifact type of its manifest, and its second blob.
+inline constexpr std::string_view kFeilongIndexArtifactType =
+    "application/vnd.feilong.image.index.v1+json";
+inline constexpr std::string_view kFeilongCheckpointsType =
+    "application/vnd.feilong.image.checkpoints.v1+zstd";
+// The config of an artifact that needs none (image-spec manifest.md).
+inline constexpr std::string_view kOciEmptyType = "application/vnd.oci.empty.v1+json";
 // Manifest annotation of a lazy image: its format version.
 inline constexpr std::string_view kFeilongFormatAnnotation = "dev.feilong.image.format";
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
@@ -120,6 +128,11 @@ class OciLayout {
   // for `platform`. NotFound naming the reference (and the platforms there
   // are, when none matches).
   Result<Descriptor> Resolve(std::string_view reference, const Platform& platform) const;
+  // The last manifest in index.json whose subject is `subject` and whose
+  // artifact type is `artifact_type`: a layout's stand-in for the
+  // referrers API. NotFound if there is none.
+  Result<Descriptor> FindReferrer(const Sha256Digest& subject,
+                                  std::string_view artifact_type) const;
   // Reads and parses the manifest `descriptor` points at.
   Result<ImageManifest> ReadManifest(const Descriptor& descriptor) const;
 

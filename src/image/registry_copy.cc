@@ -106,6 +106,8 @@ bool ValidTag(std::string_view tag) {
   return std::regex_match(tag.begin(), tag.end(), kTag);
 }
 
+std::string ReferrersTag(const Sha256Digest& subject) { return "sha256-" + HexEncode(subject); }
+
 }  // namespace
 
 Result<RegistryImage> RegistryImage::Parse(std::string_view text) {
@@ -206,7 +208,7 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
     return Status::Ok();
   }
   // The referrers tag schema: an index of every referrer of the subject.
-  const std::string tag = "sha256-" + HexEncode(parsed.subject->digest);
+  const std::string tag = ReferrersTag(parsed.subject->digest);
   nlohmann::json index = {{"schemaVersion", 2},
                           {"mediaType", std::string(kOciIndexType)},
                           {"manifests", nlohmann::json::array()}};
@@ -235,6 +237,37 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
   index["manifests"].push_back(std::move(entry));
   return registry.PutManifest(to.repository, tag, std::string(kOciIndexType), JsonText(index))
       .status();
+}
+
+Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::string& repository,
+                                const Sha256Digest& subject, std::string_view artifact_type) {
+  Result<std::string> listed = registry.GetReferrers(repository, Sha256String(subject),
+                                                     std::string(artifact_type), kMaxDocumentSize);
+  if (listed.status().IsNotFound()) {
+    Result<source::FetchedManifest> tagged =
+        registry.GetManifest(repository, ReferrersTag(subject), {kOciIndexType}, kMaxDocumentSize);
+    listed = tagged.ok() ? Result<std::string>(std::move(tagged->body))
+                         : Result<std::string>(tagged.status());
+  }
+  const std::string what = "referrer of type " + std::string(artifact_type) + " of " +
+                           registry.host() + "/" + repository + "@" + Sha256String(subject);
+  if (!listed.ok()) {
+    return listed.status().IsNotFound() ? Status::NotFound("no " + what) : listed.status();
+  }
+  nlohmann::json index = ParseJsonDocument(*listed);
+  std::optional<Descriptor> found;
+  if (index.is_object() && index.contains("manifests") && index["manifests"].is_array()) {
+    for (const nlohmann::json& entry : index["manifests"]) {
+      Result<Sha256Digest> digest = ParseSha256String(JsonString(entry, "digest"));
+      if (entry.is_object() && digest.ok() && JsonString(entry, "artifactType") == artifact_type) {
+        found = Descriptor{JsonString(entry, "mediaType"), *digest, 0, {}, {}, {}};
+      }
+    }
+  }
+  if (!found) {
+    return Status::NotFound("no " + what);
+  }
+  return *found;
 }
 
 }  // namespace feilong::image

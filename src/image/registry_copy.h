@@ -36,7 +36,15 @@ struct RegistryImage {
 Result<Descriptor> PullImage(source::RegistryClient& registry, const RegistryImage& image,
                              const Platform& platform, OciLayout& into);
 
-// Pushes the image `manifest` of `from` to `to` (its reference the tag).
+// The referrer of manifest `subject` in `repository` whose artifact type
+// is `artifact_type` (the last one listed): from the referrers API where
+// the registry has it, else from the referrers tag schema. NotFound if
+// there is none.
+Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::string& repository,
+                                const Sha256Digest& subject, std::string_view artifact_type);
+
+// Pushes the image `manifest` of `from` to `to` (its reference a tag, or
+// the manifest's digest to push it untagged).
 Status PushImage(const OciLayout& from, const Descriptor& manifest,
                  source::RegistryClient& registry, const RegistryImage& to);
 

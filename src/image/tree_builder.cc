@@ -326,6 +326,9 @@ Result<Metadata> TreeBuilder::Build() {
   FinishLayer();
   for (size_t i = 0; i < chunks_.size(); ++i) {
     const ChunkRecord& c = chunks_[i];
+    if (!OffsetsInBlobBytes(blobs_[c.blob_index].kind)) {
+      continue;  // an offset in a compressed layer's tar stream
+    }
     const uint64_t blob_size = blobs_[c.blob_index].size;
     if (c.compressed_offset > blob_size || c.compressed_size > blob_size - c.compressed_offset) {
       return Status::InvalidArgument("chunk " + std::to_string(i) + " ends past the " +

@@ -396,6 +396,23 @@ Result<FetchedManifest> RegistryClient::GetManifest(const std::string& repositor
   return manifest;
 }
 
+Result<std::string> RegistryClient::GetReferrers(const std::string& repository,
+                                                 const std::string& digest,
+                                                 const std::string& artifact_type,
+                                                 uint64_t max_size) {
+  Request request;
+  request.url = BaseUrl() + "/v2/" + repository + "/referrers/" + digest +
+                "?artifactType=" + Escape(static_cast<CURL*>(curl_), artifact_type);
+  request.headers.push_back("Accept: application/vnd.oci.image.index.v1+json");
+  request.max_body = max_size;
+  FL_ASSIGN_OR_RETURN(Response response, Send(request, repository, "pull"));
+  if (!Success(response.head.status)) {
+    return HttpError(response.head.status, response.body,
+                     "referrers of " + host_ + "/" + repository + "@" + digest);
+  }
+  return std::move(response.body);
+}
+
 Status RegistryClient::GetBlob(const std::string& repository, const std::string& digest,
                                const BlobSink& sink) {
   Request request;

@@ -78,6 +78,12 @@ class RegistryClient {
   Result<FetchedManifest> GetManifest(const std::string& repository, const std::string& reference,
                                       const std::vector<std::string_view>& accept,
                                       uint64_t max_size);
+  // The referrers of manifest `digest` (the referrers API of
+  // distribution-spec v1.1: an image index), asking for those of
+  // `artifact_type` (a registry may ignore the filter). NotFound when the
+  // registry has no referrers API; errors as GetManifest.
+  Result<std::string> GetReferrers(const std::string& repository, const std::string& digest,
+                                   const std::string& artifact_type, uint64_t max_size);
   // Streams blob `digest` ("sha256:...") to `sink`. The caller checks it.
   Status GetBlob(const std::string& repository, const std::string& digest, const BlobSink& sink);
   // Whether the registry has blob `digest` in `repository`.

@@ -34,7 +34,7 @@ class CountingSink : public ChunkSink {
   explicit CountingSink(TreeBuilder& builder) : builder_(builder) {
     blob_ = builder_.AddBlob({.size = uint64_t{1} << 50});
   }
-  Result<uint32_t> Put(std::span<const uint8_t> data) override {
+  Result<uint32_t> Put(std::span<const uint8_t> data, std::optional<uint64_t>) override {
     const Sha256Digest digest = feilong::Sha256(data);
     if (auto it = seen_.find(digest); it != seen_.end()) {
       return it->second;

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(bytes.data(), "FLIMETA\0", 8);
   bytes[8] = 1;
   bytes[9] = 0;
-  bytes[10] = 0;  // minor version 0: what Encode writes
+  bytes[10] = bytes[12] & 1;  // minor version 0, or 1 with source layers: what Encode writes
   bytes[11] = 0;
   std::memset(bytes.data() + kDigestAt, 0, 32);
   Sha256Hasher hasher;

@@ -36,20 +36,20 @@ TEST(BlobChunkSinkTest, EachDistinctChunkIsStoredOnceAcrossLayers) {
   test::TempDir dir;
   TreeBuilder builder(kChunk);
   BlobChunkSink sink(builder, Compression::kZstd);
-  EXPECT_TRUE(sink.Put(Bytes('a')).status().code() == StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(sink.Put(Bytes('a'), 0).status().code() == StatusCode::kFailedPrecondition);
 
   ASSERT_TRUE(sink.StartBlob(dir.Path("layer0")).ok());
   EXPECT_TRUE(sink.StartBlob(dir.Path("other")).code() == StatusCode::kFailedPrecondition);
-  const uint32_t a = *sink.Put(Bytes('a'));
-  const uint32_t b = *sink.Put(Bytes('b'));
-  EXPECT_EQ(*sink.Put(Bytes('a')), a);
+  const uint32_t a = *sink.Put(Bytes('a'), 0);
+  const uint32_t b = *sink.Put(Bytes('b'), 0);
+  EXPECT_EQ(*sink.Put(Bytes('a'), 0), a);
   ASSERT_TRUE(sink.FinishBlob().ok());
   ASSERT_TRUE(builder.AddRegular("first", {.mode = 0644}, 3 * kChunk, {a, b, a}).ok());
 
   builder.BeginLayer();
   ASSERT_TRUE(sink.StartBlob(dir.Path("layer1")).ok());
-  EXPECT_EQ(*sink.Put(Bytes('b')), b);
-  const uint32_t c = *sink.Put(Bytes('c', 10));
+  EXPECT_EQ(*sink.Put(Bytes('b'), 0), b);
+  const uint32_t c = *sink.Put(Bytes('c', 10), 0);
   ASSERT_TRUE(sink.FinishBlob().ok());
   ASSERT_TRUE(builder.AddRegular("second", {.mode = 0644}, kChunk + 10, {b, c}).ok());
   EXPECT_EQ(sink.stored(), 3u);
@@ -74,8 +74,8 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
     TreeBuilder builder(kChunk);
     BlobChunkSink sink(builder, Compression::kLz4);
     ASSERT_TRUE(sink.StartBlob(dir.Path("old")).ok());
-    ASSERT_TRUE(sink.Put(Bytes('a')).ok());
-    ASSERT_TRUE(sink.Put(Bytes('b')).ok());
+    ASSERT_TRUE(sink.Put(Bytes('a'), 0).ok());
+    ASSERT_TRUE(sink.Put(Bytes('b'), 0).ok());
     old_blob = **sink.FinishBlob();
   }
   const std::string old_bytes = *test::ReadFile(dir.Path("old"));
@@ -89,8 +89,8 @@ TEST(BlobChunkSinkTest, ChunksOfADictionaryAreReferencedNotStoredAgain) {
   sink.AddDictionary(BlobRecord{Sha256("another image"), 1 << 20, 1},
                      std::vector<ChunkRecord>{unused_chunk});
   ASSERT_TRUE(sink.StartBlob(dir.Path("new")).ok());
-  const uint32_t b = *sink.Put(Bytes('b'));
-  const uint32_t d = *sink.Put(Bytes('d'));
+  const uint32_t b = *sink.Put(Bytes('b'), 0);
+  const uint32_t d = *sink.Put(Bytes('d'), 0);
   ASSERT_TRUE(sink.FinishBlob().ok());
   EXPECT_EQ(sink.reused(), 1u);
   EXPECT_EQ(sink.stored(), 1u);
@@ -113,8 +113,8 @@ TEST(BlobChunkSinkTest, ABlobNamedByTwoDictionariesIsOneBlob) {
     TreeBuilder builder(kChunk);
     BlobChunkSink sink(builder, Compression::kZstd);
     ASSERT_TRUE(sink.StartBlob(dir.Path("old")).ok());
-    ASSERT_TRUE(sink.Put(Bytes('a')).ok());
-    ASSERT_TRUE(sink.Put(Bytes('b')).ok());
+    ASSERT_TRUE(sink.Put(Bytes('a'), 0).ok());
+    ASSERT_TRUE(sink.Put(Bytes('b'), 0).ok());
     old_blob = **sink.FinishBlob();
     old_chunks = *ReadBlobTable(Span(*test::ReadFile(dir.Path("old"))));
   }
@@ -123,8 +123,8 @@ TEST(BlobChunkSinkTest, ABlobNamedByTwoDictionariesIsOneBlob) {
   // Each dictionary image uses a different part of the same blob.
   sink.AddDictionary(old_blob, std::vector<ChunkRecord>{old_chunks[0]});
   sink.AddDictionary(old_blob, std::vector<ChunkRecord>{old_chunks[1]});
-  const uint32_t a = *sink.Put(Bytes('a'));
-  const uint32_t b = *sink.Put(Bytes('b'));
+  const uint32_t a = *sink.Put(Bytes('a'), 0);
+  const uint32_t b = *sink.Put(Bytes('b'), 0);
   ASSERT_TRUE(builder.AddRegular("f", {.mode = 0644}, 2 * kChunk, {a, b}).ok());
   Result<Metadata> m = builder.Build();
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -137,13 +137,13 @@ TEST(BlobChunkSinkTest, ALayerWithoutNewChunksGetsNoBlob) {
   TreeBuilder builder(kChunk);
   BlobChunkSink sink(builder, Compression::kZstd);
   ASSERT_TRUE(sink.StartBlob(dir.Path("layer0")).ok());
-  const uint32_t a = *sink.Put(Bytes('a'));
+  const uint32_t a = *sink.Put(Bytes('a'), 0);
   ASSERT_TRUE(sink.FinishBlob()->has_value());
   ASSERT_TRUE(builder.AddRegular("a", {.mode = 0644}, kChunk, {a}).ok());
 
   builder.BeginLayer();
   ASSERT_TRUE(sink.StartBlob(dir.Path("layer1")).ok());
-  EXPECT_EQ(*sink.Put(Bytes('a')), a);
+  EXPECT_EQ(*sink.Put(Bytes('a'), 0), a);
   Result<std::optional<BlobRecord>> finished = sink.FinishBlob();
   ASSERT_TRUE(finished.ok()) << finished.status().ToString();
   EXPECT_FALSE(finished->has_value());

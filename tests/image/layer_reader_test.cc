@@ -29,7 +29,7 @@ class MemorySink : public ChunkSink {
     blob_ = builder_.AddBlob({.size = uint64_t{1} << 40});
   }
 
-  Result<uint32_t> Put(std::span<const uint8_t> data) override {
+  Result<uint32_t> Put(std::span<const uint8_t> data, std::optional<uint64_t>) override {
     const Sha256Digest digest = Sha256(data);
     if (auto it = index_.find(digest); it != index_.end()) {
       return it->second;

@@ -100,8 +100,33 @@ TEST(MetadataTest, ANewerMajorVersionOrUnknownFlagsAreInvalidArgument) {
   EXPECT_TRUE(decoded.status().IsInvalidArgument()) << decoded.status().ToString();
   EXPECT_NE(decoded.status().message().find("version 2.0"), std::string::npos);
   std::string flagged = bytes;
-  flagged[12] = 1;
+  flagged[12] = 2;  // 1 is "source layers"
   EXPECT_TRUE(Metadata::Decode(flagged).status().IsInvalidArgument());
+}
+
+TEST(MetadataTest, SourceLayerBlobsAreFormat11) {
+  Metadata m = SmallImage();
+  m.blobs[0].kind = BlobKind::kLayerGzip;
+  for (ChunkRecord& chunk : m.chunks) {
+    chunk.compression = Compression::kNone;  // bytes of the layer's stream
+    chunk.compressed_size = chunk.uncompressed_size;
+  }
+  m.chunks[0].compressed_offset = uint64_t{1} << 40;  // a stream is larger than its blob
+  const std::string bytes = m.Encode();
+  EXPECT_EQ(bytes[10], 1);  // minor version
+  EXPECT_EQ(bytes[12], 1);  // the flag
+  Result<Metadata> decoded = Metadata::Decode(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->IsIndex());
+  EXPECT_EQ(decoded->blobs, m.blobs);
+  EXPECT_EQ(decoded->chunks, m.chunks);
+
+  Metadata compressed = m;
+  compressed.chunks[0].compression = Compression::kZstd;
+  ExpectRefused(compressed, "compressed");
+  Metadata tar = m;
+  tar.blobs[0].kind = BlobKind::kLayerTar;  // offsets in its own bytes again
+  ExpectRefused(tar, "range ends past");
 }
 
 // Tables that Encode writes faithfully but that are no valid image: the

@@ -20,9 +20,13 @@ void AddRegistryFlags(CLI::App* command, feilong::cli::RegistryAccess& access) {
       ->capture_default_str();
 }
 
-// The flags of a command that reads one image: its platform and registry.
-void AddImageFlags(CLI::App* command, std::string& platform, std::string& creds,
+// The flags of a command that reads one lazy image: how it is found, its
+// platform and registry.
+void AddImageFlags(CLI::App* command, bool& index, std::string& platform, std::string& creds,
                    feilong::cli::RegistryAccess& access) {
+  command->add_flag("--index", index,
+                    "IMAGE is an unmodified image: read it through its index (flimage index), "
+                    "found by the referrers API, the referrers tag or in its layout");
   command->add_option("--platform", platform, "OS/ARCH[/VARIANT] (default: this host's)");
   command->add_option("--creds", creds, "USER:PASSWORD for registry images");
   AddRegistryFlags(command, access);
@@ -32,7 +36,8 @@ void AddImageFlags(CLI::App* command, std::string& platform, std::string& creds,
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "flimage: convert OCI images to Feilong lazy images, and check, inspect and unpack them.\n"
+      "flimage: convert OCI images to Feilong lazy images, or index them as they are, and\n"
+      "check, inspect and unpack either.\n"
       "Images are oci:DIR[:REF] (an OCI image layout; REF a tag or sha256:<hex>) or\n"
       "docker://HOST/REPO[:TAG|@DIGEST] (a registry); a source may also be\n"
       "docker-archive:FILE[:REPO:TAG] (docker save output).\n"
@@ -79,14 +84,14 @@ int main(int argc, char** argv) {
   k->add_option("--source", check.source,
                 "The image it was converted from (any image name): the trees, metadata and bytes "
                 "must be the same");
-  AddImageFlags(k, check.platform, check.creds, check.access);
+  AddImageFlags(k, check.index, check.platform, check.creds, check.access);
 
   feilong::cli::InspectCommand inspect;
   CLI::App* i = app.add_subcommand(
       "inspect", "Print a lazy image's chunk statistics, dedup ratio, blobs and prefetch list");
   i->add_option("IMAGE", inspect.image, "Lazy image, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
       ->required();
-  AddImageFlags(i, inspect.platform, inspect.creds, inspect.access);
+  AddImageFlags(i, inspect.index, inspect.platform, inspect.creds, inspect.access);
   i->add_flag("--tree", inspect.tree, "Also list every inode: mode, owner, size, path");
 
   feilong::cli::UnpackCommand unpack;
@@ -95,7 +100,34 @@ int main(int argc, char** argv) {
       ->required();
   u->add_option("-o,--output", unpack.output, "Tar file to write, - for standard output")
       ->required();
-  AddImageFlags(u, unpack.platform, unpack.creds, unpack.access);
+  AddImageFlags(u, unpack.index, unpack.platform, unpack.creds, unpack.access);
+
+  feilong::cli::IndexCommand index;
+  CLI::App* x = app.add_subcommand(
+      "index", "Index IMAGE, left as it is, for lazy start: an artifact beside it (its subject)");
+  x->add_option("IMAGE", index.image, "Image to index, oci:DIR[:REF] or docker://HOST/REPO[:TAG]")
+      ->required();
+  x->add_option("DEST", index.destination,
+                "Where the index goes, oci:DIR[:REF] or docker://HOST/REPO[:TAG] (default: beside "
+                "the image, TAG the image's + \"-feilong-index\"); elsewhere, the image is copied "
+                "there too");
+  x->add_option("--platform", index.platform,
+                "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this host's)");
+  x->add_option("--chunk-size", index.chunk_size, "Chunk size, a power of two from 4KiB to 16MiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  x->add_option("--checkpoint-spacing", index.checkpoint_spacing,
+                "Bytes of a compressed layer's tar stream between checkpoints (at least 32KiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  x->add_option("--prefetch", index.prefetch,
+                "A path or glob pattern of files to read first at run time; repeatable, in order");
+  x->add_option("--prefetch-file", index.prefetch_file,
+                "File of prefetch paths or patterns, one per line (e.g. a recorded access trace)");
+  x->add_option("--src-creds", index.source_creds, "USER:PASSWORD for the image's registry");
+  x->add_option("--dest-creds", index.destination_creds,
+                "USER:PASSWORD for DEST's registry, when it is another one");
+  AddRegistryFlags(x, index.access);
 
   CLI11_PARSE(app, argc, argv);
   if (c->parsed()) {
@@ -107,6 +139,9 @@ int main(int argc, char** argv) {
   }
   if (i->parsed()) {
     return feilong::cli::RunInspect(inspect);
+  }
+  if (x->parsed()) {
+    return feilong::cli::RunIndex(index);
   }
   return feilong::cli::RunUnpack(unpack);
 }

@@ -1,0 +1,214 @@
+// Encoding and checking of the checkpoint blob; the byte layout is specified
+// in docs/image-format.md ("Checkpoint blob"), which this file follows field
+// by field.
+#include "image/checkpoint_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "image/wire.h"
+
+namespace feilong::image {
+
+using wire::Padded;
+using wire::Reader;
+using wire::Writer;
+
+namespace {
+
+constexpr char kMagic[8] = {'F', 'L', 'I', 'C', 'K', 'P', 'T', '\0'};
+constexpr uint16_t kMajor = 1;
+constexpr uint16_t kMinor = 0;
+constexpr size_t kHeaderSize = 64;
+constexpr size_t kDigestOffset = 32;
+constexpr size_t kLayerRecordSize = 32;
+constexpr size_t kCheckpointRecordSize = 32;
+constexpr uint8_t kLayerWhole = 1;
+
+Sha256Digest TableDigest(std::span<const uint8_t> bytes) {
+  static constexpr uint8_t kZeros[32] = {};
+  Sha256Hasher hasher;
+  hasher.Update(bytes.first(kDigestOffset));
+  hasher.Update(std::span(kZeros));
+  hasher.Update(bytes.subspan(kDigestOffset + 32));
+  return hasher.Finish();
+}
+
+Status Bad(const std::string& what) { return Status::Corruption("checkpoint table: " + what); }
+
+// Checks one checkpoint of a layer against the layer and the one before it.
+Status CheckCheckpoint(const LayerCheckpoints& layer, size_t k, const std::string& name) {
+  const Checkpoint& c = layer.checkpoints[k];
+  if (k == 0 ? c.stream_offset != 0
+             : c.stream_offset <= layer.checkpoints[k - 1].stream_offset ||
+                   c.blob_offset < layer.checkpoints[k - 1].blob_offset) {
+    return Bad(name + ": out of order (the first must be at stream offset 0)");
+  }
+  if (c.stream_offset > layer.stream_size || c.blob_offset > layer.blob_size) {
+    return Bad(name + ": beyond its layer (blob offset " + std::to_string(c.blob_offset) + " of " +
+               std::to_string(layer.blob_size) + ")");
+  }
+  if (layer.kind == BlobKind::kLayerGzip) {
+    if (c.bits > 7 || (c.bits > 0 && c.blob_offset == 0) || c.window.size() > kGzipWindowSize ||
+        c.window.size() > c.stream_offset) {
+      return Bad(name + ": bit count or window out of bounds");
+    }
+  } else if (c.bits != 0 || !c.window.empty()) {
+    return Bad(name + ": a zstd checkpoint has bits or a window");
+  }
+  return Status::Ok();
+}
+
+Status CheckLayer(const LayerCheckpoints& layer, size_t index) {
+  const std::string name = "layer " + std::to_string(index);
+  if (layer.kind == BlobKind::kLayerTar) {
+    if (!layer.checkpoints.empty() || layer.whole || layer.stream_size != layer.blob_size) {
+      return Bad(name + ": an uncompressed layer with checkpoints or another stream size");
+    }
+    return Status::Ok();
+  }
+  if (layer.checkpoints.empty() ||
+      (layer.whole && (layer.kind != BlobKind::kLayerZstd || layer.checkpoints.size() != 1))) {
+    return Bad(name + ": no checkpoint, or marked whole but not a zstd layer of one checkpoint");
+  }
+  for (size_t k = 0; k < layer.checkpoints.size(); ++k) {
+    FL_RETURN_IF_ERROR(CheckCheckpoint(layer, k, name + " checkpoint " + std::to_string(k)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const Checkpoint& LayerCheckpoints::Before(uint64_t stream_offset) const {
+  auto after = std::upper_bound(
+      checkpoints.begin(), checkpoints.end(), stream_offset,
+      [](uint64_t offset, const Checkpoint& c) { return offset < c.stream_offset; });
+  return *(after - 1);  // the first checkpoint is at offset 0
+}
+
+std::string CheckpointTable::Encode() const {
+  std::string body;
+  Writer w(body);
+  uint32_t first = 0;
+  for (const LayerCheckpoints& layer : layers) {
+    w.U8(static_cast<uint8_t>(layer.kind));
+    w.U8(layer.whole ? kLayerWhole : 0);
+    w.U16(0);
+    w.U32(first);
+    w.U32(static_cast<uint32_t>(layer.checkpoints.size()));
+    w.U32(0);
+    w.U64(layer.blob_size);
+    w.U64(layer.stream_size);
+    first += static_cast<uint32_t>(layer.checkpoints.size());
+  }
+  std::string pool;
+  for (const LayerCheckpoints& layer : layers) {
+    for (const Checkpoint& c : layer.checkpoints) {
+      w.U64(c.stream_offset);
+      w.U64(c.blob_offset);
+      w.U64(pool.size());
+      w.U32(static_cast<uint32_t>(c.window.size()));
+      w.U8(c.bits);
+      w.Zeros(3);
+      pool += c.window;
+    }
+  }
+  body += pool;
+  w.PadTo8();
+
+  std::string out;
+  Writer h(out);
+  h.Bytes(std::span(reinterpret_cast<const uint8_t*>(kMagic), sizeof kMagic));
+  h.U16(kMajor);
+  h.U16(kMinor);
+  h.U32(0);  // flags
+  h.U32(static_cast<uint32_t>(layers.size()));
+  h.U32(first);
+  h.U64(pool.size());
+  h.Zeros(kHeaderSize - out.size());
+  out += body;
+  const Sha256Digest digest =
+      TableDigest(std::span(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+  std::memcpy(out.data() + kDigestOffset, digest.data(), digest.size());
+  return out;
+}
+
+Result<CheckpointTable> CheckpointTable::Decode(std::string_view bytes) {
+  return Decode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+Result<CheckpointTable> CheckpointTable::Decode(std::span<const uint8_t> bytes) {
+  if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    return Bad("not a checkpoint table (short, or wrong magic)");
+  }
+  Reader r(bytes);
+  if (r.U16(8) != kMajor || r.U32(12) != 0) {
+    return Status::InvalidArgument("checkpoint table: format " + std::to_string(r.U16(8)) +
+                                   " or flags " + std::to_string(r.U32(12)) +
+                                   " of a newer flimage (this build reads 1.x, no flags)");
+  }
+  const uint64_t layer_count = r.U32(16);
+  const uint64_t checkpoint_count = r.U32(20);
+  const uint64_t pool_size = r.U64(24);
+  if (TableDigest(bytes) != r.Digest(kDigestOffset)) {
+    return Bad("digest does not match the header (damaged or truncated)");
+  }
+  // The counts are below 2^32 and the pool is bounded by the blob first,
+  // so nothing here overflows.
+  const size_t available = bytes.size() - kHeaderSize;
+  if (pool_size > available ||
+      Padded(layer_count * kLayerRecordSize + checkpoint_count * kCheckpointRecordSize +
+             pool_size) != available) {
+    return Bad("the header's sizes do not add up to the blob's " + std::to_string(bytes.size()) +
+               " bytes");
+  }
+  const size_t checkpoints_at = kHeaderSize + layer_count * kLayerRecordSize;
+  const size_t pool_at = checkpoints_at + checkpoint_count * kCheckpointRecordSize;
+  if (!r.AllZero(pool_at + pool_size, available - (pool_at - kHeaderSize) - pool_size)) {
+    return Bad("padding is not zero");
+  }
+  CheckpointTable table;
+  table.layers.resize(layer_count);
+  uint64_t next_checkpoint = 0;
+  uint64_t next_window = 0;
+  for (size_t i = 0; i < layer_count; ++i) {
+    const size_t p = kHeaderSize + i * kLayerRecordSize;
+    LayerCheckpoints& layer = table.layers[i];
+    const uint8_t kind = r.U8(p);
+    const uint8_t flags = r.U8(p + 1);
+    if (kind < static_cast<uint8_t>(BlobKind::kLayerTar) ||
+        kind > static_cast<uint8_t>(BlobKind::kLayerZstd) || (flags & ~kLayerWhole) != 0 ||
+        r.U16(p + 2) != 0 || r.U32(p + 12) != 0 || r.U32(p + 4) != next_checkpoint ||
+        r.U32(p + 8) > checkpoint_count - next_checkpoint) {
+      return Bad("layer " + std::to_string(i) + ": unknown kind or flags, or checkpoints out of " +
+                 "order");
+    }
+    layer.kind = static_cast<BlobKind>(kind);
+    layer.whole = (flags & kLayerWhole) != 0;
+    layer.blob_size = r.U64(p + 16);
+    layer.stream_size = r.U64(p + 24);
+    layer.checkpoints.resize(r.U32(p + 8));
+    for (Checkpoint& c : layer.checkpoints) {
+      const size_t q = checkpoints_at + next_checkpoint++ * kCheckpointRecordSize;
+      const uint64_t window_length = r.U32(q + 24);
+      if (r.U64(q + 16) != next_window || window_length > pool_size - next_window ||
+          !r.AllZero(q + 29, 3)) {
+        return Bad("checkpoint " + std::to_string(next_checkpoint - 1) +
+                   ": window out of the pool or reserved bytes not zero");
+      }
+      c.stream_offset = r.U64(q);
+      c.blob_offset = r.U64(q + 8);
+      c.bits = r.U8(q + 28);
+      c.window.assign(reinterpret_cast<const char*>(bytes.data() + pool_at + next_window),
+                      window_length);
+      next_window += window_length;
+    }
+    FL_RETURN_IF_ERROR(CheckLayer(layer, i));
+  }
+  if (next_checkpoint != checkpoint_count || next_window != pool_size) {
+    return Bad("checkpoints or windows belong to no layer");
+  }
+  return table;
+}
+
+}  // namespace feilong::image

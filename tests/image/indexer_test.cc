@@ -1,0 +1,248 @@
+// IndexImage, LazyImage::Open of an index and IndexChunkReader together:
+// what `flimage index` writes and `check` and `unpack` read, on layouts
+// made here; and the damaged inputs a reader must refuse.
+#include "image/indexer.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "image/checker.h"
+#include "image/chunk_codec.h"
+#include "image/lazy_image.h"
+#include "support/temp_dir.h"
+#include "test_layers.h"
+
+namespace feilong::image {
+namespace {
+
+using fixture::Entry;
+using fixture::Filter;
+using fixture::Layer;
+
+constexpr uint32_t kChunk = 4096;
+
+std::string Text(size_t size, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::string out;
+  while (out.size() < size) {
+    out += "line " + std::to_string(random() % 5000) + " of a file\n";
+  }
+  out.resize(size);
+  return out;
+}
+
+std::vector<Layer> Layers() {
+  return {
+      {{{.name = "etc/", .type = 0040000, .perm = 0755},
+        {.name = "etc/big", .data = Text(300u << 10, 1)},
+        {.name = "etc/other", .data = Text(200u << 10, 2)},
+        {.name = "etc/link", .data = "etc/big", .hard_link = true},
+        {.name = "etc/gone", .data = "deleted above"}},
+       Filter::kGzip},
+      {{{.name = "etc/.wh.gone"}, {.name = "etc/plain", .data = Text(9000, 3)}}, Filter::kNone},
+      {{{.name = "opt/z", .data = Text(50000, 4)}, {.name = "opt/same", .data = Text(9000, 3)}},
+       Filter::kZstd},
+  };
+}
+
+// `tar` compressed in pieces of `piece` bytes: zstd frames, or gzip members.
+std::string InPieces(const std::string& tar, size_t piece, bool zstd) {
+  std::string out;
+  for (size_t at = 0; at < tar.size(); at += piece) {
+    const std::string part = tar.substr(at, piece);
+    if (zstd) {
+      std::string frame(ZSTD_compressBound(part.size()), '\0');
+      frame.resize(ZSTD_compress(frame.data(), frame.size(), part.data(), part.size(), 3));
+      out += frame;
+      continue;
+    }
+    z_stream z{};
+    EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string member(deflateBound(&z, part.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
+    z.avail_in = static_cast<uInt>(part.size());
+    z.next_out = reinterpret_cast<Bytef*>(member.data());
+    z.avail_out = static_cast<uInt>(member.size());
+    EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    member.resize(z.total_out);
+    deflateEnd(&z);
+    out += member;
+  }
+  return out;
+}
+
+class IndexerTest : public ::testing::Test {
+ protected:
+  IndexerTest() : layout_(*OciLayout::OpenOrCreate(dir_.Path("layout"))) {
+    options_.chunk_size = kChunk;
+    options_.checkpoint_spacing = 64u << 10;
+  }
+
+  // Writes an artifact like `index` but with `subject` and `table`.
+  Descriptor Rewrite(const Descriptor& index, const Descriptor& subject,
+                     const CheckpointTable& table) {
+    ImageManifest manifest = *layout_.ReadManifest(index);
+    manifest.subject = Descriptor{subject.media_type, subject.digest, subject.size, {}, {}, {}};
+    manifest.layers[1] =
+        *layout_.PutBlob(*CompressMetadata(table.Encode()), kFeilongCheckpointsType);
+    return *layout_.PutBlob(manifest.Encode(), kOciManifestType);
+  }
+
+  // An image of one layer: `entries` as a tar compressed in pieces.
+  Descriptor AddPiecewiseImage(const std::vector<Entry>& entries, size_t piece, bool zstd) {
+    fixture::WriteLayer(dir_.Path("layer.tar"), entries);
+    const std::string blob = InPieces(*test::ReadFile(dir_.Path("layer.tar")), piece, zstd);
+    ImageManifest manifest;
+    manifest.media_type = std::string(kOciManifestType);
+    manifest.layers.push_back(
+        *layout_.PutBlob(blob, zstd ? "application/vnd.oci.image.layer.v1.tar+zstd"
+                                    : "application/vnd.oci.image.layer.v1.tar+gzip"));
+    manifest.config = *layout_.PutBlob(R"({"architecture":"amd64","os":"linux"})", kOciConfigType);
+    return *layout_.PutBlob(manifest.Encode(), kOciManifestType);
+  }
+
+  test::TempDir dir_;
+  OciLayout layout_;
+  IndexOptions options_;
+};
+
+TEST_F(IndexerTest, AnIndexReadsLikeTheImageAndLeavesItAsItIs) {
+  const Descriptor image = fixture::AddImage(layout_, "app", Layers());
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(layout_.Resolve("app", Platform::Host())->digest, image.digest);
+  EXPECT_GE(report->checkpoints, 4u);  // gzip every 64 KiB of 500 KiB, zstd's start
+  EXPECT_EQ(report->whole_layers, std::vector<size_t>{2});
+
+  Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+  ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+  ASSERT_TRUE(lazy->IsIndex());
+  EXPECT_EQ(lazy->source_manifest->digest, image.digest);
+  EXPECT_EQ(lazy->metadata.blobs[0].kind, BlobKind::kLayerGzip);
+  EXPECT_EQ(lazy->metadata.blobs[1].kind, BlobKind::kLayerTar);
+  EXPECT_TRUE(lazy->checkpoints.layers[2].whole);
+  Result<VerifyReport> verified = VerifyImage(layout_, *lazy);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(verified->chunks, lazy->metadata.chunks.size());
+  Result<std::vector<std::string>> differences = CompareWithSource(*lazy, layout_, image);
+  ASSERT_TRUE(differences.ok()) << differences.status().ToString();
+  EXPECT_TRUE(differences->empty()) << (*differences)[0];
+
+  // Backwards and shuffled: the reader starts again from checkpoints.
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout_, *lazy);
+  std::vector<uint32_t> order(lazy->metadata.chunks.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = static_cast<uint32_t>(order.size()) - 1 - i;
+  }
+  std::shuffle(order.begin() + static_cast<ptrdiff_t>(order.size() / 2), order.end(),
+               std::mt19937(7));
+  for (uint32_t i : order) {
+    ASSERT_TRUE(reader->Read(i).ok()) << "chunk " << i;
+  }
+
+  Result<IndexReport> again = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->manifest.digest, report->manifest.digest);  // reproducible
+}
+
+TEST_F(IndexerTest, ZstdFramesAndGzipMembersAreReadThrough) {
+  const std::vector<Entry> entries = {{.name = "a", .data = Text(400u << 10, 5)},
+                                      {.name = "b", .data = Text(300u << 10, 6)}};
+  for (bool zstd : {true, false}) {
+    const Descriptor image = AddPiecewiseImage(entries, 50000, zstd);
+    Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->whole_layers.empty());
+    Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+    ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+    const LayerCheckpoints& layer = lazy->checkpoints.layers[0];
+    EXPECT_GE(layer.checkpoints.size(), 8u) << "zstd " << zstd;  // 700 KiB, every 64 KiB
+    EXPECT_FALSE(layer.whole);
+    Result<VerifyReport> verified = VerifyImage(layout_, *lazy);
+    EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+    Result<std::vector<std::string>> differences = CompareWithSource(*lazy, layout_, image);
+    ASSERT_TRUE(differences.ok()) << differences.status().ToString();
+    EXPECT_TRUE(differences->empty()) << (*differences)[0];
+  }
+}
+
+TEST_F(IndexerTest, ALayerThatChangedIsCorruption) {
+  const Descriptor image = fixture::AddImage(layout_, "app", Layers());
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+  ASSERT_TRUE(lazy.ok());
+
+  // Another image (other layers) under the same index.
+  std::vector<Layer> other = Layers();
+  other[1].entries[1].data = "changed";
+  const Descriptor changed = fixture::AddImage(layout_, "changed", other);
+  Result<LazyImage> mismatched =
+      LazyImage::Open(layout_, Rewrite(report->manifest, changed, lazy->checkpoints));
+  EXPECT_TRUE(mismatched.status().IsCorruption()) << mismatched.status().ToString();
+  EXPECT_NE(mismatched.status().message().find("is not the layer indexed"), std::string::npos);
+
+  // The layer blob itself damaged in place: check and reads refuse it.
+  const std::string path = layout_.BlobPath(lazy->blobs[0].digest);
+  std::string bytes = *test::ReadFile(path);
+  for (size_t i = 100; i < bytes.size(); i += 997) {
+    bytes[i] = static_cast<char>(bytes[i] ^ 0x21);
+  }
+  ASSERT_TRUE(test::WriteFile(path, bytes).ok());
+  EXPECT_TRUE(VerifyImage(layout_, *lazy).status().IsCorruption());
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout_, *lazy);
+  size_t refused = 0;
+  for (uint32_t i = 0; i < lazy->metadata.chunks.size(); ++i) {
+    Result<std::vector<uint8_t>> chunk = reader->Read(i);
+    if (lazy->metadata.chunks[i].blob_index == 0) {
+      refused += chunk.status().IsCorruption() ? 1 : 0;
+      EXPECT_FALSE(chunk.ok()) << "chunk " << i << " of the damaged layer read";
+    }
+  }
+  EXPECT_GT(refused, 0u);
+}
+
+TEST_F(IndexerTest, ACheckpointBeyondItsLayerOrAMissingImageIsRefused) {
+  const Descriptor image = fixture::AddImage(layout_, "app", Layers());
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  CheckpointTable table = LazyImage::Open(layout_, report->manifest)->checkpoints;
+
+  CheckpointTable shrunk = table;  // the layer said smaller than it is
+  shrunk.layers[0].blob_size = shrunk.layers[0].checkpoints.back().blob_offset;
+  CheckpointTable short_stream = table;  // chunks past the stream's end
+  short_stream.layers[1].stream_size = short_stream.layers[1].blob_size = 100;
+  for (const CheckpointTable* bad : {&shrunk, &short_stream}) {
+    Result<LazyImage> refused = LazyImage::Open(layout_, Rewrite(report->manifest, image, *bad));
+    EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  }
+  // Not a table at all.
+  ImageManifest manifest = *layout_.ReadManifest(report->manifest);
+  manifest.layers[1] = *layout_.PutBlob(*CompressMetadata("not a table"), kFeilongCheckpointsType);
+  Result<LazyImage> garbage =
+      LazyImage::Open(layout_, *layout_.PutBlob(manifest.Encode(), kOciManifestType));
+  EXPECT_TRUE(garbage.status().IsCorruption()) << garbage.status().ToString();
+
+  // The index alone, in a layout without its image.
+  OciLayout elsewhere = *OciLayout::OpenOrCreate(dir_.Path("elsewhere"));
+  ASSERT_TRUE(IndexImage(layout_, image, elsewhere, options_).ok());
+  EXPECT_TRUE(LazyImage::Open(elsewhere, report->manifest).status().IsNotFound());
+}
+
+TEST_F(IndexerTest, ALazyImageOrAnIndexIsNotIndexedAgain) {
+  const Descriptor image = fixture::AddImage(layout_, "app", Layers());
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(
+      IndexImage(layout_, report->manifest, layout_, options_).status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace feilong::image
