@@ -10,6 +10,7 @@
 #include "daemon/local_socket.h"
 #include "daemon/services.h"
 #include "mirror/blob_task.h"
+#include "rpc/grpc_status.h"
 #include "source/source_client.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
@@ -17,49 +18,6 @@
 namespace feilong::daemon {
 
 namespace dv1 = feilong::daemon::v1;
-
-grpc::Status ToGrpc(const Status& s) {
-  if (s.ok()) {
-    return grpc::Status::OK;
-  }
-  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
-  switch (s.code()) {
-    case StatusCode::kNotFound:
-      code = grpc::StatusCode::NOT_FOUND;
-      break;
-    case StatusCode::kInvalidArgument:
-      code = grpc::StatusCode::INVALID_ARGUMENT;
-      break;
-    case StatusCode::kCorruption:
-      code = grpc::StatusCode::DATA_LOSS;
-      break;
-    case StatusCode::kUnavailable:
-      code = grpc::StatusCode::UNAVAILABLE;
-      break;
-    case StatusCode::kDeadlineExceeded:
-      code = grpc::StatusCode::DEADLINE_EXCEEDED;
-      break;
-    case StatusCode::kResourceExhausted:
-      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-      break;
-    case StatusCode::kFailedPrecondition:
-      code = grpc::StatusCode::FAILED_PRECONDITION;
-      break;
-    case StatusCode::kAlreadyExists:
-      code = grpc::StatusCode::ALREADY_EXISTS;
-      break;
-    case StatusCode::kPermissionDenied:
-      code = grpc::StatusCode::PERMISSION_DENIED;
-      break;
-    case StatusCode::kCancelled:
-      code = grpc::StatusCode::CANCELLED;
-      break;
-    default:
-      code = grpc::StatusCode::INTERNAL;
-      break;
-  }
-  return grpc::Status(code, s.message());
-}
 
 bool SpecCarriesCredentials(const common::v1::TaskSpec& spec) {
   if (source::UrlCarriesCredentials(spec.url())) {
@@ -136,7 +94,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<dv1::DownloadProgr
   void FailNow(const Status& s) {
     std::lock_guard lock(sink_->mutex);
     finished_ = true;
-    Finish(ToGrpc(s));
+    Finish(rpc::ToGrpcStatus(s));
   }
 
   void OnWriteDone(bool ok) override {
@@ -262,7 +220,7 @@ grpc::ServerUnaryReactor* LocalService::StatTask(grpc::CallbackServerContext* co
   auto* reactor = context->DefaultReactor();
   auto meta = store_.GetTask(request->task_id());
   if (!meta.ok()) {
-    reactor->Finish(ToGrpc(meta.status()));
+    reactor->Finish(rpc::ToGrpcStatus(meta.status()));
     return reactor;
   }
   auto pieces = store_.ListPieces(request->task_id());
@@ -276,11 +234,11 @@ grpc::ServerUnaryReactor* LocalService::DeleteTask(grpc::CallbackServerContext* 
                                                    dv1::DeleteTaskResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
   if (tasks_.IsRunning(request->task_id())) {
-    reactor->Finish(
-        ToGrpc(Status::FailedPrecondition("task " + request->task_id() + " is being downloaded")));
+    reactor->Finish(rpc::ToGrpcStatus(
+        Status::FailedPrecondition("task " + request->task_id() + " is being downloaded")));
     return reactor;
   }
-  reactor->Finish(ToGrpc(store_.DeleteTask(request->task_id())));
+  reactor->Finish(rpc::ToGrpcStatus(store_.DeleteTask(request->task_id())));
   return reactor;
 }
 
@@ -290,7 +248,7 @@ grpc::ServerUnaryReactor* LocalService::ListTasks(grpc::CallbackServerContext* c
   auto* reactor = context->DefaultReactor();
   auto tasks = store_.ListTasks();
   if (!tasks.ok()) {
-    reactor->Finish(ToGrpc(tasks.status()));
+    reactor->Finish(rpc::ToGrpcStatus(tasks.status()));
     return reactor;
   }
   for (const auto& meta : *tasks) {

@@ -11,6 +11,7 @@
 #include "daemon/services.h"
 #include "daemon/trigger_policy.h"
 #include "daemon/upload/piece_hub.h"
+#include "rpc/grpc_status.h"
 #include "rpc/tls_credentials.h"
 #include "storage/piece_store.h"
 
@@ -32,7 +33,7 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
   void Refuse(const Status& status) {
     std::lock_guard lock(state_->mutex);
     state_->finished = true;
-    Finish(ToGrpc(status));
+    Finish(rpc::ToGrpcStatus(status));
   }
 
   void Begin() {
@@ -48,7 +49,7 @@ class SyncPiecesReactor final : public grpc::ServerWriteReactor<dv1::PieceAvaila
     if (!meta.ok() && !active) {
       std::lock_guard lock(state_->mutex);
       state_->finished = true;
-      Finish(ToGrpc(meta.status()));
+      Finish(rpc::ToGrpcStatus(meta.status()));
       return;
     }
     {
@@ -173,16 +174,16 @@ grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerConte
   if (!allowed.ok()) {
     spdlog::warn("seed_trigger_refused task={} peer={} error=\"{}\"", request->task_id(),
                  context->peer(), allowed.message());
-    reactor->Finish(ToGrpc(allowed));
+    reactor->Finish(rpc::ToGrpcStatus(allowed));
     return reactor;
   }
   auto task_id = TaskIdForSpec(request->spec());
   if (!task_id.ok()) {
-    reactor->Finish(ToGrpc(task_id.status()));
+    reactor->Finish(rpc::ToGrpcStatus(task_id.status()));
     return reactor;
   }
   if (*task_id != request->task_id()) {
-    reactor->Finish(ToGrpc(Status::InvalidArgument(
+    reactor->Finish(rpc::ToGrpcStatus(Status::InvalidArgument(
         "task id " + request->task_id() + " does not match the spec (expected " + *task_id + ")")));
     return reactor;
   }
@@ -197,7 +198,7 @@ grpc::ServerUnaryReactor* PeerService::TriggerDownload(grpc::CallbackServerConte
   waiter.on_progress = [](const DownloadProgress&) {};
   Status started = tasks_.Start(options, std::move(waiter));
   spdlog::info("seed_triggered task={} started={}", *task_id, started.ok());
-  reactor->Finish(ToGrpc(started));
+  reactor->Finish(rpc::ToGrpcStatus(started));
   return reactor;
 }
 

@@ -31,9 +31,6 @@ Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec);
 // URL: source/url.h): its task is private (access/grant.h).
 bool SpecCarriesCredentials(const common::v1::TaskSpec& spec);
 
-// The gRPC status carrying the same code and message.
-grpc::Status ToGrpc(const Status& status);
-
 class LocalService final : public v1::Daemon::CallbackService {
  public:
   // `callers` tells who is on the other end of each call (local_socket.h).

@@ -6,53 +6,12 @@
 
 #include "common/host_port.h"
 #include "common/log.h"
+#include "rpc/grpc_status.h"
 #include "rpc/tls_credentials.h"
 #include "scheduler/peer_stream.h"
 
 namespace feilong::scheduler {
 namespace {
-
-grpc::Status ToGrpcStatus(const Status& status) {
-  using C = grpc::StatusCode;
-  C code = C::UNKNOWN;
-  switch (status.code()) {
-    case StatusCode::kOk:
-      return grpc::Status::OK;
-    case StatusCode::kNotFound:
-      code = C::NOT_FOUND;
-      break;
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kCorruption:
-      code = C::INVALID_ARGUMENT;
-      break;
-    case StatusCode::kUnavailable:
-    case StatusCode::kIOError:
-      code = C::UNAVAILABLE;
-      break;
-    case StatusCode::kDeadlineExceeded:
-      code = C::DEADLINE_EXCEEDED;
-      break;
-    case StatusCode::kResourceExhausted:
-      code = C::RESOURCE_EXHAUSTED;
-      break;
-    case StatusCode::kFailedPrecondition:
-      code = C::FAILED_PRECONDITION;
-      break;
-    case StatusCode::kAlreadyExists:
-      code = C::ALREADY_EXISTS;
-      break;
-    case StatusCode::kPermissionDenied:
-      code = C::PERMISSION_DENIED;
-      break;
-    case StatusCode::kCancelled:
-      code = C::CANCELLED;
-      break;
-    case StatusCode::kInternal:
-      code = C::INTERNAL;
-      break;
-  }
-  return grpc::Status(code, status.message());
-}
 
 std::string_view KindName(v1::ScheduleDecision::Kind kind) {
   switch (kind) {
@@ -133,7 +92,7 @@ grpc::ServerUnaryReactor* SchedulerService::AnnounceHost(grpc::CallbackServerCon
                   v1::HostType_Name(request->host().type()), request->host().ip());
   }
   RefreshGauges();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(rpc::ToGrpcStatus(status));
   return reactor;
 }
 
@@ -146,7 +105,7 @@ grpc::ServerUnaryReactor* SchedulerService::LeaveHost(grpc::CallbackServerContex
   if (!actions.ok()) {
     spdlog::warn("host_claim_refused host={} subject=\"{}\" error=\"{}\"", request->host_id(),
                  caller.subject, actions.status().message());
-    reactor->Finish(ToGrpcStatus(actions.status()));
+    reactor->Finish(rpc::ToGrpcStatus(actions.status()));
     return reactor;
   }
   spdlog::info("host_left host={}", request->host_id());
@@ -165,7 +124,7 @@ grpc::ServerUnaryReactor* SchedulerService::StatTask(grpc::CallbackServerContext
     *response = std::move(stat).value();
     reactor->Finish(grpc::Status::OK);
   } else {
-    reactor->Finish(ToGrpcStatus(stat.status()));
+    reactor->Finish(rpc::ToGrpcStatus(stat.status()));
   }
   return reactor;
 }
@@ -185,7 +144,7 @@ grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, con
     if (!actions.ok()) {
       spdlog::warn("register_rejected peer={} error=\"{}\"", registration.peer_id(),
                    actions.status().message());
-      return ToGrpcStatus(actions.status());
+      return rpc::ToGrpcStatus(actions.status());
     }
     metrics_.registrations.Increment();
     spdlog::debug("peer_registered task={} peer={} host={} held_pieces={}", registration.task_id(),
@@ -208,7 +167,7 @@ grpc::Status SchedulerService::OnRequest(SessionId session, bool registered, con
       return grpc::Status::OK;
     }
     spdlog::warn("peer_stream_error session={} error=\"{}\"", session, actions.status().ToString());
-    return ToGrpcStatus(actions.status());
+    return rpc::ToGrpcStatus(actions.status());
   }
   Execute(std::move(actions).value());
   return grpc::Status::OK;

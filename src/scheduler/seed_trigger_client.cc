@@ -2,40 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-namespace feilong::scheduler {
+#include "rpc/grpc_status.h"
 
-Status FromGrpcStatus(const grpc::Status& status) {
-  const std::string& m = status.error_message();
-  switch (status.error_code()) {
-    case grpc::StatusCode::OK:
-      return Status::Ok();
-    case grpc::StatusCode::CANCELLED:
-      return Status::Cancelled(m);
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return Status::InvalidArgument(m);
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Status::DeadlineExceeded(m);
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(m);
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Status::AlreadyExists(m);
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return Status::PermissionDenied(m);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::ResourceExhausted(m);
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
-      return Status::FailedPrecondition(m);
-    case grpc::StatusCode::UNAVAILABLE:
-      return Status::Unavailable(m);
-    case grpc::StatusCode::DATA_LOSS:
-      return Status::Corruption(m);
-    default:
-      return Status::Internal(m);
-  }
-}
+namespace feilong::scheduler {
 
 struct SeedTriggerClient::Call {
   grpc::ClientContext context;
@@ -77,7 +46,7 @@ void SeedTriggerClient::Trigger(const SeedTrigger& trigger, std::function<void(S
   }
   stub->async()->TriggerDownload(&call->context, &call->request, &call->response,
                                  [this, call](grpc::Status status) {
-                                   call->done(FromGrpcStatus(status));
+                                   call->done(rpc::FromGrpcStatus(status));
                                    std::lock_guard lock(mutex_);
                                    in_flight_.erase(call);
                                    delete call;

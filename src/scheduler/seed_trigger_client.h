@@ -22,10 +22,6 @@
 
 namespace feilong::scheduler {
 
-// A gRPC status as a Status: UNAVAILABLE -> kUnavailable, DEADLINE_EXCEEDED
-// -> kDeadlineExceeded, and so on; the message is kept.
-Status FromGrpcStatus(const grpc::Status& status);
-
 class SeedTriggerClient {
  public:
   // `timeout` is the deadline of each call (config seed_trigger_timeout).
