@@ -4,12 +4,12 @@
 #include <mutex>
 #include <optional>
 
+#include "common/task_id.h"
 #include "daemon/daemon_config.h"
 #include "daemon/download/output.h"
 #include "daemon/download/task_manager.h"
 #include "daemon/local_socket.h"
 #include "daemon/services.h"
-#include "mirror/blob_task.h"
 #include "rpc/grpc_status.h"
 #include "source/source_client.h"
 #include "source/url.h"
@@ -40,15 +40,15 @@ Result<std::string> TaskIdForSpec(const common::v1::TaskSpec& spec) {
                                    std::to_string(source::kMinRequestedPieceLength) + ", " +
                                    std::to_string(source::kMaxPieceLength) + "] bytes");
   }
-  if (!spec.digest().empty() || spec.application() == mirror::kOciBlobApplication) {
+  if (!spec.digest().empty() || spec.application() == kOciBlobApplication) {
     // Content-addressed: the download checks the whole content against the
     // digest before the task is complete, so whoever asks by this digest
     // gets these bytes, whatever URL, registry or token they came with.
     FL_ASSIGN_OR_RETURN(Sha256Digest digest, ParseSha256String(spec.digest()));
-    return source::ContentTaskId(HexEncode(digest), spec.piece_length());
+    return ContentTaskId(HexEncode(digest), spec.piece_length());
   }
   FL_ASSIGN_OR_RETURN(std::string normalized, source::NormalizeUrlForTaskId(spec.url()));
-  return source::TaskId(normalized, spec.tag(), spec.application(), spec.piece_length());
+  return UrlTaskId(normalized, spec.tag(), spec.application(), spec.piece_length());
 }
 
 namespace {

@@ -1,8 +1,8 @@
 #include "daemon/mirror_blob_fetcher.h"
 
+#include "common/task_id.h"
 #include "daemon/daemon_config.h"
 #include "daemon/services.h"
-#include "mirror/blob_task.h"
 
 namespace feilong::daemon {
 
@@ -23,7 +23,7 @@ Status MirrorBlobFetcher::Start(const mirror::BlobFetchRequest& request,
   DownloadRequestOptions options;
   options.task_id = request.task_id;
   options.spec.set_url(request.url);
-  options.spec.set_application(std::string(mirror::kOciBlobApplication));
+  options.spec.set_application(std::string(kOciBlobApplication));
   options.spec.set_digest(request.digest);
   for (const auto& [name, value] : request.headers) {
     (*options.spec.mutable_request_headers())[name] = value;

@@ -1,5 +1,6 @@
 #include "daemon/piece_request.h"
 
+#include "common/task_id.h"
 #include "source/url.h"
 
 namespace feilong::daemon {
@@ -41,7 +42,7 @@ Result<PieceTarget> ParsePieceTarget(std::string_view target) {
   }
   PieceTarget parsed;
   parsed.task_id = std::string(rest.substr(0, slash));
-  if (!source::IsValidTaskId(parsed.task_id)) {
+  if (!IsValidTaskId(parsed.task_id)) {
     return Status::InvalidArgument("task id must be 64 lowercase hex characters");
   }
   if (!ParsePieceNumber(rest.substr(slash + 1), &parsed.number)) {

@@ -14,7 +14,7 @@
 namespace feilong::mirror {
 
 struct BlobFetchRequest {
-  std::string task_id;  // BlobTaskId(digest)
+  std::string task_id;  // ContentTaskId(digest)
   // Upstream blob URL (the origin for going back to source; redirects to
   // storage are followed).
   std::string url;

@@ -22,9 +22,9 @@
 #include "common/digest.h"
 #include "common/host_port.h"
 #include "common/metrics.h"
+#include "common/task_id.h"
 #include "common/tcp_server.h"
 #include "mirror/blob_route.h"
-#include "mirror/blob_task.h"
 #include "mirror/byte_range.h"
 #include "mirror/forwarder.h"
 #include "mirror/piece_stream.h"
@@ -246,7 +246,7 @@ asio::awaitable<bool> RegistryMirror::Impl::ServeBlob(beast::tcp_stream& client,
   }
 
   BlobFetchRequest fetch;
-  fetch.task_id = BlobTaskId(blob.digest_hex);
+  fetch.task_id = ContentTaskId(blob.digest_hex);
   fetch.url = upstream.url + target;
   fetch.digest = blob.Digest();
   if (auto it = request.find(http::field::authorization); it != request.end()) {

@@ -2,7 +2,7 @@
 // use as a registry mirror (docs/registry-mirror.md).
 //
 //   GET  /v2/<name>/blobs/sha256:<hex>   a P2P task keyed by the digest
-//        (mirror/blob_task.h); the body streams to the client from the
+//        (common/task_id.h ContentTaskId); the body streams to the client from the
 //        piece store, in order, as pieces arrive. The last bytes are held
 //        back until the download finished and the whole content matched the
 //        digest: a corrupt blob is never handed over complete (the

@@ -288,36 +288,6 @@ std::string RedactUrl(std::string_view url) {
   return out;
 }
 
-std::string TaskId(std::string_view normalized_url, std::string_view tag,
-                   std::string_view application, uint32_t piece_length) {
-  std::string joined;
-  joined.reserve(normalized_url.size() + tag.size() + application.size() + 16);
-  joined.append(normalized_url).append("\n");
-  joined.append(tag).append("\n");
-  joined.append(application).append("\n");
-  joined.append(std::to_string(piece_length));
-  Sha256Digest digest = Sha256(std::string_view(joined));
-  return HexEncode(digest);
-}
-
-std::string ContentTaskId(std::string_view digest_hex, uint32_t piece_length) {
-  std::string material("oci-blob");
-  material.push_back('\0');
-  material += "sha256:";
-  material += digest_hex;
-  if (piece_length != 0) {
-    material.push_back('\0');
-    material += std::to_string(piece_length);
-  }
-  return HexEncode(Sha256(std::string_view(material)));
-}
-
-bool IsValidTaskId(std::string_view id) {
-  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-           return IsDigit(c) || (c >= 'a' && c <= 'f');
-         });
-}
-
 uint32_t DefaultPieceLength(uint64_t content_length) {
   uint64_t target = content_length / 1024;
   if (target <= kMinPieceLength) {

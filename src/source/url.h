@@ -1,5 +1,5 @@
-// URLs of origins: parsing, the normalized form a task id is computed from,
-// redaction for logs, task ids and the default piece length.
+// URLs of origins: parsing, the normalized form a task id is computed from
+// (common/task_id.h), redaction for logs and the default piece length.
 //
 // Query strings of origin URLs often carry signatures and tokens (pre-signed
 // object store URLs). They must never reach a log line or an error message:
@@ -72,24 +72,6 @@ bool IsCredentialHeader(std::string_view name);
 // `url` without userinfo, query and fragment: safe for logs and errors.
 // Best effort on malformed input (still cuts at the first '?' or '#').
 std::string RedactUrl(std::string_view url);
-
-// Hex SHA-256 of "<normalized_url>\n<tag>\n<application>\n<piece_length>",
-// piece_length in decimal (0: the default rule, DefaultPieceLength()).
-// 64 lowercase hex characters.
-std::string TaskId(std::string_view normalized_url, std::string_view tag,
-                   std::string_view application, uint32_t piece_length);
-
-// The task id of content whose SHA-256 is known (flget --digest, OCI
-// blobs): hex SHA-256 of "oci-blob\0sha256:<digest_hex>", followed by
-// "\0<piece_length>" when a piece length is requested. It names the bytes,
-// not where they come from: the same content under two URLs, registries or
-// tokens is one task. (The prefix is the registry mirror's, which used
-// content ids first; keeping it keeps the ids of blobs already cached.)
-// REQUIRES: `digest_hex` is 64 lowercase hex characters.
-std::string ContentTaskId(std::string_view digest_hex, uint32_t piece_length);
-
-// True if `id` has the form of a task id: 64 lowercase hex characters.
-bool IsValidTaskId(std::string_view id);
 
 constexpr uint32_t kMinPieceLength = 512u << 10;  // 512 KiB
 constexpr uint32_t kMaxPieceLength = 64u << 20;   // 64 MiB

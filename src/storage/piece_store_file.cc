@@ -73,26 +73,6 @@ Status Migrate(SqliteDb& db) {
 
 }  // namespace
 
-Status ValidateTaskId(std::string_view task_id) {
-  bool ok = task_id.size() == 64;
-  for (size_t i = 0; ok && i < task_id.size(); ++i) {
-    char c = task_id[i];
-    ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  }
-  if (ok) {
-    return Status::Ok();
-  }
-  // Quote at most a prefix: the id may be long or hostile.
-  std::string shown(task_id.substr(0, 80));
-  for (char& c : shown) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-      c = '?';
-    }
-  }
-  return Status::InvalidArgument("invalid task id '" + shown +
-                                 "': want 64 lowercase hex characters");
-}
-
 using internal::AllocatedBytes;
 using internal::kTaskColumns;
 using internal::LiveTask;

@@ -31,12 +31,10 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/task_id.h"
 #include "storage/piece_store.h"
 
 namespace feilong::storage {
-
-// OK if `task_id` is exactly 64 lowercase hex characters, else InvalidArgument.
-Status ValidateTaskId(std::string_view task_id);
 
 namespace internal {
 struct StoreCore;  // defined in piece_store_internal.h

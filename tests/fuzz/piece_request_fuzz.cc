@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/task_id.h"
 #include "daemon/piece_request.h"
 #include "fuzz/fuzz_check.h"
 #include "source/url.h"
@@ -38,7 +39,7 @@ void CheckTarget(std::string_view target) {
     return;
   }
   FUZZ_CHECK(target.starts_with("/pieces/"), "accepted: " << target);
-  FUZZ_CHECK(feilong::source::IsValidTaskId(parsed->task_id), "task id: " << parsed->task_id);
+  FUZZ_CHECK(feilong::IsValidTaskId(parsed->task_id), "task id: " << parsed->task_id);
   std::string formatted = "/pieces/" + parsed->task_id + "/" + std::to_string(parsed->number);
   Result<PieceTarget> again = ParsePieceTarget(formatted);
   FUZZ_CHECK(again.ok() && again->task_id == parsed->task_id && again->number == parsed->number,

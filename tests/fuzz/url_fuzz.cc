@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/task_id.h"
 #include "fuzz/fuzz_check.h"
 #include "source/url.h"
 
@@ -61,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(again.ok() && *again == n,
              "not idempotent: " << url << " -> " << n << " -> " << again.value_or("<error>"));
 
-  std::string id = TaskId(n, "tag", "app", static_cast<uint32_t>(size));
+  std::string id = feilong::UrlTaskId(n, "tag", "app", static_cast<uint32_t>(size));
   FUZZ_CHECK(IsValidTaskId(id), id);
   return 0;
 }

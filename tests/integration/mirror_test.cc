@@ -18,10 +18,10 @@
 #include <thread>
 
 #include "common/digest.h"
+#include "common/task_id.h"
 #include "integration/cluster.h"
 #include "integration/process.h"
 #include "integration/registry.h"
-#include "mirror/blob_task.h"
 #include "support/temp_dir.h"
 
 namespace feilong::testing {
@@ -385,7 +385,7 @@ TEST_F(MirrorTest, CorruptBlobIsRefusedAndNotStored) {
   }
   EXPECT_NE(FileDigest(out), blob);
   // Not stored: neither the peer nor the seed keeps the task.
-  const std::string task = mirror::BlobTaskId(blob.substr(7));
+  const std::string task = ContentTaskId(blob.substr(7));
   for (Cluster::Node* node : {&cluster_->peer(0), &cluster_->seed()}) {
     std::string path = node->dir + "/content/" + task.substr(0, 2) + "/" + task;
     for (int i = 0; i < 50 && ::access(path.c_str(), F_OK) == 0; ++i) {

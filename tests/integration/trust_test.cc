@@ -14,6 +14,7 @@
 
 #include "common/digest.h"
 #include "common/host_port.h"
+#include "common/task_id.h"
 #include "feilong/daemon/v1/daemon.grpc.pb.h"
 #include "feilong/scheduler/v1/scheduler.grpc.pb.h"
 #include "integration/cluster.h"
@@ -75,7 +76,7 @@ class RoguePeer {
     stream_ = stub_->AnnouncePeer(&context_);
     sv1::AnnouncePeerRequest reg;
     auto* r = reg.mutable_register_();
-    r->set_task_id(source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
+    r->set_task_id(UrlTaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
     r->set_peer_id("rogue-peer");
     r->mutable_host()->set_id("rogue-host");
     r->mutable_host()->set_hostname("rogue");
@@ -203,7 +204,7 @@ TEST_F(TrustTest, APrivateTaskGoesOnlyToPeersWithAccess) {
   // one, for a piece held or not, and no byte of the content.
   const uint16_t port = Cluster::ReadyPort(cluster.peer(0), "piece_port");
   ASSERT_NE(port, 0);
-  const std::string task = source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0);
+  const std::string task = UrlTaskId(*source::NormalizeUrlForTaskId(url), "", "", 0);
   for (const std::string& target : {"/pieces/" + task + "/0", "/pieces/" + task + "/2"}) {
     auto bare = test::RawHttpRequest(port, "GET", target);
     ASSERT_TRUE(bare.ok()) << bare.status().ToString();
@@ -313,7 +314,7 @@ grpc::Status Trigger(const std::shared_ptr<grpc::Channel>& channel, const std::s
   auto stub = dv1::Peer::NewStub(channel);
   dv1::TriggerDownloadRequest request;
   request.mutable_spec()->set_url(url);
-  request.set_task_id(source::TaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
+  request.set_task_id(UrlTaskId(*source::NormalizeUrlForTaskId(url), "", "", 0));
   dv1::TriggerDownloadResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -6,8 +6,8 @@
 
 #include "common/config.h"
 #include "common/digest.h"
+#include "common/task_id.h"
 #include "mirror/blob_route.h"
-#include "mirror/blob_task.h"
 #include "mirror/byte_range.h"
 #include "mirror/mirror_config.h"
 #include "mirror/upstream.h"
@@ -159,15 +159,6 @@ mirror:
   ASSERT_FALSE(unknown.ok());
   EXPECT_TRUE(unknown.status().IsNotFound());
   EXPECT_NE(unknown.status().message().find("evil.example"), std::string::npos);
-}
-
-TEST(BlobTaskTest, DependsOnTheDigestOnly) {
-  std::string id = BlobTaskId(kHex);
-  EXPECT_EQ(id.size(), 64u);
-  std::string material = std::string("oci-blob") + '\0' + "sha256:" + kHex;
-  EXPECT_EQ("sha256:" + id, Sha256String(Sha256(std::string_view(material))));
-  EXPECT_NE(id, BlobTaskId(std::string(64, 'b')));
-  EXPECT_EQ(id, BlobTaskId(kHex));
 }
 
 TEST(ByteRangeTest, Forms) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/digest.h"
+#include "common/task_id.h"
 #include "source/url.h"
 #include "storage/piece_store.h"
 #include "support/raw_http.h"
@@ -32,7 +33,7 @@ class FakeFetcher final : public UrlFetcher {
       std::lock_guard lock(mutex_);
       urls_.push_back(request.url);
     }
-    const std::string task_id = source::TaskId(request.url, "", "", 0);
+    const std::string task_id = UrlTaskId(request.url, "", "", 0);
     FetchProgress p;
     if (request.url.find("/good/") == std::string::npos) {
       p.done = true;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/digest.h"
+#include "common/task_id.h"
 #include "source/source_client.h"
 
 namespace feilong::source {
@@ -124,30 +125,10 @@ TEST(RedactUrlTest, RemovesQueryUserinfoAndFragment) {
   EXPECT_EQ(RedactUrl("http://host/p@th?x"), "http://host/p@th");
 }
 
-TEST(TaskIdTest, HashesTheFourFieldsJoinedByNewlines) {
-  // sha256("http://h/f\n\n\n0")
-  EXPECT_EQ(TaskId("http://h/f", "", "", 0),
-            HexEncode(Sha256(std::string_view("http://h/f\n\n\n0"))));
-  std::string id = TaskId("http://h/f", "tag", "app", 4194304);
-  EXPECT_EQ(id, HexEncode(Sha256(std::string_view("http://h/f\ntag\napp\n4194304"))));
-  EXPECT_TRUE(IsValidTaskId(id));
-  EXPECT_NE(TaskId("http://h/f", "tag", "app", 0), id);
-  EXPECT_NE(TaskId("http://h/f", "tag2", "app", 4194304), id);
-  EXPECT_NE(TaskId("http://h/f", "", "tagapp", 4194304),
-            TaskId("http://h/f", "tag", "app", 4194304));
-}
-
-TEST(TaskIdTest, SignedUrlsOfTheSameObjectShareATask) {
+TEST(NormalizeUrlTest, SignedUrlsOfTheSameObjectShareATask) {
   std::string a = Normalize("https://b.s3.amazonaws.com/o?X-Amz-Date=1&X-Amz-Signature=aaa");
   std::string b = Normalize("https://B.s3.amazonaws.com:443/o?X-Amz-Signature=bbb&X-Amz-Date=2");
-  EXPECT_EQ(TaskId(a, "", "", 0), TaskId(b, "", "", 0));
-}
-
-TEST(TaskIdTest, ValidTaskIdForm) {
-  EXPECT_TRUE(IsValidTaskId(std::string(64, 'a')));
-  EXPECT_FALSE(IsValidTaskId(std::string(64, 'A')));
-  EXPECT_FALSE(IsValidTaskId(std::string(63, 'a')));
-  EXPECT_FALSE(IsValidTaskId(std::string(62, 'a') + ".."));
+  EXPECT_EQ(UrlTaskId(a, "", "", 0), UrlTaskId(b, "", "", 0));
 }
 
 TEST(DefaultPieceLengthTest, FollowsTheRule) {

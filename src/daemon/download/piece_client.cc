@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "access/grant.h"
+#include "common/task_id.h"
 #include "source/curl_multi.h"
 #include "source/curl_transfer.h"
 #include "source/url.h"
@@ -124,7 +125,7 @@ void PieceClient::Fetch(source::CurlMulti& multi, const std::string& host, uint1
   fetch->what = "parent " + host_port + " piece " + std::to_string(number);
   fetch->expected_length = expected_length;
   fetch->writer = &writer;
-  if (!source::IsValidTaskId(task_id)) {
+  if (!IsValidTaskId(task_id)) {
     done(Status::InvalidArgument(fetch->what + ": malformed task id"));
     return;
   }
