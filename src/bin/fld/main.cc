@@ -9,8 +9,18 @@
 
 #include "common/allocator.h"
 #include "common/log.h"
+#include "common/open_file_limit.h"
 #include "daemon/daemon.h"
 #include "rpc/tls_config.h"
+
+namespace {
+
+// Piece connections (upload.max_connections, 512) + transfers
+// (download.max_transfers, 128) + the store's open tasks (256) + gRPC,
+// SQLite and the local API, with room to spare.
+constexpr uint64_t kOpenFilesWanted = 4096;
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using feilong::daemon::DaemonConfig;
@@ -101,6 +111,18 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  // Connections, transfers and the store's open tasks each hold a
+  // descriptor; a service's default soft limit (1024) is too few for a busy
+  // seed (common/open_file_limit.h).
+  if (auto limit = feilong::RaiseOpenFileLimit(); !limit.ok()) {
+    spdlog::warn("open_file_limit: {}", limit.status().message());
+  } else if (*limit < kOpenFilesWanted) {
+    spdlog::warn(
+        "open_file_limit: {} descriptors at most (hard limit); a busy daemon may need {} "
+        "(raise LimitNOFILE or ulimit -Hn)",
+        *limit, kOpenFilesWanted);
+  }
 
   auto daemon = feilong::daemon::Daemon::Start(config);
   if (!daemon.ok()) {
