@@ -63,6 +63,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "not idempotent: " << url << " -> " << n << " -> " << again.value_or("<error>"));
 
   std::string id = feilong::UrlTaskId(n, "tag", "app", static_cast<uint32_t>(size));
-  FUZZ_CHECK(IsValidTaskId(id), id);
+  FUZZ_CHECK(feilong::IsValidTaskId(id), id);
   return 0;
 }
