@@ -39,10 +39,15 @@ Status Bad(const std::string& what) { return Status::Corruption("checkpoint tabl
 // Checks one checkpoint of a layer against the layer and the one before it.
 Status CheckCheckpoint(const LayerCheckpoints& layer, size_t k, const std::string& name) {
   const Checkpoint& c = layer.checkpoints[k];
+  // Checkpoints closer than a window apart buy a reader nothing and would
+  // let a hostile table split a layer into millions of stretches for the
+  // reader to keep track of; the indexer never writes them.
   if (k == 0 ? c.stream_offset != 0
              : c.stream_offset <= layer.checkpoints[k - 1].stream_offset ||
+                   c.stream_offset - layer.checkpoints[k - 1].stream_offset < kMinCheckpointGap ||
                    c.blob_offset < layer.checkpoints[k - 1].blob_offset) {
-    return Bad(name + ": out of order (the first must be at stream offset 0)");
+    return Bad(name + ": out of order or closer than " + std::to_string(kMinCheckpointGap) +
+               " bytes to the one before (the first must be at stream offset 0)");
   }
   if (c.stream_offset > layer.stream_size || c.blob_offset > layer.blob_size) {
     return Bad(name + ": beyond its layer (blob offset " + std::to_string(c.blob_offset) + " of " +

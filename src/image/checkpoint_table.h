@@ -17,9 +17,9 @@
 //
 // Encode() and Decode() follow the spec byte for byte; Decode() accepts
 // only what Encode() writes: every offset inside its layer, checkpoints in
-// increasing order, windows tiling the window pool, the SHA-256 in the
-// header. Errors are Corruption naming what is wrong (InvalidArgument for
-// a newer major version).
+// increasing order at least kMinCheckpointGap apart, windows tiling the window pool, the SHA-256 in
+// the header. Errors are Corruption naming what is wrong (InvalidArgument for a newer major
+// version).
 //
 // Thread rule: a CheckpointTable is a value.
 #pragma once
@@ -39,6 +39,9 @@ namespace feilong::image {
 inline constexpr uint32_t kGzipWindowSize = 32u << 10;
 // Default spacing of checkpoints, in bytes of the tar stream.
 inline constexpr uint64_t kDefaultCheckpointSpacing = 4u << 20;
+// The least stream distance between two checkpoints of a layer: Decode()
+// refuses closer ones, and the indexer takes no smaller spacing.
+inline constexpr uint64_t kMinCheckpointGap = kGzipWindowSize;
 
 struct Checkpoint {
   uint64_t stream_offset = 0;  // in the layer's tar stream

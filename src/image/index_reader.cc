@@ -74,29 +74,31 @@ Status IndexChunkReader::DecompressWhole(uint32_t blob_index, Layer& layer) {
 Result<const IndexChunkReader::Segment*> IndexChunkReader::GetSegment(uint32_t blob_index,
                                                                       Layer& layer, size_t k,
                                                                       uint64_t size) {
-  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
-    if (it->blob_index == blob_index && it->checkpoint == k) {
-      segments_.splice(segments_.begin(), segments_, it);
-      return &segments_.front();
-    }
+  const SegmentKey key(blob_index, k);
+  if (auto it = segment_at_.find(key); it != segment_at_.end()) {
+    segments_.splice(segments_.begin(), segments_, it->second);
+    return &segments_.front();
   }
   const LayerCheckpoints& table = image_.checkpoints.layers[blob_index];
   FL_ASSIGN_OR_RETURN(
       std::unique_ptr<LayerDecoder> decoder,
       LayerDecoder::Start(layer.blob.get(), table.blob_size, table.kind, &table.checkpoints[k],
                           "layer " + std::to_string(blob_index)));
-  Segment segment{blob_index, k, std::vector<uint8_t>(size)};
+  Segment segment{key, std::vector<uint8_t>(size)};
   FL_ASSIGN_OR_RETURN(size_t n, decoder->Read(segment.bytes));
   if (n != size) {
     return Status::Corruption("layer " + std::to_string(blob_index) + ": its stream ends inside " +
                               "checkpoint " + std::to_string(k) + "'s stretch");
   }
-  while (!segments_.empty() && segment_bytes_ + size > kSegmentCacheBytes) {
-    segment_bytes_ -= segments_.back().bytes.size();
+  const uint64_t charge = size + kSegmentOverheadBytes;
+  while (!segments_.empty() && segment_bytes_ + charge > kSegmentCacheBytes) {
+    segment_bytes_ -= segments_.back().bytes.size() + kSegmentOverheadBytes;
+    segment_at_.erase(segments_.back().key);
     segments_.pop_back();
   }
-  segment_bytes_ += size;
+  segment_bytes_ += charge;
   segments_.push_front(std::move(segment));
+  segment_at_[key] = segments_.begin();
   return &segments_.front();
 }
 

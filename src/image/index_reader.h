@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "common/scoped_fd.h"
@@ -39,6 +40,10 @@ namespace feilong::image {
 // Decompressed stretches kept, in bytes; and the largest stretch kept.
 inline constexpr uint64_t kSegmentCacheBytes = 64u << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 16u << 20;
+// What each kept stretch is charged besides its bytes (its list and map
+// nodes and vector, rounded up), so that many small stretches cannot hold
+// more memory than the budget says.
+inline constexpr uint64_t kSegmentOverheadBytes = 1u << 10;
 
 class IndexChunkReader : public ChunkReader {
  public:
@@ -54,10 +59,11 @@ class IndexChunkReader : public ChunkReader {
     std::unique_ptr<LayerDecoder> cursor;  // where the last read ended
     ScopedFd whole;                        // a whole layer's stream, once read
   };
-  // The stream from checkpoint `checkpoint` of a layer to the next.
+  // (blob index, checkpoint index): where a stretch starts.
+  using SegmentKey = std::pair<uint32_t, size_t>;
+  // The stream from checkpoint `key.second` of a layer to the next.
   struct Segment {
-    uint32_t blob_index = 0;
-    size_t checkpoint = 0;
+    SegmentKey key;
     std::vector<uint8_t> bytes;
   };
   Result<Layer*> OpenLayer(uint32_t blob_index);
@@ -70,9 +76,10 @@ class IndexChunkReader : public ChunkReader {
 
   const OciLayout& layout_;
   const LazyImage& image_;
-  std::map<uint32_t, Layer> layers_;  // by blob index, once used
-  std::list<Segment> segments_;       // most recently used first
-  uint64_t segment_bytes_ = 0;
+  std::map<uint32_t, Layer> layers_;                               // by blob index, once used
+  std::list<Segment> segments_;                                    // most recently used first
+  std::map<SegmentKey, std::list<Segment>::iterator> segment_at_;  // into segments_
+  uint64_t segment_bytes_ = 0;  // bytes and overheads of segments_
 };
 
 }  // namespace feilong::image

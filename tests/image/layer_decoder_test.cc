@@ -225,7 +225,11 @@ TEST_F(LayerDecoderTest, ATableEncodesAndDecodesAndRefusesDamage) {
   whole_gzip.layers[0].whole = true;
   CheckpointTable tar_with_checkpoint = table;
   tar_with_checkpoint.layers[1].checkpoints.push_back({});
-  for (const CheckpointTable* bad : {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint}) {
+  CheckpointTable too_close = table;  // a stretch shorter than a window
+  too_close.layers[0].checkpoints[2].stream_offset =
+      too_close.layers[0].checkpoints[1].stream_offset + kGzipWindowSize - 1;
+  for (const CheckpointTable* bad :
+       {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint, &too_close}) {
     Result<CheckpointTable> refused = CheckpointTable::Decode(bad->Encode());
     EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
   }
