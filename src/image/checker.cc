@@ -145,14 +145,15 @@ class TreeComparer {
 
 }  // namespace
 
-Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image) {
+Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image,
+                                 const std::string& scratch_dir) {
   VerifyReport report;
   for (const Descriptor& blob : image.blobs) {
     FL_RETURN_IF_ERROR(layout.VerifyBlob(blob));
     ++report.blobs;
     report.blob_bytes += blob.size;
   }
-  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout, image);
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout, image, scratch_dir);
   for (uint32_t i = 0; i < image.metadata.chunks.size(); ++i) {
     Result<std::vector<uint8_t>> chunk = reader->Read(i);
     if (!chunk.ok()) {

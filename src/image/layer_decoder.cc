@@ -17,6 +17,11 @@ constexpr size_t kInputBlock = 64u << 10;
 constexpr int kGzipBits = 15 + 16;
 constexpr int kRawBits = -15;
 constexpr size_t kGzipTrailerSize = 8;
+// The largest zstd window decoded: 2^27 = 128 MiB, zstd's own default
+// limit, set here so that it does not change with the library. A frame
+// that needs more (written with --long=28 and up) is Corruption rather
+// than a decoder holding gigabytes.
+constexpr int kZstdWindowLogMax = 27;
 
 // Compressed input read forward from the blob in blocks.
 class BlobInput {
@@ -192,7 +197,13 @@ class ZstdDecoder : public LayerDecoder {
   ZstdDecoder(int fd, uint64_t blob_size, const Checkpoint* at, std::string name)
       : input_(fd, blob_size, at != nullptr ? at->blob_offset : 0, std::move(name)),
         position_(at != nullptr ? at->stream_offset : 0),
-        dctx_(ZSTD_createDCtx()) {}
+        dctx_(ZSTD_createDCtx()) {
+    if (dctx_ != nullptr &&
+        ZSTD_isError(ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, kZstdWindowLogMax))) {
+      ZSTD_freeDCtx(dctx_);
+      dctx_ = nullptr;  // Read says so
+    }
+  }
   ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }
 
   void RecordCheckpoints(uint64_t spacing) override {

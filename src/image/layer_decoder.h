@@ -7,7 +7,8 @@
 // gzip is read with zlib: from the start as gzip (members one after
 // another), from a checkpoint as raw deflate primed with the checkpoint's
 // bits and window, switching back to gzip at the next member. zstd is read
-// with the streaming decoder, frame after frame.
+// with the streaming decoder, frame after frame, with a window of at most
+// 128 MiB (a frame that needs more is Corruption).
 //
 // Damaged or truncated data is Corruption naming the layer; an unreadable
 // blob IOError.

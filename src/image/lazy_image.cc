@@ -113,9 +113,10 @@ Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& man
   return image;
 }
 
-std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image) {
+std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image,
+                                             const std::string& scratch_dir) {
   if (image.IsIndex()) {
-    return std::make_unique<IndexChunkReader>(layout, image);
+    return std::make_unique<IndexChunkReader>(layout, image, scratch_dir);
   }
   return std::make_unique<LayoutChunkReader>(layout, image);
 }

@@ -162,6 +162,27 @@ TEST_F(LayerDecoderTest, AZstdLayerOfOneFrameIsMarkedWhole) {
   EXPECT_EQ(ReadRange(layer, 700000, 5000), data.substr(700000, 5000));
 }
 
+TEST_F(LayerDecoderTest, AZstdFrameNeedingMoreThanA128MiBWindowIsCorruption) {
+  // Streamed without its size, the frame declares the whole 256 MiB window.
+  const std::string data = Compressible(1u << 20, 8);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 28)));
+  std::string frame(ZSTD_compressBound(data.size()) + 1024, '\0');
+  ZSTD_outBuffer out{frame.data(), frame.size(), 0};
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  ASSERT_FALSE(ZSTD_isError(ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_continue)));
+  ASSERT_EQ(ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_end), 0u);
+  ZSTD_freeCCtx(cctx);
+  frame.resize(out.pos);
+  ASSERT_TRUE(test::WriteFile(dir_.Path("wide.zst"), frame).ok());
+  ScopedFd fd(::open(dir_.Path("wide.zst").c_str(), O_RDONLY | O_CLOEXEC));
+  auto decoder = LayerDecoder::Start(fd.get(), frame.size(), BlobKind::kLayerZstd, nullptr, "x");
+  ASSERT_TRUE(decoder.ok());
+  std::vector<uint8_t> all(data.size());
+  Result<size_t> read = (*decoder)->Read(all);
+  EXPECT_TRUE(read.status().IsCorruption()) << read.status().ToString();
+}
+
 TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
   const std::string data = Compressible(1u << 20, 6);
   const std::string gzip = Gzip(data);
