@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "image/wire.h"
 
@@ -41,11 +42,13 @@ Status CheckCheckpoint(const LayerCheckpoints& layer, size_t k, const std::strin
   const Checkpoint& c = layer.checkpoints[k];
   // Checkpoints closer than a window apart buy a reader nothing and would
   // let a hostile table split a layer into millions of stretches for the
-  // reader to keep track of; the indexer never writes them.
+  // reader to keep track of; the indexer never writes them. The blob gap
+  // also bounds the table by the layers' sizes (CheckpointTableSizeLimit).
   if (k == 0 ? c.stream_offset != 0
              : c.stream_offset <= layer.checkpoints[k - 1].stream_offset ||
                    c.stream_offset - layer.checkpoints[k - 1].stream_offset < kMinCheckpointGap ||
-                   c.blob_offset < layer.checkpoints[k - 1].blob_offset) {
+                   c.blob_offset <= layer.checkpoints[k - 1].blob_offset ||
+                   c.blob_offset - layer.checkpoints[k - 1].blob_offset < kMinCheckpointGap) {
     return Bad(name + ": out of order or closer than " + std::to_string(kMinCheckpointGap) +
                " bytes to the one before (the first must be at stream offset 0)");
   }
@@ -83,6 +86,21 @@ Status CheckLayer(const LayerCheckpoints& layer, size_t index) {
 }
 
 }  // namespace
+
+uint64_t CheckpointTableSizeLimit(std::span<const uint64_t> blob_sizes) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  constexpr uint64_t kPerCheckpoint = kCheckpointRecordSize + kGzipWindowSize;
+  uint64_t limit = kHeaderSize + 8;  // and padding
+  for (uint64_t size : blob_sizes) {
+    const uint64_t checkpoints = size / kMinCheckpointGap + 1;
+    if (checkpoints > (kMax - kLayerRecordSize) / kPerCheckpoint ||
+        kLayerRecordSize + checkpoints * kPerCheckpoint > kMax - limit) {
+      return kMax;
+    }
+    limit += kLayerRecordSize + checkpoints * kPerCheckpoint;
+  }
+  return limit;
+}
 
 const Checkpoint& LayerCheckpoints::Before(uint64_t stream_offset) const {
   auto after = std::upper_bound(

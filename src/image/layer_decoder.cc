@@ -23,6 +23,14 @@ constexpr size_t kGzipTrailerSize = 8;
 // than a decoder holding gigabytes.
 constexpr int kZstdWindowLogMax = 27;
 
+// Whether a checkpoint at (`stream`, `blob`) may follow `last`: `spacing`
+// of stream after it, and kMinCheckpointGap of blob, which bounds a table
+// by its layers' sizes (CheckpointTableSizeLimit) however well they
+// compress.
+bool FarEnough(const Checkpoint& last, uint64_t stream, uint64_t blob, uint64_t spacing) {
+  return stream - last.stream_offset >= spacing && blob - last.blob_offset >= kMinCheckpointGap;
+}
+
 // Compressed input read forward from the blob in blocks.
 class BlobInput {
  public:
@@ -168,7 +176,8 @@ class GzipDecoder : public LayerDecoder {
   }
 
   void AtBlockBoundary() {
-    if (!checkpoints_.empty() && position_ - checkpoints_.back().stream_offset < spacing_) {
+    if (!checkpoints_.empty() &&
+        !FarEnough(checkpoints_.back(), position_, input_.offset(), spacing_)) {
       return;
     }
     Checkpoint c;
@@ -250,7 +259,8 @@ class ZstdDecoder : public LayerDecoder {
   void AtFrameEnd() {
     if (input_.AtEnd()) {
       ended_ = true;
-    } else if (spacing_ > 0 && position_ - checkpoints_.back().stream_offset >= spacing_) {
+    } else if (spacing_ > 0 &&
+               FarEnough(checkpoints_.back(), position_, input_.offset(), spacing_)) {
       checkpoints_.push_back({position_, input_.offset(), 0, {}});
     }
   }

@@ -42,7 +42,8 @@ class LayerDecoder {
                                                      const Checkpoint* at, std::string name);
 
   // Records a checkpoint wherever one can be made at least `spacing`
-  // bytes of stream after the one before (the first as early as possible).
+  // bytes of stream and kMinCheckpointGap bytes of blob after the one
+  // before (the first as early as possible).
   // REQUIRES: called before the first Read, on a decoder from the start.
   virtual void RecordCheckpoints(uint64_t spacing) = 0;
   // The checkpoints recorded so far.

@@ -30,11 +30,13 @@ using fixture::Layer;
 
 constexpr uint32_t kChunk = 4096;
 
+// Compresses about 2:1, so that checkpoints every 64 KiB of stream are
+// also 32 KiB apart in the blob.
 std::string Text(size_t size, uint32_t seed) {
   std::mt19937 random(seed);
   std::string out;
   while (out.size() < size) {
-    out += "line " + std::to_string(random() % 5000) + " of a file\n";
+    out += "line " + std::to_string(random()) + " " + std::to_string(random()) + "\n";
   }
   out.resize(size);
   return out;
@@ -279,6 +281,18 @@ TEST_F(IndexerTest, ACheckpointBeyondItsLayerOrAMissingImageIsRefused) {
     Result<LazyImage> refused = LazyImage::Open(layout_, Rewrite(report->manifest, image, *bad));
     EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
   }
+  // Larger than the image's layers allow (a window per 32 KiB of them).
+  ImageManifest padded = *layout_.ReadManifest(report->manifest);
+  padded.layers[1] = *layout_.PutBlob(
+      *CompressMetadata(table.Encode() + std::string(4u << 20, '\0')), kFeilongCheckpointsType);
+  Result<LazyImage> oversized =
+      LazyImage::Open(layout_, *layout_.PutBlob(padded.Encode(), kOciManifestType));
+  EXPECT_FALSE(oversized.ok());
+  EXPECT_NE(oversized.status().ToString().find("allowed"), std::string::npos)
+      << oversized.status().ToString();
+  EXPECT_NE(oversized.status().ToString().find("checkpoint table"), std::string::npos)
+      << oversized.status().ToString();
+
   // Not a table at all.
   ImageManifest manifest = *layout_.ReadManifest(report->manifest);
   manifest.layers[1] = *layout_.PutBlob(*CompressMetadata("not a table"), kFeilongCheckpointsType);

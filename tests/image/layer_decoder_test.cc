@@ -8,6 +8,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -129,6 +130,8 @@ TEST_F(LayerDecoderTest, GzipIsReadFromEveryCheckpoint) {
   for (size_t k = 1; k < layer.checkpoints.size(); ++k) {
     EXPECT_GE(layer.checkpoints[k].stream_offset - layer.checkpoints[k - 1].stream_offset,
               kSpacing);
+    EXPECT_GE(layer.checkpoints[k].blob_offset - layer.checkpoints[k - 1].blob_offset,
+              kMinCheckpointGap);
     EXPECT_EQ(layer.checkpoints[k].window.size(), kGzipWindowSize);
   }
   ExpectEveryRange(layer, data);
@@ -181,6 +184,29 @@ TEST_F(LayerDecoderTest, AZstdFrameNeedingMoreThanA128MiBWindowIsCorruption) {
   std::vector<uint8_t> all(data.size());
   Result<size_t> read = (*decoder)->Read(all);
   EXPECT_TRUE(read.status().IsCorruption()) << read.status().ToString();
+}
+
+TEST_F(LayerDecoderTest, ACompressibleLayerGetsNoMoreCheckpointsThanItsBlobAllows) {
+  // 64 MiB of zeros: gzip makes 64 KiB of them, zstd frames of 64 KiB a few
+  // bytes each. Every 256 KiB of stream would be 256 checkpoints and 8 MiB
+  // of windows; checkpoints 32 KiB apart in the blob keep the table within
+  // CheckpointTableSizeLimit of the blob.
+  const std::string zeros(64u << 20, '\0');
+  for (BlobKind kind : {BlobKind::kLayerGzip, BlobKind::kLayerZstd}) {
+    const std::string blob = kind == BlobKind::kLayerGzip ? Gzip(zeros) : Zstd(zeros, 64u << 10);
+    CheckpointTable table;
+    table.layers.push_back(Scan(blob, kind, zeros));
+    const std::vector<Checkpoint>& checkpoints = table.layers[0].checkpoints;
+    EXPECT_LE(checkpoints.size(), blob.size() / kMinCheckpointGap + 1);
+    const uint64_t size = blob.size();
+    EXPECT_LE(table.Encode().size(), CheckpointTableSizeLimit(std::span(&size, 1)));
+    EXPECT_TRUE(CheckpointTable::Decode(table.Encode()).ok());
+    EXPECT_EQ(ReadRange(table.layers[0], 40u << 20, 5000), zeros.substr(0, 5000));
+  }
+  const uint64_t none = 0;
+  EXPECT_EQ(CheckpointTableSizeLimit(std::span(&none, 1)), 64u + 8 + 32 + 32 + kGzipWindowSize);
+  const uint64_t huge[] = {1, std::numeric_limits<uint64_t>::max()};
+  EXPECT_EQ(CheckpointTableSizeLimit(huge), std::numeric_limits<uint64_t>::max());
 }
 
 TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
@@ -249,8 +275,11 @@ TEST_F(LayerDecoderTest, ATableEncodesAndDecodesAndRefusesDamage) {
   CheckpointTable too_close = table;  // a stretch shorter than a window
   too_close.layers[0].checkpoints[2].stream_offset =
       too_close.layers[0].checkpoints[1].stream_offset + kGzipWindowSize - 1;
+  CheckpointTable too_close_in_blob = table;
+  too_close_in_blob.layers[0].checkpoints[2].blob_offset =
+      too_close_in_blob.layers[0].checkpoints[1].blob_offset + kGzipWindowSize - 1;
   for (const CheckpointTable* bad :
-       {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint, &too_close}) {
+       {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint, &too_close, &too_close_in_blob}) {
     Result<CheckpointTable> refused = CheckpointTable::Decode(bad->Encode());
     EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
   }
