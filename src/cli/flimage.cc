@@ -60,7 +60,7 @@ void PrintBlobs(const image::LazyImage& lazy) {
       const std::string_view name = image::BlobKindName(layer.kind);
       std::printf("; %.*s, stream %s, %zu checkpoints%s", static_cast<int>(name.size()),
                   name.data(), Bytes(layer.stream_size).c_str(), layer.checkpoints.size(),
-                  layer.whole ? "; one zstd frame: read whole on first use" : "");
+                  layer.whole ? "; one zstd frame: read from its start" : "");
     }
     std::printf("\n");
   }

@@ -110,8 +110,23 @@ Result<Descriptor> PutArtifact(OciLayout& destination, const Descriptor& image, 
 
 }  // namespace
 
+Status CheckIndexOptions(const IndexOptions& options) {
+  const uint32_t size = options.chunk_size;
+  if (size < kMinChunkSize || size > kMaxChunkSize || (size & (size - 1)) != 0) {
+    return Status::InvalidArgument("chunk size " + std::to_string(size) +
+                                   " is not a power of two from 4 KiB to 16 MiB");
+  }
+  if (options.checkpoint_spacing < kMinCheckpointGap) {
+    return Status::InvalidArgument(
+        "checkpoint spacing " + std::to_string(options.checkpoint_spacing) +
+        " is below 32 KiB (each checkpoint keeps a 32 KiB window; readers refuse closer ones)");
+  }
+  return Status::Ok();
+}
+
 Result<IndexReport> IndexImage(const OciLayout& source, const Descriptor& manifest,
                                OciLayout& destination, const IndexOptions& options) {
+  FL_RETURN_IF_ERROR(CheckIndexOptions(options));
   FL_ASSIGN_OR_RETURN(ImageManifest image, source.ReadManifest(manifest));
   if (image.annotations.contains(std::string(kFeilongFormatAnnotation)) ||
       image.artifact_type == kFeilongIndexArtifactType) {

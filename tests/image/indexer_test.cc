@@ -306,6 +306,26 @@ TEST_F(IndexerTest, ACheckpointBeyondItsLayerOrAMissingImageIsRefused) {
   EXPECT_TRUE(LazyImage::Open(elsewhere, report->manifest).status().IsNotFound());
 }
 
+TEST_F(IndexerTest, OptionsOutOfRangeAreRefusedAndTheLeastSpacingIsReadable) {
+  const Descriptor image = fixture::AddImage(layout_, "app", Layers());
+  for (auto [chunk_size, spacing] : {std::pair<uint32_t, uint64_t>{kChunk, 0},
+                                     {kChunk, kGzipWindowSize - 1},
+                                     {0, 64u << 10},
+                                     {3000, 64u << 10},
+                                     {kMaxChunkSize * 2, 64u << 10}}) {
+    options_.chunk_size = chunk_size;
+    options_.checkpoint_spacing = spacing;
+    Result<IndexReport> refused = IndexImage(layout_, image, layout_, options_);
+    EXPECT_TRUE(refused.status().IsInvalidArgument())
+        << chunk_size << " " << spacing << ": " << refused.status().ToString();
+  }
+  options_.checkpoint_spacing = kGzipWindowSize;  // the least allowed
+  options_.chunk_size = kChunk;
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(LazyImage::Open(layout_, report->manifest).ok());
+}
+
 TEST_F(IndexerTest, ALazyImageOrAnIndexIsNotIndexedAgain) {
   const Descriptor image = fixture::AddImage(layout_, "app", Layers());
   Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
