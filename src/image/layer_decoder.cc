@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <climits>
 #include <utility>
 
 #include "common/fd_io.h"
@@ -137,13 +138,15 @@ class GzipDecoder : public LayerDecoder {
         return Status::Corruption(input_.name() + ": the gzip stream is truncated");
       }
       std::span<uint8_t> in = input_.Unused();
+      // zlib counts in 32 bits: a larger span is filled in several calls
+      // (truncated, 4 GiB would be 0 and never progress).
       z_.next_in = in.data();
-      z_.avail_in = static_cast<uInt>(in.size());
+      z_.avail_in = static_cast<uInt>(std::min<size_t>(in.size(), UINT_MAX));
       z_.next_out = out.data() + produced;
-      z_.avail_out = static_cast<uInt>(out.size() - produced);
+      z_.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - produced, UINT_MAX));
       const int rc = inflate(&z_, spacing_ > 0 ? Z_BLOCK : Z_NO_FLUSH);
-      input_.Use(in.size() - z_.avail_in);
-      const size_t n = out.size() - produced - z_.avail_out;
+      input_.Use(std::min<size_t>(in.size(), UINT_MAX) - z_.avail_in);
+      const size_t n = std::min<size_t>(out.size() - produced, UINT_MAX) - z_.avail_out;
       produced += n;
       position_ += n;
       if (rc == Z_STREAM_END) {

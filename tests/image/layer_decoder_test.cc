@@ -5,9 +5,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -207,6 +209,26 @@ TEST_F(LayerDecoderTest, ACompressibleLayerGetsNoMoreCheckpointsThanItsBlobAllow
   EXPECT_EQ(CheckpointTableSizeLimit(std::span(&none, 1)), 64u + 8 + 32 + 32 + kGzipWindowSize);
   const uint64_t huge[] = {1, std::numeric_limits<uint64_t>::max()};
   EXPECT_EQ(CheckpointTableSizeLimit(huge), std::numeric_limits<uint64_t>::max());
+}
+
+TEST_F(LayerDecoderTest, ASpanOf4GiBIsFilled) {
+  // zlib's counts are 32 bits: 4 GiB must not become 0. The span is
+  // reserved, not backed; only the stream's bytes are touched.
+  const std::string data = Compressible(1u << 20, 9);
+  const std::string gzip = Gzip(data);
+  ASSERT_TRUE(test::WriteFile(dir_.Path("g"), gzip).ok());
+  ScopedFd fd(::open(dir_.Path("g").c_str(), O_RDONLY | O_CLOEXEC));
+  const size_t size = size_t{1} << 32;
+  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  auto decoder = LayerDecoder::Start(fd.get(), gzip.size(), BlobKind::kLayerGzip, nullptr, "x");
+  ASSERT_TRUE(decoder.ok());
+  Result<size_t> n = (*decoder)->Read(std::span(static_cast<uint8_t*>(memory), size));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(std::memcmp(memory, data.data(), data.size()), 0);
+  ::munmap(memory, size);
 }
 
 TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
