@@ -85,7 +85,9 @@ Result<LayerCheckpoints> IndexLayer(const OciLayout& source, const Descriptor& l
   checkpoints.blob_size = layer.size;
   checkpoints.stream_size = decoder->position();
   checkpoints.checkpoints = decoder->TakeCheckpoints();
-  checkpoints.whole = kind == BlobKind::kLayerZstd && checkpoints.checkpoints.size() == 1;
+  // One frame, not one checkpoint: a spacing larger than the layer leaves
+  // a layer of many frames with one checkpoint too.
+  checkpoints.whole = kind == BlobKind::kLayerZstd && decoder->frames() == 1;
   report.entries += stats.entries;
   report.file_bytes += stats.file_bytes;
   report.source_layer_bytes += layer.size;

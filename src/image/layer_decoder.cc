@@ -85,6 +85,7 @@ class PlainDecoder : public LayerDecoder {
     return static_cast<size_t>(n);
   }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return 0; }
 
  private:
   const int fd_;
@@ -129,6 +130,7 @@ class GzipDecoder : public LayerDecoder {
   void RecordCheckpoints(uint64_t spacing) override { spacing_ = spacing; }
   std::vector<Checkpoint> TakeCheckpoints() override { return std::move(checkpoints_); }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return members_; }
 
   Result<size_t> Read(std::span<uint8_t> out) override {
     size_t produced = 0;
@@ -164,6 +166,7 @@ class GzipDecoder : public LayerDecoder {
  private:
   // A member ended: the next one, if any, starts after its trailer.
   Status EndMember() {
+    ++members_;
     if (raw_) {
       input_.Drop(kGzipTrailerSize);  // zlib checks it only in gzip mode
     }
@@ -201,6 +204,7 @@ class GzipDecoder : public LayerDecoder {
   bool ended_ = false;
   uint64_t position_;
   uint64_t spacing_ = 0;
+  uint64_t members_ = 0;
   std::vector<Checkpoint> checkpoints_;
 };
 
@@ -224,6 +228,7 @@ class ZstdDecoder : public LayerDecoder {
   }
   std::vector<Checkpoint> TakeCheckpoints() override { return std::move(checkpoints_); }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return frames_; }
 
   Result<size_t> Read(std::span<uint8_t> out) override {
     if (dctx_ == nullptr) {
@@ -260,6 +265,7 @@ class ZstdDecoder : public LayerDecoder {
 
  private:
   void AtFrameEnd() {
+    ++frames_;
     if (input_.AtEnd()) {
       ended_ = true;
     } else if (spacing_ > 0 &&
@@ -273,6 +279,7 @@ class ZstdDecoder : public LayerDecoder {
   ZSTD_DCtx* dctx_;
   bool frame_open_ = false;
   bool ended_ = false;
+  uint64_t frames_ = 0;
   uint64_t spacing_ = 0;
   std::vector<Checkpoint> checkpoints_;
 };

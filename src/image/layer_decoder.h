@@ -55,6 +55,10 @@ class LayerDecoder {
   Status Skip(uint64_t n);
   // The offset in the tar stream of the next byte Read returns.
   virtual uint64_t position() const = 0;
+  // zstd frames or gzip members ended so far (0 for an uncompressed
+  // layer): a zstd layer is one frame (to be read whole) only if this is 1
+  // at its end, whatever its checkpoints.
+  virtual uint64_t frames() const = 0;
 };
 
 }  // namespace feilong::image

@@ -229,6 +229,24 @@ TEST_F(IndexerTest, ALargeStretchIsSpilledToTheScratchDirectoryOnlyAsFarAsChunks
   }
 }
 
+TEST_F(IndexerTest, OnlyAZstdLayerOfOneFrameIsMarkedWhole) {
+  // Frames of 50 KB but checkpoints at most every 1 GiB: one checkpoint,
+  // many frames, not whole.
+  const std::vector<Entry> entries = {{.name = "a", .data = Text(300u << 10, 10)}};
+  options_.checkpoint_spacing = 1ull << 30;
+  for (size_t piece : {size_t{50000}, size_t{1} << 30}) {
+    const Descriptor image = AddPiecewiseImage(entries, piece, /*zstd=*/true);
+    Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+    ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+    EXPECT_EQ(lazy->checkpoints.layers[0].checkpoints.size(), 1u);
+    const bool one_frame = piece > (1u << 20);
+    EXPECT_EQ(lazy->checkpoints.layers[0].whole, one_frame) << piece;
+    EXPECT_EQ(report->whole_layers.size(), one_frame ? 1u : 0u) << piece;
+  }
+}
+
 TEST_F(IndexerTest, ALayerThatChangedIsCorruption) {
   const Descriptor image = fixture::AddImage(layout_, "app", Layers());
   Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);

@@ -89,7 +89,7 @@ class LayerDecoderTest : public ::testing::Test {
     layer.blob_size = blob.size();
     layer.stream_size = (*decoder)->position();
     layer.checkpoints = (*decoder)->TakeCheckpoints();
-    layer.whole = kind == BlobKind::kLayerZstd && layer.checkpoints.size() == 1;
+    layer.whole = kind == BlobKind::kLayerZstd && (*decoder)->frames() == 1;
     return layer;
   }
 
