@@ -52,9 +52,13 @@ bool SamePlace(const ImageName& a, const ImageName& b) {
   if (a.is_registry() || b.is_registry()) {
     return a.registry.host == b.registry.host && a.registry.repository == b.registry.repository;
   }
-  std::error_code ec;
-  return std::filesystem::weakly_canonical(a.dir, ec) ==
-         std::filesystem::weakly_canonical(b.dir, ec);
+  // Two paths that cannot be resolved are not known to be the same (one
+  // shared error_code made two failures compare equal, as empty paths).
+  std::error_code a_error;
+  std::error_code b_error;
+  const std::filesystem::path a_path = std::filesystem::weakly_canonical(a.dir, a_error);
+  const std::filesystem::path b_path = std::filesystem::weakly_canonical(b.dir, b_error);
+  return !a_error && !b_error && a_path == b_path;
 }
 
 Result<image::IndexOptions> Options(const IndexCommand& command) {

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <utility>
 
+#include "common/fd_io.h"
 #include "common/scoped_fd.h"
 #include "image/chunk_codec.h"
 #include "image/converter.h"
@@ -63,8 +65,9 @@ Result<LayerCheckpoints> IndexLayer(const OciLayout& source, const Descriptor& l
     return Status::FromErrno(errno, "open " + path);
   }
   uint8_t head[4] = {};
-  const ssize_t got = ::pread(fd.get(), head, sizeof head, 0);
-  const BlobKind kind = SniffLayerKind(std::span(head, got > 0 ? static_cast<size_t>(got) : 0));
+  const std::span<uint8_t> sniffed(head, std::min<uint64_t>(sizeof head, layer.size));
+  FL_RETURN_IF_ERROR(PreadFully(fd.get(), sniffed, 0, name));
+  const BlobKind kind = SniffLayerKind(sniffed);
   sink.SetLayer(builder.AddBlob({layer.digest, layer.size, 0, kind}));
   FL_ASSIGN_OR_RETURN(std::unique_ptr<LayerDecoder> decoder,
                       LayerDecoder::Start(fd.get(), layer.size, kind, nullptr, name));

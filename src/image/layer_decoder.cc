@@ -114,10 +114,16 @@ class GzipDecoder : public LayerDecoder {
     if (at == nullptr) {
       return Status::Ok();
     }
+    if (at->bits > 7 || (at->bits > 0 && at->blob_offset == 0)) {
+      return Status::Corruption(input_.name() + ": a checkpoint with " + std::to_string(at->bits) +
+                                " bits of the byte before it");
+    }
     if (at->bits > 0) {
       uint8_t byte = 0;
       FL_RETURN_IF_ERROR(PreadFully(fd, std::span(&byte, 1), at->blob_offset - 1, input_.name()));
-      inflatePrime(&z_, at->bits, byte >> (8 - at->bits));
+      if (inflatePrime(&z_, at->bits, byte >> (8 - at->bits)) != Z_OK) {
+        return Status::Internal("zlib: cannot prime " + std::to_string(at->bits) + " bits");
+      }
     }
     if (!at->window.empty() &&
         inflateSetDictionary(&z_, reinterpret_cast<const Bytef*>(at->window.data()),
@@ -157,7 +163,7 @@ class GzipDecoder : public LayerDecoder {
         return Status::Corruption(input_.name() + ": not a valid gzip stream (" +
                                   (z_.msg != nullptr ? z_.msg : "zlib error") + ")");
       } else if (spacing_ > 0 && (z_.data_type & 128) != 0 && (z_.data_type & 64) == 0) {
-        AtBlockBoundary();
+        FL_RETURN_IF_ERROR(AtBlockBoundary());
       }
     }
     return produced;
@@ -181,10 +187,10 @@ class GzipDecoder : public LayerDecoder {
     return Status::Ok();
   }
 
-  void AtBlockBoundary() {
+  Status AtBlockBoundary() {
     if (!checkpoints_.empty() &&
         !FarEnough(checkpoints_.back(), position_, input_.offset(), spacing_)) {
-      return;
+      return Status::Ok();
     }
     Checkpoint c;
     c.stream_offset = position_;
@@ -192,9 +198,13 @@ class GzipDecoder : public LayerDecoder {
     c.bits = static_cast<uint8_t>(z_.data_type & 7);
     c.window.resize(kGzipWindowSize);
     uInt length = 0;
-    inflateGetDictionary(&z_, reinterpret_cast<Bytef*>(c.window.data()), &length);
+    if (inflateGetDictionary(&z_, reinterpret_cast<Bytef*>(c.window.data()), &length) != Z_OK) {
+      return Status::Internal("zlib: cannot take the window at stream offset " +
+                              std::to_string(position_));
+    }
     c.window.resize(length);
     checkpoints_.push_back(std::move(c));
+    return Status::Ok();
   }
 
   BlobInput input_;

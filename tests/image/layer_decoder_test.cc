@@ -260,6 +260,14 @@ TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
   std::vector<uint8_t> all(data.size() + 1);
   EXPECT_TRUE((*decoder)->Read(all).status().IsCorruption());
 
+  // Bits beyond a byte (inflatePrime would take up to 16, and the shift
+  // that picks them would be undefined), or bits before the blob's start.
+  for (Checkpoint bits : {Checkpoint{0, 100, 9, {}}, Checkpoint{0, 0, 3, {}}}) {
+    Result<std::unique_ptr<LayerDecoder>> refused =
+        LayerDecoder::Start(bad.get(), damaged.size(), BlobKind::kLayerGzip, &bits, "x");
+    EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  }
+
   Checkpoint beyond{0, damaged.size() + 1, 0, {}};
   EXPECT_TRUE(LayerDecoder::Start(bad.get(), damaged.size(), BlobKind::kLayerGzip, &beyond, "x")
                   .status()
