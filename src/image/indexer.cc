@@ -20,9 +20,9 @@ namespace feilong::image {
 namespace {
 
 // Records each distinct chunk where it is in the current layer's stream.
-class LayerChunkSink : public ChunkSink {
+class LayerChunkSink : public DistinctChunkSink {
  public:
-  explicit LayerChunkSink(TreeBuilder& builder) : builder_(builder) {}
+  using DistinctChunkSink::DistinctChunkSink;
   void SetLayer(uint32_t blob_index) { blob_index_ = blob_index; }
 
   Result<uint32_t> Put(std::span<const uint8_t> data,
@@ -32,25 +32,17 @@ class LayerChunkSink : public ChunkSink {
           "a sparse file: its bytes are not in the layer as they are, so it cannot be indexed "
           "(convert the image instead)");
     }
-    const Sha256Digest digest = Sha256(data);
-    if (auto it = known_.find(digest); it != known_.end()) {
-      return it->second;
-    }
-    ChunkRecord chunk;
-    chunk.digest = digest;
+    return DistinctChunkSink::Put(data, stream_offset);
+  }
+
+ protected:
+  void Place(ChunkRecord& chunk, std::optional<uint64_t> stream_offset) override {
     chunk.compressed_offset = *stream_offset;
-    chunk.compressed_size = static_cast<uint32_t>(data.size());
-    chunk.uncompressed_size = static_cast<uint32_t>(data.size());
     chunk.blob_index = blob_index_;
-    FL_ASSIGN_OR_RETURN(uint32_t index, builder_.AddChunk(chunk));
-    known_.emplace(digest, index);
-    return index;
   }
 
  private:
-  TreeBuilder& builder_;
   uint32_t blob_index_ = 0;
-  std::map<Sha256Digest, uint32_t> known_;
 };
 
 // Reads one layer into the builder, recording its checkpoints.
