@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -227,6 +228,61 @@ TEST_F(IndexerTest, ALargeStretchIsSpilledToTheScratchDirectoryOnlyAsFarAsChunks
     EXPECT_EQ(SpillSizes(dir_.Path("scratch")), std::vector<uint64_t>{last_end})
         << "zstd " << zstd << ", stream " << layer.stream_size;
   }
+}
+
+TEST_F(IndexerTest, ASpillWhoseDecoderWentToOtherLayersIsFinishedOnItsNextGrowth) {
+  // Three one-frame zstd layers of 17 MiB, each chunk distinct (a counter
+  // in zeros): every layer is one spilled stretch.
+  std::string data(17u << 20, '\0');
+  ImageManifest manifest;
+  manifest.media_type = std::string(kOciManifestType);
+  for (int layer = 0; layer < 3; ++layer) {
+    for (size_t at = 0; at < data.size(); at += 4096) {
+      const uint64_t mark = at * 3 + static_cast<uint64_t>(layer);
+      std::memcpy(data.data() + at, &mark, sizeof mark);
+    }
+    fixture::WriteLayer(dir_.Path("layer.tar"),
+                        {{.name = "f" + std::to_string(layer), .data = data}});
+    manifest.layers.push_back(*layout_.PutBlob(
+        InPieces(*test::ReadFile(dir_.Path("layer.tar")), 1ull << 30, /*zstd=*/true),
+        "application/vnd.oci.image.layer.v1.tar+zstd"));
+  }
+  manifest.config = *layout_.PutBlob(R"({"architecture":"amd64","os":"linux"})", kOciConfigType);
+  const Descriptor image = *layout_.PutBlob(manifest.Encode(), kOciManifestType);
+  options_.chunk_size = 64u << 10;
+  Result<IndexReport> report = IndexImage(layout_, image, layout_, options_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->whole_layers.size(), 3u);
+  Result<LazyImage> lazy = LazyImage::Open(layout_, report->manifest);
+  ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+  // Each layer's chunks in stream order.
+  std::vector<std::vector<uint32_t>> chunks(3);
+  for (uint32_t i = 0; i < lazy->metadata.chunks.size(); ++i) {
+    chunks[lazy->metadata.chunks[i].blob_index].push_back(i);
+  }
+  for (std::vector<uint32_t>& layer : chunks) {
+    std::sort(layer.begin(), layer.end(), [&](uint32_t a, uint32_t b) {
+      return lazy->metadata.chunks[a].compressed_offset <
+             lazy->metadata.chunks[b].compressed_offset;
+    });
+  }
+  auto end_of = [&](uint32_t i) {
+    return lazy->metadata.chunks[i].compressed_offset + lazy->metadata.chunks[i].uncompressed_size;
+  };
+
+  ASSERT_TRUE(std::filesystem::create_directory(dir_.Path("scratch")));
+  const std::string scratch = dir_.Path("scratch");
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout_, *lazy, scratch);
+  for (int layer : {0, 1, 2}) {  // the third takes layer 0's decoder (kMaxCursors is 2)
+    ASSERT_TRUE(reader->Read(chunks[layer][0]).ok());
+  }
+  ASSERT_TRUE(reader->Read(chunks[1][1]).ok());  // layer 1 keeps its decoder: grows as needed
+  ASSERT_TRUE(reader->Read(chunks[0][1]).ok());  // layer 0 starts again: finished now
+  std::vector<uint64_t> sizes = SpillSizes(scratch);
+  std::sort(sizes.begin(), sizes.end());
+  const std::vector<uint64_t> expected = {end_of(chunks[2][0]), end_of(chunks[1][1]),
+                                          end_of(chunks[0].back())};
+  EXPECT_EQ(sizes, expected);
 }
 
 TEST_F(IndexerTest, OnlyAZstdLayerOfOneFrameIsMarkedWhole) {
