@@ -60,7 +60,7 @@ void PrintBlobs(const image::LazyImage& lazy) {
       const std::string_view name = image::BlobKindName(layer.kind);
       std::printf("; %.*s, stream %s, %zu checkpoints%s", static_cast<int>(name.size()),
                   name.data(), Bytes(layer.stream_size).c_str(), layer.checkpoints.size(),
-                  layer.whole ? "; one zstd frame: read whole on first use" : "");
+                  layer.whole ? "; one zstd frame: read from its start" : "");
     }
     std::printf("\n");
   }
@@ -259,7 +259,8 @@ int RunCheck(const CheckCommand& command) {
   if (!opened.ok()) {
     return Fail(kName, opened.status().WithContext(command.image));
   }
-  Result<image::VerifyReport> verified = image::VerifyImage(opened->opened.layout, opened->image);
+  Result<image::VerifyReport> verified =
+      image::VerifyImage(opened->opened.layout, opened->image, command.access.work_dir);
   if (!verified.ok()) {
     return Fail(kName, verified.status().WithContext(command.image));
   }
@@ -378,7 +379,7 @@ int RunUnpack(const UnpackCommand& command) {
     return Fail("unpack", opened.status().WithContext(command.image));
   }
   std::unique_ptr<image::ChunkReader> reader =
-      image::MakeChunkReader(opened->opened.layout, opened->image);
+      image::MakeChunkReader(opened->opened.layout, opened->image, command.access.work_dir);
   // A file is written beside the output and renamed over it when whole, so
   // a failure leaves what was there; standard output, devices and pipes are
   // written as they are.

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "image/checkpoint_table.h"
+#include "image/metadata.h"
 #include "image/registry_copy.h"
 
 namespace feilong::cli {
@@ -52,7 +54,7 @@ struct ConvertCommand {
   // which tools find a converted image where there is no referrers API.
   std::string destination;
   std::string platform;  // OS/ARCH[/VARIANT]; default: this host's
-  uint64_t chunk_size = 1u << 20;
+  uint64_t chunk_size = image::kDefaultChunkSize;
   std::string compression = "zstd";
   std::vector<std::string> prefetch;  // paths and patterns
   std::string prefetch_file;          // one path or pattern per line
@@ -102,12 +104,12 @@ struct IndexCommand {
   // "latest") + "-feilong-index". Elsewhere, the image is copied there too.
   std::string destination;
   std::string platform;  // OS/ARCH[/VARIANT]; default: this host's
-  uint64_t chunk_size = 1u << 20;
-  uint64_t checkpoint_spacing = 4u << 20;  // bytes of tar stream
-  std::vector<std::string> prefetch;       // paths and patterns
-  std::string prefetch_file;               // one path or pattern per line
-  std::string source_creds;                // USER:PASSWORD for the image's registry
-  std::string destination_creds;           // for another registry destination
+  uint64_t chunk_size = image::kDefaultChunkSize;
+  uint64_t checkpoint_spacing = image::kDefaultCheckpointSpacing;  // bytes of tar stream
+  std::vector<std::string> prefetch;                               // paths and patterns
+  std::string prefetch_file;                                       // one path or pattern per line
+  std::string source_creds;       // USER:PASSWORD for the image's registry
+  std::string destination_creds;  // for another registry destination
   RegistryAccess access;
 };
 

@@ -1,7 +1,9 @@
 // `flimage index`: an index of an unmodified image, beside it.
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -50,25 +52,24 @@ bool SamePlace(const ImageName& a, const ImageName& b) {
   if (a.is_registry() || b.is_registry()) {
     return a.registry.host == b.registry.host && a.registry.repository == b.registry.repository;
   }
-  std::error_code ec;
-  return std::filesystem::weakly_canonical(a.dir, ec) ==
-         std::filesystem::weakly_canonical(b.dir, ec);
+  // Two paths that cannot be resolved are not known to be the same (one
+  // shared error_code made two failures compare equal, as empty paths).
+  std::error_code a_error;
+  std::error_code b_error;
+  const std::filesystem::path a_path = std::filesystem::weakly_canonical(a.dir, a_error);
+  const std::filesystem::path b_path = std::filesystem::weakly_canonical(b.dir, b_error);
+  return !a_error && !b_error && a_path == b_path;
 }
 
 Result<image::IndexOptions> Options(const IndexCommand& command) {
   image::IndexOptions options;
-  if (command.chunk_size > image::kMaxChunkSize || command.chunk_size < image::kMinChunkSize ||
-      (command.chunk_size & (command.chunk_size - 1)) != 0) {
-    return Status::InvalidArgument("chunk size " + std::to_string(command.chunk_size) +
-                                   " is not a power of two from 4 KiB to 16 MiB");
-  }
-  if (command.checkpoint_spacing < image::kGzipWindowSize) {
-    return Status::InvalidArgument("checkpoint spacing " +
-                                   std::to_string(command.checkpoint_spacing) +
-                                   " is below 32 KiB (each checkpoint keeps a 32 KiB window)");
-  }
-  options.chunk_size = static_cast<uint32_t>(command.chunk_size);
+  // Saturated, not truncated: a size past 32 bits is then refused as the
+  // odd number it becomes, not taken as its low bits.
+  options.chunk_size = static_cast<uint32_t>(
+      std::min<uint64_t>(command.chunk_size, std::numeric_limits<uint32_t>::max()));
   options.checkpoint_spacing = command.checkpoint_spacing;
+  // Before the image is opened (and maybe pulled), not after.
+  FL_RETURN_IF_ERROR(image::CheckIndexOptions(options));
   options.prefetch = command.prefetch;
   if (!command.prefetch_file.empty()) {
     FL_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(command.prefetch_file));
@@ -117,7 +118,7 @@ void PrintReport(const IndexCommand& command, const ImageName& destination,
   for (size_t layer : report.whole_layers) {
     std::fprintf(stderr,
                  "flimage index: layer %zu is one zstd frame: no checkpoint inside it, a "
-                 "reader reads it whole on first use\n",
+                 "reader decompresses it from its start, as far as it reads\n",
                  layer);
   }
   std::printf("%s -> %s\n", command.image.c_str(), destination.ToString().c_str());

@@ -16,28 +16,11 @@ namespace {
 
 // Records each distinct chunk's digest and size in one unbounded pseudo
 // blob: enough to compare trees without storing any byte.
-class DigestSink : public ChunkSink {
+class DigestSink : public DistinctChunkSink {
  public:
-  explicit DigestSink(TreeBuilder& builder) : builder_(builder) {
-    builder_.AddBlob({Sha256Digest{}, std::numeric_limits<uint64_t>::max(), 0});
+  explicit DigestSink(TreeBuilder& builder) : DistinctChunkSink(builder) {
+    builder.AddBlob({Sha256Digest{}, std::numeric_limits<uint64_t>::max(), 0});
   }
-  Result<uint32_t> Put(std::span<const uint8_t> data, std::optional<uint64_t>) override {
-    const Sha256Digest digest = Sha256(data);
-    if (auto it = known_.find(digest); it != known_.end()) {
-      return it->second;
-    }
-    ChunkRecord chunk;
-    chunk.digest = digest;
-    chunk.compressed_size = static_cast<uint32_t>(data.size());
-    chunk.uncompressed_size = static_cast<uint32_t>(data.size());
-    FL_ASSIGN_OR_RETURN(uint32_t index, builder_.AddChunk(chunk));
-    known_.emplace(digest, index);
-    return index;
-  }
-
- private:
-  TreeBuilder& builder_;
-  std::map<Sha256Digest, uint32_t> known_;
 };
 
 class TreeComparer {
@@ -145,14 +128,15 @@ class TreeComparer {
 
 }  // namespace
 
-Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image) {
+Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image,
+                                 const std::string& scratch_dir) {
   VerifyReport report;
   for (const Descriptor& blob : image.blobs) {
     FL_RETURN_IF_ERROR(layout.VerifyBlob(blob));
     ++report.blobs;
     report.blob_bytes += blob.size;
   }
-  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout, image);
+  std::unique_ptr<ChunkReader> reader = MakeChunkReader(layout, image, scratch_dir);
   for (uint32_t i = 0; i < image.metadata.chunks.size(); ++i) {
     Result<std::vector<uint8_t>> chunk = reader->Read(i);
     if (!chunk.ok()) {

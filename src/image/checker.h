@@ -28,8 +28,9 @@ struct VerifyReport {
 };
 
 // Corruption naming the first blob or chunk that fails; NotFound for a
-// missing blob.
-Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image);
+// missing blob. `scratch_dir` as MakeChunkReader's.
+Result<VerifyReport> VerifyImage(const OciLayout& layout, const LazyImage& image,
+                                 const std::string& scratch_dir = kDefaultScratchDir);
 
 // The differences between `image` and the merged tree of the source image
 // (at most `limit`, one line each, naming the path); empty when they are

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "image/wire.h"
 
@@ -39,10 +40,17 @@ Status Bad(const std::string& what) { return Status::Corruption("checkpoint tabl
 // Checks one checkpoint of a layer against the layer and the one before it.
 Status CheckCheckpoint(const LayerCheckpoints& layer, size_t k, const std::string& name) {
   const Checkpoint& c = layer.checkpoints[k];
+  // Checkpoints closer than a window apart buy a reader nothing and would
+  // let a hostile table split a layer into millions of stretches for the
+  // reader to keep track of; the indexer never writes them. The blob gap
+  // also bounds the table by the layers' sizes (CheckpointTableSizeLimit).
   if (k == 0 ? c.stream_offset != 0
              : c.stream_offset <= layer.checkpoints[k - 1].stream_offset ||
-                   c.blob_offset < layer.checkpoints[k - 1].blob_offset) {
-    return Bad(name + ": out of order (the first must be at stream offset 0)");
+                   c.stream_offset - layer.checkpoints[k - 1].stream_offset < kMinCheckpointGap ||
+                   c.blob_offset <= layer.checkpoints[k - 1].blob_offset ||
+                   c.blob_offset - layer.checkpoints[k - 1].blob_offset < kMinCheckpointGap) {
+    return Bad(name + ": out of order or closer than " + std::to_string(kMinCheckpointGap) +
+               " bytes to the one before (the first must be at stream offset 0)");
   }
   if (c.stream_offset > layer.stream_size || c.blob_offset > layer.blob_size) {
     return Bad(name + ": beyond its layer (blob offset " + std::to_string(c.blob_offset) + " of " +
@@ -78,6 +86,21 @@ Status CheckLayer(const LayerCheckpoints& layer, size_t index) {
 }
 
 }  // namespace
+
+uint64_t CheckpointTableSizeLimit(std::span<const uint64_t> blob_sizes) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  constexpr uint64_t kPerCheckpoint = kCheckpointRecordSize + kGzipWindowSize;
+  uint64_t limit = kHeaderSize + 8;  // and padding
+  for (uint64_t size : blob_sizes) {
+    const uint64_t checkpoints = size / kMinCheckpointGap + 1;
+    if (checkpoints > (kMax - kLayerRecordSize) / kPerCheckpoint ||
+        kLayerRecordSize + checkpoints * kPerCheckpoint > kMax - limit) {
+      return kMax;
+    }
+    limit += kLayerRecordSize + checkpoints * kPerCheckpoint;
+  }
+  return limit;
+}
 
 const Checkpoint& LayerCheckpoints::Before(uint64_t stream_offset) const {
   auto after = std::upper_bound(
@@ -137,78 +160,116 @@ Result<CheckpointTable> CheckpointTable::Decode(std::string_view bytes) {
   return Decode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
-Result<CheckpointTable> CheckpointTable::Decode(std::span<const uint8_t> bytes) {
-  if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
-    return Bad("not a checkpoint table (short, or wrong magic)");
+namespace {
+
+// Decode() in three steps: the header against the blob, each layer record,
+// each checkpoint record; it walks the checkpoints and the window pool in
+// order, as Encode() writes them.
+class TableDecoder {
+ public:
+  explicit TableDecoder(std::span<const uint8_t> bytes) : bytes_(bytes), r_(bytes) {}
+
+  Result<CheckpointTable> Run() {
+    FL_RETURN_IF_ERROR(Header());
+    CheckpointTable table;
+    table.layers.resize(layer_count_);
+    for (size_t i = 0; i < layer_count_; ++i) {
+      FL_RETURN_IF_ERROR(Layer(i, table.layers[i]));
+    }
+    if (next_checkpoint_ != checkpoint_count_ || next_window_ != pool_size_) {
+      return Bad("checkpoints or windows belong to no layer");
+    }
+    return table;
   }
-  Reader r(bytes);
-  if (r.U16(8) != kMajor || r.U32(12) != 0) {
-    return Status::InvalidArgument("checkpoint table: format " + std::to_string(r.U16(8)) +
-                                   " or flags " + std::to_string(r.U32(12)) +
-                                   " of a newer flimage (this build reads 1.x, no flags)");
+
+ private:
+  Status Header() {
+    if (bytes_.size() < kHeaderSize || std::memcmp(bytes_.data(), kMagic, sizeof kMagic) != 0) {
+      return Bad("not a checkpoint table (short, or wrong magic)");
+    }
+    if (r_.U16(8) != kMajor || r_.U32(12) != 0) {
+      return Status::InvalidArgument("checkpoint table: format " + std::to_string(r_.U16(8)) +
+                                     " or flags " + std::to_string(r_.U32(12)) +
+                                     " of a newer flimage (this build reads 1.x, no flags)");
+    }
+    layer_count_ = r_.U32(16);
+    checkpoint_count_ = r_.U32(20);
+    pool_size_ = r_.U64(24);
+    if (TableDigest(bytes_) != r_.Digest(kDigestOffset)) {
+      return Bad("digest does not match the header (damaged or truncated)");
+    }
+    // The counts are below 2^32 and the pool is bounded by the blob first,
+    // so nothing here overflows.
+    const size_t available = bytes_.size() - kHeaderSize;
+    if (pool_size_ > available ||
+        Padded(layer_count_ * kLayerRecordSize + checkpoint_count_ * kCheckpointRecordSize +
+               pool_size_) != available) {
+      return Bad("the header's sizes do not add up to the blob's " + std::to_string(bytes_.size()) +
+                 " bytes");
+    }
+    checkpoints_at_ = kHeaderSize + layer_count_ * kLayerRecordSize;
+    pool_at_ = checkpoints_at_ + checkpoint_count_ * kCheckpointRecordSize;
+    if (!r_.AllZero(pool_at_ + pool_size_, available - (pool_at_ - kHeaderSize) - pool_size_)) {
+      return Bad("padding is not zero");
+    }
+    return Status::Ok();
   }
-  const uint64_t layer_count = r.U32(16);
-  const uint64_t checkpoint_count = r.U32(20);
-  const uint64_t pool_size = r.U64(24);
-  if (TableDigest(bytes) != r.Digest(kDigestOffset)) {
-    return Bad("digest does not match the header (damaged or truncated)");
-  }
-  // The counts are below 2^32 and the pool is bounded by the blob first,
-  // so nothing here overflows.
-  const size_t available = bytes.size() - kHeaderSize;
-  if (pool_size > available ||
-      Padded(layer_count * kLayerRecordSize + checkpoint_count * kCheckpointRecordSize +
-             pool_size) != available) {
-    return Bad("the header's sizes do not add up to the blob's " + std::to_string(bytes.size()) +
-               " bytes");
-  }
-  const size_t checkpoints_at = kHeaderSize + layer_count * kLayerRecordSize;
-  const size_t pool_at = checkpoints_at + checkpoint_count * kCheckpointRecordSize;
-  if (!r.AllZero(pool_at + pool_size, available - (pool_at - kHeaderSize) - pool_size)) {
-    return Bad("padding is not zero");
-  }
-  CheckpointTable table;
-  table.layers.resize(layer_count);
-  uint64_t next_checkpoint = 0;
-  uint64_t next_window = 0;
-  for (size_t i = 0; i < layer_count; ++i) {
+
+  Status Layer(size_t i, LayerCheckpoints& layer) {
     const size_t p = kHeaderSize + i * kLayerRecordSize;
-    LayerCheckpoints& layer = table.layers[i];
-    const uint8_t kind = r.U8(p);
-    const uint8_t flags = r.U8(p + 1);
+    const uint8_t kind = r_.U8(p);
+    const uint8_t flags = r_.U8(p + 1);
     if (kind < static_cast<uint8_t>(BlobKind::kLayerTar) ||
         kind > static_cast<uint8_t>(BlobKind::kLayerZstd) || (flags & ~kLayerWhole) != 0 ||
-        r.U16(p + 2) != 0 || r.U32(p + 12) != 0 || r.U32(p + 4) != next_checkpoint ||
-        r.U32(p + 8) > checkpoint_count - next_checkpoint) {
+        r_.U16(p + 2) != 0 || r_.U32(p + 12) != 0 || r_.U32(p + 4) != next_checkpoint_ ||
+        r_.U32(p + 8) > checkpoint_count_ - next_checkpoint_) {
       return Bad("layer " + std::to_string(i) + ": unknown kind or flags, or checkpoints out of " +
                  "order");
     }
     layer.kind = static_cast<BlobKind>(kind);
     layer.whole = (flags & kLayerWhole) != 0;
-    layer.blob_size = r.U64(p + 16);
-    layer.stream_size = r.U64(p + 24);
-    layer.checkpoints.resize(r.U32(p + 8));
+    layer.blob_size = r_.U64(p + 16);
+    layer.stream_size = r_.U64(p + 24);
+    layer.checkpoints.resize(r_.U32(p + 8));
     for (Checkpoint& c : layer.checkpoints) {
-      const size_t q = checkpoints_at + next_checkpoint++ * kCheckpointRecordSize;
-      const uint64_t window_length = r.U32(q + 24);
-      if (r.U64(q + 16) != next_window || window_length > pool_size - next_window ||
-          !r.AllZero(q + 29, 3)) {
-        return Bad("checkpoint " + std::to_string(next_checkpoint - 1) +
-                   ": window out of the pool or reserved bytes not zero");
-      }
-      c.stream_offset = r.U64(q);
-      c.blob_offset = r.U64(q + 8);
-      c.bits = r.U8(q + 28);
-      c.window.assign(reinterpret_cast<const char*>(bytes.data() + pool_at + next_window),
-                      window_length);
-      next_window += window_length;
+      FL_RETURN_IF_ERROR(NextCheckpoint(c));
     }
-    FL_RETURN_IF_ERROR(CheckLayer(layer, i));
+    return CheckLayer(layer, i);
   }
-  if (next_checkpoint != checkpoint_count || next_window != pool_size) {
-    return Bad("checkpoints or windows belong to no layer");
+
+  Status NextCheckpoint(Checkpoint& c) {
+    const size_t q = checkpoints_at_ + next_checkpoint_ * kCheckpointRecordSize;
+    const uint64_t window_length = r_.U32(q + 24);
+    if (r_.U64(q + 16) != next_window_ || window_length > pool_size_ - next_window_ ||
+        !r_.AllZero(q + 29, 3)) {
+      return Bad("checkpoint " + std::to_string(next_checkpoint_) +
+                 ": window out of the pool or reserved bytes not zero");
+    }
+    c.stream_offset = r_.U64(q);
+    c.blob_offset = r_.U64(q + 8);
+    c.bits = r_.U8(q + 28);
+    c.window.assign(reinterpret_cast<const char*>(bytes_.data() + pool_at_ + next_window_),
+                    window_length);
+    ++next_checkpoint_;
+    next_window_ += window_length;
+    return Status::Ok();
   }
-  return table;
+
+  const std::span<const uint8_t> bytes_;
+  const Reader r_;
+  uint64_t layer_count_ = 0;
+  uint64_t checkpoint_count_ = 0;
+  uint64_t pool_size_ = 0;
+  size_t checkpoints_at_ = 0;  // offsets in the blob
+  size_t pool_at_ = 0;
+  uint64_t next_checkpoint_ = 0;  // the next record to read
+  uint64_t next_window_ = 0;      // its window's offset in the pool
+};
+
+}  // namespace
+
+Result<CheckpointTable> CheckpointTable::Decode(std::span<const uint8_t> bytes) {
+  return TableDecoder(bytes).Run();
 }
 
 }  // namespace feilong::image

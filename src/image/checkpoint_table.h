@@ -17,8 +17,8 @@
 //
 // Encode() and Decode() follow the spec byte for byte; Decode() accepts
 // only what Encode() writes: every offset inside its layer, checkpoints in
-// increasing order, windows tiling the window pool, the SHA-256 in the
-// header. Errors are Corruption naming what is wrong (InvalidArgument for
+// increasing order at least kMinCheckpointGap apart (stream and blob), windows tiling the window
+// pool, the SHA-256 in the header. Errors are Corruption naming what is wrong (InvalidArgument for
 // a newer major version).
 //
 // Thread rule: a CheckpointTable is a value.
@@ -39,6 +39,10 @@ namespace feilong::image {
 inline constexpr uint32_t kGzipWindowSize = 32u << 10;
 // Default spacing of checkpoints, in bytes of the tar stream.
 inline constexpr uint64_t kDefaultCheckpointSpacing = 4u << 20;
+// The least distance between two checkpoints of a layer, in its stream
+// and in its blob: Decode() refuses closer ones, and the indexer takes no
+// smaller spacing.
+inline constexpr uint64_t kMinCheckpointGap = kGzipWindowSize;
 
 struct Checkpoint {
   uint64_t stream_offset = 0;  // in the layer's tar stream
@@ -70,5 +74,12 @@ struct CheckpointTable {
   static Result<CheckpointTable> Decode(std::span<const uint8_t> bytes);
   static Result<CheckpointTable> Decode(std::string_view bytes);
 };
+
+// The largest encoded table of layers of these blob sizes: checkpoints are
+// kMinCheckpointGap apart in the blob, so a layer of b bytes has at most
+// b / kMinCheckpointGap + 1, each a 32-byte record and a window of at most
+// kGzipWindowSize; plus the header, a record per layer and padding.
+// Saturates at UINT64_MAX.
+uint64_t CheckpointTableSizeLimit(std::span<const uint64_t> blob_sizes);
 
 }  // namespace feilong::image

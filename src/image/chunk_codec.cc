@@ -87,10 +87,16 @@ Result<std::vector<uint8_t>> LoadChunk(const ChunkRecord& chunk, std::span<const
       break;
     }
   }
-  if (Sha256(data) != chunk.digest) {
-    return Status::Corruption(what + ": decoded bytes have another digest");
-  }
+  FL_RETURN_IF_ERROR(VerifyChunk(chunk, data));
   return data;
+}
+
+Status VerifyChunk(const ChunkRecord& chunk, std::span<const uint8_t> data) {
+  if (data.size() != chunk.uncompressed_size || Sha256(data) != chunk.digest) {
+    return Status::Corruption("chunk " + Sha256String(chunk.digest) +
+                              ": decoded bytes have another size or digest");
+  }
+  return Status::Ok();
 }
 
 Result<std::string> CompressMetadata(std::string_view encoded) {

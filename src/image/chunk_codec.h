@@ -34,6 +34,10 @@ Result<StoredChunk> StoreChunk(std::span<const uint8_t> data, Compression prefer
 // is chunk.digest.
 Result<std::vector<uint8_t>> LoadChunk(const ChunkRecord& chunk, std::span<const uint8_t> stored);
 
+// Corruption unless `data` is `chunk`'s uncompressed bytes: their size and
+// SHA-256 (what LoadChunk checks last, for bytes already uncompressed).
+Status VerifyChunk(const ChunkRecord& chunk, std::span<const uint8_t> data);
+
 // The metadata blob as it is stored in a registry: the encoded metadata
 // (Metadata::Encode) in one zstd frame that records its size, so a reader
 // knows the size before it decompresses. Internal if zstd fails.

@@ -149,6 +149,14 @@ Result<ConvertReport> ConvertImage(const OciLayout& source, const Descriptor& ma
                                          Sha256String(dictionary.manifest.digest));
     }
     const LazyImage& lazy = *opened;
+    // An index's chunks are ranges of the image's layer streams, not of
+    // data blobs: reusing them would make blob records that point into tar
+    // streams, an image no reader can read.
+    if (lazy.IsIndex()) {
+      return Status::InvalidArgument("chunk dictionary " +
+                                     Sha256String(dictionary.manifest.digest) +
+                                     " is an index of an unmodified image, not a converted image");
+    }
     std::vector<std::vector<ChunkRecord>> by_blob(lazy.metadata.blobs.size());
     for (const ChunkRecord& chunk : lazy.metadata.chunks) {
       by_blob[chunk.blob_index].push_back(chunk);

@@ -35,7 +35,8 @@
 
 namespace feilong::image {
 
-// A converted image whose chunks a conversion may reuse.
+// A converted image whose chunks a conversion may reuse (not an index of
+// an unmodified image: InvalidArgument).
 struct ChunkDictionary {
   const OciLayout* layout = nullptr;
   Descriptor manifest;

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <utility>
 
+#include "common/fd_io.h"
 #include "common/scoped_fd.h"
 #include "image/chunk_codec.h"
 #include "image/converter.h"
@@ -18,9 +20,9 @@ namespace feilong::image {
 namespace {
 
 // Records each distinct chunk where it is in the current layer's stream.
-class LayerChunkSink : public ChunkSink {
+class LayerChunkSink : public DistinctChunkSink {
  public:
-  explicit LayerChunkSink(TreeBuilder& builder) : builder_(builder) {}
+  using DistinctChunkSink::DistinctChunkSink;
   void SetLayer(uint32_t blob_index) { blob_index_ = blob_index; }
 
   Result<uint32_t> Put(std::span<const uint8_t> data,
@@ -30,25 +32,17 @@ class LayerChunkSink : public ChunkSink {
           "a sparse file: its bytes are not in the layer as they are, so it cannot be indexed "
           "(convert the image instead)");
     }
-    const Sha256Digest digest = Sha256(data);
-    if (auto it = known_.find(digest); it != known_.end()) {
-      return it->second;
-    }
-    ChunkRecord chunk;
-    chunk.digest = digest;
+    return DistinctChunkSink::Put(data, stream_offset);
+  }
+
+ protected:
+  void Place(ChunkRecord& chunk, std::optional<uint64_t> stream_offset) override {
     chunk.compressed_offset = *stream_offset;
-    chunk.compressed_size = static_cast<uint32_t>(data.size());
-    chunk.uncompressed_size = static_cast<uint32_t>(data.size());
     chunk.blob_index = blob_index_;
-    FL_ASSIGN_OR_RETURN(uint32_t index, builder_.AddChunk(chunk));
-    known_.emplace(digest, index);
-    return index;
   }
 
  private:
-  TreeBuilder& builder_;
   uint32_t blob_index_ = 0;
-  std::map<Sha256Digest, uint32_t> known_;
 };
 
 // Reads one layer into the builder, recording its checkpoints.
@@ -63,8 +57,9 @@ Result<LayerCheckpoints> IndexLayer(const OciLayout& source, const Descriptor& l
     return Status::FromErrno(errno, "open " + path);
   }
   uint8_t head[4] = {};
-  const ssize_t got = ::pread(fd.get(), head, sizeof head, 0);
-  const BlobKind kind = SniffLayerKind(std::span(head, got > 0 ? static_cast<size_t>(got) : 0));
+  const std::span<uint8_t> sniffed(head, std::min<uint64_t>(sizeof head, layer.size));
+  FL_RETURN_IF_ERROR(PreadFully(fd.get(), sniffed, 0, name));
+  const BlobKind kind = SniffLayerKind(sniffed);
   sink.SetLayer(builder.AddBlob({layer.digest, layer.size, 0, kind}));
   FL_ASSIGN_OR_RETURN(std::unique_ptr<LayerDecoder> decoder,
                       LayerDecoder::Start(fd.get(), layer.size, kind, nullptr, name));
@@ -85,7 +80,9 @@ Result<LayerCheckpoints> IndexLayer(const OciLayout& source, const Descriptor& l
   checkpoints.blob_size = layer.size;
   checkpoints.stream_size = decoder->position();
   checkpoints.checkpoints = decoder->TakeCheckpoints();
-  checkpoints.whole = kind == BlobKind::kLayerZstd && checkpoints.checkpoints.size() == 1;
+  // One frame, not one checkpoint: a spacing larger than the layer leaves
+  // a layer of many frames with one checkpoint too.
+  checkpoints.whole = kind == BlobKind::kLayerZstd && decoder->frames() == 1;
   report.entries += stats.entries;
   report.file_bytes += stats.file_bytes;
   report.source_layer_bytes += layer.size;
@@ -110,8 +107,23 @@ Result<Descriptor> PutArtifact(OciLayout& destination, const Descriptor& image, 
 
 }  // namespace
 
+Status CheckIndexOptions(const IndexOptions& options) {
+  const uint32_t size = options.chunk_size;
+  if (size < kMinChunkSize || size > kMaxChunkSize || (size & (size - 1)) != 0) {
+    return Status::InvalidArgument("chunk size " + std::to_string(size) +
+                                   " is not a power of two from 4 KiB to 16 MiB");
+  }
+  if (options.checkpoint_spacing < kMinCheckpointGap) {
+    return Status::InvalidArgument(
+        "checkpoint spacing " + std::to_string(options.checkpoint_spacing) +
+        " is below 32 KiB (each checkpoint keeps a 32 KiB window; readers refuse closer ones)");
+  }
+  return Status::Ok();
+}
+
 Result<IndexReport> IndexImage(const OciLayout& source, const Descriptor& manifest,
                                OciLayout& destination, const IndexOptions& options) {
+  FL_RETURN_IF_ERROR(CheckIndexOptions(options));
   FL_ASSIGN_OR_RETURN(ImageManifest image, source.ReadManifest(manifest));
   if (image.annotations.contains(std::string(kFeilongFormatAnnotation)) ||
       image.artifact_type == kFeilongIndexArtifactType) {

@@ -43,9 +43,11 @@
 namespace feilong::image {
 
 struct IndexOptions {
+  // A power of two in [kMinChunkSize, kMaxChunkSize].
   uint32_t chunk_size = kDefaultChunkSize;
   // Bytes of tar stream between checkpoints of a compressed layer (at
-  // least; a checkpoint waits for the next block or frame boundary).
+  // least; a checkpoint waits for the next block or frame boundary). At
+  // least kMinCheckpointGap: a reader refuses checkpoints closer.
   uint64_t checkpoint_spacing = kDefaultCheckpointSpacing;
   std::vector<std::string> prefetch;  // as ConvertOptions::prefetch
 };
@@ -64,10 +66,13 @@ struct IndexReport {
   std::vector<std::string> prefetch_missing;
 };
 
+// InvalidArgument naming the first option out of its range.
+Status CheckIndexOptions(const IndexOptions& options);
+
 // Indexes the image `manifest` of `source`, writing the artifact's blobs
 // and manifest to `destination` (untagged; the image itself is not
-// copied). InvalidArgument for a lazy image or an image of other layers
-// than tar, Corruption for damaged layers, naming the layer.
+// copied). InvalidArgument for options CheckIndexOptions refuses, a lazy
+// image or an image of other layers than tar, Corruption for damaged layers, naming the layer.
 Result<IndexReport> IndexImage(const OciLayout& source, const Descriptor& manifest,
                                OciLayout& destination, const IndexOptions& options);
 

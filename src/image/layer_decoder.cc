@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <climits>
 #include <utility>
 
 #include "common/fd_io.h"
@@ -17,6 +18,19 @@ constexpr size_t kInputBlock = 64u << 10;
 constexpr int kGzipBits = 15 + 16;
 constexpr int kRawBits = -15;
 constexpr size_t kGzipTrailerSize = 8;
+// The largest zstd window decoded: 2^27 = 128 MiB, zstd's own default
+// limit, set here so that it does not change with the library. A frame
+// that needs more (written with --long=28 and up) is Corruption rather
+// than a decoder holding gigabytes.
+constexpr int kZstdWindowLogMax = 27;
+
+// Whether a checkpoint at (`stream`, `blob`) may follow `last`: `spacing`
+// of stream after it, and kMinCheckpointGap of blob, which bounds a table
+// by its layers' sizes (CheckpointTableSizeLimit) however well they
+// compress.
+bool FarEnough(const Checkpoint& last, uint64_t stream, uint64_t blob, uint64_t spacing) {
+  return stream - last.stream_offset >= spacing && blob - last.blob_offset >= kMinCheckpointGap;
+}
 
 // Compressed input read forward from the blob in blocks.
 class BlobInput {
@@ -71,6 +85,7 @@ class PlainDecoder : public LayerDecoder {
     return static_cast<size_t>(n);
   }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return 0; }
 
  private:
   const int fd_;
@@ -99,10 +114,16 @@ class GzipDecoder : public LayerDecoder {
     if (at == nullptr) {
       return Status::Ok();
     }
+    if (at->bits > 7 || (at->bits > 0 && at->blob_offset == 0)) {
+      return Status::Corruption(input_.name() + ": a checkpoint with " + std::to_string(at->bits) +
+                                " bits of the byte before it");
+    }
     if (at->bits > 0) {
       uint8_t byte = 0;
       FL_RETURN_IF_ERROR(PreadFully(fd, std::span(&byte, 1), at->blob_offset - 1, input_.name()));
-      inflatePrime(&z_, at->bits, byte >> (8 - at->bits));
+      if (inflatePrime(&z_, at->bits, byte >> (8 - at->bits)) != Z_OK) {
+        return Status::Internal("zlib: cannot prime " + std::to_string(at->bits) + " bits");
+      }
     }
     if (!at->window.empty() &&
         inflateSetDictionary(&z_, reinterpret_cast<const Bytef*>(at->window.data()),
@@ -115,6 +136,7 @@ class GzipDecoder : public LayerDecoder {
   void RecordCheckpoints(uint64_t spacing) override { spacing_ = spacing; }
   std::vector<Checkpoint> TakeCheckpoints() override { return std::move(checkpoints_); }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return members_; }
 
   Result<size_t> Read(std::span<uint8_t> out) override {
     size_t produced = 0;
@@ -124,13 +146,15 @@ class GzipDecoder : public LayerDecoder {
         return Status::Corruption(input_.name() + ": the gzip stream is truncated");
       }
       std::span<uint8_t> in = input_.Unused();
+      // zlib counts in 32 bits: a larger span is filled in several calls
+      // (truncated, 4 GiB would be 0 and never progress).
       z_.next_in = in.data();
-      z_.avail_in = static_cast<uInt>(in.size());
+      z_.avail_in = static_cast<uInt>(std::min<size_t>(in.size(), UINT_MAX));
       z_.next_out = out.data() + produced;
-      z_.avail_out = static_cast<uInt>(out.size() - produced);
+      z_.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - produced, UINT_MAX));
       const int rc = inflate(&z_, spacing_ > 0 ? Z_BLOCK : Z_NO_FLUSH);
-      input_.Use(in.size() - z_.avail_in);
-      const size_t n = out.size() - produced - z_.avail_out;
+      input_.Use(std::min<size_t>(in.size(), UINT_MAX) - z_.avail_in);
+      const size_t n = std::min<size_t>(out.size() - produced, UINT_MAX) - z_.avail_out;
       produced += n;
       position_ += n;
       if (rc == Z_STREAM_END) {
@@ -139,7 +163,7 @@ class GzipDecoder : public LayerDecoder {
         return Status::Corruption(input_.name() + ": not a valid gzip stream (" +
                                   (z_.msg != nullptr ? z_.msg : "zlib error") + ")");
       } else if (spacing_ > 0 && (z_.data_type & 128) != 0 && (z_.data_type & 64) == 0) {
-        AtBlockBoundary();
+        FL_RETURN_IF_ERROR(AtBlockBoundary());
       }
     }
     return produced;
@@ -148,6 +172,7 @@ class GzipDecoder : public LayerDecoder {
  private:
   // A member ended: the next one, if any, starts after its trailer.
   Status EndMember() {
+    ++members_;
     if (raw_) {
       input_.Drop(kGzipTrailerSize);  // zlib checks it only in gzip mode
     }
@@ -162,9 +187,10 @@ class GzipDecoder : public LayerDecoder {
     return Status::Ok();
   }
 
-  void AtBlockBoundary() {
-    if (!checkpoints_.empty() && position_ - checkpoints_.back().stream_offset < spacing_) {
-      return;
+  Status AtBlockBoundary() {
+    if (!checkpoints_.empty() &&
+        !FarEnough(checkpoints_.back(), position_, input_.offset(), spacing_)) {
+      return Status::Ok();
     }
     Checkpoint c;
     c.stream_offset = position_;
@@ -172,9 +198,13 @@ class GzipDecoder : public LayerDecoder {
     c.bits = static_cast<uint8_t>(z_.data_type & 7);
     c.window.resize(kGzipWindowSize);
     uInt length = 0;
-    inflateGetDictionary(&z_, reinterpret_cast<Bytef*>(c.window.data()), &length);
+    if (inflateGetDictionary(&z_, reinterpret_cast<Bytef*>(c.window.data()), &length) != Z_OK) {
+      return Status::Internal("zlib: cannot take the window at stream offset " +
+                              std::to_string(position_));
+    }
     c.window.resize(length);
     checkpoints_.push_back(std::move(c));
+    return Status::Ok();
   }
 
   BlobInput input_;
@@ -184,6 +214,7 @@ class GzipDecoder : public LayerDecoder {
   bool ended_ = false;
   uint64_t position_;
   uint64_t spacing_ = 0;
+  uint64_t members_ = 0;
   std::vector<Checkpoint> checkpoints_;
 };
 
@@ -192,7 +223,13 @@ class ZstdDecoder : public LayerDecoder {
   ZstdDecoder(int fd, uint64_t blob_size, const Checkpoint* at, std::string name)
       : input_(fd, blob_size, at != nullptr ? at->blob_offset : 0, std::move(name)),
         position_(at != nullptr ? at->stream_offset : 0),
-        dctx_(ZSTD_createDCtx()) {}
+        dctx_(ZSTD_createDCtx()) {
+    if (dctx_ != nullptr &&
+        ZSTD_isError(ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, kZstdWindowLogMax))) {
+      ZSTD_freeDCtx(dctx_);
+      dctx_ = nullptr;  // Read says so
+    }
+  }
   ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }
 
   void RecordCheckpoints(uint64_t spacing) override {
@@ -201,6 +238,7 @@ class ZstdDecoder : public LayerDecoder {
   }
   std::vector<Checkpoint> TakeCheckpoints() override { return std::move(checkpoints_); }
   uint64_t position() const override { return position_; }
+  uint64_t frames() const override { return frames_; }
 
   Result<size_t> Read(std::span<uint8_t> out) override {
     if (dctx_ == nullptr) {
@@ -237,9 +275,11 @@ class ZstdDecoder : public LayerDecoder {
 
  private:
   void AtFrameEnd() {
+    ++frames_;
     if (input_.AtEnd()) {
       ended_ = true;
-    } else if (spacing_ > 0 && position_ - checkpoints_.back().stream_offset >= spacing_) {
+    } else if (spacing_ > 0 &&
+               FarEnough(checkpoints_.back(), position_, input_.offset(), spacing_)) {
       checkpoints_.push_back({position_, input_.offset(), 0, {}});
     }
   }
@@ -249,6 +289,7 @@ class ZstdDecoder : public LayerDecoder {
   ZSTD_DCtx* dctx_;
   bool frame_open_ = false;
   bool ended_ = false;
+  uint64_t frames_ = 0;
   uint64_t spacing_ = 0;
   std::vector<Checkpoint> checkpoints_;
 };

@@ -7,7 +7,8 @@
 // gzip is read with zlib: from the start as gzip (members one after
 // another), from a checkpoint as raw deflate primed with the checkpoint's
 // bits and window, switching back to gzip at the next member. zstd is read
-// with the streaming decoder, frame after frame.
+// with the streaming decoder, frame after frame, with a window of at most
+// 128 MiB (a frame that needs more is Corruption).
 //
 // Damaged or truncated data is Corruption naming the layer; an unreadable
 // blob IOError.
@@ -41,7 +42,8 @@ class LayerDecoder {
                                                      const Checkpoint* at, std::string name);
 
   // Records a checkpoint wherever one can be made at least `spacing`
-  // bytes of stream after the one before (the first as early as possible).
+  // bytes of stream and kMinCheckpointGap bytes of blob after the one
+  // before (the first as early as possible).
   // REQUIRES: called before the first Read, on a decoder from the start.
   virtual void RecordCheckpoints(uint64_t spacing) = 0;
   // The checkpoints recorded so far.
@@ -53,6 +55,10 @@ class LayerDecoder {
   Status Skip(uint64_t n);
   // The offset in the tar stream of the next byte Read returns.
   virtual uint64_t position() const = 0;
+  // zstd frames or gzip members ended so far (0 for an uncompressed
+  // layer): a zstd layer is one frame (to be read whole) only if this is 1
+  // at its end, whatever its checkpoints.
+  virtual uint64_t frames() const = 0;
 };
 
 }  // namespace feilong::image

@@ -12,6 +12,24 @@
 
 namespace feilong::image {
 
+Result<uint32_t> DistinctChunkSink::Put(std::span<const uint8_t> data,
+                                        std::optional<uint64_t> stream_offset) {
+  const Sha256Digest digest = Sha256(data);
+  if (auto it = known_.find(digest); it != known_.end()) {
+    return it->second;
+  }
+  ChunkRecord chunk;
+  chunk.digest = digest;
+  chunk.compressed_size = static_cast<uint32_t>(data.size());
+  chunk.uncompressed_size = static_cast<uint32_t>(data.size());
+  Place(chunk, stream_offset);
+  FL_ASSIGN_OR_RETURN(uint32_t index, builder_.AddChunk(chunk));
+  known_.emplace(digest, index);
+  return index;
+}
+
+void DistinctChunkSink::Place(ChunkRecord&, std::optional<uint64_t>) {}
+
 namespace {
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";

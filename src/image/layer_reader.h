@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +42,25 @@ class ChunkSink {
   // not there as it is (a sparse file's holes are not in the stream).
   virtual Result<uint32_t> Put(std::span<const uint8_t> data,
                                std::optional<uint64_t> stream_offset) = 0;
+};
+
+// A sink that records each distinct chunk once in a TreeBuilder, by its
+// SHA-256: Put returns the index of the first chunk with the same bytes.
+// Nothing is stored; subclasses say where a new chunk is (Place).
+class DistinctChunkSink : public ChunkSink {
+ public:
+  explicit DistinctChunkSink(TreeBuilder& builder) : builder_(builder) {}
+  Result<uint32_t> Put(std::span<const uint8_t> data,
+                       std::optional<uint64_t> stream_offset) override;
+
+ protected:
+  // Completes the record of a new chunk (digest and sizes are set) before
+  // it is added. Default: blob 0, offset 0.
+  virtual void Place(ChunkRecord& chunk, std::optional<uint64_t> stream_offset);
+
+ private:
+  TreeBuilder& builder_;
+  std::map<Sha256Digest, uint32_t> known_;
 };
 
 struct LayerStats {

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/fd_io.h"
@@ -51,15 +53,26 @@ Status OpenIndex(const OciLayout& layout, LazyImage& image, const std::string& n
     return Status::Corruption(name + ": an index needs a subject, the metadata blob and then " +
                               "the checkpoint table");
   }
-  FL_ASSIGN_OR_RETURN(std::string stored, layout.ReadBlob(parts[1], kMaxMetadataSize));
-  FL_ASSIGN_OR_RETURN(std::string encoded, DecompressMetadata(stored, kMaxMetadataSize));
-  FL_ASSIGN_OR_RETURN(image.checkpoints, CheckpointTable::Decode(encoded));
   image.source_manifest = *image.manifest.subject;
   Result<ImageManifest> source = layout.ReadManifest(*image.source_manifest);
   if (!source.ok()) {
     return source.status().WithContext(name + ": its image " +
                                        Sha256String(image.source_manifest->digest));
   }
+  // The table can be no larger than its image's layers allow: a small
+  // image does not make a reader take a huge table.
+  std::vector<uint64_t> sizes;
+  for (const Descriptor& layer : source->layers) {
+    sizes.push_back(layer.size);
+  }
+  const uint64_t limit = std::min(CheckpointTableSizeLimit(sizes), kMaxMetadataSize);
+  Result<std::string> stored = layout.ReadBlob(parts[1], ZSTD_COMPRESSBOUND(limit));
+  Result<std::string> encoded =
+      stored.ok() ? DecompressMetadata(*stored, limit) : Result<std::string>(stored.status());
+  if (!encoded.ok()) {
+    return encoded.status().WithContext(name + ": its checkpoint table");
+  }
+  FL_ASSIGN_OR_RETURN(image.checkpoints, CheckpointTable::Decode(*encoded));
   FL_RETURN_IF_ERROR(CheckIndexedLayers(image, *source, name));
   image.blobs = source->layers;
   return Status::Ok();
@@ -113,9 +126,10 @@ Result<LazyImage> LazyImage::Open(const OciLayout& layout, const Descriptor& man
   return image;
 }
 
-std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image) {
+std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image,
+                                             const std::string& scratch_dir) {
   if (image.IsIndex()) {
-    return std::make_unique<IndexChunkReader>(layout, image);
+    return std::make_unique<IndexChunkReader>(layout, image, scratch_dir);
   }
   return std::make_unique<LayoutChunkReader>(layout, image);
 }

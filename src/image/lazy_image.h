@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/scoped_fd.h"
@@ -63,8 +64,14 @@ class ChunkReader {
   virtual Result<std::vector<uint8_t>> Read(uint32_t index) = 0;
 };
 
-// The reader for `image`'s form. `layout` and `image` must outlive it.
-std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image);
+// Where an index reader spills large decompressed stretches by default.
+inline constexpr const char* kDefaultScratchDir = "/var/tmp";
+
+// The reader for `image`'s form. `layout` and `image` must outlive it. An
+// index's reader may spill decompressed layer stretches into unlinked
+// files in `scratch_dir` (index_reader.h).
+std::unique_ptr<ChunkReader> MakeChunkReader(const OciLayout& layout, const LazyImage& image,
+                                             const std::string& scratch_dir = kDefaultScratchDir);
 
 // Reads chunks from the data blob files of a layout (a converted image).
 class LayoutChunkReader : public ChunkReader {

@@ -296,7 +296,7 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
       return Bad(name + ": stored uncompressed but its two sizes differ");
     }
     // In a compressed layer the range is checked against its decompressed
-    // size, which the index's checkpoint table holds (layer_index.h).
+    // size, which the index's checkpoint table holds (checkpoint_table.h).
     const BlobRecord& blob = m.blobs[c.blob_index];
     const uint64_t limit =
         OffsetsInBlobBytes(blob.kind) ? blob.size : std::numeric_limits<uint64_t>::max();

@@ -51,6 +51,7 @@ inline constexpr std::string_view kOciEmptyType = "application/vnd.oci.empty.v1+
 // Manifest annotation of a lazy image: its format version.
 inline constexpr std::string_view kFeilongFormatAnnotation = "dev.feilong.image.format";
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+inline constexpr std::string_view kCreatedAnnotation = "org.opencontainers.image.created";
 
 // Largest manifest, index or config read into memory.
 inline constexpr uint64_t kMaxDocumentSize = 4u << 20;

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <utility>
 
 #include "common/fd_io.h"
 #include "common/json_field.h"
@@ -239,6 +241,43 @@ Status PushImage(const OciLayout& from, const Descriptor& manifest,
       .status();
 }
 
+Result<std::vector<Descriptor>> ListedReferrers(std::string_view listed,
+                                                std::string_view artifact_type) {
+  nlohmann::json index = ParseJsonDocument(listed);
+  if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array()) {
+    return Status::Corruption("the referrers list is not an image index");
+  }
+  std::vector<Descriptor> found;
+  for (const nlohmann::json& entry : index["manifests"]) {
+    Result<Sha256Digest> digest = ParseSha256String(JsonString(entry, "digest"));
+    if (entry.is_object() && digest.ok() && JsonString(entry, "artifactType") == artifact_type) {
+      found.push_back(Descriptor{JsonString(entry, "mediaType"), *digest, 0, {}, {}, {}});
+    }
+  }
+  return found;
+}
+
+std::optional<Descriptor> ChooseReferrer(const std::vector<ReferrerCandidate>& candidates,
+                                         const Sha256Digest& subject,
+                                         std::string_view artifact_type) {
+  const ReferrerCandidate* chosen = nullptr;
+  auto created = [](const ReferrerCandidate& c) {
+    auto it = c.manifest.annotations.find(std::string(kCreatedAnnotation));
+    return it != c.manifest.annotations.end() ? it->second : std::string();
+  };
+  for (const ReferrerCandidate& c : candidates) {
+    if (c.manifest.artifact_type != artifact_type || !c.manifest.subject ||
+        c.manifest.subject->digest != subject) {
+      continue;  // listed under the wrong type, or about another image
+    }
+    if (chosen == nullptr || std::pair(created(c), c.descriptor.digest) >
+                                 std::pair(created(*chosen), chosen->descriptor.digest)) {
+      chosen = &c;
+    }
+  }
+  return chosen != nullptr ? std::optional<Descriptor>(chosen->descriptor) : std::nullopt;
+}
+
 Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::string& repository,
                                 const Sha256Digest& subject, std::string_view artifact_type) {
   Result<std::string> listed = registry.GetReferrers(repository, Sha256String(subject),
@@ -254,20 +293,36 @@ Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::str
   if (!listed.ok()) {
     return listed.status().IsNotFound() ? Status::NotFound("no " + what) : listed.status();
   }
-  nlohmann::json index = ParseJsonDocument(*listed);
-  std::optional<Descriptor> found;
-  if (index.is_object() && index.contains("manifests") && index["manifests"].is_array()) {
-    for (const nlohmann::json& entry : index["manifests"]) {
-      Result<Sha256Digest> digest = ParseSha256String(JsonString(entry, "digest"));
-      if (entry.is_object() && digest.ok() && JsonString(entry, "artifactType") == artifact_type) {
-        found = Descriptor{JsonString(entry, "mediaType"), *digest, 0, {}, {}, {}};
-      }
+  Result<std::vector<Descriptor>> listed_referrers = ListedReferrers(*listed, artifact_type);
+  if (!listed_referrers.ok()) {
+    return listed_referrers.status().WithContext(what);
+  }
+  // The list is only the registry's (or whoever pushed the tag's) word:
+  // each candidate's own manifest must say what it is and what it is about.
+  std::vector<ReferrerCandidate> candidates;
+  for (const Descriptor& listed_one : *listed_referrers) {
+    Result<source::FetchedManifest> fetched = registry.GetManifest(
+        repository, Sha256String(listed_one.digest), {kOciManifestType}, kMaxDocumentSize);
+    if (fetched.status().IsNotFound()) {
+      continue;  // listed, since deleted
+    }
+    FL_RETURN_IF_ERROR(fetched.status());
+    if (Sha256(fetched->body) != listed_one.digest) {
+      return Status::Corruption(what + ": manifest " + Sha256String(listed_one.digest) +
+                                " does not match its digest");
+    }
+    Result<ImageManifest> manifest = ImageManifest::Parse(fetched->body);
+    if (manifest.ok()) {
+      candidates.push_back(
+          {Descriptor{MediaTypeOf(*fetched), listed_one.digest, fetched->body.size(), {}, {}, {}},
+           std::move(*manifest)});
     }
   }
-  if (!found) {
+  std::optional<Descriptor> chosen = ChooseReferrer(candidates, subject, artifact_type);
+  if (!chosen) {
     return Status::NotFound("no " + what);
   }
-  return *found;
+  return *chosen;
 }
 
 }  // namespace feilong::image

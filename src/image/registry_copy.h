@@ -13,7 +13,10 @@
 // Thread rule: one call at a time per client.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "image/oci_layout.h"
@@ -37,11 +40,33 @@ Result<Descriptor> PullImage(source::RegistryClient& registry, const RegistryIma
                              const Platform& platform, OciLayout& into);
 
 // The referrer of manifest `subject` in `repository` whose artifact type
-// is `artifact_type` (the last one listed): from the referrers API where
-// the registry has it, else from the referrers tag schema. NotFound if
-// there is none.
+// is `artifact_type`: listed by the referrers API where the registry has
+// it, else by the referrers tag schema, then fetched, and taken only if
+// its own manifest has that artifact type and that subject (ChooseReferrer
+// picks among several). NotFound if there is none, Corruption for a list
+// that is not an image index or a manifest that fails its digest.
 Result<Descriptor> FindReferrer(source::RegistryClient& registry, const std::string& repository,
                                 const Sha256Digest& subject, std::string_view artifact_type);
+
+// The entries of a referrers list (an image index) listed with artifact
+// type `artifact_type` (digest and media type only). Corruption when
+// `listed` is not an image index.
+Result<std::vector<Descriptor>> ListedReferrers(std::string_view listed,
+                                                std::string_view artifact_type);
+
+// A listed referrer and its fetched manifest.
+struct ReferrerCandidate {
+  Descriptor descriptor;
+  ImageManifest manifest;
+};
+// The candidate whose manifest has artifact type `artifact_type` and
+// subject `subject` (others are skipped); of several, the one with the
+// latest `org.opencontainers.image.created` annotation (none sorts
+// first), then the highest digest, so that every reader picks the same
+// one whatever order the list is in. nullopt if none qualifies.
+std::optional<Descriptor> ChooseReferrer(const std::vector<ReferrerCandidate>& candidates,
+                                         const Sha256Digest& subject,
+                                         std::string_view artifact_type);
 
 // Pushes the image `manifest` of `from` to `to` (its reference a tag, or
 // the manifest's digest to push it untagged).

@@ -10,7 +10,7 @@
 //
 // Invariants checked besides "no crash, no sanitizer report":
 //   - an accepted table encodes back to exactly the same bytes;
-//   - its checkpoints are in order and inside their layer, and Before()
+//   - its checkpoints are in order, a window apart, and inside their layer, and Before()
 //     finds the last one at or before any offset;
 //   - a decoder never returns more than asked, and its position moves by
 //     what it returned;
@@ -47,9 +47,11 @@ void CheckLayer(const LayerCheckpoints& layer, uint64_t probe) {
     const Checkpoint& c = layer.checkpoints[k];
     FUZZ_CHECK(c.stream_offset <= layer.stream_size && c.blob_offset <= layer.blob_size,
                "checkpoint " << k << " outside its layer");
-    FUZZ_CHECK(
-        k == 0 ? c.stream_offset == 0 : c.stream_offset > layer.checkpoints[k - 1].stream_offset,
-        "checkpoint " << k << " out of order");
+    FUZZ_CHECK(k == 0 ? c.stream_offset == 0
+                      : c.stream_offset > layer.checkpoints[k - 1].stream_offset &&
+                            c.stream_offset - layer.checkpoints[k - 1].stream_offset >=
+                                feilong::image::kMinCheckpointGap,
+               "checkpoint " << k << " out of order or too close to the one before");
   }
   if (!layer.checkpoints.empty()) {
     const Checkpoint& before = layer.Before(probe);

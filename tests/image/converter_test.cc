@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "image/checker.h"
+#include "image/indexer.h"
 #include "image/lazy_image.h"
 #include "image/unpacker.h"
 #include "support/temp_dir.h"
@@ -164,6 +165,21 @@ TEST_F(ConverterTest, AChunkDictionaryKeepsSharedChunksOutOfTheNewBlobs) {
   ASSERT_TRUE(differences.ok());
   ASSERT_EQ(differences->size(), 1u);
   EXPECT_EQ(differences->front(), "/data/edited: bytes differ in chunk 1");
+}
+
+TEST_F(ConverterTest, AnIndexIsRefusedAsAChunkDictionary) {
+  const Descriptor v1 = fixture::AddImage(source_, "v1", SampleLayers());
+  IndexOptions index_options;
+  index_options.chunk_size = kChunk;
+  Result<IndexReport> index = IndexImage(source_, v1, source_, index_options);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+
+  options_.dictionaries = {{&source_, index->manifest}};
+  Result<ConvertReport> refused = Convert(v1);
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find(Sha256String(index->manifest.digest)),
+            std::string::npos)
+      << refused.status().ToString();
 }
 
 TEST_F(ConverterTest, PrefetchTakesPathsAndPatternsAndReportsWhatNamesNothing) {

@@ -5,9 +5,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -86,7 +89,7 @@ class LayerDecoderTest : public ::testing::Test {
     layer.blob_size = blob.size();
     layer.stream_size = (*decoder)->position();
     layer.checkpoints = (*decoder)->TakeCheckpoints();
-    layer.whole = kind == BlobKind::kLayerZstd && layer.checkpoints.size() == 1;
+    layer.whole = kind == BlobKind::kLayerZstd && (*decoder)->frames() == 1;
     return layer;
   }
 
@@ -129,6 +132,8 @@ TEST_F(LayerDecoderTest, GzipIsReadFromEveryCheckpoint) {
   for (size_t k = 1; k < layer.checkpoints.size(); ++k) {
     EXPECT_GE(layer.checkpoints[k].stream_offset - layer.checkpoints[k - 1].stream_offset,
               kSpacing);
+    EXPECT_GE(layer.checkpoints[k].blob_offset - layer.checkpoints[k - 1].blob_offset,
+              kMinCheckpointGap);
     EXPECT_EQ(layer.checkpoints[k].window.size(), kGzipWindowSize);
   }
   ExpectEveryRange(layer, data);
@@ -162,6 +167,70 @@ TEST_F(LayerDecoderTest, AZstdLayerOfOneFrameIsMarkedWhole) {
   EXPECT_EQ(ReadRange(layer, 700000, 5000), data.substr(700000, 5000));
 }
 
+TEST_F(LayerDecoderTest, AZstdFrameNeedingMoreThanA128MiBWindowIsCorruption) {
+  // Streamed without its size, the frame declares the whole 256 MiB window.
+  const std::string data = Compressible(1u << 20, 8);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 28)));
+  std::string frame(ZSTD_compressBound(data.size()) + 1024, '\0');
+  ZSTD_outBuffer out{frame.data(), frame.size(), 0};
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  ASSERT_FALSE(ZSTD_isError(ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_continue)));
+  ASSERT_EQ(ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_end), 0u);
+  ZSTD_freeCCtx(cctx);
+  frame.resize(out.pos);
+  ASSERT_TRUE(test::WriteFile(dir_.Path("wide.zst"), frame).ok());
+  ScopedFd fd(::open(dir_.Path("wide.zst").c_str(), O_RDONLY | O_CLOEXEC));
+  auto decoder = LayerDecoder::Start(fd.get(), frame.size(), BlobKind::kLayerZstd, nullptr, "x");
+  ASSERT_TRUE(decoder.ok());
+  std::vector<uint8_t> all(data.size());
+  Result<size_t> read = (*decoder)->Read(all);
+  EXPECT_TRUE(read.status().IsCorruption()) << read.status().ToString();
+}
+
+TEST_F(LayerDecoderTest, ACompressibleLayerGetsNoMoreCheckpointsThanItsBlobAllows) {
+  // 64 MiB of zeros: gzip makes 64 KiB of them, zstd frames of 64 KiB a few
+  // bytes each. Every 256 KiB of stream would be 256 checkpoints and 8 MiB
+  // of windows; checkpoints 32 KiB apart in the blob keep the table within
+  // CheckpointTableSizeLimit of the blob.
+  const std::string zeros(64u << 20, '\0');
+  for (BlobKind kind : {BlobKind::kLayerGzip, BlobKind::kLayerZstd}) {
+    const std::string blob = kind == BlobKind::kLayerGzip ? Gzip(zeros) : Zstd(zeros, 64u << 10);
+    CheckpointTable table;
+    table.layers.push_back(Scan(blob, kind, zeros));
+    const std::vector<Checkpoint>& checkpoints = table.layers[0].checkpoints;
+    EXPECT_LE(checkpoints.size(), blob.size() / kMinCheckpointGap + 1);
+    const uint64_t size = blob.size();
+    EXPECT_LE(table.Encode().size(), CheckpointTableSizeLimit(std::span(&size, 1)));
+    EXPECT_TRUE(CheckpointTable::Decode(table.Encode()).ok());
+    EXPECT_EQ(ReadRange(table.layers[0], 40u << 20, 5000), zeros.substr(0, 5000));
+  }
+  const uint64_t none = 0;
+  EXPECT_EQ(CheckpointTableSizeLimit(std::span(&none, 1)), 64u + 8 + 32 + 32 + kGzipWindowSize);
+  const uint64_t huge[] = {1, std::numeric_limits<uint64_t>::max()};
+  EXPECT_EQ(CheckpointTableSizeLimit(huge), std::numeric_limits<uint64_t>::max());
+}
+
+TEST_F(LayerDecoderTest, ASpanOf4GiBIsFilled) {
+  // zlib's counts are 32 bits: 4 GiB must not become 0. The span is
+  // reserved, not backed; only the stream's bytes are touched.
+  const std::string data = Compressible(1u << 20, 9);
+  const std::string gzip = Gzip(data);
+  ASSERT_TRUE(test::WriteFile(dir_.Path("g"), gzip).ok());
+  ScopedFd fd(::open(dir_.Path("g").c_str(), O_RDONLY | O_CLOEXEC));
+  const size_t size = size_t{1} << 32;
+  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  auto decoder = LayerDecoder::Start(fd.get(), gzip.size(), BlobKind::kLayerGzip, nullptr, "x");
+  ASSERT_TRUE(decoder.ok());
+  Result<size_t> n = (*decoder)->Read(std::span(static_cast<uint8_t*>(memory), size));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(std::memcmp(memory, data.data(), data.size()), 0);
+  ::munmap(memory, size);
+}
+
 TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
   const std::string data = Compressible(1u << 20, 6);
   const std::string gzip = Gzip(data);
@@ -190,6 +259,14 @@ TEST_F(LayerDecoderTest, TruncatedOrDamagedStreamsAreCorruption) {
   ASSERT_TRUE(decoder.ok());
   std::vector<uint8_t> all(data.size() + 1);
   EXPECT_TRUE((*decoder)->Read(all).status().IsCorruption());
+
+  // Bits beyond a byte (inflatePrime would take up to 16, and the shift
+  // that picks them would be undefined), or bits before the blob's start.
+  for (Checkpoint bits : {Checkpoint{0, 100, 9, {}}, Checkpoint{0, 0, 3, {}}}) {
+    Result<std::unique_ptr<LayerDecoder>> refused =
+        LayerDecoder::Start(bad.get(), damaged.size(), BlobKind::kLayerGzip, &bits, "x");
+    EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  }
 
   Checkpoint beyond{0, damaged.size() + 1, 0, {}};
   EXPECT_TRUE(LayerDecoder::Start(bad.get(), damaged.size(), BlobKind::kLayerGzip, &beyond, "x")
@@ -225,7 +302,14 @@ TEST_F(LayerDecoderTest, ATableEncodesAndDecodesAndRefusesDamage) {
   whole_gzip.layers[0].whole = true;
   CheckpointTable tar_with_checkpoint = table;
   tar_with_checkpoint.layers[1].checkpoints.push_back({});
-  for (const CheckpointTable* bad : {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint}) {
+  CheckpointTable too_close = table;  // a stretch shorter than a window
+  too_close.layers[0].checkpoints[2].stream_offset =
+      too_close.layers[0].checkpoints[1].stream_offset + kGzipWindowSize - 1;
+  CheckpointTable too_close_in_blob = table;
+  too_close_in_blob.layers[0].checkpoints[2].blob_offset =
+      too_close_in_blob.layers[0].checkpoints[1].blob_offset + kGzipWindowSize - 1;
+  for (const CheckpointTable* bad :
+       {&beyond, &unordered, &whole_gzip, &tar_with_checkpoint, &too_close, &too_close_in_blob}) {
     Result<CheckpointTable> refused = CheckpointTable::Decode(bad->Encode());
     EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
   }

@@ -16,7 +16,8 @@ void AddRegistryFlags(CLI::App* command, feilong::cli::RegistryAccess& access) {
                       "system's)");
   command
       ->add_option("--work-dir", access.work_dir,
-                   "Where registry images are pulled and pushed from (scratch, removed after)")
+                   "Scratch space: registry images pulled and pushed, and layer stretches "
+                   "read through an index (removed after)")
       ->capture_default_str();
 }
 
