@@ -168,15 +168,7 @@ class AnnounceCall final
   // At `when`: cancels the call if it has not ended by then, or with
   // `only_while_opening`, if its first write has not gone out by then.
   void CancelAt(grpc::Alarm& alarm, std::chrono::system_clock::time_point when,
-                bool only_while_opening) {
-    // The alarm's callback may come after this object is gone (a destroyed
-    // alarm calls it with false).
-    alarm.Set(when, [weak = weak_from_this(), only_while_opening](bool fired) {
-      if (auto self = weak.lock(); self && fired) {
-        self->OnAlarm(only_while_opening);
-      }
-    });
-  }
+                bool only_while_opening);
   void OnAlarm(bool only_while_opening) {
     {
       std::lock_guard lock(mutex_);
@@ -241,9 +233,20 @@ class GrpcSchedulerLink::Calls {
   void Remove(AnnounceCall* call) {
     MutexLock lock(mutex_);
     live_.erase(call);
-    if (live_.empty()) {
-      ended_.notify_all();
-    }
+    ended_.notify_all();
+  }
+  // An alarm was set; AlarmDone when its callback has run (fired or
+  // cancelled). Stop waits for those too: gRPC frees an alarm's state on
+  // its own thread, which must be over before the process exits (an alarm
+  // cancelled right before exit was freed twice under ASan).
+  void AlarmSet() {
+    MutexLock lock(mutex_);
+    ++alarms_;
+  }
+  void AlarmDone() {
+    MutexLock lock(mutex_);
+    --alarms_;
+    ended_.notify_all();
   }
   // Cancels every call not closing (a closing one ends by its grace alarm)
   // and waits until none is alive.
@@ -263,7 +266,7 @@ class GrpcSchedulerLink::Calls {
     }
     alive.clear();
     MutexLock lock(mutex_);
-    while (!live_.empty()) {
+    while (!live_.empty() || alarms_ > 0) {
       ended_.wait(mutex_);
     }
   }
@@ -272,8 +275,22 @@ class GrpcSchedulerLink::Calls {
   Mutex mutex_;
   std::condition_variable_any ended_;
   bool stopped_ FL_GUARDED_BY(mutex_) = false;
+  uint32_t alarms_ FL_GUARDED_BY(mutex_) = 0;
   std::map<AnnounceCall*, std::weak_ptr<AnnounceCall>> live_ FL_GUARDED_BY(mutex_);
 };
+
+void AnnounceCall::CancelAt(grpc::Alarm& alarm, std::chrono::system_clock::time_point when,
+                            bool only_while_opening) {
+  calls_.AlarmSet();
+  // The callback runs once, fired or cancelled, and may come after this
+  // object is gone (a destroyed alarm is cancelled); Calls outlives it.
+  alarm.Set(when, [weak = weak_from_this(), calls = &calls_, only_while_opening](bool fired) {
+    if (auto self = weak.lock(); self && fired) {
+      self->OnAlarm(only_while_opening);
+    }
+    calls->AlarmDone();
+  });
+}
 
 void AnnounceCall::Start(const std::shared_ptr<grpc::Channel>& channel,
                          sv1::AnnouncePeerRequest first, std::chrono::milliseconds connect_timeout,
