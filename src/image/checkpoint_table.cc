@@ -26,15 +26,6 @@ constexpr size_t kLayerRecordSize = 32;
 constexpr size_t kCheckpointRecordSize = 32;
 constexpr uint8_t kLayerWhole = 1;
 
-Sha256Digest TableDigest(std::span<const uint8_t> bytes) {
-  static constexpr uint8_t kZeros[32] = {};
-  Sha256Hasher hasher;
-  hasher.Update(bytes.first(kDigestOffset));
-  hasher.Update(std::span(kZeros));
-  hasher.Update(bytes.subspan(kDigestOffset + 32));
-  return hasher.Finish();
-}
-
 Status Bad(const std::string& what) { return Status::Corruption("checkpoint table: " + what); }
 
 // Checks one checkpoint of a layer against the layer and the one before it.
@@ -150,8 +141,8 @@ std::string CheckpointTable::Encode() const {
   h.U64(pool.size());
   h.Zeros(kHeaderSize - out.size());
   out += body;
-  const Sha256Digest digest =
-      TableDigest(std::span(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+  const Sha256Digest digest = wire::DigestWithFieldZeroed(
+      std::span(reinterpret_cast<const uint8_t*>(out.data()), out.size()), kDigestOffset);
   std::memcpy(out.data() + kDigestOffset, digest.data(), digest.size());
   return out;
 }
@@ -195,7 +186,7 @@ class TableDecoder {
     layer_count_ = r_.U32(16);
     checkpoint_count_ = r_.U32(20);
     pool_size_ = r_.U64(24);
-    if (TableDigest(bytes_) != r_.Digest(kDigestOffset)) {
+    if (wire::DigestWithFieldZeroed(bytes_, kDigestOffset) != r_.Digest(kDigestOffset)) {
       return Bad("digest does not match the header (damaged or truncated)");
     }
     // The counts are below 2^32 and the pool is bounded by the blob first,

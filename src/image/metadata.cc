@@ -30,16 +30,6 @@ constexpr size_t kIndexSize = 4;
 // Header flag: the blobs are source layers (format 1.1).
 constexpr uint32_t kFlagSourceLayers = 1;
 
-// SHA-256 of the whole metadata blob with its digest field taken as zeros.
-Sha256Digest BlobDigest(std::span<const uint8_t> bytes) {
-  static constexpr uint8_t kZeros[32] = {};
-  Sha256Hasher hasher;
-  hasher.Update(bytes.first(kDigestOffset));
-  hasher.Update(std::span(kZeros));
-  hasher.Update(bytes.subspan(kDigestOffset + 32));
-  return hasher.Finish();
-}
-
 Status Bad(const std::string& what) { return Status::Corruption("image metadata: " + what); }
 
 bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -190,8 +180,8 @@ std::string Metadata::Encode() const {
   h.U64(strings.size());
   h.Zeros(kHeaderSize - out.size());  // the digest goes at kDigestOffset
   out += body;
-  const Sha256Digest digest =
-      BlobDigest(std::span(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+  const Sha256Digest digest = wire::DigestWithFieldZeroed(
+      std::span(reinterpret_cast<const uint8_t*>(out.data()), out.size()), kDigestOffset);
   std::memcpy(out.data() + kDigestOffset, digest.data(), digest.size());
   return out;
 }
@@ -232,7 +222,7 @@ Result<Metadata> Metadata::Decode(std::span<const uint8_t> bytes) {
   const uint64_t counts[7] = {r.U32(20), r.U32(24), r.U32(28), r.U32(32),
                               r.U32(36), r.U32(40), r.U32(44)};
   const uint64_t string_bytes = r.U64(48);
-  if (BlobDigest(bytes) != r.Digest(kDigestOffset)) {
+  if (wire::DigestWithFieldZeroed(bytes, kDigestOffset) != r.Digest(kDigestOffset)) {
     return Bad("digest does not match the header (damaged or truncated)");
   }
   if (!r.AllZero(kDigestOffset + 32, kHeaderSize - kDigestOffset - 32)) {

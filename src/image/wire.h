@@ -19,6 +19,18 @@ inline constexpr size_t kChunkRecordSize = 56;
 
 inline size_t Padded(size_t n) { return (n + 7) & ~size_t{7}; }
 
+// SHA-256 of a self-describing blob with its own 32-byte digest field (at
+// `digest_offset`) taken as zeros: how the metadata blob and the checkpoint
+// table check themselves. REQUIRES: bytes.size() >= digest_offset + 32.
+inline Sha256Digest DigestWithFieldZeroed(std::span<const uint8_t> bytes, size_t digest_offset) {
+  static constexpr uint8_t kZeros[32] = {};
+  Sha256Hasher hasher;
+  hasher.Update(bytes.first(digest_offset));
+  hasher.Update(std::span(kZeros));
+  hasher.Update(bytes.subspan(digest_offset + 32));
+  return hasher.Finish();
+}
+
 // Little-endian appends to a byte string.
 class Writer {
  public:

@@ -10,6 +10,7 @@
 #include <regex>
 #include <string>
 
+#include "integration/flimage_fixture.h"
 #include "integration/process.h"
 #include "integration/registry.h"
 #include "support/temp_dir.h"
@@ -19,29 +20,7 @@ namespace {
 
 using std::chrono::seconds;
 
-class FlimageTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    SKIP_WITHOUT("umoci", "skopeo", "python3", "tar", "zstd");
-    ASSERT_EQ(Script("make_test_image.py " + work_.Path("src") + " --tag latest").exit_code, 0);
-  }
-
-  CommandResult Script(const std::string& args) {
-    return Shell("python3 " + std::string(FEILONG_SOURCE_DIR) + "/tests/image/" + args,
-                 work_.Path("script.log"), seconds(120));
-  }
-  CommandResult Flimage(const std::string& args) {
-    return Shell(BinaryPath("flimage") + " " + args, work_.Path("flimage.log"), seconds(120));
-  }
-  // The value printed after `label` by convert or inspect.
-  static std::string Field(const std::string& output, const std::string& label) {
-    std::smatch match;
-    std::regex line("(^|\n)" + label + " +(\\S+)");
-    return std::regex_search(output, match, line) ? match[2].str() : "";
-  }
-
-  test::TempDir work_;
-};
+class FlimageTest : public FlimageFixture {};
 
 TEST_F(FlimageTest, UnpackEqualsUmociUnpackOfTheSource) {
   CommandResult convert =
